@@ -1,0 +1,69 @@
+import type { Environment, MeshProvider } from "./schema";
+
+/**
+ * What differs between staging and production when a stack file does not say. Defaults that do
+ * not depend on the environment live with the component that uses them (see its args' `@default`).
+ *
+ * Production is built to survive: Multi-AZ, deletion protection, two weeks of backups, a replicated
+ * control plane, a bucket that outlives the stack, and real certificates. Staging is lean.
+ */
+export interface EnvironmentDefaults {
+    readonly artifacts: {
+        readonly retainOnDelete: boolean;
+        readonly noncurrentVersionExpirationDays: number;
+    };
+    readonly postgres: {
+        readonly mode: "rds" | "in-cluster";
+        readonly instanceClass: string;
+        readonly allocatedStorageGb: number;
+        readonly multiAz: boolean;
+        readonly deletionProtection: boolean;
+        readonly backupRetentionDays: number;
+    };
+    readonly mlflow: {
+        readonly replicas: number;
+        readonly resources: { readonly cpu: string; readonly memory: string };
+    };
+    readonly certManager: { readonly issuer: "letsencrypt" | "letsencrypt-staging" | "self-signed" };
+    readonly argocd: { readonly ha: boolean };
+    readonly modelReplicas: { readonly min: number; readonly max: number };
+}
+
+export const ENVIRONMENT_DEFAULTS: Readonly<Record<Environment, EnvironmentDefaults>> = {
+    staging: {
+        artifacts: { retainOnDelete: false, noncurrentVersionExpirationDays: 14 },
+        postgres: {
+            mode: "in-cluster",
+            instanceClass: "db.t4g.medium",
+            allocatedStorageGb: 20,
+            multiAz: false,
+            deletionProtection: false,
+            backupRetentionDays: 7,
+        },
+        mlflow: { replicas: 1, resources: { cpu: "250m", memory: "1Gi" } },
+        certManager: { issuer: "letsencrypt-staging" },
+        argocd: { ha: false },
+        modelReplicas: { min: 1, max: 3 },
+    },
+    production: {
+        artifacts: { retainOnDelete: true, noncurrentVersionExpirationDays: 90 },
+        postgres: {
+            mode: "rds",
+            instanceClass: "db.r6g.large",
+            allocatedStorageGb: 100,
+            multiAz: true,
+            deletionProtection: true,
+            backupRetentionDays: 14,
+        },
+        mlflow: { replicas: 2, resources: { cpu: "1", memory: "2Gi" } },
+        certManager: { issuer: "letsencrypt" },
+        argocd: { ha: true },
+        modelReplicas: { min: 2, max: 10 },
+    },
+};
+
+/** Defaults that are the same in every environment but that validation needs to know. */
+export const PLATFORM_DEFAULTS: { readonly meshProvider: MeshProvider; readonly ingressClass: string } = {
+    meshProvider: "nginx",
+    ingressClass: "nginx",
+};

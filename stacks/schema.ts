@@ -1,0 +1,239 @@
+import { z } from "zod";
+import { bool, decimal, dictionary, expected, integer, list, mapping, oneOf, PATTERNS, quantity, text } from "./fields";
+
+/**
+ * What a user may write under `mlops-platform:` in `Pulumi.<stack>.yaml`. Optional keys are
+ * filled in by `defaults.ts`, per environment; the descriptions here are the configuration
+ * reference (README and `stacks/config.schema.json` are generated from them).
+ */
+
+export const ENVIRONMENTS = ["staging", "production"] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+export const MESH_PROVIDERS = [
+    "nginx",
+    "istio",
+    "linkerd",
+    "contour",
+    "gloo",
+    "skipper",
+    "traefik",
+    "apisix",
+    "kuma",
+    "osm",
+    "appmesh",
+    "gatewayapi:v1",
+    "gatewayapi:v1beta1",
+] as const;
+export type MeshProvider = (typeof MESH_PROVIDERS)[number];
+
+export const ALERT_PROVIDER_TYPES = ["slack", "msteams", "discord", "rocket", "gchat"] as const;
+
+const cpu = () => quantity('a CPU quantity such as "500m" or "2"');
+const memory = () => quantity('a memory quantity such as "512Mi" or "2Gi"');
+
+const cluster = mapping({
+    oidcProviderArn: text(PATTERNS.oidcProviderArn, "the ARN of the cluster's IAM OIDC provider").describe(
+        "ARN of the cluster's IAM OIDC provider; every workload gets AWS access through IRSA roles trusted by it.",
+    ),
+    domain: text(PATTERNS.dnsName, 'a DNS name such as "ml.example.com"').describe(
+        "DNS zone under which the platform's hosts live (mlflow.<domain>, argocd.<domain>, <model>.<domain>).",
+    ),
+    ingressClass: text(PATTERNS.k8sName, "the name of an IngressClass").optional().describe("IngressClass of every Ingress."),
+    kubeContext: z.string({ error: expected("a kubeconfig context name") }).min(1).optional().describe(
+        "kubeconfig context to deploy to; the ambient kubeconfig's current context when absent.",
+    ),
+    vpcId: text(PATTERNS.vpcId, 'a VPC id such as "vpc-0a1b2c3d"').optional().describe("VPC of the cluster (needed by postgres.mode rds)."),
+    privateSubnetIds: list(text(PATTERNS.subnetId, 'a subnet id such as "subnet-0a1b2c3d"'), "a list of private subnet ids", 2)
+        .optional()
+        .describe("Private subnets, in at least two availability zones, for the database (needed by postgres.mode rds)."),
+    nodeSecurityGroupId: text(PATTERNS.securityGroupId, 'a security group id such as "sg-0a1b2c3d"')
+        .optional()
+        .describe("Security group of the cluster's nodes: the only source allowed to reach the database (needed by postgres.mode rds)."),
+});
+
+const artifacts = mapping({
+    noncurrentVersionExpirationDays: integer(1, 3650).optional().describe("Days an overwritten or deleted artifact version is kept."),
+    abortIncompleteUploadDays: integer(1, 365).optional().describe("Days after which an unfinished multipart upload is aborted."),
+    retainOnDelete: bool().optional().describe("Keep the bucket and its key when the stack is destroyed."),
+});
+
+const postgres = mapping({
+    mode: oneOf(["rds", "in-cluster"]).optional().describe("rds: an AWS RDS instance; in-cluster: a StatefulSet with a volume."),
+    instanceClass: text(PATTERNS.rdsInstanceClass, 'an RDS instance class such as "db.t4g.medium"').optional().describe("RDS instance class (rds only)."),
+    allocatedStorageGb: integer(20, 65536).optional().describe("Storage in GiB (the RDS allocation, or the volume's size in-cluster)."),
+    multiAz: bool().optional().describe("Run a standby in another availability zone (rds only)."),
+    deletionProtection: bool().optional().describe("Refuse to delete the database (rds only)."),
+    backupRetentionDays: integer(1, 35).optional().describe("Days of automated backups (rds only)."),
+    storageClass: text(PATTERNS.k8sName, "the name of a StorageClass").optional().describe("StorageClass of the volume (in-cluster only)."),
+});
+
+const mlflow = mapping({
+    host: text(PATTERNS.dnsName, 'a DNS name such as "mlflow.ml.example.com"').optional().describe("Public host of the tracking server."),
+    replicas: integer(1, 20).optional().describe("Tracking server replicas."),
+    workers: integer(1, 32).optional().describe("Server worker processes per replica."),
+    resources: mapping({ cpu: cpu(), memory: memory() }).optional().describe("CPU and memory requested per replica (memory is also the limit)."),
+    basicAuth: bool().optional().describe("Turn on MLflow's built-in authentication (basic-auth app, users kept in the backend database)."),
+});
+
+const certManager = mapping({
+    issuer: oneOf(["letsencrypt", "letsencrypt-staging", "self-signed"]).optional().describe("ClusterIssuer that signs every Ingress certificate."),
+    acmeEmail: text(PATTERNS.email, "an e-mail address").optional().describe("ACME account e-mail (letsencrypt issuers)."),
+});
+
+const argocd = mapping({
+    host: text(PATTERNS.dnsName, 'a DNS name such as "argocd.ml.example.com"').optional().describe("Public host of the Argo CD UI and API."),
+    ha: bool().optional().describe("High-availability install: replicated server, repo server and Redis HA."),
+    sso: mapping({
+        issuer: text(PATTERNS.httpsUrl, "an https URL of an OIDC issuer").describe("OIDC issuer URL."),
+        clientId: z.string({ error: expected("an OIDC client id") }).min(1, { error: expected("an OIDC client id") }).describe("OIDC client id."),
+        clientSecretRef: mapping({
+            name: text(PATTERNS.k8sName, "the name of a Secret in the argocd namespace"),
+            key: text(/^[-._a-zA-Z0-9]+$/, "a key of that Secret"),
+        }).describe("Secret (in the argocd namespace) holding the OIDC client secret; its value never passes through Pulumi."),
+    })
+        .optional()
+        .describe("Single sign-on through OIDC; when set, the local admin login is turned off."),
+});
+
+const flagger = mapping({
+    meshProvider: oneOf(MESH_PROVIDERS).optional().describe("Service mesh or ingress controller Flagger shifts traffic with."),
+    metricsServer: text(PATTERNS.httpUrl, "an http(s) URL of a Prometheus server").optional().describe(
+        "Prometheus that holds the request and model metrics; Flagger's bundled Prometheus is installed when absent.",
+    ),
+    alerts: mapping({
+        type: oneOf(ALERT_PROVIDER_TYPES),
+        channel: z.string({ error: expected("a channel name") }).min(1).optional(),
+        secretName: text(PATTERNS.k8sName, "the name of a Secret holding the webhook address").describe(
+            "Secret in the models namespace with an `address` key (the webhook URL).",
+        ),
+    })
+        .optional()
+        .describe("Where Flagger reports canary progress and rollbacks."),
+});
+
+const toleration = mapping({
+    key: text(PATTERNS.labelKey, "a taint key"),
+    operator: oneOf(["Exists", "Equal"]),
+    value: text(PATTERNS.labelValue, "a taint value").optional(),
+    effect: oneOf(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+});
+
+const gpu = mapping({
+    resourceName: text(PATTERNS.resourceName, 'an extended resource name such as "nvidia.com/gpu"').optional().describe("Extended resource GPUs are requested as."),
+    nodeSelector: dictionary(text(PATTERNS.labelKey, "a node label key"), text(PATTERNS.labelValue, "a node label value"), "a mapping of node labels")
+        .optional()
+        .describe("Node labels a GPU pod must be scheduled on."),
+    tolerations: list(toleration, "a list of tolerations").optional().describe("Tolerations of the GPU nodes' taints."),
+});
+
+const delivery = mapping({
+    mode: oneOf(["direct", "gitops"]).optional().describe("direct: Pulumi applies model workloads; gitops: Pulumi renders them for Argo CD to sync."),
+    repoUrl: text(PATTERNS.gitUrl, "a git URL (https://, ssh:// or git@)").optional().describe("Git repository Argo CD syncs rendered workloads from (gitops)."),
+    targetRevision: z.string({ error: expected("a branch, tag or commit") }).min(1).optional().describe("Revision Argo CD tracks (gitops)."),
+    path: text(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'a relative directory such as "deploy"').optional().describe(
+        "Directory of the rendered workloads in the repository: <path>/<stack>/<model> (gitops).",
+    ),
+});
+
+const canary = mapping({
+    stepWeights: list(integer(1, 100), "a list of traffic weights in percent", 1).optional().describe(
+        "Traffic the canary gets at each step, ascending, in percent.",
+    ),
+    interval: text(PATTERNS.duration, 'a duration such as "30s", "1m" or "2h"').optional().describe("Time between analysis runs."),
+    threshold: integer(1, 100).optional().describe("Failed checks before Flagger rolls back."),
+    maxLatencyMs: integer(1, 600000).optional().describe("Highest acceptable p99 request duration, in milliseconds."),
+    minSuccessRate: decimal(0, 100).optional().describe("Lowest acceptable non-5xx request rate, in percent."),
+    quality: mapping({
+        minAccuracy: decimal(0, 1).optional().describe("Lowest acceptable online accuracy."),
+        maxDriftScore: decimal(0, 1).optional().describe("Highest acceptable feature drift score."),
+        minConfidence: decimal(0, 1).optional().describe("Lowest acceptable mean prediction confidence."),
+    })
+        .optional()
+        .describe("Model-quality checks, through the platform's MetricTemplates."),
+    acceptanceRequest: z
+        .string({ error: expected("a JSON request body for /invocations") })
+        .refine(isJsonObject, { error: expected("a JSON object for /invocations") })
+        .optional()
+        .describe('Body the pre-rollout acceptance test posts to /invocations, e.g. {"inputs": [[0.1, 0.2]]}; only /health is checked when absent.'),
+    loadTest: mapping({
+        rps: integer(1, 10000).optional().describe("Requests per second during the analysis."),
+        enabled: bool().optional(),
+    })
+        .optional()
+        .describe("Traffic Flagger's load tester sends to the canary during the analysis."),
+    abTesting: mapping({
+        header: text(PATTERNS.headerName, "an HTTP header name").optional().describe("Header that routes a request to the canary."),
+        value: z.string({ error: expected("a header value") }).min(1).optional(),
+        iterations: integer(1, 1000).optional().describe("Analysis runs before promotion."),
+    })
+        .optional()
+        .describe("A/B testing: route requests carrying the header to the canary instead of shifting weights."),
+    mirror: bool().optional().describe("Shadow testing: mirror primary traffic to the canary (istio only)."),
+});
+
+const evidence = mapping({
+    runId: text(PATTERNS.runId, "an MLflow run id (32 hexadecimal characters)").describe("Run that produced the model version."),
+    metrics: dictionary(text(PATTERNS.metricName, "a metric name"), z.number({ error: expected("a number") }), "a mapping of metric names to numbers").describe(
+        "The run's evaluation metrics, as the registry holds them.",
+    ),
+    validatedIn: oneOf(ENVIRONMENTS).describe("Environment where this version was validated before."),
+    promotedAt: z.iso.datetime({ error: expected("an ISO-8601 date-time") }).optional().describe("When the promotion was made."),
+});
+
+export const modelSchema = mapping({
+    registeredModel: text(PATTERNS.registeredModel, "a registered model name (letters, digits, _ . -)").describe("Name in the MLflow model registry."),
+    version: text(PATTERNS.registryVersion, 'a pinned registry version such as "7" (never "latest" or an alias)').describe(
+        "Pinned registry version served in this environment.",
+    ),
+    image: text(PATTERNS.pinnedImage, "a container image pinned to a tag or digest").optional().describe(
+        "Image with MLflow and the model's dependencies; the platform's MLflow image when absent.",
+    ),
+    replicas: mapping({ min: integer(1, 100), max: integer(1, 100) }).optional().describe("Autoscaling bounds of the primary."),
+    resources: mapping({
+        cpu: cpu(),
+        memory: memory(),
+        gpu: integer(0, 16).optional().describe("GPUs per pod (requests equal limits)."),
+        cpuLimit: cpu().optional().describe("CPU limit; none when absent, to avoid throttling."),
+    }).describe("Resources per pod."),
+    canary: canary.optional().describe("How Flagger rolls out a new version."),
+    promotion: mapping({
+        evidence,
+        approvedBy: list(text(PATTERNS.approver, "an approver name"), "a list of approvers").describe("Who approved the promotion."),
+    })
+        .optional()
+        .describe("Evidence of the declared version (required in production by the policy pack)."),
+});
+
+/** The keys under `mlops-platform:`; each value already decoded from the stack file. */
+export const stackSchema = mapping({
+    environment: oneOf(ENVIRONMENTS).describe("Which environment this stack is; selects its defaults and policy config."),
+    cluster: cluster.describe("The existing Kubernetes cluster and AWS network the platform runs in."),
+    artifacts: artifacts.optional().describe("The S3 artifact store."),
+    postgres: postgres.optional().describe("MLflow's backend database."),
+    mlflow: mlflow.optional().describe("The MLflow tracking server and model registry."),
+    certManager: certManager.optional().describe("cert-manager and the ClusterIssuer of every Ingress certificate."),
+    argocd: argocd.optional().describe("Argo CD."),
+    flagger: flagger.optional().describe("Flagger and its load tester."),
+    gpu: gpu.optional().describe("Where GPU workloads are scheduled."),
+    delivery: delivery.optional().describe("How model workloads reach the cluster."),
+    models: dictionary(
+        text(PATTERNS.modelName, "a model name: lower-case letters, digits and -, starting with a letter, at most 40 characters"),
+        modelSchema,
+        "a mapping of model names to model settings",
+    )
+        .optional()
+        .describe("The models this environment serves, each with its pinned registry version."),
+});
+
+export type RawStackConfig = z.infer<typeof stackSchema>;
+export type RawModelConfig = z.infer<typeof modelSchema>;
+
+function isJsonObject(body: string): boolean {
+    try {
+        const parsed: unknown = JSON.parse(body);
+        return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed);
+    } catch {
+        return false;
+    }
+}
