@@ -202,6 +202,15 @@ const key = (...segments: PropertyKey[]) => joinPath(PROJECT, segments).replace(
 function crossSectionProblems(config: Partial<RawStackConfig>, invalid: ReadonlySet<Section>): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
     const valid = (...sections: Section[]) => sections.every((s) => !invalid.has(s));
+
+    if (valid("flagger")) {
+        const meshProvider = config.flagger?.meshProvider ?? PLATFORM_DEFAULTS.meshProvider;
+        for (const [name, model] of Object.entries(config.models ?? {})) {
+            problems.push(...modelProblems(name, model, meshProvider));
+        }
+    }
+
+    // The remaining rules depend on the environment's defaults.
     if (!valid("environment") || config.environment === undefined) return problems;
     const defaults = ENVIRONMENT_DEFAULTS[config.environment];
 
@@ -243,12 +252,6 @@ function crossSectionProblems(config: Partial<RawStackConfig>, invalid: Readonly
         problems.push({ path: key("delivery", "repoUrl"), message: 'expected a git URL (required when delivery.mode is "gitops"), got nothing' });
     }
 
-    if (valid("flagger")) {
-        const meshProvider = config.flagger?.meshProvider ?? PLATFORM_DEFAULTS.meshProvider;
-        for (const [name, model] of Object.entries(config.models ?? {})) {
-            problems.push(...modelProblems(name, model, meshProvider));
-        }
-    }
     return problems;
 }
 

@@ -48,6 +48,8 @@ export function readStackFile(file: string): StackConfigValues {
 }
 
 export function parseStackFile(text: string, file: string): StackConfigValues {
+    // js-yaml 5 refuses an input without a document; Pulumi treats such a stack file as empty.
+    if (text.split("\n").every((line) => /^\s*(#.*)?$/.test(line))) return { values: {}, secretKeys: [] };
     let document: unknown;
     try {
         document = yaml.load(text, { filename: file });
