@@ -255,8 +255,20 @@ function crossSectionProblems(config: Partial<RawStackConfig>, invalid: Readonly
     return problems;
 }
 
-/** The mesh providers through which Flagger can mirror traffic to the canary. */
-export const MIRRORING_PROVIDERS: readonly MeshProvider[] = ["istio", "gatewayapi:v1", "gatewayapi:v1beta1"];
+/**
+ * The mesh providers through which Flagger mirrors traffic during a weighted canary release. Only
+ * Istio's router mirrors whatever the strategy (and honours mirrorWeight); Flagger's Gateway API v1
+ * router adds its RequestMirror filter only to a Blue/Green analysis (`iterations`, which a model's
+ * canary config never produces without A/B testing), and the v1beta1 router never mirrors
+ * (fluxcd/flagger pkg/router/istio.go, gateway_api.go, gateway_api_v1beta1.go: SetRoutes).
+ */
+export const MIRRORING_PROVIDERS: readonly MeshProvider[] = ["istio"];
+
+/**
+ * The providers whose Flagger router routes by request header (A/B testing): Flagger's
+ * "Deployment Strategies" page (A/B Testing: Istio, App Mesh, NGINX, Contour, Gloo Edge, Gateway API).
+ */
+export const HEADER_ROUTING_PROVIDERS: readonly MeshProvider[] = ["istio", "appmesh", "nginx", "contour", "gloo", "gatewayapi:v1", "gatewayapi:v1beta1"];
 
 function modelProblems(name: string, model: RawModelConfig, meshProvider: MeshProvider): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
@@ -295,6 +307,15 @@ function modelProblems(name: string, model: RawModelConfig, meshProvider: MeshPr
         problems.push({
             path: at("canary", "mirror"),
             message: `traffic mirroring needs flagger.meshProvider ${MIRRORING_PROVIDERS.map((p) => `"${p}"`).join(" or ")} (this stack uses "${meshProvider}"), got true`,
+        });
+    }
+    if (canary.mirrorWeight !== undefined && canary.mirror !== true) {
+        problems.push({ path: at("canary", "mirrorWeight"), message: `applies only when canary.mirror is true, got ${showValue(canary.mirrorWeight)}` });
+    }
+    if (canary.abTesting !== undefined && !HEADER_ROUTING_PROVIDERS.includes(meshProvider)) {
+        problems.push({
+            path: at("canary", "abTesting"),
+            message: `A/B testing routes by header, which flagger.meshProvider "${meshProvider}" cannot do (use one of ${HEADER_ROUTING_PROVIDERS.map((p) => `"${p}"`).join(", ")}), got ${showValue(canary.abTesting)}`,
         });
     }
     return problems;

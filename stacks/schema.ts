@@ -157,19 +157,20 @@ const canary = mapping({
         .optional()
         .describe('Body the pre-rollout acceptance test posts to /invocations, e.g. {"inputs": [[0.1, 0.2]]}; only /health is checked when absent.'),
     loadTest: mapping({
-        rps: integer(1, 10000).optional().describe("Requests per second during the analysis."),
-        enabled: bool().optional(),
+        rps: integer(1, 10000).optional().describe("Requests per second during the analysis (10 when absent)."),
+        enabled: bool().optional().describe("Send load during the analysis (on when absent)."),
     })
         .optional()
         .describe("Traffic Flagger's load tester sends to the canary during the analysis."),
     abTesting: mapping({
-        header: text(PATTERNS.headerName, "an HTTP header name").optional().describe("Header that routes a request to the canary."),
-        value: z.string({ error: expected("a header value") }).min(1).optional(),
-        iterations: integer(1, 1000).optional().describe("Analysis runs before promotion."),
+        header: text(PATTERNS.headerName, "an HTTP header name").optional().describe("Header that routes a request to the canary (X-Deployment-Context when absent)."),
+        value: z.string({ error: expected("a header value") }).min(1).optional().describe('Header value that routes to the canary ("canary" when absent).'),
+        iterations: integer(1, 1000).optional().describe("Analysis runs before promotion (10 when absent)."),
     })
         .optional()
         .describe("A/B testing: route requests carrying the header to the canary instead of shifting weights."),
-    mirror: bool().optional().describe("Shadow testing: mirror primary traffic to the canary (istio only)."),
+    mirror: bool().optional().describe("Shadow testing: mirror primary traffic to the canary for one analysis run before shifting weights (istio only)."),
+    mirrorWeight: integer(1, 100).optional().describe("Percent of the primary's traffic mirrored to the canary (mirror only; all of it when absent)."),
 });
 
 const evidence = mapping({

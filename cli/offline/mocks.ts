@@ -90,6 +90,8 @@ const AWS: Record<string, ResourceModel> = {
         const address = `${identifier}.c9akciq32xyz.${cloud.region}.rds.amazonaws.com`;
         const port = typeof inputs["port"] === "number" ? inputs["port"] : 5432;
         const secretArn = `arn:aws:secretsmanager:${cloud.region}:${cloud.accountId}:secret:rds!db-${uuidFrom(identifier)}-${suffix(identifier, 6)}`;
+        // An AWS-managed key (`aws/rds`, `aws/secretsmanager`): one per account and region.
+        const awsManagedKeyArn = (alias: string) => `arn:aws:kms:${cloud.region}:${cloud.accountId}:key/${uuidFrom(`${cloud.accountId}/${cloud.region}/${alias}`)}`;
         return {
             id: identifier,
             state: {
@@ -100,10 +102,21 @@ const AWS: Record<string, ResourceModel> = {
                 endpoint: `${address}:${port}`,
                 arn: `arn:aws:rds:${cloud.region}:${cloud.accountId}:db:${identifier}`,
                 resourceId: `db-${suffix(identifier, 26).toUpperCase()}`,
-                masterUserSecrets: inputs["manageMasterUserPassword"] === true ? [{ secretArn, kmsKeyId: inputs["masterUserSecretKmsKeyId"] ?? "", secretStatus: "active" }] : [],
+                // RDS picks the default minor of a major-only version, and AWS-managed keys when none is named.
+                engineVersionActual: typeof inputs["engineVersion"] === "string" && /^\d+$/.test(inputs["engineVersion"]) ? `${inputs["engineVersion"]}.6` : inputs["engineVersion"],
+                ...(inputs["storageEncrypted"] === true && { kmsKeyId: inputs["kmsKeyId"] ?? awsManagedKeyArn("aws/rds") }),
+                masterUserSecrets:
+                    inputs["manageMasterUserPassword"] === true
+                        ? [{ secretArn, kmsKeyId: inputs["masterUserSecretKmsKeyId"] ?? awsManagedKeyArn("aws/secretsmanager"), secretStatus: "active" }]
+                        : [],
             },
         };
     },
+    // Taking over the schedule of a secret that RDS manages: no Lambda, RDS rotates it.
+    "aws:secretsmanager/secretRotation:SecretRotation": (name, inputs) => ({
+        id: String(inputs["secretId"] ?? `${name}-${suffix(name)}`),
+        state: { ...inputs, rotationEnabled: inputs["rotationEnabled"] ?? true },
+    }),
 };
 
 /** Kubernetes, Helm and cert-manager objects: the API server stores what it is sent. */

@@ -195,7 +195,7 @@ describe("stack configuration: error messages", () => {
             "mlops-platform:models.m.canary.stepWeights: A/B testing routes by header instead of shifting weights: remove stepWeights or abTesting, got [10]",
         ]],
         ["mirroring on nginx", values("staging", { models: { m: { ...MODEL, canary: { mirror: true } } } }), [
-            'mlops-platform:models.m.canary.mirror: traffic mirroring needs flagger.meshProvider "istio" or "gatewayapi:v1" or "gatewayapi:v1beta1" (this stack uses "nginx"), got true',
+            'mlops-platform:models.m.canary.mirror: traffic mirroring needs flagger.meshProvider "istio" (this stack uses "nginx"), got true',
         ]],
         ["an acceptance request that is not JSON", values("staging", { models: { m: { ...MODEL, canary: { acceptanceRequest: "inputs=1" } } } }), [
             'mlops-platform:models.m.canary.acceptanceRequest: expected a JSON object for /invocations, got "inputs=1"',

@@ -1,0 +1,286 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { stringify } from "yaml";
+import type { PlatformConfig } from "../stacks";
+import { platformLabels } from "./labels";
+import { RESTRICTED_NAMESPACE_LABELS, restrictedContainerSecurityContext } from "./security";
+
+/**
+ * argo-helm's `argo-cd` chart. 9.6.1 (Argo CD v3.4.4) is the newest release whose Chart.yaml and
+ * values.yaml could be read (argoproj/argo-helm at commit aa6978d5); every values key set below
+ * exists in that values.yaml.
+ */
+export const ARGO_CD_CHART = { chart: "argo-cd", repo: "https://argoproj.github.io/argo-helm", version: "9.6.1" } as const;
+
+/** How Argo CD names the cluster it runs in. */
+export const IN_CLUSTER_SERVER = "https://kubernetes.default.svc";
+
+/** The AppProject every model Application belongs to. */
+export const MODEL_PROJECT_NAME = "models";
+
+/** Exactly the kinds the model serving stack renders; anything else in the delivery repo is refused. */
+export const MODEL_WORKLOAD_KINDS: ReadonlyArray<{ readonly group: string; readonly kind: string }> = [
+    { group: "apps", kind: "Deployment" },
+    { group: "autoscaling", kind: "HorizontalPodAutoscaler" },
+    { group: "policy", kind: "PodDisruptionBudget" },
+    { group: "flagger.app", kind: "Canary" },
+    { group: "", kind: "ServiceAccount" },
+    { group: "networking.k8s.io", kind: "Ingress" },
+];
+
+export type ArgoCdSso = NonNullable<PlatformConfig["argocd"]["sso"]>;
+
+export interface ArgoCdArgs {
+    /** Public host of the Argo CD UI and API. */
+    readonly host: string;
+    /**
+     * High availability: Redis HA, two server, repo-server and ApplicationSet replicas, PDBs.
+     * @default false
+     */
+    readonly ha?: boolean;
+    /**
+     * IngressClass of the server's Ingress.
+     * @default "nginx"
+     */
+    readonly ingressClass?: string;
+    /** cert-manager ClusterIssuer that signs the server's certificate. */
+    readonly clusterIssuer: pulumi.Input<string>;
+    /**
+     * Single sign-on through an OIDC provider; turns the local admin login off.
+     * @default - no SSO: the local admin login stays on
+     */
+    readonly sso?: ArgoCdSso;
+    /** Namespace model workloads are synced into: the AppProject's only destination. */
+    readonly modelsNamespace: pulumi.Input<string>;
+    /**
+     * Git repositories model Applications may sync from (the delivery repo). Empty when delivery is
+     * direct: Pulumi applies model workloads itself, so the project admits no source at all.
+     * @default []
+     */
+    readonly sourceRepos?: readonly string[];
+    /**
+     * argo-cd chart version.
+     * @default ARGO_CD_CHART.version ("9.6.1")
+     */
+    readonly chartVersion?: string;
+}
+
+/** The args a stack's configuration implies; what comes from other components is passed in. */
+export function argoCdArgsFromConfig(
+    config: PlatformConfig,
+    from: { readonly clusterIssuer: pulumi.Input<string>; readonly modelsNamespace: pulumi.Input<string> },
+): ArgoCdArgs {
+    return {
+        host: config.argocd.host,
+        ha: config.argocd.ha,
+        ingressClass: config.cluster.ingressClass,
+        clusterIssuer: from.clusterIssuer,
+        ...(config.argocd.sso !== undefined && { sso: config.argocd.sso }),
+        modelsNamespace: from.modelsNamespace,
+        sourceRepos: config.delivery.mode === "gitops" ? [config.delivery.repoUrl] : [],
+    };
+}
+
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$/;
+const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const EXACT_VERSION = /^\d+\.\d+\.\d+$/;
+
+/** Throws for the first plain arg that cannot work; messages name the component, the arg and its value. */
+export function validateArgoCdArgs(name: string, args: ArgoCdArgs): void {
+    const fail = (message: string): never => {
+        throw new Error(`ArgoCd "${name}": ${message}`);
+    };
+    if (!DNS_NAME.test(args.host)) fail(`host must be a DNS name such as "argocd.example.com", got ${JSON.stringify(args.host)}`);
+    if (args.ingressClass !== undefined && !K8S_NAME.test(args.ingressClass)) {
+        fail(`ingressClass must be the name of an IngressClass, got ${JSON.stringify(args.ingressClass)}`);
+    }
+    if (args.chartVersion !== undefined && !EXACT_VERSION.test(args.chartVersion)) {
+        fail(`chartVersion must be an exact chart version such as "${ARGO_CD_CHART.version}", got ${JSON.stringify(args.chartVersion)}`);
+    }
+    for (const repo of args.sourceRepos ?? []) {
+        if (repo.trim() === "" || /[*?[\]]/.test(repo)) fail(`sourceRepos must name repositories exactly, without wildcards, got ${JSON.stringify(repo)}`);
+    }
+    if (args.sso !== undefined) {
+        if (!/^https:\/\/\S+$/.test(args.sso.issuer)) fail(`sso.issuer must be an https URL, got ${JSON.stringify(args.sso.issuer)}`);
+        if (!K8S_NAME.test(args.sso.clientSecretRef.name)) {
+            fail(`sso.clientSecretRef.name must be the name of a Secret, got ${JSON.stringify(args.sso.clientSecretRef.name)}`);
+        }
+    }
+}
+
+/**
+ * The `oidc.config` of argocd-cm. The client secret is Argo CD's `$<secret>:<key>` reference, resolved
+ * by Argo CD itself from a Secret in its namespace, so the value never passes through Pulumi; that
+ * Secret must carry the label `app.kubernetes.io/part-of: argocd` or Argo CD keeps the literal string.
+ */
+export function oidcConfig(sso: ArgoCdSso): string {
+    return stringify({
+        name: "SSO",
+        issuer: sso.issuer,
+        clientID: sso.clientId,
+        clientSecret: `$${sso.clientSecretRef.name}:${sso.clientSecretRef.key}`,
+        requestedScopes: ["openid", "profile", "email", "groups"],
+    });
+}
+
+export interface ResolvedArgoCd {
+    readonly host: string;
+    readonly ha: boolean;
+    readonly ingressClass: string;
+    readonly clusterIssuer: pulumi.Input<string>;
+    readonly sso?: ArgoCdSso;
+}
+
+const requests = (cpu: string, memory: string) => ({ requests: { cpu, memory } });
+/** Replicated components keep one pod through voluntary disruptions (drains, upgrades). */
+const scaled = (ha: boolean) => ({ replicas: ha ? 2 : 1, pdb: ha ? { enabled: true, minAvailable: 1 } : { enabled: false } });
+const restricted = { ...restrictedContainerSecurityContext(), readOnlyRootFilesystem: true };
+
+/** Helm values of the argo-cd chart (keys as in its 9.6.1 values.yaml). */
+export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
+    return {
+        global: {
+            domain: r.host,
+            // The chart's containers already meet "restricted" (non-root, no escalation, ALL dropped,
+            // RuntimeDefault seccomp); the pod level says so too, for the namespace's admission check.
+            securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+        },
+        crds: { install: true, keep: true },
+        configs: {
+            cm: {
+                "admin.enabled": r.sso === undefined ? "true" : "false",
+                "exec.enabled": "false",
+                ...(r.sso !== undefined && { "oidc.config": oidcConfig(r.sso) }),
+                // Flagger scales the target Deployment (to zero after promotion) and the HPA scales the
+                // rest: Argo CD must not report, nor undo, those replica counts. (Flagger's Canary
+                // health needs nothing here: argo-cd ships resource_customizations/flagger.app/Canary/health.lua.)
+                "resource.customizations.ignoreDifferences.apps_Deployment": stringify({ jsonPointers: ["/spec/replicas"] }),
+            },
+            // The Ingress terminates TLS; argocd-server then serves plain HTTP behind it, which works
+            // with any ingress controller (no controller-specific backend-protocol annotation). The
+            // chart points the Ingress at the http port when this is true. CLI: `argocd login --grpc-web`.
+            params: { "server.insecure": true },
+            // With SSO every signed-in user may look; write access is granted by group in policy.csv.
+            ...(r.sso !== undefined && { rbac: { "policy.default": "role:readonly" } }),
+        },
+        // OIDC goes straight to the provider (oidc.config), so the bundled Dex is not needed.
+        dex: { enabled: false },
+        // One controller: extra replicas only shard clusters, and this Argo CD manages one.
+        controller: { replicas: 1, resources: requests("250m", "512Mi") },
+        server: {
+            ...scaled(r.ha),
+            resources: requests("50m", "128Mi"),
+            ingress: {
+                enabled: true,
+                controller: "generic",
+                ingressClassName: r.ingressClass,
+                hostname: r.host,
+                path: "/",
+                pathType: "Prefix",
+                // cert-manager's ingress-shim issues the certificate into argocd-server-tls, the
+                // secret the chart names in the Ingress's tls section.
+                tls: true,
+                annotations: { "cert-manager.io/cluster-issuer": r.clusterIssuer },
+            },
+        },
+        repoServer: { ...scaled(r.ha), resources: requests("100m", "256Mi") },
+        applicationSet: { ...scaled(r.ha), resources: requests("50m", "128Mi") },
+        notifications: { resources: requests("20m", "64Mi") },
+        redis: { resources: requests("50m", "64Mi") },
+        "redis-ha": {
+            enabled: r.ha,
+            // Merged over the redis-ha chart's own non-root contexts, so that pods meet "restricted"
+            // whatever that chart's defaults become.
+            containerSecurityContext: restricted,
+            haproxy: { containerSecurityContext: restricted, resources: requests("50m", "64Mi") },
+            redis: { resources: requests("100m", "128Mi") },
+            sentinel: { resources: requests("20m", "32Mi") },
+        },
+    };
+}
+
+export function appProjectSpec(modelsNamespace: pulumi.Input<string>, sourceRepos: readonly string[]): Record<string, unknown> {
+    return {
+        description: "Model serving workloads, synced from the delivery repository.",
+        sourceRepos: [...sourceRepos],
+        destinations: [{ server: IN_CLUSTER_SERVER, namespace: modelsNamespace }],
+        // An empty whitelist admits no cluster-scoped kind.
+        clusterResourceWhitelist: [],
+        namespaceResourceWhitelist: MODEL_WORKLOAD_KINDS.map((k) => ({ ...k })),
+        orphanedResources: {
+            warn: true,
+            // What Kubernetes creates in every namespace, and what Pulumi's Flagger component puts in
+            // the models namespace, is expected there; Flagger's own objects carry owner references.
+            ignore: [
+                { group: "", kind: "ConfigMap", name: "kube-root-ca.crt" },
+                { group: "", kind: "ServiceAccount", name: "default" },
+                { group: "flagger.app", kind: "MetricTemplate" },
+                { group: "flagger.app", kind: "AlertProvider" },
+            ],
+        },
+    };
+}
+
+/** Argo CD from argo-helm, in a namespace of its own, with the AppProject that model Applications use. */
+export class ArgoCd extends pulumi.ComponentResource {
+    /** `https://<host>`. */
+    public readonly url: pulumi.Output<string>;
+    public readonly namespace: pulumi.Output<string>;
+    public readonly appProjectName: pulumi.Output<string>;
+
+    constructor(name: string, args: ArgoCdArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("mlops:gitops:ArgoCd", name, {}, opts);
+        validateArgoCdArgs(name, args);
+
+        const resolved: ResolvedArgoCd = {
+            host: args.host,
+            ha: args.ha ?? false,
+            ingressClass: args.ingressClass ?? "nginx",
+            clusterIssuer: args.clusterIssuer,
+            ...(args.sso !== undefined && { sso: args.sso }),
+        };
+        const labels = platformLabels(name, "gitops");
+
+        // Every pod the chart renders (and its redis-ha subchart, with the contexts set in the values)
+        // meets the restricted standard, so the namespace enforces it.
+        const namespace = new k8s.core.v1.Namespace(
+            `${name}-ns`,
+            { metadata: { name, labels: { ...labels, ...RESTRICTED_NAMESPACE_LABELS } } },
+            { parent: this },
+        );
+
+        const release = new k8s.helm.v3.Release(
+            name,
+            {
+                name,
+                chart: ARGO_CD_CHART.chart,
+                version: args.chartVersion ?? ARGO_CD_CHART.version,
+                repositoryOpts: { repo: ARGO_CD_CHART.repo },
+                namespace: namespace.metadata.name,
+                createNamespace: false,
+                atomic: true,
+                cleanupOnFail: true,
+                timeout: 900,
+                values: argoCdValues(resolved),
+            },
+            { parent: this },
+        );
+
+        const project = new k8s.apiextensions.CustomResource(
+            `${name}-models-project`,
+            {
+                apiVersion: "argoproj.io/v1alpha1",
+                kind: "AppProject",
+                metadata: { name: MODEL_PROJECT_NAME, namespace: namespace.metadata.name, labels },
+                spec: appProjectSpec(args.modelsNamespace, args.sourceRepos ?? []),
+            },
+            // The AppProject CRD comes with the release.
+            { parent: this, dependsOn: [release] },
+        );
+
+        this.url = pulumi.output(`https://${args.host}`);
+        this.namespace = namespace.metadata.name;
+        this.appProjectName = project.metadata.name;
+        this.registerOutputs({ url: this.url, namespace: this.namespace, appProjectName: this.appProjectName });
+    }
+}

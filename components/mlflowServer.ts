@@ -1,0 +1,488 @@
+import { createHash } from "node:crypto";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { PATTERNS } from "../stacks/fields";
+import { isQuantity, parseQuantity } from "../stacks/quantity";
+import { platformLabels, selectorLabels } from "./labels";
+import { RESTRICTED_NAMESPACE_LABELS, restrictedContainerSecurityContext, restrictedPodSecurityContext } from "./security";
+import { MLFLOW_IMAGE } from "./versions";
+
+/** MLflow's default permissions for users without an explicit grant (mlflow/server/auth/permissions.py). */
+export type MlflowPermission = "READ" | "USE" | "EDIT" | "MANAGE" | "NO_PERMISSIONS";
+
+export interface MlflowBasicAuthArgs {
+    /** Turn on MLflow's `basic-auth` app (users and permissions kept in the backend database). */
+    readonly enabled: boolean;
+    /**
+     * What a signed-in user may do with resources nobody granted them.
+     * @default "READ"
+     */
+    readonly defaultPermission?: MlflowPermission;
+    /**
+     * The admin user created on first start; its generated password is in `adminSecretName`.
+     * @default "admin"
+     */
+    readonly adminUsername?: string;
+}
+
+export interface MlflowServerArgs {
+    /** Public host of the UI and API: the Ingress rule, its certificate and an allowed Host header. */
+    readonly host: string;
+    /** SQLAlchemy URI of the PostgreSQL backend store, `postgresql+psycopg2://…` (a secret Output of the Postgres component). */
+    readonly backendStoreUri: pulumi.Input<string>;
+    /** `s3://<bucket>/<prefix>` the server proxies artifacts to (the ArtifactStore's `artifactsDestination`). */
+    readonly artifactsDestination: pulumi.Input<string>;
+    /** IAM role the server assumes through IRSA: the ArtifactStore's read-write role. */
+    readonly roleArn: pulumi.Input<string>;
+    /** ClusterIssuer that signs the Ingress certificate (the CertManager's `clusterIssuerName`). */
+    readonly clusterIssuer: pulumi.Input<string>;
+    /**
+     * Namespace created for the server.
+     * @default "mlflow"
+     */
+    readonly namespace?: string;
+    /**
+     * Service account of the server pods; the ArtifactStore's read-write role trusts exactly this name.
+     * @default "mlflow"
+     */
+    readonly serviceAccountName?: string;
+    /**
+     * Server image; it must carry psycopg2 and boto3.
+     * @default MLFLOW_IMAGE (ghcr.io/mlflow/mlflow:v3.17.2-full)
+     */
+    readonly image?: string;
+    /**
+     * Server replicas.
+     * @default 1
+     */
+    readonly replicas?: number;
+    /**
+     * Worker processes per replica (`--workers`).
+     * @default 2
+     */
+    readonly workers?: number;
+    /**
+     * CPU and memory requested per replica; memory is also the limit.
+     * @default { cpu: "250m", memory: "1Gi" }
+     */
+    readonly resources?: { readonly cpu: string; readonly memory: string };
+    /**
+     * IngressClass of the Ingress and of the certificate's HTTP-01 challenge.
+     * @default "nginx"
+     */
+    readonly ingressClass?: string;
+    /**
+     * Cluster DNS domain, for the in-cluster URL and its allowed Host headers.
+     * @default "cluster.local"
+     */
+    readonly clusterDomain?: string;
+    /**
+     * MLflow authentication.
+     * @default { enabled: false }
+     */
+    readonly basicAuth?: MlflowBasicAuthArgs;
+}
+
+export const MLFLOW_SERVER_DEFAULTS = {
+    namespace: "mlflow",
+    serviceAccountName: "mlflow",
+    image: MLFLOW_IMAGE,
+    replicas: 1,
+    workers: 2,
+    resources: { cpu: "250m", memory: "1Gi" },
+    ingressClass: "nginx",
+    clusterDomain: "cluster.local",
+    defaultPermission: "READ",
+    adminUsername: "admin",
+} as const;
+
+export const MLFLOW_PORT = 5000;
+/** `mlflow server` reads its `--backend-store-uri` from this variable (click envvar, mlflow/cli/__init__.py). */
+export const BACKEND_STORE_URI_ENV = "MLFLOW_BACKEND_STORE_URI";
+export const AUTH_CONFIG_DIR = "/etc/mlflow/auth";
+export const AUTH_CONFIG_FILE = "basic_auth.ini";
+const HOME_DIR = "/home/mlflow";
+
+/** The flags of one `mlflow server` process, all of them seen working with MLflow 3.17.2. */
+export interface MlflowServerCommandSettings {
+    /** `s3://…` in the cluster; a local folder (`file:///tmp/artifacts`) in an integration test. */
+    readonly artifactsDestination: string;
+    readonly allowedHosts: readonly string[];
+    readonly port: number;
+    readonly workers: number;
+    readonly basicAuth: boolean;
+    /** @default "0.0.0.0" */
+    readonly bindAddress?: string;
+}
+
+/**
+ * The tracking server's command line. The backend store URI is not on it: `mlflow server` reads it
+ * from `MLFLOW_BACKEND_STORE_URI`, which the pod fills from a Secret. To run the very same command
+ * locally, set that variable (e.g. `postgresql+psycopg2://postgres@127.0.0.1:5432/mlflow_test`),
+ * pass a `file://` folder as `artifactsDestination` and `localhost:*` among `allowedHosts`, and
+ * replace `"mlflow"` (the first element) with the venv's `bin/mlflow`. `GET /health` answers
+ * whatever the Host header.
+ */
+export function mlflowServerCommand(settings: MlflowServerCommandSettings): string[] {
+    return [
+        "mlflow",
+        "server",
+        "--serve-artifacts",
+        "--artifacts-destination",
+        settings.artifactsDestination,
+        "--host",
+        settings.bindAddress ?? "0.0.0.0",
+        "--port",
+        String(settings.port),
+        "--workers",
+        String(settings.workers),
+        "--allowed-hosts",
+        settings.allowedHosts.join(","),
+        ...(settings.basicAuth ? ["--app-name", "basic-auth"] : []),
+    ];
+}
+
+export interface MigrationStep {
+    readonly name: string;
+    readonly command: string[];
+}
+
+/**
+ * The schema migrations, in order: the tracking store, then (with basic auth) the auth store, which
+ * lives in the same database under its own `alembic_version_auth` table. `mlflow db upgrade` takes
+ * the URI only as an argument, so in the pod it is Kubernetes' `$(MLFLOW_BACKEND_STORE_URI)`
+ * expansion of the secret-backed variable: the API object never holds the value. A local run passes
+ * the URI itself and maps `"mlflow"`/`"python"` to the venv's executables.
+ */
+export function mlflowMigrationSteps(options: { readonly basicAuth: boolean; readonly backendStoreUri?: string }): MigrationStep[] {
+    const uri = options.backendStoreUri ?? `$(${BACKEND_STORE_URI_ENV})`;
+    return [
+        { name: "tracking-db-upgrade", command: ["mlflow", "db", "upgrade", uri] },
+        ...(options.basicAuth ? [{ name: "auth-db-upgrade", command: ["python", "-m", "mlflow.server.auth", "db", "upgrade", "--url", uri] }] : []),
+    ];
+}
+
+/**
+ * Host headers the server accepts (MLflow's DNS-rebinding guard matches them exactly, port included;
+ * `/health` and `/version` are exempt, so kubelet probes on `<podIP>:<port>` pass). Listing any
+ * replaces MLflow's defaults, so the in-cluster names and `localhost` (port-forward) are added back.
+ */
+export function mlflowAllowedHosts(options: { readonly host: string; readonly serviceName: string; readonly namespace: string; readonly port: number; readonly clusterDomain: string }): string[] {
+    const { host, serviceName, namespace, port, clusterDomain } = options;
+    return [
+        host,
+        `${serviceName}.${namespace}.svc.${clusterDomain}:${port}`,
+        `${serviceName}.${namespace}.svc:${port}`,
+        `${serviceName}.${namespace}:${port}`,
+        `${serviceName}:${port}`,
+        "localhost:*",
+        "127.0.0.1:*",
+    ];
+}
+
+/**
+ * The migration Job's name carries the image's version, so that an upgrade runs a new Job (a Job
+ * runs once; its pod template cannot change) while re-deploying the same version does nothing.
+ */
+export function migrationJobName(baseName: string, image: string): string {
+    const digest = /@sha256:([0-9a-f]{12})/.exec(image)?.[1];
+    const tag = /:([^/:@]+)(?:@|$)/.exec(image)?.[1];
+    const version = digest ?? (tag ?? "untagged").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
+    const jobName = `${baseName}-db-upgrade-${version}`;
+    // Job names become a label value: at most 63 characters.
+    return jobName.length <= 63 ? jobName : `${baseName}-db-upgrade-${createHash("sha256").update(image).digest("hex").slice(0, 10)}`;
+}
+
+/** The basic-auth app's config. configparser interpolates `%`, so a URL-encoded password is escaped. */
+export function basicAuthIni(options: { readonly databaseUri: string; readonly defaultPermission: MlflowPermission }): string {
+    return ["[mlflow]", `default_permission = ${options.defaultPermission}`, `database_uri = ${options.databaseUri.replace(/%/g, "%%")}`, ""].join("\n");
+}
+
+const NAME = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
+const S3_URI = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
+const POSTGRES_SCHEME = /^postgresql(\+psycopg2?)?$/;
+
+export function validateMlflowServerArgs(name: string, args: MlflowServerArgs): void {
+    const fail = (message: string): never => {
+        throw new Error(`MlflowServer "${name}": ${message}`);
+    };
+    const show = JSON.stringify;
+    if (!NAME.test(name)) {
+        fail(`the name must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Service and the migration Job), got ${show(name)}`);
+    }
+    if (!PATTERNS.dnsName.test(args.host)) fail(`host must be a DNS name such as "mlflow.ml.example.com", got ${show(args.host)}`);
+    if (args.namespace !== undefined && !PATTERNS.k8sName.test(args.namespace)) {
+        fail(`namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.namespace)}`);
+    }
+    if (args.serviceAccountName !== undefined && !PATTERNS.k8sName.test(args.serviceAccountName)) {
+        fail(`serviceAccountName must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.serviceAccountName)}`);
+    }
+    for (const [arg, value] of [["replicas", args.replicas], ["workers", args.workers]] as const) {
+        if (value !== undefined && !(Number.isInteger(value) && value >= 1)) fail(`${arg} must be a whole number ≥ 1, got ${value}`);
+    }
+    if (args.image !== undefined && (!/[:@]/.test(args.image.split("/").pop() ?? "") || /:latest$/.test(args.image))) {
+        fail(`image must be pinned to a tag or digest other than "latest", got ${show(args.image)}`);
+    }
+    if (args.resources !== undefined) {
+        for (const [key, example] of [["cpu", '"500m" or "1"'], ["memory", '"1Gi"']] as const) {
+            const quantity = args.resources[key];
+            if (!isQuantity(quantity) || (parseQuantity(quantity) ?? 0) <= 0) fail(`resources.${key} must be a positive quantity such as ${example}, got ${show(quantity)}`);
+        }
+    }
+    if (args.ingressClass !== undefined && !PATTERNS.k8sName.test(args.ingressClass)) fail(`ingressClass must be the name of an IngressClass, got ${show(args.ingressClass)}`);
+    if (args.clusterDomain !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(args.clusterDomain)) {
+        fail(`clusterDomain must be a DNS domain such as "cluster.local", got ${show(args.clusterDomain)}`);
+    }
+    if (typeof args.artifactsDestination === "string" && !S3_URI.test(args.artifactsDestination)) {
+        fail(`artifactsDestination must be an S3 URI such as "s3://bucket/mlflow", got ${show(args.artifactsDestination)}`);
+    }
+    if (typeof args.roleArn === "string" && !ROLE_ARN.test(args.roleArn)) {
+        fail(`roleArn must be an IAM role ARN such as "arn:aws:iam::123456789012:role/mlflow", got ${show(args.roleArn)}`);
+    }
+    const adminUsername = args.basicAuth?.adminUsername;
+    if (adminUsername !== undefined && !/^[^\s:]+$/.test(adminUsername)) {
+        fail(`basicAuth.adminUsername must be non-empty, without ":" or whitespace (HTTP basic auth), got ${show(adminUsername)}`);
+    }
+}
+
+/** The URI's scheme only: the rest holds the password and must never reach a message. */
+export function backendStoreUriProblem(uri: string): string | undefined {
+    const scheme = /^([a-z0-9+.-]*):\/\//i.exec(uri)?.[1];
+    if (scheme !== undefined && POSTGRES_SCHEME.test(scheme)) return undefined;
+    return `backendStoreUri must be a PostgreSQL URI (postgresql+psycopg2://user:password@host:5432/db), got one with scheme ${JSON.stringify(scheme ?? "")}`;
+}
+
+/**
+ * The MLflow tracking server and model registry: Postgres backend store, artifacts proxied to S3
+ * with IRSA credentials, the schema migrated by a Job before the server rolls, TLS at the Ingress,
+ * and optionally MLflow's basic-auth app.
+ */
+export class MlflowServer extends pulumi.ComponentResource {
+    /** `https://<host>`: the UI and the tracking URI of people and CI. */
+    public readonly url: pulumi.Output<string>;
+    /** `http://<service>.<namespace>.svc.<domain>:5000`: MLFLOW_TRACKING_URI of in-cluster clients (model servers). */
+    public readonly internalUrl: pulumi.Output<string>;
+    public readonly namespace: pulumi.Output<string>;
+    public readonly serviceName: pulumi.Output<string>;
+    public readonly serviceAccountName: pulumi.Output<string>;
+    /**
+     * Secret (keys `username`, `password`) with the admin credentials MLflow bootstraps on first start;
+     * a password later changed through MLflow's API is not written back. Undefined without basic auth.
+     */
+    public readonly adminSecretName: pulumi.Output<string> | undefined;
+
+    constructor(name: string, args: MlflowServerArgs, opts?: pulumi.ComponentResourceOptions) {
+        validateMlflowServerArgs(name, args);
+        super("mlops:tracking:MlflowServer", name, {}, opts);
+
+        const d = MLFLOW_SERVER_DEFAULTS;
+        const namespaceName = args.namespace ?? d.namespace;
+        const image = args.image ?? d.image;
+        const replicas = args.replicas ?? d.replicas;
+        const workers = args.workers ?? d.workers;
+        const resources = args.resources ?? d.resources;
+        const clusterDomain = args.clusterDomain ?? d.clusterDomain;
+        const basicAuth = args.basicAuth?.enabled === true;
+        const labels = platformLabels(name, "tracking-server");
+        const checkedUri = pulumi.secret(pulumi.output(args.backendStoreUri).apply((uri) => {
+            const problem = backendStoreUriProblem(uri);
+            if (problem !== undefined) throw new pulumi.ResourceError(`MlflowServer "${name}": ${problem}`, this);
+            return uri;
+        }));
+        const artifactsDestination = pulumi.output(args.artifactsDestination).apply((dest) => {
+            if (!S3_URI.test(dest)) throw new pulumi.ResourceError(`MlflowServer "${name}": artifactsDestination must be an S3 URI such as "s3://bucket/mlflow", got ${JSON.stringify(dest)}`, this);
+            return dest;
+        });
+
+        const ns = new k8s.core.v1.Namespace(`${name}-ns`, {
+            metadata: { name: namespaceName, labels: { ...platformLabels(namespaceName, "namespace"), ...RESTRICTED_NAMESPACE_LABELS } },
+        }, { parent: this });
+        const namespace = ns.metadata.name;
+        const inNamespace = (objectName: string, objectLabels = labels) => ({ name: objectName, namespace, labels: objectLabels });
+
+        const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, {
+            metadata: { ...inNamespace(args.serviceAccountName ?? d.serviceAccountName), annotations: { "eks.amazonaws.com/role-arn": args.roleArn } },
+            automountServiceAccountToken: false,
+        }, { parent: this });
+
+        const backendSecret = new k8s.core.v1.Secret(`${name}-backend-store`, {
+            metadata: inNamespace(`${name}-backend-store`),
+            type: "Opaque",
+            stringData: { uri: checkedUri },
+        }, { parent: this });
+        const secretEnv = (envName: string, secretName: pulumi.Input<string>, key: string): k8s.types.input.core.v1.EnvVar => ({
+            name: envName,
+            valueFrom: { secretKeyRef: { name: secretName, key } },
+        });
+        // What every MLflow process here needs: the database, and writable HOME and /tmp under a read-only root.
+        const baseEnv: k8s.types.input.core.v1.EnvVar[] = [secretEnv(BACKEND_STORE_URI_ENV, backendSecret.metadata.name, "uri"), { name: "HOME", value: HOME_DIR }];
+        const baseVolumes: k8s.types.input.core.v1.Volume[] = [
+            // Proxied uploads are spooled to a temporary file before they go to S3: /tmp must hold the largest artifact.
+            { name: "tmp", emptyDir: {} },
+            { name: "home", emptyDir: {} },
+        ];
+        const baseMounts: k8s.types.input.core.v1.VolumeMount[] = [{ name: "tmp", mountPath: "/tmp" }, { name: "home", mountPath: HOME_DIR }];
+        const env = [...baseEnv];
+        const volumes = [...baseVolumes];
+        const mounts = [...baseMounts];
+
+        let adminSecretName: pulumi.Output<string> | undefined;
+        if (basicAuth) {
+            const adminPassword = new random.RandomPassword(`${name}-admin-password`, { length: 32, special: false }, { parent: this });
+            const flaskSecretKey = new random.RandomPassword(`${name}-flask-secret-key`, { length: 64, special: false }, { parent: this });
+            const adminSecret = new k8s.core.v1.Secret(`${name}-admin`, {
+                metadata: inNamespace(`${name}-admin`),
+                type: "Opaque",
+                stringData: { username: args.basicAuth?.adminUsername ?? d.adminUsername, password: adminPassword.result },
+            }, { parent: this });
+            const authSecret = new k8s.core.v1.Secret(`${name}-auth`, {
+                metadata: inNamespace(`${name}-auth`),
+                type: "Opaque",
+                stringData: {
+                    [AUTH_CONFIG_FILE]: checkedUri.apply((uri) => basicAuthIni({ databaseUri: uri, defaultPermission: args.basicAuth?.defaultPermission ?? d.defaultPermission })),
+                    "flask-secret-key": flaskSecretKey.result,
+                },
+            }, { parent: this });
+            adminSecretName = adminSecret.metadata.name;
+            env.push(
+                { name: "MLFLOW_AUTH_CONFIG_PATH", value: `${AUTH_CONFIG_DIR}/${AUTH_CONFIG_FILE}` },
+                secretEnv("MLFLOW_AUTH_ADMIN_USERNAME", adminSecret.metadata.name, "username"),
+                secretEnv("MLFLOW_AUTH_ADMIN_PASSWORD", adminSecret.metadata.name, "password"),
+                // Must be the same in every worker and replica, or CSRF tokens fail across them.
+                secretEnv("MLFLOW_FLASK_SERVER_SECRET_KEY", authSecret.metadata.name, "flask-secret-key"),
+            );
+            volumes.push({ name: "auth-config", secret: { secretName: authSecret.metadata.name, items: [{ key: AUTH_CONFIG_FILE, path: AUTH_CONFIG_FILE }], defaultMode: 0o440 } });
+            mounts.push({ name: "auth-config", mountPath: AUTH_CONFIG_DIR, readOnly: true });
+        }
+
+        const container = (containerName: string, command: pulumi.Input<pulumi.Input<string>[]>, containerEnv: k8s.types.input.core.v1.EnvVar[], volumeMounts: k8s.types.input.core.v1.VolumeMount[]) => ({
+            name: containerName,
+            image,
+            command,
+            env: containerEnv,
+            volumeMounts,
+            resources: { requests: { cpu: resources.cpu, memory: resources.memory }, limits: { memory: resources.memory } },
+            securityContext: restrictedContainerSecurityContext(true),
+        });
+
+        // A Job rather than an init container: it runs once per MLflow version instead of in every
+        // pod start (replicas would race on the same migration), Pulumi waits for it to succeed, and
+        // the Deployment depends on it, so a failed migration stops the rollout before any new pod
+        // serves against a half-migrated schema. No ttlSecondsAfterFinished: a Job that deleted
+        // itself would be recreated, and the migration re-run, by the next `pulumi up`.
+        const steps = mlflowMigrationSteps({ basicAuth });
+        // The migration needs the database and nothing else: no admin password, no auth config.
+        const migrationStep = (step: MigrationStep) => container(step.name, step.command, baseEnv, baseMounts);
+        const jobLabels = platformLabels(`${name}-db-upgrade`, "schema-migration");
+        const lastStep = steps[steps.length - 1] as MigrationStep;
+        const migration = new k8s.batch.v1.Job(`${name}-db-upgrade`, {
+            metadata: inNamespace(migrationJobName(name, image), jobLabels),
+            spec: {
+                backoffLimit: 3,
+                activeDeadlineSeconds: 3600,
+                template: {
+                    metadata: { labels: jobLabels },
+                    spec: {
+                        automountServiceAccountToken: false,
+                        securityContext: restrictedPodSecurityContext(),
+                        volumes: baseVolumes,
+                        restartPolicy: "Never",
+                        // Init containers run one after another, each to success: the steps' order.
+                        initContainers: steps.slice(0, -1).map(migrationStep),
+                        containers: [migrationStep(lastStep)],
+                    },
+                },
+            },
+        }, { parent: this, deleteBeforeReplace: true });
+
+        const serviceName = name;
+        const allowedHosts = mlflowAllowedHosts({ host: args.host, serviceName, namespace: namespaceName, port: MLFLOW_PORT, clusterDomain });
+        const command = artifactsDestination.apply((dest) => mlflowServerCommand({ artifactsDestination: dest, allowedHosts, port: MLFLOW_PORT, workers, basicAuth }));
+        const probe = (periodSeconds: number, failureThreshold: number) => ({ httpGet: { path: "/health", port: "http" }, periodSeconds, failureThreshold, timeoutSeconds: 5 });
+        const selector = selectorLabels(name);
+        const deployment = new k8s.apps.v1.Deployment(`${name}-server`, {
+            metadata: inNamespace(name),
+            spec: {
+                replicas,
+                selector: { matchLabels: selector },
+                // A new pod must be ready before an old one goes: never below the available replicas.
+                strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+                template: {
+                    metadata: { labels },
+                    spec: {
+                        automountServiceAccountToken: false,
+                        securityContext: restrictedPodSecurityContext(),
+                        volumes,
+                        serviceAccountName: serviceAccount.metadata.name,
+                        topologySpreadConstraints: [{ maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector } }],
+                        containers: [{
+                            ...container("mlflow", command, env, mounts),
+                            ports: [{ name: "http", containerPort: MLFLOW_PORT, protocol: "TCP" }],
+                            // The first start against a large database can take minutes; liveness waits for it.
+                            startupProbe: probe(5, 60),
+                            readinessProbe: probe(10, 3),
+                            livenessProbe: probe(20, 3),
+                        }],
+                    },
+                },
+            },
+        }, { parent: this, dependsOn: [migration] });
+
+        // After the Deployment: Pulumi waits for a Service's endpoints, which exist only once pods are ready.
+        const service = new k8s.core.v1.Service(`${name}-service`, {
+            metadata: inNamespace(serviceName),
+            spec: { type: "ClusterIP", selector, ports: [{ name: "http", port: MLFLOW_PORT, targetPort: "http", protocol: "TCP" }] },
+        }, { parent: this, dependsOn: [deployment] });
+
+        new k8s.networking.v1.Ingress(`${name}-ingress`, {
+            metadata: {
+                ...inNamespace(name),
+                annotations: {
+                    "cert-manager.io/cluster-issuer": args.clusterIssuer,
+                    // Artifacts are uploaded through the server: no body limit (nginx's default is 1m),
+                    // streamed rather than buffered, and time for slow multi-gigabyte models.
+                    "nginx.ingress.kubernetes.io/proxy-body-size": "0",
+                    "nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
+                    "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
+                    "nginx.ingress.kubernetes.io/proxy-send-timeout": "600",
+                },
+            },
+            spec: {
+                ingressClassName: args.ingressClass ?? d.ingressClass,
+                tls: [{ hosts: [args.host], secretName: `${name}-tls` }],
+                rules: [{
+                    host: args.host,
+                    http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service.metadata.name, port: { name: "http" } } } }] },
+                }],
+            },
+        }, { parent: this });
+
+        new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
+            metadata: inNamespace(name),
+            spec: {
+                // One at a time: a single replica can always be drained, two or more keep one serving.
+                maxUnavailable: 1,
+                // A crash-looping pod must not hold a node drain hostage.
+                unhealthyPodEvictionPolicy: "AlwaysAllow",
+                selector: { matchLabels: selector },
+            },
+        }, { parent: this });
+
+        this.namespace = namespace;
+        this.serviceName = service.metadata.name;
+        this.serviceAccountName = serviceAccount.metadata.name;
+        this.url = pulumi.output(`https://${args.host}`);
+        this.internalUrl = pulumi.interpolate`http://${service.metadata.name}.${namespace}.svc.${clusterDomain}:${MLFLOW_PORT}`;
+        this.adminSecretName = adminSecretName;
+        this.registerOutputs({
+            url: this.url,
+            internalUrl: this.internalUrl,
+            namespace: this.namespace,
+            serviceName: this.serviceName,
+            serviceAccountName: this.serviceAccountName,
+            adminSecretName: this.adminSecretName,
+        });
+    }
+}

@@ -1,0 +1,341 @@
+import * as path from "node:path";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { Environment, MeshProvider, ModelConfig, PlatformConfig } from "../stacks";
+import { ANNOTATIONS, LABELS, modelLabels, platformLabels, selectorLabels } from "./labels";
+import { canaryAnalysis, type FlaggerRef, resolveCanary } from "./modelServing/canary";
+import { applicationSpec, DELIVERY_DEFAULTS, type ModelDelivery, repositoryPath } from "./modelServing/delivery";
+import { CONTAINER_PORT, gpuAtMaxScale, podSpec, promotionRecord, SERVICE_PORT } from "./modelServing/workload";
+import { MLFLOW_IMAGE } from "./versions";
+
+export { CANARY_DEFAULTS, type FlaggerRef, resolveCanary, type ResolvedCanary } from "./modelServing/canary";
+export { DELIVERY_DEFAULTS, type ModelDelivery } from "./modelServing/delivery";
+export { gpuAtMaxScale, promotionRecord } from "./modelServing/workload";
+
+/** The providers whose routing ModelServing sets up (an Ingress for NGINX, a Gateway for the others). */
+export const SERVING_PROVIDERS: readonly MeshProvider[] = ["nginx", "istio", "gatewayapi:v1", "gatewayapi:v1beta1"];
+
+/** What the platform's Flagger component provides to every model (components/flagger.ts). */
+export interface ModelServingFlagger {
+    readonly meshProvider: MeshProvider;
+    /** URL of Flagger's load tester, which runs the acceptance and load-test webhooks. */
+    readonly loadTesterUrl: string;
+    readonly metricTemplates: { readonly accuracy: FlaggerRef; readonly driftScore: FlaggerRef; readonly confidence: FlaggerRef };
+    readonly alertProvider: FlaggerRef | undefined;
+}
+
+export interface ModelServingArgs {
+    /** The model as declared under `mlops-platform:models` (validated, with its defaults). */
+    readonly model: ModelConfig;
+    readonly environment: Environment;
+    /** The stack name; part of the gitops path and of the Argo CD Application's name. */
+    readonly stack: string;
+    /** The models namespace (created by the platform, with the restricted pod security labels). */
+    readonly namespace: pulumi.Input<string>;
+    /** The platform's in-cluster MLflow URL. */
+    readonly trackingUri: pulumi.Input<string>;
+    /** The read-only IRSA role for model artifacts. */
+    readonly artifactReaderRoleArn: pulumi.Input<string>;
+    /** Where GPU pods are scheduled (PlatformConfig.gpu). */
+    readonly gpu: PlatformConfig["gpu"];
+    readonly ingress: {
+        /** IngressClass of the model's Ingress (NGINX). */
+        readonly className: string;
+        /** The model is served at `<model>.<domain>`. */
+        readonly domain: string;
+        /** cert-manager ClusterIssuer of the Ingress certificate (NGINX). */
+        readonly clusterIssuer: pulumi.Input<string>;
+        /** The Gateway the host is served through (Istio `Gateway`, or Gateway API `Gateway`); TLS terminates there. @default - none; required by istio and gatewayapi */
+        readonly gateway?: FlaggerRef;
+    };
+    readonly flagger: ModelServingFlagger;
+    readonly delivery: ModelDelivery;
+    /** Secret (in the models namespace) with MLflow credentials, for a tracking server with basic auth. @default - none (unauthenticated tracking server) */
+    readonly trackingCredentials?: {
+        readonly secretName: pulumi.Input<string>;
+        /** @default "username" */
+        readonly usernameKey?: string;
+        /** @default "password" */
+        readonly passwordKey?: string;
+    };
+    /** Seconds a pod may take to download and load the model before it is restarted. @default 900 */
+    readonly startupTimeoutSeconds?: number;
+    /** Average CPU utilisation (percent of the request) the HPA keeps. @default 70 */
+    readonly targetCpuUtilizationPercent?: number;
+}
+
+export const MODEL_SERVING_DEFAULTS = { startupTimeoutSeconds: 900, targetCpuUtilizationPercent: 70, usernameKey: "username", passwordKey: "password" } as const;
+
+const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** The Argo CD Application of a model in a stack. */
+export function applicationName(stack: string, model: string): string {
+    return `${stack}-${model}`;
+}
+
+/** Throws on plain args the component cannot serve, before any child exists. */
+export function validateModelServingArgs(name: string, args: ModelServingArgs): void {
+    const fail = (message: string): never => {
+        throw new Error(`ModelServing "${name}": ${message}`);
+    };
+    const { model, flagger } = args;
+    if (!SERVING_PROVIDERS.includes(flagger.meshProvider)) {
+        fail(`flagger.meshProvider must be one of ${SERVING_PROVIDERS.map((p) => `"${p}"`).join(", ")}, got "${flagger.meshProvider}"`);
+    }
+    if (flagger.meshProvider !== "nginx" && args.ingress.gateway === undefined) {
+        fail(`ingress.gateway is required with flagger.meshProvider "${flagger.meshProvider}" (the Gateway that serves ${model.name}.${args.ingress.domain}), got nothing`);
+    }
+    if (model.replicas.max < model.replicas.min) {
+        fail(`model.replicas.max must be at least model.replicas.min (${model.replicas.min}), got ${model.replicas.max}`);
+    }
+    const startup = args.startupTimeoutSeconds;
+    if (startup !== undefined && (!Number.isInteger(startup) || startup < 60)) fail(`startupTimeoutSeconds must be an integer ≥ 60, got ${startup}`);
+    const cpuTarget = args.targetCpuUtilizationPercent;
+    if (cpuTarget !== undefined && (!Number.isInteger(cpuTarget) || cpuTarget < 1 || cpuTarget > 100)) {
+        fail(`targetCpuUtilizationPercent must be an integer from 1 to 100, got ${cpuTarget}`);
+    }
+    if (args.delivery.mode === "gitops") {
+        const app = applicationName(args.stack, model.name);
+        if (!DNS_LABEL.test(app)) fail(`stack "${args.stack}" makes the Argo CD Application name "${app}", which is not a DNS label of at most 63 characters`);
+        const deliveryPath = args.delivery.path;
+        if (deliveryPath !== undefined && (path.posix.isAbsolute(deliveryPath) || deliveryPath.split("/").includes(".."))) {
+            fail(`delivery.path must be a relative directory inside the repository, got "${deliveryPath}"`);
+        }
+    }
+}
+
+/**
+ * One declared model, served: a ServiceAccount with read-only artifact access, the Deployment of
+ * the declared registry version, its HPA and PDB, the Ingress of its host (NGINX), and the Flagger
+ * Canary that rolls each new version out. With gitops delivery the same objects are rendered to
+ * the delivery repository and an Argo CD Application syncs them.
+ */
+export class ModelServing extends pulumi.ComponentResource {
+    /** The Deployment Flagger targets; the pods that serve belong to `<deploymentName>-primary`. */
+    public readonly deploymentName: pulumi.Output<string>;
+    public readonly canaryName: pulumi.Output<string>;
+    /** `<model>.<domain>`. */
+    public readonly host: string;
+    /** `https://<host>`. */
+    public readonly url: string;
+    /** GPUs the model can hold at once: HPA max × GPUs per pod × 2 (primary and canary during an analysis). */
+    public readonly gpusAtMaxScale: number;
+    /** Where the YAML is written (gitops), as given to the render provider. */
+    public readonly renderedDirectory: string | undefined;
+
+    constructor(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("mlops:serving:ModelServing", name, {}, opts);
+        validateModelServingArgs(name, args);
+
+        // Defaults: component defaults, then the user's args.
+        const { model, environment, namespace, flagger } = args;
+        const canary = resolveCanary(model.canary);
+        const startupSeconds = args.startupTimeoutSeconds ?? MODEL_SERVING_DEFAULTS.startupTimeoutSeconds;
+        const cpuTarget = args.targetCpuUtilizationPercent ?? MODEL_SERVING_DEFAULTS.targetCpuUtilizationPercent;
+        const gpusPerPod = model.resources.gpu ?? 0;
+        const host = `${model.name}.${args.ingress.domain}`;
+        const objectName = model.name;
+        // Flagger fails a rollout whose canary is not ready within its progress deadline: leave the
+        // startup probe its full budget and some room to schedule (a GPU node may have to be added).
+        const progressDeadlineSeconds = startupSeconds + 300;
+        if (gpusPerPod > 0 && (args.gpu.nodeSelector === undefined || args.gpu.tolerations === undefined)) {
+            pulumi.log.warn(`model "${model.name}" requests ${gpusPerPod} GPU(s) but gpu.nodeSelector or gpu.tolerations is not configured; its pods may not reach the GPU nodes`, this);
+        }
+
+        const workloadLabels = modelLabels(model, environment);
+        // Supporting objects carry no version label: a promotion leaves them untouched.
+        const supportLabels = { ...platformLabels(model.name, "model-server"), [LABELS.model]: model.name, [LABELS.environment]: environment };
+        const promotion = { [ANNOTATIONS.promotion]: JSON.stringify(promotionRecord(model)) };
+
+        let renderedDirectory: string | undefined;
+        let workloadOpts: pulumi.CustomResourceOptions = { parent: this };
+        let delivery: { readonly spec: Record<string, unknown>; readonly argoNamespace: pulumi.Input<string> } | undefined;
+        if (args.delivery.mode === "gitops") {
+            const repoPath = repositoryPath(args.delivery.path ?? DELIVERY_DEFAULTS.path, args.stack, model.name);
+            renderedDirectory = path.join(args.delivery.renderRoot ?? DELIVERY_DEFAULTS.renderRoot, repoPath);
+            const render = new k8s.Provider(`${name}-render`, { renderYamlToDirectory: renderedDirectory }, { parent: this });
+            workloadOpts = { parent: this, provider: render };
+            delivery = {
+                argoNamespace: args.delivery.argoNamespace ?? DELIVERY_DEFAULTS.argoNamespace,
+                spec: applicationSpec({
+                    project: args.delivery.project,
+                    repoUrl: args.delivery.repoUrl,
+                    targetRevision: args.delivery.targetRevision ?? DELIVERY_DEFAULTS.targetRevision,
+                    path: repoPath,
+                    namespace,
+                }),
+            };
+        }
+
+        const serviceAccount = new k8s.core.v1.ServiceAccount(
+            `${name}-sa`,
+            {
+                metadata: { name: objectName, namespace, labels: supportLabels, annotations: { "eks.amazonaws.com/role-arn": args.artifactReaderRoleArn } },
+                automountServiceAccountToken: false,
+            },
+            workloadOpts,
+        );
+
+        const deployment = new k8s.apps.v1.Deployment(
+            `${name}-deployment`,
+            {
+                metadata: { name: objectName, namespace, labels: workloadLabels, annotations: promotion },
+                spec: {
+                    // No `replicas`: the HPA sizes this Deployment, and once Flagger has bootstrapped it
+                    // scales it to zero between analyses and serves from `<name>-primary`. A replica
+                    // count here would fight both on every update.
+                    selector: { matchLabels: selectorLabels(model.name) },
+                    progressDeadlineSeconds,
+                    // Flagger routes all traffic to the canary while the primary rolls, so a GPU
+                    // primary may replace pods in place rather than surge past its GPU budget.
+                    strategy:
+                        gpusPerPod > 0
+                            ? { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } }
+                            : { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },
+                    template: {
+                        metadata: { labels: workloadLabels },
+                        spec: podSpec({
+                            model,
+                            image: model.image ?? MLFLOW_IMAGE,
+                            trackingUri: args.trackingUri,
+                            serviceAccountName: serviceAccount.metadata.name,
+                            gpu: args.gpu,
+                            startupSeconds,
+                            ...(args.trackingCredentials !== undefined && {
+                                trackingCredentials: {
+                                    secretName: args.trackingCredentials.secretName,
+                                    usernameKey: args.trackingCredentials.usernameKey ?? MODEL_SERVING_DEFAULTS.usernameKey,
+                                    passwordKey: args.trackingCredentials.passwordKey ?? MODEL_SERVING_DEFAULTS.passwordKey,
+                                },
+                            }),
+                        }),
+                    },
+                },
+            },
+            workloadOpts,
+        );
+
+        const hpa = new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            `${name}-hpa`,
+            {
+                metadata: { name: objectName, namespace, labels: workloadLabels },
+                spec: {
+                    scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name },
+                    minReplicas: model.replicas.min,
+                    maxReplicas: model.replicas.max,
+                    metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: cpuTarget } } }],
+                },
+            },
+            workloadOpts,
+        );
+
+        new k8s.policy.v1.PodDisruptionBudget(
+            `${name}-pdb`,
+            {
+                metadata: { name: objectName, namespace, labels: workloadLabels },
+                spec: {
+                    // The pods that serve are the primary's: Flagger copies the template with the first
+                    // of its selector labels (app, name, app.kubernetes.io/name) set to
+                    // `<value>-primary` (fluxcd/flagger pkg/canary/deployment_controller.go).
+                    selector: { matchLabels: { [LABELS.name]: `${model.name}-primary` } },
+                    maxUnavailable: 1,
+                    unhealthyPodEvictionPolicy: "AlwaysAllow",
+                },
+            },
+            workloadOpts,
+        );
+
+        // How the host reaches the Services Flagger creates: NGINX through an Ingress Flagger clones,
+        // Istio and Gateway API through routes Flagger writes for the given Gateway.
+        let ingressRef: Record<string, unknown> | undefined;
+        let serviceRouting: Record<string, unknown> = {};
+        if (flagger.meshProvider === "nginx") {
+            const ingress = new k8s.networking.v1.Ingress(
+                `${name}-ingress`,
+                {
+                    metadata: { name: objectName, namespace, labels: supportLabels, annotations: { "cert-manager.io/cluster-issuer": args.ingress.clusterIssuer } },
+                    spec: {
+                        ingressClassName: args.ingress.className,
+                        tls: [{ hosts: [host], secretName: `${model.name}-tls` }],
+                        // Flagger's NGINX router needs a backend named after the apex Service (`<svc>`,
+                        // which it creates) and clones this Ingress as `<name>-canary`.
+                        rules: [{ host, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: objectName, port: { number: SERVICE_PORT } } } }] } }],
+                    },
+                },
+                workloadOpts,
+            );
+            ingressRef = { apiVersion: "networking.k8s.io/v1", kind: "Ingress", name: ingress.metadata.name };
+        } else {
+            const gateway = args.ingress.gateway as FlaggerRef;
+            serviceRouting =
+                flagger.meshProvider === "istio"
+                    ? { gateways: [`${gateway.namespace}/${gateway.name}`, "mesh"], hosts: [host] }
+                    : { gatewayRefs: [{ name: gateway.name, namespace: gateway.namespace }], hosts: [host] };
+        }
+
+        const analysis = pulumi.output(namespace).apply((ns) =>
+            canaryAnalysis(canary, {
+                provider: flagger.meshProvider,
+                loadTesterUrl: flagger.loadTesterUrl,
+                canaryServiceUrl: `http://${model.name}-canary.${ns}:${SERVICE_PORT}`,
+                publicUrl: `https://${host}`,
+                metricTemplates: flagger.metricTemplates,
+                alertProvider: flagger.alertProvider,
+            }),
+        );
+        const canaryResource = new k8s.apiextensions.CustomResource(
+            `${name}-canary`,
+            {
+                apiVersion: "flagger.app/v1beta1",
+                kind: "Canary",
+                metadata: { name: objectName, namespace, labels: workloadLabels, annotations: promotion },
+                spec: {
+                    provider: flagger.meshProvider,
+                    targetRef: { apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name },
+                    autoscalerRef: { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", name: hpa.metadata.name },
+                    ...(ingressRef !== undefined && { ingressRef }),
+                    progressDeadlineSeconds,
+                    // Flagger creates `<name>`, `<name>-primary` and `<name>-canary` from this.
+                    service: { name: objectName, port: SERVICE_PORT, targetPort: CONTAINER_PORT, ...serviceRouting },
+                    analysis,
+                },
+            },
+            workloadOpts,
+        );
+
+        if (delivery !== undefined) {
+            // Through the component's own (cluster) provider: Argo CD must see it, not the YAML.
+            new k8s.apiextensions.CustomResource(
+                `${name}-application`,
+                {
+                    apiVersion: "argoproj.io/v1alpha1",
+                    kind: "Application",
+                    metadata: {
+                        name: applicationName(args.stack, model.name),
+                        namespace: delivery.argoNamespace,
+                        labels: { ...platformLabels(model.name, "model-delivery"), [LABELS.model]: model.name, [LABELS.environment]: environment },
+                        // Deleting the Application (a model removed from the stack) deletes its workloads.
+                        finalizers: ["resources-finalizer.argocd.argoproj.io"],
+                    },
+                    spec: delivery.spec,
+                },
+                { parent: this },
+            );
+        }
+
+        this.deploymentName = deployment.metadata.name;
+        this.canaryName = canaryResource.metadata.name;
+        this.host = host;
+        this.url = `https://${host}`;
+        this.gpusAtMaxScale = gpuAtMaxScale(model.replicas.max, gpusPerPod);
+        this.renderedDirectory = renderedDirectory;
+        this.registerOutputs({
+            deploymentName: this.deploymentName,
+            canaryName: this.canaryName,
+            host: this.host,
+            url: this.url,
+            gpusAtMaxScale: this.gpusAtMaxScale,
+            renderedDirectory: this.renderedDirectory,
+        });
+    }
+}

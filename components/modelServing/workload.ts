@@ -1,0 +1,166 @@
+import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
+import type { ModelConfig, PlatformConfig } from "../../stacks";
+import { type PromotionRecord, selectorLabels } from "../labels";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../security";
+
+/**
+ * The model server's pod, as pure functions. Every fact about `mlflow models serve` here was seen
+ * running MLflow 3.17.2 (see the comments where each is used).
+ */
+
+/** The port the scoring server listens on inside the pod. */
+export const CONTAINER_PORT = 8080;
+/** The port of the Services Flagger creates (`<svc>`, `<svc>-primary`, `<svc>-canary`). */
+export const SERVICE_PORT = 80;
+/** The scoring server's liveness endpoint (`/health` answers the same). */
+export const HEALTH_PATH = "/ping";
+/** @default "nvidia.com/gpu" */
+export const DEFAULT_GPU_RESOURCE = "nvidia.com/gpu";
+/** Where the pod may write: the model download, HOME and TMPDIR all live on this emptyDir. */
+export const SCRATCH_PATH = "/tmp";
+
+/**
+ * GPUs a model can hold at most: the HPA's maximum for the primary and, because a Flagger analysis
+ * runs the canary Deployment (with its own HPA, same bounds) beside the primary, as much again.
+ */
+export function gpuAtMaxScale(replicasMax: number, gpusPerPod: number, canaryAnalysis = true): number {
+    return replicasMax * gpusPerPod * (canaryAnalysis ? 2 : 1);
+}
+
+/** The declared evidence of the served version, for the `mlops.dev/promotion` annotation. */
+export function promotionRecord(model: ModelConfig): PromotionRecord {
+    const evidence = model.promotion?.evidence;
+    return {
+        registeredModel: model.registeredModel,
+        version: model.version,
+        ...(evidence !== undefined && {
+            runId: evidence.runId,
+            metrics: { ...evidence.metrics },
+            validatedIn: evidence.validatedIn,
+            ...(evidence.promotedAt !== undefined && { promotedAt: evidence.promotedAt }),
+        }),
+        approvedBy: [...(model.promotion?.approvedBy ?? [])],
+    };
+}
+
+/** `mlflow models serve` of exactly the declared registry version. */
+export function serveArgs(model: Pick<ModelConfig, "registeredModel" | "version">): string[] {
+    // --env-manager local: the image already holds the model's dependencies; the default
+    // (virtualenv) would build an environment at start-up, which a read-only pod cannot.
+    return ["models", "serve", "-m", `models:/${model.registeredModel}/${model.version}`, "--env-manager", "local", "--host", "0.0.0.0", "--port", String(CONTAINER_PORT)];
+}
+
+export interface Probes {
+    readonly startupProbe: k8s.types.input.core.v1.Probe;
+    readonly readinessProbe: k8s.types.input.core.v1.Probe;
+    readonly livenessProbe: k8s.types.input.core.v1.Probe;
+}
+
+/**
+ * `mlflow models serve` downloads the model, then starts uvicorn, whose app loads the model before
+ * it binds the port; `/ping` therefore answers 200 exactly when the model is loaded (nothing
+ * listens before). The startup probe allows `startupSeconds` for the download and load; after it,
+ * inference runs in a worker thread, so `/ping` stays quick under load.
+ */
+export function probes(startupSeconds: number): Probes {
+    const get = { httpGet: { path: HEALTH_PATH, port: "http" } };
+    return {
+        startupProbe: { ...get, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: Math.ceil(startupSeconds / 10) },
+        readinessProbe: { ...get, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+        livenessProbe: { ...get, periodSeconds: 20, timeoutSeconds: 10, failureThreshold: 3 },
+    };
+}
+
+export interface ResourcesAndPlacement {
+    readonly resources: { requests: Record<string, string>; limits: Record<string, string> };
+    readonly nodeSelector?: Record<string, string>;
+    readonly tolerations?: k8s.types.input.core.v1.Toleration[];
+}
+
+/** Requests and limits from the config; a GPU model also gets the GPU nodes' selector and tolerations. */
+export function resourcesAndPlacement(resources: ModelConfig["resources"], gpu: PlatformConfig["gpu"]): ResourcesAndPlacement {
+    const requests: Record<string, string> = { cpu: resources.cpu, memory: resources.memory };
+    // Memory is the limit too: a model that grows past its request is killed rather than starving
+    // its neighbours. CPU is limited only when asked, to avoid throttling inference.
+    const limits: Record<string, string> = { memory: resources.memory, ...(resources.cpuLimit !== undefined && { cpu: resources.cpuLimit }) };
+    const gpus = resources.gpu ?? 0;
+    if (gpus === 0) return { resources: { requests, limits } };
+    // Extended resources cannot be overcommitted: requests must equal limits.
+    const gpuName = gpu.resourceName ?? DEFAULT_GPU_RESOURCE;
+    requests[gpuName] = String(gpus);
+    limits[gpuName] = String(gpus);
+    return {
+        resources: { requests, limits },
+        ...(gpu.nodeSelector !== undefined && { nodeSelector: { ...gpu.nodeSelector } }),
+        ...(gpu.tolerations !== undefined && {
+            tolerations: gpu.tolerations.map((t) => ({
+                key: t.key,
+                operator: t.operator,
+                ...(t.value !== undefined && { value: t.value }),
+                ...(t.effect !== undefined && { effect: t.effect }),
+            })),
+        }),
+    };
+}
+
+export interface PodSpecInputs {
+    readonly model: ModelConfig;
+    readonly image: string;
+    readonly trackingUri: pulumi.Input<string>;
+    readonly serviceAccountName: pulumi.Input<string>;
+    readonly gpu: PlatformConfig["gpu"];
+    readonly startupSeconds: number;
+    readonly trackingCredentials?: { readonly secretName: pulumi.Input<string>; readonly usernameKey: string; readonly passwordKey: string };
+}
+
+export function podSpec(i: PodSpecInputs): k8s.types.input.core.v1.PodSpec {
+    const { resources, nodeSelector, tolerations } = resourcesAndPlacement(i.model.resources, i.gpu);
+    const credentials = i.trackingCredentials;
+    return {
+        serviceAccountName: i.serviceAccountName,
+        // The server never calls the Kubernetes API; IRSA mounts its own projected token.
+        automountServiceAccountToken: false,
+        enableServiceLinks: false,
+        securityContext: restrictedPodSecurityContext(),
+        ...(nodeSelector !== undefined && { nodeSelector }),
+        ...(tolerations !== undefined && { tolerations }),
+        // Spread replicas over zones; Flagger rewrites this selector to `<name>-primary` on the primary.
+        topologySpreadConstraints: [
+            {
+                maxSkew: 1,
+                topologyKey: "topology.kubernetes.io/zone",
+                whenUnsatisfiable: "ScheduleAnyway",
+                labelSelector: { matchLabels: selectorLabels(i.model.name) },
+            },
+        ],
+        containers: [
+            {
+                name: "model-server",
+                image: i.image,
+                imagePullPolicy: "IfNotPresent",
+                command: ["mlflow"],
+                args: serveArgs(i.model),
+                env: [
+                    { name: "MLFLOW_TRACKING_URI", value: i.trackingUri },
+                    // Seen with MLflow 3.17.2 as uid 10001 without a passwd entry and a read-only
+                    // root: the download needs a writable temporary directory, nothing else.
+                    { name: "HOME", value: SCRATCH_PATH },
+                    { name: "TMPDIR", value: SCRATCH_PATH },
+                    ...(credentials === undefined
+                        ? []
+                        : [
+                              { name: "MLFLOW_TRACKING_USERNAME", valueFrom: { secretKeyRef: { name: credentials.secretName, key: credentials.usernameKey } } },
+                              { name: "MLFLOW_TRACKING_PASSWORD", valueFrom: { secretKeyRef: { name: credentials.secretName, key: credentials.passwordKey } } },
+                          ]),
+                ],
+                ports: [{ name: "http", containerPort: CONTAINER_PORT, protocol: "TCP" }],
+                ...probes(i.startupSeconds),
+                resources,
+                securityContext: restrictedContainerSecurityContext(true),
+                volumeMounts: [{ name: "scratch", mountPath: SCRATCH_PATH }],
+            },
+        ],
+        volumes: [{ name: "scratch", emptyDir: {} }],
+    };
+}
