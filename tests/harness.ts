@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { type ProgramRun, type RecordedResource, runProgram } from "../cli/offline/runtime";
+import { schemasDir } from "../cli/offline/manifests";
 import { readStackFile, stackFilePath } from "../stacks";
 import main = require("../infra");
 
@@ -78,4 +79,18 @@ export function descendantsOf(resources: readonly RecordedResource[], urn: strin
         }
         return false;
     });
+}
+
+/**
+ * Flagger's CRD schemas live beside the checkout (`../shared/schemas`). Without them a test fails
+ * in CI (`CI=true`) and skips, saying why, elsewhere. Use as `before(requireSchemasFolder)`.
+ */
+export function requireSchemasFolder(this: Mocha.Context): void {
+    try {
+        schemasDir();
+    } catch (err) {
+        if (process.env["CI"] === "true") throw new Error(`CI=true and the schemas folder is missing: ${(err as Error).message}`);
+        console.warn(`    skipped: ${(err as Error).message}`);
+        this.skip();
+    }
 }

@@ -18,7 +18,7 @@ import {
 } from "../../cli/offline/manifests";
 import { indentQuotedContinuations, loadKubernetesYaml } from "../../cli/offline/manifests/crdSchemas";
 import { VALIDATOR_BLIND_SPOTS } from "../../cli/offline/manifests/fieldTracking";
-import { type RecordedResource, runComponent } from "../harness";
+import { type RecordedResource, requireSchemasFolder, runComponent } from "../harness";
 
 const FIXTURES = path.join(__dirname, "fixtures");
 const GITOPS_DIR = "rendered/models";
@@ -149,17 +149,6 @@ function filesUnder(dir: string): string[] {
         const full = path.join(dir, entry.name);
         return entry.isDirectory() ? (entry.name === "node_modules" ? [] : filesUnder(full)) : [full];
     });
-}
-
-/** Flagger's CRDs live in the schemas folder: without it these tests fail in CI and skip elsewhere. */
-function requireSchemasFolder(this: Mocha.Context): void {
-    try {
-        schemasDir();
-    } catch (err) {
-        if (process.env["CI"] === "true") throw new Error(`CI=true and the schemas folder is missing: ${(err as Error).message}`);
-        console.warn(`    skipped: ${(err as Error).message}`);
-        this.skip();
-    }
 }
 
 describe("offline manifests", () => {
