@@ -178,7 +178,7 @@ const evidence = mapping({
     metrics: dictionary(text(PATTERNS.metricName, "a metric name"), z.number({ error: expected("a number") }), "a mapping of metric names to numbers").describe(
         "The run's evaluation metrics, as the registry holds them.",
     ),
-    validatedIn: oneOf(ENVIRONMENTS).describe("Environment where this version was validated before."),
+    validatedIn: oneOf(ENVIRONMENTS).optional().describe("Environment where this version was validated before (none for a first environment)."),
     promotedAt: z.iso.datetime({ error: expected("an ISO-8601 date-time") }).optional().describe("When the promotion was made."),
 });
 

@@ -37,7 +37,6 @@ const REQUIRED = [
     "mlops-platform:models.*.resources.memory",
     "mlops-platform:models.*.promotion.evidence",
     "mlops-platform:models.*.promotion.evidence.runId",
-    "mlops-platform:models.*.promotion.evidence.validatedIn",
     "mlops-platform:models.*.promotion.approvedBy",
     "aws:region",
 ];
