@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -24,6 +26,19 @@ export interface MlflowBasicAuthArgs {
      * @default "admin"
      */
     readonly adminUsername?: string;
+}
+
+export interface MlflowRegistryReaderArgs {
+    /**
+     * Namespace of the model servers: the reader's credentials Secret (keys `username`, `password`) is
+     * created there. Pass the Namespace resource's `metadata.name`, so that the Secret waits for it.
+     */
+    readonly namespace: pulumi.Input<string>;
+    /**
+     * The MLflow user model servers sign in as; never the admin.
+     * @default "model-server"
+     */
+    readonly username?: string;
 }
 
 export interface MlflowServerArgs {
@@ -82,6 +97,15 @@ export interface MlflowServerArgs {
      * @default { enabled: false }
      */
     readonly basicAuth?: MlflowBasicAuthArgs;
+    /**
+     * A read-only MLflow user for model servers, created by a Job once the server is ready. With basic
+     * auth only (an open server needs no credentials). It holds READ on every experiment and registered
+     * model: it reads versions, runs and artifacts, whatever `defaultPermission`, and cannot change what
+     * exists. Two limits are MLflow's: any signed-in user may create new experiments and registered
+     * models (and manage those), and a `defaultPermission` above READ applies to this user too.
+     * @default - none
+     */
+    readonly registryReader?: MlflowRegistryReaderArgs;
 }
 
 export const MLFLOW_SERVER_DEFAULTS = {
@@ -95,6 +119,7 @@ export const MLFLOW_SERVER_DEFAULTS = {
     clusterDomain: "cluster.local",
     defaultPermission: "READ",
     adminUsername: "admin",
+    registryReaderUsername: "model-server",
 } as const;
 
 export const MLFLOW_PORT = 5000;
@@ -103,6 +128,27 @@ export const BACKEND_STORE_URI_ENV = "MLFLOW_BACKEND_STORE_URI";
 export const AUTH_CONFIG_DIR = "/etc/mlflow/auth";
 export const AUTH_CONFIG_FILE = "basic_auth.ini";
 const HOME_DIR = "/home/mlflow";
+
+/** sha256 of a Secret's data, on the pod template: a changed Secret (a rotated RDS password) rolls the pods. */
+export const BACKEND_STORE_CHECKSUM_ANNOTATION = "mlops.dev/backend-store-checksum";
+/** The same for the basic-auth config (its database URI, the default permission). */
+export const AUTH_CONFIG_CHECKSUM_ANNOTATION = "mlops.dev/auth-config-checksum";
+/** sha256 of what the reader Job applies (user, password, program): a change replaces, and so reruns, the Job. */
+export const REGISTRY_READER_CHECKSUM_ANNOTATION = "mlops.dev/registry-reader-checksum";
+
+/** The reader Job's program (Python, standard library only); the integration test runs this very file. */
+export const REGISTRY_READER_PROGRAM = path.join(__dirname, "mlflowServer", "registry_reader.py");
+export const REGISTRY_READER_PROGRAM_DIR = "/opt/mlflow-registry-reader";
+const REGISTRY_READER_PROGRAM_FILE = "registry_reader.py";
+
+/**
+ * Hex sha256 of a Secret's data in a stable key order. Only the digest reaches the pod template; the
+ * values hashed are generated passwords and URIs holding them, far too long to guess from it.
+ */
+export function secretDataChecksum(data: Readonly<Record<string, string>>): string {
+    const ordered = Object.keys(data).sort().map((key) => [key, data[key]]);
+    return createHash("sha256").update(JSON.stringify(ordered)).digest("hex");
+}
 
 /** The flags of one `mlflow server` process, all of them seen working with MLflow 3.17.2. */
 export interface MlflowServerCommandSettings {
@@ -245,6 +291,19 @@ export function validateMlflowServerArgs(name: string, args: MlflowServerArgs): 
     if (adminUsername !== undefined && !/^[^\s:]+$/.test(adminUsername)) {
         fail(`basicAuth.adminUsername must be non-empty, without ":" or whitespace (HTTP basic auth), got ${show(adminUsername)}`);
     }
+    const reader = args.registryReader;
+    if (reader !== undefined) {
+        if (typeof reader.namespace === "string" && !PATTERNS.k8sName.test(reader.namespace)) {
+            fail(`registryReader.namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(reader.namespace)}`);
+        }
+        if (reader.username !== undefined && !/^[^\s:]+$/.test(reader.username)) {
+            fail(`registryReader.username must be non-empty, without ":" or whitespace (HTTP basic auth), got ${show(reader.username)}`);
+        }
+        const admin = adminUsername ?? MLFLOW_SERVER_DEFAULTS.adminUsername;
+        if ((reader.username ?? MLFLOW_SERVER_DEFAULTS.registryReaderUsername) === admin) {
+            fail(`registryReader.username must not be the admin user ${show(admin)}: model servers never get the admin's credentials`);
+        }
+    }
 }
 
 /** The URI's scheme only: the rest holds the password and must never reach a message. */
@@ -272,6 +331,12 @@ export class MlflowServer extends pulumi.ComponentResource {
      * a password later changed through MLflow's API is not written back. Undefined without basic auth.
      */
     public readonly adminSecretName: pulumi.Output<string> | undefined;
+    /**
+     * Secret in `registryReader.namespace` (keys `username`, `password`) of the read-only user, for the
+     * model servers' `trackingCredentials`; it resolves once the Job has created the user. Undefined
+     * without basic auth or without `registryReader`.
+     */
+    public readonly registryReaderSecretName: pulumi.Output<string> | undefined;
 
     constructor(name: string, args: MlflowServerArgs, opts?: pulumi.ComponentResourceOptions) {
         validateMlflowServerArgs(name, args);
@@ -328,24 +393,29 @@ export class MlflowServer extends pulumi.ComponentResource {
         const volumes = [...baseVolumes];
         const mounts = [...baseMounts];
 
-        let adminSecretName: pulumi.Output<string> | undefined;
+        const podAnnotations: Record<string, pulumi.Input<string>> = {
+            // The digest of a secret is not secret: unsecret, so that a preview shows why the pods roll.
+            [BACKEND_STORE_CHECKSUM_ANNOTATION]: pulumi.unsecret(checkedUri.apply((uri) => secretDataChecksum({ uri }))),
+        };
+        let adminSecret: k8s.core.v1.Secret | undefined;
         if (basicAuth) {
             const adminPassword = new random.RandomPassword(`${name}-admin-password`, { length: 32, special: false }, { parent: this });
             const flaskSecretKey = new random.RandomPassword(`${name}-flask-secret-key`, { length: 64, special: false }, { parent: this });
-            const adminSecret = new k8s.core.v1.Secret(`${name}-admin`, {
+            adminSecret = new k8s.core.v1.Secret(`${name}-admin`, {
                 metadata: inNamespace(`${name}-admin`),
                 type: "Opaque",
                 stringData: { username: args.basicAuth?.adminUsername ?? d.adminUsername, password: adminPassword.result },
             }, { parent: this });
+            const authIni = checkedUri.apply((uri) => basicAuthIni({ databaseUri: uri, defaultPermission: args.basicAuth?.defaultPermission ?? d.defaultPermission }));
             const authSecret = new k8s.core.v1.Secret(`${name}-auth`, {
                 metadata: inNamespace(`${name}-auth`),
                 type: "Opaque",
-                stringData: {
-                    [AUTH_CONFIG_FILE]: checkedUri.apply((uri) => basicAuthIni({ databaseUri: uri, defaultPermission: args.basicAuth?.defaultPermission ?? d.defaultPermission })),
-                    "flask-secret-key": flaskSecretKey.result,
-                },
+                stringData: { [AUTH_CONFIG_FILE]: authIni, "flask-secret-key": flaskSecretKey.result },
             }, { parent: this });
-            adminSecretName = adminSecret.metadata.name;
+            // MLflow reads the config once, at start: a changed default permission or URI needs new pods.
+            podAnnotations[AUTH_CONFIG_CHECKSUM_ANNOTATION] = pulumi.unsecret(
+                pulumi.all([authIni, flaskSecretKey.result]).apply(([ini, key]) => secretDataChecksum({ [AUTH_CONFIG_FILE]: ini, "flask-secret-key": key })),
+            );
             env.push(
                 { name: "MLFLOW_AUTH_CONFIG_PATH", value: `${AUTH_CONFIG_DIR}/${AUTH_CONFIG_FILE}` },
                 secretEnv("MLFLOW_AUTH_ADMIN_USERNAME", adminSecret.metadata.name, "username"),
@@ -410,7 +480,7 @@ export class MlflowServer extends pulumi.ComponentResource {
                 // A new pod must be ready before an old one goes: never below the available replicas.
                 strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
                 template: {
-                    metadata: { labels },
+                    metadata: { labels, annotations: podAnnotations },
                     spec: {
                         automountServiceAccountToken: false,
                         securityContext: restrictedPodSecurityContext(),
@@ -470,12 +540,81 @@ export class MlflowServer extends pulumi.ComponentResource {
             },
         }, { parent: this });
 
+        const internalUrl = pulumi.interpolate`http://${service.metadata.name}.${namespace}.svc.${clusterDomain}:${MLFLOW_PORT}`;
+        let registryReaderSecretName: pulumi.Output<string> | undefined;
+        if (adminSecret !== undefined && args.registryReader !== undefined) {
+            const readerName = `${name}-registry-reader`;
+            const readerUsername = args.registryReader.username ?? d.registryReaderUsername;
+            const readerPassword = new random.RandomPassword(`${readerName}-password`, { length: 32, special: false }, { parent: this });
+            const credentials = { username: readerUsername, password: readerPassword.result };
+            const readerLabels = platformLabels(readerName, "registry-reader");
+            // What the model servers mount, in their namespace (a secretKeyRef cannot cross namespaces)...
+            const modelsSecret = new k8s.core.v1.Secret(readerName, {
+                metadata: { name: readerName, namespace: args.registryReader.namespace, labels: readerLabels },
+                type: "Opaque",
+                stringData: credentials,
+            }, { parent: this });
+            // ...and the Job's copy beside the server, under its own name so that both may share a namespace.
+            const jobSecret = new k8s.core.v1.Secret(`${readerName}-job`, {
+                metadata: inNamespace(`${readerName}-job`, readerLabels),
+                type: "Opaque",
+                stringData: credentials,
+            }, { parent: this });
+            const program = readFileSync(REGISTRY_READER_PROGRAM, "utf8");
+            const programMap = new k8s.core.v1.ConfigMap(`${readerName}-program`, {
+                metadata: inNamespace(`${readerName}-program`, readerLabels),
+                data: { [REGISTRY_READER_PROGRAM_FILE]: program },
+            }, { parent: this });
+            const readerJob = new k8s.batch.v1.Job(readerName, {
+                metadata: inNamespace(readerName, readerLabels),
+                spec: {
+                    backoffLimit: 3,
+                    activeDeadlineSeconds: 900,
+                    template: {
+                        metadata: {
+                            labels: readerLabels,
+                            // A Job runs once; its template changing makes Pulumi replace it, which runs it again.
+                            annotations: {
+                                [REGISTRY_READER_CHECKSUM_ANNOTATION]: pulumi.unsecret(readerPassword.result.apply((password) => secretDataChecksum({ username: readerUsername, password, program }))),
+                            },
+                        },
+                        spec: {
+                            automountServiceAccountToken: false,
+                            securityContext: restrictedPodSecurityContext(),
+                            restartPolicy: "Never",
+                            volumes: [{ name: "program", configMap: { name: programMap.metadata.name, defaultMode: 0o444 } }],
+                            containers: [{
+                                name: "registry-reader",
+                                image,
+                                command: ["python", `${REGISTRY_READER_PROGRAM_DIR}/${REGISTRY_READER_PROGRAM_FILE}`],
+                                env: [
+                                    { name: "MLFLOW_TRACKING_URI", value: internalUrl },
+                                    secretEnv("MLFLOW_ADMIN_USERNAME", adminSecret.metadata.name, "username"),
+                                    secretEnv("MLFLOW_ADMIN_PASSWORD", adminSecret.metadata.name, "password"),
+                                    secretEnv("READER_USERNAME", jobSecret.metadata.name, "username"),
+                                    secretEnv("READER_PASSWORD", jobSecret.metadata.name, "password"),
+                                    { name: "PYTHONDONTWRITEBYTECODE", value: "1" },
+                                ],
+                                volumeMounts: [{ name: "program", mountPath: REGISTRY_READER_PROGRAM_DIR, readOnly: true }],
+                                resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "128Mi" } },
+                                securityContext: restrictedContainerSecurityContext(true),
+                            }],
+                        },
+                    },
+                },
+                // The server must be ready and reachable: Pulumi waits for the Deployment's rollout and the Service's endpoints.
+            }, { parent: this, dependsOn: [deployment, service], deleteBeforeReplace: true });
+            // Through the Job: a model server that starts with these credentials finds its user in MLflow.
+            registryReaderSecretName = pulumi.all([modelsSecret.metadata.name, readerJob.metadata.name]).apply(([secretName]) => secretName);
+        }
+
         this.namespace = namespace;
         this.serviceName = service.metadata.name;
         this.serviceAccountName = serviceAccount.metadata.name;
         this.url = pulumi.output(`https://${args.host}`);
-        this.internalUrl = pulumi.interpolate`http://${service.metadata.name}.${namespace}.svc.${clusterDomain}:${MLFLOW_PORT}`;
-        this.adminSecretName = adminSecretName;
+        this.internalUrl = internalUrl;
+        this.adminSecretName = adminSecret?.metadata.name;
+        this.registryReaderSecretName = registryReaderSecretName;
         this.registerOutputs({
             url: this.url,
             internalUrl: this.internalUrl,
@@ -483,6 +622,7 @@ export class MlflowServer extends pulumi.ComponentResource {
             serviceName: this.serviceName,
             serviceAccountName: this.serviceAccountName,
             adminSecretName: this.adminSecretName,
+            registryReaderSecretName: this.registryReaderSecretName,
         });
     }
 }

@@ -100,6 +100,8 @@ export function createPlatform(config: PlatformConfig): PlatformOutputs {
             resources: config.mlflow.resources,
             ingressClass: config.cluster.ingressClass,
             basicAuth: { enabled: config.mlflow.basicAuth },
+            // The Namespace's name rather than MODELS_NAMESPACE: the reader's Secret waits for the Namespace.
+            registryReader: { namespace: modelsNamespace.metadata.name },
             ...(config.mlflow.workers !== undefined && { workers: config.mlflow.workers }),
         },
         providers,
@@ -142,6 +144,8 @@ export function createPlatform(config: PlatformConfig): PlatformOutputs {
                     alertProvider: flagger.alertProvider,
                 },
                 delivery,
+                // With basic auth the model servers sign in as MLflow's read-only user (never the admin).
+                ...(mlflow.registryReaderSecretName !== undefined && { trackingCredentials: { secretName: mlflow.registryReaderSecretName } }),
             },
             { ...providers, dependsOn: [modelsNamespace, flagger, argocd] },
         );

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
+    AUTH_CONFIG_CHECKSUM_ANNOTATION,
+    BACKEND_STORE_CHECKSUM_ANNOTATION,
     backendStoreUriProblem,
     basicAuthIni,
     MLFLOW_SERVER_DEFAULTS,
@@ -10,6 +14,9 @@ import {
     mlflowAllowedHosts,
     mlflowMigrationSteps,
     mlflowServerCommand,
+    REGISTRY_READER_CHECKSUM_ANNOTATION,
+    REGISTRY_READER_PROGRAM,
+    secretDataChecksum,
 } from "../../components/mlflowServer";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
 import { MLFLOW_IMAGE } from "../../components/versions";
@@ -36,6 +43,7 @@ const T = {
     service: "kubernetes:core/v1:Service",
     ingress: "kubernetes:networking.k8s.io/v1:Ingress",
     pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+    configMap: "kubernetes:core/v1:ConfigMap",
     password: "random:index/randomPassword:RandomPassword",
 };
 
@@ -48,9 +56,10 @@ function run(args: Partial<MlflowServerArgs> = {}, name = "mlflow") {
             namespace: server.namespace,
             serviceName: server.serviceName,
             serviceAccountName: server.serviceAccountName,
-            // Pulumi warns about undefined stack outputs, so the switched-off one is left out.
+            // Pulumi warns about undefined stack outputs, so the switched-off ones are left out.
             ...(server.adminSecretName !== undefined && { adminSecretName: server.adminSecretName }),
-        } as Record<string, pulumi.Output<string>> & { adminSecretName?: pulumi.Output<string> };
+            ...(server.registryReaderSecretName !== undefined && { registryReaderSecretName: server.registryReaderSecretName }),
+        } as Record<string, pulumi.Output<string>> & { adminSecretName?: pulumi.Output<string>; registryReaderSecretName?: pulumi.Output<string> };
     });
 }
 
@@ -137,6 +146,14 @@ describe("MlflowServer argument validation", () => {
         ["artifactsDestination", { artifactsDestination: "/var/mlartifacts" }, 'artifactsDestination must be an S3 URI such as "s3://bucket/mlflow", got "/var/mlartifacts"'],
         ["roleArn", { roleArn: "mlflow-role" }, 'roleArn must be an IAM role ARN such as "arn:aws:iam::123456789012:role/mlflow", got "mlflow-role"'],
         ["basicAuth.adminUsername", { basicAuth: { enabled: true, adminUsername: "ad:min" } }, 'basicAuth.adminUsername must be non-empty, without ":" or whitespace (HTTP basic auth), got "ad:min"'],
+        ["registryReader.namespace", { registryReader: { namespace: "Models" } }, 'registryReader.namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "Models"'],
+        ["registryReader.username", { registryReader: { namespace: "models", username: "model server" } }, 'registryReader.username must be non-empty, without ":" or whitespace (HTTP basic auth), got "model server"'],
+        ["registryReader.username equal to the default admin", { basicAuth: { enabled: true }, registryReader: { namespace: "models", username: "admin" } }, 'registryReader.username must not be the admin user "admin": model servers never get the admin\'s credentials'],
+        [
+            "registryReader.username equal to a custom admin",
+            { basicAuth: { enabled: true, adminUsername: "model-server" }, registryReader: { namespace: "models" } },
+            'registryReader.username must not be the admin user "model-server": model servers never get the admin\'s credentials',
+        ],
     ];
     for (const [what, args, message] of cases) {
         it(`rejects a bad ${what} before creating anything`, () => {
@@ -396,6 +413,167 @@ describe("MlflowServer basic auth", () => {
     });
 });
 
+describe("MlflowServer pod restarts on changed Secrets", () => {
+    const annotationsOf = (resources: readonly RecordedResource[]) => deploymentOf(resources).spec.template.metadata.annotations as Record<string, string>;
+
+    it("annotates the server pods with the sha256 of the backend-store Secret's data, and only that", async () => {
+        const { resources } = await run();
+        const secret = findObject(resources, T.secret, "mlflow-backend-store");
+        const checksum = annotationsOf(resources)[BACKEND_STORE_CHECKSUM_ANNOTATION];
+        assert.match(String(checksum), /^[0-9a-f]{64}$/);
+        assert.equal(checksum, secretDataChecksum(secret.stringData));
+        assert.deepEqual(Object.keys(annotationsOf(resources)), [BACKEND_STORE_CHECKSUM_ANNOTATION]);
+    });
+
+    it("changes the checksum, and so rolls the pods, when the URI changes (a rotated RDS password)", async () => {
+        const before = annotationsOf((await run()).resources)[BACKEND_STORE_CHECKSUM_ANNOTATION];
+        const rotated = annotationsOf((await run({ backendStoreUri: pulumi.secret(URI.replace(PASSWORD, "rotated-Pa55word")) })).resources);
+        assert.notEqual(rotated[BACKEND_STORE_CHECKSUM_ANNOTATION], before);
+        assert.equal(rotated[BACKEND_STORE_CHECKSUM_ANNOTATION], secretDataChecksum({ uri: URI.replace(PASSWORD, "rotated-Pa55word") }));
+    });
+
+    it("keeps the checksum free of the Secret's values, plain and on the wire", async () => {
+        const deployment = findResource((await run({ basicAuth: { enabled: true } })).resources, T.deployment, "mlflow-server");
+        const wire = (deployment.wireInputs["spec"] as any).template.metadata.annotations;
+        assert.match(String(wire[BACKEND_STORE_CHECKSUM_ANNOTATION]), /^[0-9a-f]{64}$/, "a digest, sent in the clear so a preview shows it changing");
+        for (const view of [deployment.inputs, deployment.wireInputs]) assert.ok(!JSON.stringify(view).includes(PASSWORD));
+    });
+
+    it("with basic auth, also rolls the pods when the auth config changes (MLflow reads it once, at start)", async () => {
+        const { resources } = await run({ basicAuth: { enabled: true } });
+        const auth = findObject(resources, T.secret, "mlflow-auth");
+        assert.equal(annotationsOf(resources)[AUTH_CONFIG_CHECKSUM_ANNOTATION], secretDataChecksum(auth.stringData));
+        const stricter = await run({ basicAuth: { enabled: true, defaultPermission: "NO_PERMISSIONS" } });
+        assert.notEqual(annotationsOf(stricter.resources)[AUTH_CONFIG_CHECKSUM_ANNOTATION], annotationsOf(resources)[AUTH_CONFIG_CHECKSUM_ANNOTATION]);
+        assert.equal(annotationsOf(stricter.resources)[BACKEND_STORE_CHECKSUM_ANNOTATION], annotationsOf(resources)[BACKEND_STORE_CHECKSUM_ANNOTATION]);
+    });
+
+    it("hashes a Secret's data independently of key order, and differently for any changed value", () => {
+        assert.equal(secretDataChecksum({ a: "1", b: "2" }), secretDataChecksum({ b: "2", a: "1" }));
+        assert.notEqual(secretDataChecksum({ a: "1", b: "2" }), secretDataChecksum({ a: "1", b: "3" }));
+        assert.notEqual(secretDataChecksum({ a: "1", b: "2" }), secretDataChecksum({ a: "12" }));
+    });
+});
+
+describe("MlflowServer registry reader", () => {
+    const READER: Partial<MlflowServerArgs> = { basicAuth: { enabled: true }, registryReader: { namespace: "models" } };
+    const readerJob = (resources: readonly RecordedResource[]) => findResource(resources, T.job, "mlflow-registry-reader");
+    const readerPod = (resources: readonly RecordedResource[]) => (readerJob(resources).inputs as any).spec.template;
+
+    it("creates no reader without basic auth, or without registryReader", async () => {
+        for (const args of [{ registryReader: { namespace: "models" } }, { basicAuth: { enabled: true } }]) {
+            const { resources, outputs } = await run(args);
+            assert.ok(!("registryReaderSecretName" in outputs), "registryReaderSecretName must be undefined");
+            assert.equal(ofType(resources, T.configMap).length, 0);
+            assert.deepEqual(ofType(resources, T.job).map((r) => r.name), ["mlflow-db-upgrade"]);
+            assert.ok(!resources.some((r) => r.name.includes("registry-reader")));
+        }
+    });
+
+    it("keeps a generated password for the user \"model-server\" in a Secret in the model servers' namespace, and outputs its name", async () => {
+        const { resources, outputs } = await run(READER);
+        const password = findResource(resources, T.password, "mlflow-registry-reader-password");
+        assert.equal(password.inputs["length"], 32, "MLflow refuses passwords under 12 characters");
+        const secret = findResource(resources, T.secret, "mlflow-registry-reader");
+        assert.equal((secret.inputs as any).metadata.namespace, "models");
+        assert.equal((secret.inputs as any).metadata.name, "mlflow-registry-reader");
+        assert.equal((secret.inputs as any).stringData.username, "model-server");
+        assert.equal((secret.inputs as any).stringData.password.length, 32);
+        assert.notEqual((secret.inputs as any).stringData.password, findObject(resources, T.secret, "mlflow-admin").stringData.password);
+        assert.equal((secret.wireInputs["stringData"] as any)[SECRET_SIG.key], SECRET_SIG.secret, "the password must travel as a secret");
+        assert.equal(await promiseOf(outputs.registryReaderSecretName as pulumi.Output<string>), "mlflow-registry-reader");
+        const custom = await run({ ...READER, registryReader: { namespace: "serving", username: "inference" } });
+        assert.equal(findObject(custom.resources, T.secret, "mlflow-registry-reader").stringData.username, "inference");
+        assert.equal(findObject(custom.resources, T.secret, "mlflow-registry-reader").metadata.namespace, "serving");
+    });
+
+    it("gives the Job its own copy of the credentials beside the server (a secretKeyRef cannot cross namespaces)", async () => {
+        const { resources } = await run(READER);
+        const copy = findObject(resources, T.secret, "mlflow-registry-reader-job");
+        assert.equal(copy.metadata.namespace, "mlflow");
+        assert.deepEqual(copy.stringData, findObject(resources, T.secret, "mlflow-registry-reader").stringData);
+    });
+
+    it("runs the Job after the server Deployment is ready and its Service has endpoints, and never the other way round", async () => {
+        const { resources } = await run(READER);
+        const job = readerJob(resources);
+        const deployment = findResource(resources, T.deployment, "mlflow-server");
+        const service = findResource(resources, T.service, "mlflow-service");
+        assert.ok(job.dependencies.includes(deployment.urn), "the Job depends on the Deployment");
+        assert.ok(job.dependencies.includes(service.urn), "the Job depends on the Service");
+        assert.ok(!deployment.dependencies.includes(job.urn));
+        assert.equal((job.inputs as any).metadata.namespace, "mlflow");
+        assert.equal(readerPod(resources).spec.restartPolicy, "Never");
+        assert.equal((job.inputs as any).spec.ttlSecondsAfterFinished, undefined);
+        assert.ok(job.options.deleteBeforeReplace);
+    });
+
+    it("hands the Job the admin's and the reader's credentials through secretKeyRef env only, nothing in args", async () => {
+        const { resources } = await run(READER);
+        const [container, ...others] = readerPod(resources).spec.containers;
+        assert.equal(others.length, 0);
+        assert.deepEqual(container.command, ["python", "/opt/mlflow-registry-reader/registry_reader.py"]);
+        assert.equal(container.args, undefined);
+        assert.deepEqual(container.env, [
+            { name: "MLFLOW_TRACKING_URI", value: "http://mlflow.mlflow.svc.cluster.local:5000" },
+            { name: "MLFLOW_ADMIN_USERNAME", valueFrom: { secretKeyRef: { name: "mlflow-admin", key: "username" } } },
+            { name: "MLFLOW_ADMIN_PASSWORD", valueFrom: { secretKeyRef: { name: "mlflow-admin", key: "password" } } },
+            { name: "READER_USERNAME", valueFrom: { secretKeyRef: { name: "mlflow-registry-reader-job", key: "username" } } },
+            { name: "READER_PASSWORD", valueFrom: { secretKeyRef: { name: "mlflow-registry-reader-job", key: "password" } } },
+            { name: "PYTHONDONTWRITEBYTECODE", value: "1" },
+        ]);
+        const passwords = [findObject(resources, T.secret, "mlflow-admin").stringData.password, findObject(resources, T.secret, "mlflow-registry-reader").stringData.password];
+        for (const r of [readerJob(resources), findResource(resources, T.configMap, "mlflow-registry-reader-program")]) {
+            for (const view of [r.inputs, r.wireInputs]) {
+                for (const password of passwords) assert.ok(!JSON.stringify(view).includes(password), `${r.name} holds a password`);
+            }
+        }
+    });
+
+    it("ships registry_reader.py unchanged, mounted read-only from a ConfigMap, in the MLflow image", async () => {
+        const { resources } = await run({ ...READER, image: "ghcr.io/mlflow/mlflow:v3.17.2-full@sha256:" + "0".repeat(64) });
+        const program = findObject(resources, T.configMap, "mlflow-registry-reader-program");
+        assert.deepEqual(program.data, { "registry_reader.py": readFileSync(REGISTRY_READER_PROGRAM, "utf8") });
+        const pod = readerPod(resources).spec;
+        assert.deepEqual(pod.volumes, [{ name: "program", configMap: { name: "mlflow-registry-reader-program", defaultMode: 0o444 } }]);
+        assert.deepEqual(pod.containers[0].volumeMounts, [{ name: "program", mountPath: "/opt/mlflow-registry-reader", readOnly: true }]);
+        assert.equal(pod.containers[0].image, "ghcr.io/mlflow/mlflow:v3.17.2-full@sha256:" + "0".repeat(64));
+    });
+
+    it("reruns the Job when the password, the user or the program changes: their checksum is on the pod template", async () => {
+        const { resources } = await run(READER);
+        const credentials = findObject(resources, T.secret, "mlflow-registry-reader").stringData;
+        const program = readFileSync(REGISTRY_READER_PROGRAM, "utf8");
+        const checksum = readerPod(resources).metadata.annotations[REGISTRY_READER_CHECKSUM_ANNOTATION];
+        assert.equal(checksum, secretDataChecksum({ ...credentials, program }));
+        assert.notEqual(checksum, secretDataChecksum({ ...credentials, password: `${credentials.password}x`, program }), "a new password changes it");
+        const renamed = await run({ ...READER, registryReader: { namespace: "models", username: "inference" } });
+        assert.notEqual(readerPod(renamed.resources).metadata.annotations[REGISTRY_READER_CHECKSUM_ANNOTATION], checksum);
+        assert.ok(!JSON.stringify(readerPod(resources).metadata).includes(credentials.password));
+    });
+
+    it("runs the Job restricted, with small requests and no service account token", async () => {
+        const { resources } = await run(READER);
+        const pod = readerPod(resources).spec;
+        assert.equal(pod.automountServiceAccountToken, false);
+        assert.deepEqual(pod.securityContext, { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } });
+        assert.equal(pod.containers[0].securityContext.readOnlyRootFilesystem, true);
+        assert.deepEqual(pod.containers[0].resources, { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "128Mi" } });
+        const selector = findObject(resources, T.service, "mlflow").spec.selector as Record<string, string>;
+        assert.ok(!Object.entries(selector).every(([k, v]) => readerPod(resources).metadata.labels[k] === v), "the Service must not select the Job's pod");
+    });
+
+    it("resolves the Secret's name only once the Job has run, so model servers wait for their user", async () => {
+        const { resources } = await runComponent(() => {
+            const server = new MlflowServer("mlflow", { ...ARGS, ...READER });
+            new k8s.core.v1.ConfigMap("consumer", { metadata: { name: "consumer", namespace: "models" }, data: { secret: server.registryReaderSecretName as pulumi.Output<string> } });
+        });
+        const consumer = findResource(resources, T.configMap, "consumer");
+        assert.ok(consumer.dependencies.includes(readerJob(resources).urn));
+        assert.equal((consumer.inputs as any).data.secret, "mlflow-registry-reader");
+    });
+});
+
 describe("MlflowServer outputs and instances", () => {
     it("exports the public and in-cluster URLs, namespace, Service and service account", async () => {
         const { outputs } = await run({ namespace: "tracking", serviceAccountName: "tracking-server" }, "registry");
@@ -407,7 +585,7 @@ describe("MlflowServer outputs and instances", () => {
     });
 
     it("renders objects the Kubernetes schemas accept", async () => {
-        const { resources } = await run({ basicAuth: { enabled: true }, replicas: 2 });
+        const { resources } = await run({ basicAuth: { enabled: true }, registryReader: { namespace: "models" }, replicas: 2 });
         const models: [string, string][] = [
             [T.deployment, "kubernetes-models/apps/v1/Deployment"],
             [T.job, "kubernetes-models/batch/v1/Job"],
@@ -417,6 +595,7 @@ describe("MlflowServer outputs and instances", () => {
             [T.ns, "kubernetes-models/v1/Namespace"],
             [T.sa, "kubernetes-models/v1/ServiceAccount"],
             [T.secret, "kubernetes-models/v1/Secret"],
+            [T.configMap, "kubernetes-models/v1/ConfigMap"],
         ];
         for (const [type, module] of models) {
             const kind = module.split("/").pop() as string;
@@ -429,8 +608,8 @@ describe("MlflowServer outputs and instances", () => {
 
     it("lets two instances live side by side without a name collision", async () => {
         const { resources } = await runComponent(() => {
-            new MlflowServer("mlflow-a", { ...ARGS, namespace: "team-a", basicAuth: { enabled: true } });
-            new MlflowServer("mlflow-b", { ...ARGS, host: "mlflow-b.ml.example.com", namespace: "team-b", basicAuth: { enabled: true } });
+            new MlflowServer("mlflow-a", { ...ARGS, namespace: "team-a", basicAuth: { enabled: true }, registryReader: { namespace: "models" } });
+            new MlflowServer("mlflow-b", { ...ARGS, host: "mlflow-b.ml.example.com", namespace: "team-b", basicAuth: { enabled: true }, registryReader: { namespace: "models" } });
         });
         const urns = resources.map((r) => r.urn);
         assert.equal(new Set(urns).size, urns.length);
