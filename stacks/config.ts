@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { ENVIRONMENT_DEFAULTS, PLATFORM_DEFAULTS } from "./defaults";
+import { ENVIRONMENT_DEFAULTS, type GpuPlacement, PLATFORM_DEFAULTS } from "./defaults";
 import { ConfigError, type ConfigProblem, joinPath, showValue } from "./errors";
 import { parseQuantity } from "./quantity";
 import { type Environment, type MeshProvider, type RawModelConfig, type RawStackConfig, stackSchema } from "./schema";
@@ -80,7 +80,7 @@ export interface PlatformConfig {
         readonly metricsServer?: string;
         readonly alerts?: NonNullable<NonNullable<RawStackConfig["flagger"]>["alerts"]>;
     };
-    readonly gpu: NonNullable<RawStackConfig["gpu"]>;
+    readonly gpu: GpuPlacement;
     readonly delivery: DeliveryConfig;
     /** Declared models, sorted by name so that every rendering of the stack is in the same order. */
     readonly models: readonly ModelConfig[];
@@ -399,7 +399,11 @@ function resolve(raw: RawStackConfig, awsRegion: string, stack: string): Platfor
             ...(raw.flagger?.metricsServer !== undefined && { metricsServer: raw.flagger.metricsServer }),
             ...(raw.flagger?.alerts !== undefined && { alerts: raw.flagger.alerts }),
         },
-        gpu: raw.gpu ?? {},
+        gpu: {
+            resourceName: raw.gpu?.resourceName ?? PLATFORM_DEFAULTS.gpu.resourceName,
+            nodeSelector: raw.gpu?.nodeSelector ?? PLATFORM_DEFAULTS.gpu.nodeSelector,
+            tolerations: raw.gpu?.tolerations ?? PLATFORM_DEFAULTS.gpu.tolerations,
+        },
         delivery,
         models,
     };

@@ -62,8 +62,21 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<Environment, EnvironmentDefau
     },
 };
 
-/** Defaults that are the same in every environment but that validation needs to know. */
-export const PLATFORM_DEFAULTS: { readonly meshProvider: MeshProvider; readonly ingressClass: string } = {
+/** Where GPU pods go: NVIDIA's GPU operator labels GPU nodes and they are tainted for GPU work only. */
+export interface GpuPlacement {
+    readonly resourceName: string;
+    readonly nodeSelector: Readonly<Record<string, string>>;
+    readonly tolerations: ReadonlyArray<{ readonly key: string; readonly operator: "Exists" | "Equal"; readonly value?: string; readonly effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute" }>;
+}
+
+/** Defaults that are the same in every environment but that validation or several components need. */
+export const PLATFORM_DEFAULTS: { readonly meshProvider: MeshProvider; readonly ingressClass: string; readonly gpu: GpuPlacement } = {
     meshProvider: "nginx",
     ingressClass: "nginx",
+    gpu: {
+        resourceName: "nvidia.com/gpu",
+        // Set by the GPU operator's feature discovery on every node with an NVIDIA GPU.
+        nodeSelector: { "nvidia.com/gpu.present": "true" },
+        tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
+    },
 };

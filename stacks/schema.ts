@@ -88,8 +88,8 @@ const argocd = mapping({
         issuer: text(PATTERNS.httpsUrl, "an https URL of an OIDC issuer").describe("OIDC issuer URL."),
         clientId: z.string({ error: expected("an OIDC client id") }).min(1, { error: expected("an OIDC client id") }).describe("OIDC client id."),
         clientSecretRef: mapping({
-            name: text(PATTERNS.k8sName, "the name of a Secret in the argocd namespace"),
-            key: text(/^[-._a-zA-Z0-9]+$/, "a key of that Secret"),
+            name: text(PATTERNS.k8sName, "the name of a Secret in the argocd namespace").describe("Secret name (labelled app.kubernetes.io/part-of: argocd)."),
+            key: text(/^[-._a-zA-Z0-9]+$/, "a key of that Secret").describe("Key of the client secret in it."),
         }).describe("Secret (in the argocd namespace) holding the OIDC client secret; its value never passes through Pulumi."),
     })
         .optional()
@@ -102,8 +102,8 @@ const flagger = mapping({
         "Prometheus that holds the request and model metrics; Flagger's bundled Prometheus is installed when absent.",
     ),
     alerts: mapping({
-        type: oneOf(ALERT_PROVIDER_TYPES),
-        channel: z.string({ error: expected("a channel name") }).min(1).optional(),
+        type: oneOf(ALERT_PROVIDER_TYPES).describe("Chat service Flagger posts to."),
+        channel: z.string({ error: expected("a channel name") }).min(1).optional().describe("Channel to post in."),
         secretName: text(PATTERNS.k8sName, "the name of a Secret holding the webhook address").describe(
             "Secret in the models namespace with an `address` key (the webhook URL).",
         ),
@@ -113,10 +113,10 @@ const flagger = mapping({
 });
 
 const toleration = mapping({
-    key: text(PATTERNS.labelKey, "a taint key"),
-    operator: oneOf(["Exists", "Equal"]),
-    value: text(PATTERNS.labelValue, "a taint value").optional(),
-    effect: oneOf(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+    key: text(PATTERNS.labelKey, "a taint key").describe("Taint key."),
+    operator: oneOf(["Exists", "Equal"]).describe("Exists, or Equal to value."),
+    value: text(PATTERNS.labelValue, "a taint value").optional().describe("Taint value (operator Equal)."),
+    effect: oneOf(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional().describe("Taint effect tolerated; every effect when absent."),
 });
 
 const gpu = mapping({
@@ -157,20 +157,20 @@ const canary = mapping({
         .optional()
         .describe('Body the pre-rollout acceptance test posts to /invocations, e.g. {"inputs": [[0.1, 0.2]]}; only /health is checked when absent.'),
     loadTest: mapping({
-        rps: integer(1, 10000).optional().describe("Requests per second during the analysis (10 when absent)."),
-        enabled: bool().optional().describe("Send load during the analysis (on when absent)."),
+        rps: integer(1, 10000).optional().describe("Requests per second during the analysis."),
+        enabled: bool().optional().describe("Send load during the analysis."),
     })
         .optional()
         .describe("Traffic Flagger's load tester sends to the canary during the analysis."),
     abTesting: mapping({
-        header: text(PATTERNS.headerName, "an HTTP header name").optional().describe("Header that routes a request to the canary (X-Deployment-Context when absent)."),
-        value: z.string({ error: expected("a header value") }).min(1).optional().describe('Header value that routes to the canary ("canary" when absent).'),
-        iterations: integer(1, 1000).optional().describe("Analysis runs before promotion (10 when absent)."),
+        header: text(PATTERNS.headerName, "an HTTP header name").optional().describe("Header that routes a request to the canary."),
+        value: z.string({ error: expected("a header value") }).min(1).optional().describe("Header value that routes to the canary."),
+        iterations: integer(1, 1000).optional().describe("Analysis runs before promotion."),
     })
         .optional()
         .describe("A/B testing: route requests carrying the header to the canary instead of shifting weights."),
     mirror: bool().optional().describe("Shadow testing: mirror primary traffic to the canary for one analysis run before shifting weights (istio only)."),
-    mirrorWeight: integer(1, 100).optional().describe("Percent of the primary's traffic mirrored to the canary (mirror only; all of it when absent)."),
+    mirrorWeight: integer(1, 100).optional().describe("Percent of the primary's traffic mirrored to the canary (mirror only)."),
 });
 
 const evidence = mapping({
@@ -188,14 +188,19 @@ export const modelSchema = mapping({
         "Pinned registry version served in this environment.",
     ),
     image: text(PATTERNS.pinnedImage, "a container image pinned to a tag or digest").optional().describe(
-        "Image with MLflow and the model's dependencies; the platform's MLflow image when absent.",
+        "Image with MLflow and the model's dependencies (pyfunc flavour, --env-manager local).",
     ),
-    replicas: mapping({ min: integer(1, 100), max: integer(1, 100) }).optional().describe("Autoscaling bounds of the primary."),
+    replicas: mapping({
+        min: integer(1, 100).describe("Fewest serving pods."),
+        max: integer(1, 100).describe("Most serving pods; a canary analysis runs as many again."),
+    })
+        .optional()
+        .describe("Autoscaling bounds of the primary."),
     resources: mapping({
-        cpu: cpu(),
-        memory: memory(),
+        cpu: cpu().describe("CPU requested per pod."),
+        memory: memory().describe("Memory requested per pod, and its limit."),
         gpu: integer(0, 16).optional().describe("GPUs per pod (requests equal limits)."),
-        cpuLimit: cpu().optional().describe("CPU limit; none when absent, to avoid throttling."),
+        cpuLimit: cpu().optional().describe("CPU limit (inference is not throttled unless asked)."),
     }).describe("Resources per pod."),
     canary: canary.optional().describe("How Flagger rolls out a new version."),
     promotion: mapping({

@@ -15,8 +15,6 @@ export const CONTAINER_PORT = 8080;
 export const SERVICE_PORT = 80;
 /** The scoring server's liveness endpoint (`/health` answers the same). */
 export const HEALTH_PATH = "/ping";
-/** @default "nvidia.com/gpu" */
-export const DEFAULT_GPU_RESOURCE = "nvidia.com/gpu";
 /** Where the pod may write: the model download, HOME and TMPDIR all live on this emptyDir. */
 export const SCRATCH_PATH = "/tmp";
 
@@ -87,20 +85,18 @@ export function resourcesAndPlacement(resources: ModelConfig["resources"], gpu: 
     const gpus = resources.gpu ?? 0;
     if (gpus === 0) return { resources: { requests, limits } };
     // Extended resources cannot be overcommitted: requests must equal limits.
-    const gpuName = gpu.resourceName ?? DEFAULT_GPU_RESOURCE;
+    const gpuName = gpu.resourceName;
     requests[gpuName] = String(gpus);
     limits[gpuName] = String(gpus);
     return {
         resources: { requests, limits },
-        ...(gpu.nodeSelector !== undefined && { nodeSelector: { ...gpu.nodeSelector } }),
-        ...(gpu.tolerations !== undefined && {
-            tolerations: gpu.tolerations.map((t) => ({
-                key: t.key,
-                operator: t.operator,
-                ...(t.value !== undefined && { value: t.value }),
-                ...(t.effect !== undefined && { effect: t.effect }),
-            })),
-        }),
+        nodeSelector: { ...gpu.nodeSelector },
+        tolerations: gpu.tolerations.map((t) => ({
+            key: t.key,
+            operator: t.operator,
+            ...(t.value !== undefined && { value: t.value }),
+            ...(t.effect !== undefined && { effect: t.effect }),
+        })),
     };
 }
 

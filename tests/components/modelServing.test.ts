@@ -219,10 +219,11 @@ describe("ModelServing", () => {
             assert.deepEqual(pod.tolerations, [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
         });
 
-        it("requests GPUs as nvidia.com/gpu when the stack names no GPU resource", async () => {
-            const alone = await renderOne(argsFor(GPU_MODEL, { gpu: { nodeSelector: { pool: "gpu" }, tolerations: [{ key: "gpu", operator: "Exists" }] } }));
+        it("requests GPUs under the stack's GPU resource name, with its own selector and tolerations", async () => {
+            const alone = await renderOne(argsFor(GPU_MODEL, { gpu: { resourceName: "amd.com/gpu", nodeSelector: { pool: "gpu" }, tolerations: [{ key: "gpu", operator: "Exists" }] } }));
             const pod = child(alone, "product-image-tagger", T.deployment)["spec"]["template"]["spec"];
-            assert.deepEqual(pod.containers[0].resources.limits, { memory: "8Gi", "nvidia.com/gpu": "1" });
+            assert.deepEqual(pod.containers[0].resources.limits, { memory: "8Gi", "amd.com/gpu": "1" });
+            assert.deepEqual(pod.nodeSelector, { pool: "gpu" });
             assert.deepEqual(pod.tolerations, [{ key: "gpu", operator: "Exists" }]);
         });
 

@@ -3,7 +3,7 @@ import { toManifests } from "../../cli/offline/manifests/collect";
 import { validateManifest } from "../../cli/offline/manifests/validate";
 import { ModelServing, type ModelServingArgs } from "../../components/modelServing";
 import type { MeshProvider, ModelConfig } from "../../stacks";
-import { parsePlatformConfig, readStackFile, stackFilePath } from "../../stacks";
+import { parsePlatformConfig, PLATFORM_DEFAULTS, readStackFile, stackFilePath } from "../../stacks";
 import { PROJECT_DIR, runComponent } from "../harness";
 
 /**
@@ -66,7 +66,7 @@ describe("ModelServing manifests against their schemas", () => {
             ["gatewayapi:v1beta1", { abTesting: {} }],
         ];
         for (const [provider, canary] of variants) {
-            const { problems } = await problemsOf([{ ...base, ...(canary !== undefined && { canary }) }], "staging", provider, {});
+            const { problems } = await problemsOf([{ ...base, ...(canary !== undefined && { canary }) }], "staging", provider, PLATFORM_DEFAULTS.gpu);
             assert.deepEqual(problems, [], provider);
         }
     });

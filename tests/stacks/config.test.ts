@@ -112,6 +112,17 @@ describe("stack configuration: per-environment defaults", () => {
         assert.equal(config.mlflow.replicas, 5);
     });
 
+    it("GPU placement defaults to NVIDIA's resource, the GPU operator's node label and a toleration of the GPU taint", () => {
+        assert.deepEqual(parse("staging").gpu, {
+            resourceName: "nvidia.com/gpu",
+            nodeSelector: { "nvidia.com/gpu.present": "true" },
+            tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
+        });
+        const own = parse("staging", { gpu: { nodeSelector: { pool: "a100" } } }).gpu;
+        assert.deepEqual(own.nodeSelector, { pool: "a100" });
+        assert.equal(own.resourceName, "nvidia.com/gpu");
+    });
+
     it("models come out sorted by name, each carrying its key as name", () => {
         const config = parse("staging", { models: { zeta: MODEL, alpha: { ...MODEL, version: "3" } } });
         assert.deepEqual(
