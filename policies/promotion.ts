@@ -1,5 +1,5 @@
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { MODEL_LABELS, modelDeployments, modelOf, modelUrisOf, type ModelWorkload, PINNED_VERSION, PROMOTION_ANNOTATION, promotionOf } from "./models";
+import { type DeclaredPromotion, MODEL_LABELS, modelDeployments, modelOf, modelUrisOf, type ModelWorkload, PINNED_VERSION, PROMOTION_ANNOTATION, promotionOf } from "./models";
 import { configOf, type TypedConfigSchema } from "./policyConfig";
 import { registryEvidenceMatches } from "./registryEvidence";
 import { asList, field, isRecord, isUnknown, showValue, stringEntries, type Value } from "./values";
@@ -88,6 +88,46 @@ const promotionEvidenceSchema: TypedConfigSchema<PromotionEvidenceConfig> = {
     },
 };
 
+/** An environment's promotion criteria from its policy config section, with the schema's defaults (as the CLI applies them). */
+export function promotionEvidenceConfig(settings: Partial<PromotionEvidenceConfig>): PromotionEvidenceConfig {
+    return configOf({ getConfig: <U extends object>() => settings as U }, promotionEvidenceSchema);
+}
+
+/**
+ * What keeps evidence from meeting an environment's bar: metric thresholds, where it was validated,
+ * approvals. The policy reports these; the promote CLI refuses on them (one source of truth).
+ */
+export function promotionCriteriaProblems(evidence: Pick<DeclaredPromotion, "metrics" | "validatedIn" | "approvedBy">, config: PromotionEvidenceConfig): string[] {
+    const problems: string[] = [];
+    for (const [metric, min] of Object.entries(config.minMetrics)) {
+        const value = evidence.metrics[metric];
+        if (value === undefined) problems.push(`the evidence lacks metric "${metric}" (at least ${min} required)`);
+        // Negated so that NaN fails too.
+        else if (!(value >= min)) problems.push(`metric "${metric}" is ${value}, below the required ${min}`);
+    }
+    for (const [metric, max] of Object.entries(config.maxMetrics)) {
+        const value = evidence.metrics[metric];
+        if (value === undefined) problems.push(`the evidence lacks metric "${metric}" (at most ${max} allowed)`);
+        else if (!(value <= max)) problems.push(`metric "${metric}" is ${value}, above the allowed ${max}`);
+    }
+
+    const required = config.requiredValidationEnvironment;
+    if (required === "") {
+        // The first environment a version reaches has nowhere it could have been validated before.
+    } else if (evidence.validatedIn === undefined) problems.push(`the evidence does not say where the version was validated; it must have been validated in "${required}"`);
+    else if (evidence.validatedIn !== required) problems.push(`the evidence says the version was validated in "${evidence.validatedIn}"; it must have been validated in "${required}"`);
+
+    const approvers = [...new Set(evidence.approvedBy)];
+    const allowed = approvers.filter((a) => config.allowedApprovers.includes(a));
+    for (const approver of approvers.filter((a) => !config.allowedApprovers.includes(a))) {
+        problems.push(`approver "${approver}" is not an allowed approver (allowed: ${config.allowedApprovers.join(", ") || "nobody"})`);
+    }
+    if (allowed.length < config.minApprovals) {
+        problems.push(`the promotion needs ${config.minApprovals} approvals from allowed approvers, got ${allowed.length}${allowed.length > 0 ? ` (${allowed.join(", ")})` : ""}`);
+    }
+    return problems;
+}
+
 export const modelPromotionEvidence: ResourceValidationPolicy = {
     name: "model-promotion-evidence",
     description: "A model Deployment declares promotion evidence (mlops.dev/promotion) that meets the environment's metric thresholds, was validated first, and is approved.",
@@ -124,31 +164,7 @@ export const modelPromotionEvidence: ResourceValidationPolicy = {
         }
         if (record.runId === undefined) report("the evidence names no registry run (runId)");
 
-        for (const [metric, min] of Object.entries(config.minMetrics)) {
-            const value = record.metrics[metric];
-            if (value === undefined) report(`the evidence lacks metric "${metric}" (at least ${min} required)`);
-            else if (value < min) report(`metric "${metric}" is ${value}, below the required ${min}`);
-        }
-        for (const [metric, max] of Object.entries(config.maxMetrics)) {
-            const value = record.metrics[metric];
-            if (value === undefined) report(`the evidence lacks metric "${metric}" (at most ${max} allowed)`);
-            else if (value > max) report(`metric "${metric}" is ${value}, above the allowed ${max}`);
-        }
-
-        const required = config.requiredValidationEnvironment;
-        if (required === "") {
-            // The first environment a version reaches has nowhere it could have been validated before.
-        } else if (record.validatedIn === undefined) report(`the evidence does not say where the version was validated; it must have been validated in "${required}"`);
-        else if (record.validatedIn !== required) report(`the evidence says the version was validated in "${record.validatedIn}"; it must have been validated in "${required}"`);
-
-        const approvers = [...new Set(record.approvedBy)];
-        const allowed = approvers.filter((a) => config.allowedApprovers.includes(a));
-        for (const approver of approvers.filter((a) => !config.allowedApprovers.includes(a))) {
-            report(`approver "${approver}" is not an allowed approver (allowed: ${config.allowedApprovers.join(", ") || "nobody"})`);
-        }
-        if (allowed.length < config.minApprovals) {
-            report(`the promotion needs ${config.minApprovals} approvals from allowed approvers, got ${allowed.length}${allowed.length > 0 ? ` (${allowed.join(", ")})` : ""}`);
-        }
+        for (const problem of promotionCriteriaProblems(record, config)) report(problem);
     },
 };
 

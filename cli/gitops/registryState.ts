@@ -1,0 +1,127 @@
+import type { ModelVersion, RegisteredModel } from "../../policies/mlflowRegistry";
+import { environmentAlias, formatPromotionTag, type PromotionTag, promotionTagKey } from "../../policies/registryContract";
+import type { RegistryAction } from "./registryActions";
+import type { StackText } from "./stackText";
+import type { YamlValue } from "./yamlEdit";
+
+/**
+ * Git against the registry, purely: `status` compares what each stack declares with where the
+ * environment's alias points, and `sync-registry` plans the registry writes that make the alias (and
+ * the promotion tag of the contract) say what the stack declares. The commands gather the answers.
+ */
+
+/** What the registry said about one name: the thing, "does not exist", or no usable answer. */
+export type Answer<T> = { readonly kind: "found"; readonly value: T } | { readonly kind: "missing" } | { readonly kind: "error"; readonly message: string };
+
+export type DriftState = "in-sync" | "drift" | "alias-missing" | "model-missing" | "unreachable";
+
+export interface StatusRow {
+    readonly stack: string;
+    readonly environment: string | null;
+    readonly model: string;
+    readonly registeredModel: string | null;
+    readonly declaredVersion: string | null;
+    /** The environment's alias in the registry (`environmentAlias`). */
+    readonly alias: string | null;
+    /** Where the alias points; `null` when it does not exist or the registry gave no answer. */
+    readonly aliasVersion: string | null;
+    readonly state: DriftState;
+    /** One line for a person. */
+    readonly detail: string;
+}
+
+/** A row per model of every stack; `answers` is keyed by registered model. */
+export function statusRows(stacks: readonly StackText[], answers: ReadonlyMap<string, Answer<RegisteredModel>>): StatusRow[] {
+    // Grouped by model, in the order of the stacks given (stable sort).
+    return stacks.flatMap((stack) =>
+        stack.modelNames.map((name): StatusRow => {
+            const declared = stack.model(name);
+            const environment = stack.environment ?? null;
+            const alias = environment === null ? null : safeAlias(environment);
+            const base = { stack: stack.source.stack, environment, model: name, registeredModel: declared?.registeredModel ?? null, declaredVersion: declared?.version ?? null, alias };
+            const row = (state: DriftState, aliasVersion: string | null, detail: string): StatusRow => ({ ...base, aliasVersion, state, detail });
+            if (base.registeredModel === null || alias === null) return row("drift", null, `${stack.source.file} names no registered model or environment for it`);
+            const answer = answers.get(base.registeredModel) ?? { kind: "error", message: "not asked" };
+            if (answer.kind === "error") return row("unreachable", null, `registry cannot be asked: ${answer.message}`);
+            if (answer.kind === "missing") return row("model-missing", null, `registered model "${base.registeredModel}" does not exist in the registry`);
+            const pointsTo = answer.value.aliases[alias];
+            if (pointsTo === undefined) return row("alias-missing", null, `alias ${base.registeredModel}@${alias} is not set; declared ${base.declaredVersion ?? "(none)"}`);
+            if (pointsTo !== base.declaredVersion) return row("drift", pointsTo, `alias ${base.registeredModel}@${alias} → ${pointsTo}, but ${stack.source.file} declares ${base.declaredVersion ?? "(none)"}`);
+            return row("in-sync", pointsTo, "in sync");
+        }),
+    ).sort((a, b) => a.model.localeCompare(b.model));
+}
+
+export function formatStatusTable(rows: readonly StatusRow[], registryUrl: string | undefined): string {
+    const header = ["MODEL", "STACK", "DECLARED", "ALIAS", "REGISTRY", "STATE"];
+    const cells = rows.map((r) => [r.model, r.stack, r.declaredVersion ?? "-", r.alias === null ? "-" : `@${r.alias}`, r.aliasVersion ?? "-", r.state === "in-sync" ? "in sync" : `${r.state}: ${r.detail}`]);
+    const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
+    const line = (values: readonly string[]) => values.map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i] as number))).join("  ");
+    return [`registry: ${registryUrl ?? "(MLFLOW_TRACKING_URI is not set)"}`, line(header), ...cells.map(line)].join("\n");
+}
+
+export interface SyncItem {
+    readonly model: string;
+    readonly registeredModel: string | undefined;
+    readonly declaredVersion: string | undefined;
+    readonly actions: readonly RegistryAction[];
+    /** Why this model cannot be synced; `undefined` when it can. */
+    readonly problem: string | undefined;
+}
+
+export interface SyncAnswers {
+    readonly model: Answer<RegisteredModel>;
+    readonly version: Answer<ModelVersion>;
+}
+
+/**
+ * The writes that make a stack's registry state match its declarations: the environment's alias at
+ * the declared version, and the version tagged as promoted there when it is not yet (that tag is how
+ * the next environment's promotion knows it ran here). Nothing when both already hold: idempotent.
+ */
+export function planSync(stack: StackText, answers: ReadonlyMap<string, SyncAnswers>, context: { readonly now: string; readonly commit: string | undefined }): SyncItem[] {
+    const environment = stack.environment;
+    return stack.modelNames.map((name): SyncItem => {
+        const declared = stack.model(name);
+        const registeredModel = declared?.registeredModel;
+        const version = declared?.version;
+        const item = (problem: string | undefined, actions: RegistryAction[] = []): SyncItem => ({ model: name, registeredModel, declaredVersion: version, actions, problem });
+        if (environment === undefined) return item(`${stack.source.file} sets no mlops-platform:environment`);
+        if (registeredModel === undefined || version === undefined) return item(`${stack.source.file} declares no registeredModel and version for it`);
+        const answer = answers.get(`${registeredModel}/${version}`);
+        if (answer === undefined) return item("not asked");
+        if (answer.model.kind === "error") return item(`registry cannot be asked: ${answer.model.message}`);
+        if (answer.version.kind === "error") return item(`registry cannot be asked: ${answer.version.message}`);
+        if (answer.model.kind === "missing") return item(`registered model "${registeredModel}" does not exist in the registry`);
+        if (answer.version.kind === "missing") return item(`version ${version} of "${registeredModel}" does not exist in the registry`);
+        const alias = environmentAlias(environment);
+        const actions: RegistryAction[] = [];
+        const current = answer.model.value.aliases[alias];
+        if (current !== version) actions.push({ kind: "set-alias", registeredModel, alias, version, previous: current ?? null });
+        const tagKey = promotionTagKey(environment);
+        if (answer.version.value.tags[tagKey] === undefined) {
+            const { promotedAt, approvedBy } = declaredPromotion(declared?.promotion);
+            const tag: PromotionTag = { promotedAt: promotedAt ?? context.now, ...(context.commit !== undefined && { commit: context.commit }), ...(approvedBy !== undefined && { approvedBy }) };
+            actions.push({ kind: "set-tag", registeredModel, version, key: tagKey, value: formatPromotionTag(tag) });
+        }
+        return item(undefined, actions);
+    });
+}
+
+function declaredPromotion(promotion: YamlValue | undefined): { promotedAt?: string; approvedBy?: string[] } {
+    const record = (value: YamlValue | undefined) => (typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, YamlValue>) : undefined);
+    const evidence = record(record(promotion)?.["evidence"]);
+    const approvers = record(promotion)?.["approvedBy"];
+    return {
+        ...(typeof evidence?.["promotedAt"] === "string" && { promotedAt: evidence["promotedAt"] }),
+        ...(Array.isArray(approvers) && { approvedBy: approvers.filter((a): a is string => typeof a === "string") }),
+    };
+}
+
+function safeAlias(environment: string): string | null {
+    try {
+        return environmentAlias(environment);
+    } catch {
+        return null;
+    }
+}

@@ -1,0 +1,98 @@
+import * as path from "node:path";
+import { Command } from "commander";
+import { applyChange, describePlan, requireCleanStackFile } from "./gitops/apply";
+import { askRegistry, asRefusalAsync, type CommandIo, processIo, readStack, resolveProjectDir, runAsScript, runCommand, withProjectDir } from "./gitops/command";
+import { GitRepository } from "./gitops/git";
+import { planRollback, type RollbackInputs, rollbackSubject } from "./gitops/plan";
+import { registryFromEnv } from "./gitops/registryActions";
+import { Refusal } from "./gitops/refusal";
+import { StackText } from "./gitops/stackText";
+
+/**
+ * `npm run rollback -- <model> --stack <stack> [--dry-run]`
+ *
+ * Finds, in the stack file's git history, the most recent revision that declares another version of
+ * the model than the current one, and puts that version and its evidence back — byte for byte, as a
+ * new commit (history is never rewritten, other models and keys are never touched) — then moves the
+ * environment's registry alias back.
+ */
+
+export interface RollbackOptions {
+    readonly projectDir: string;
+    readonly dryRun: boolean;
+}
+
+export async function rollback(model: string, stack: string, options: RollbackOptions, io: CommandIo): Promise<number> {
+    const subject = rollbackSubject(model, stack);
+    const { projectDir } = options;
+    const current = readStack(projectDir, stack, subject);
+    const file = path.join(projectDir, current.source.file);
+    const declared = current.model(model);
+    if (declared === undefined) throw Refusal.of(subject, "input", `${current.source.file} declares no model "${model}" (declared: ${current.modelNames.join(", ") || "none"})`);
+    const repo = await asRefusalAsync(subject, () => GitRepository.open(projectDir));
+    await requireCleanStackFile(repo, subject, file, current.source.file);
+
+    const previous = await asRefusalAsync(subject, () => previousDeclaration(repo, file, current, model));
+    if (previous === undefined) {
+        throw Refusal.of(subject, "input", `no earlier revision of ${current.source.file} declares another version of "${model}" than ${declared.version ?? "(none)"}`);
+    }
+    const restored = previous.stack.model(model);
+    const registry = registryFromEnv(subject, io.env);
+    const modelVersion =
+        restored?.registeredModel === undefined || restored.version === undefined
+            ? undefined
+            : await askRegistry(subject, () => registry.getModelVersion(restored.registeredModel as string, restored.version as string));
+    const plan = planRollback({ model, current, previous, registry: { url: registry.registryUrl, modelVersion } });
+
+    if (options.dryRun) {
+        io.out(`dry run: would ${subject}\n${describePlan(plan)}`);
+        return 0;
+    }
+    const applied = await applyChange(plan, { projectDir, repo, registry });
+    io.out(
+        `rolled back ${model} ${plan.fromVersion ?? "(none)"} → ${plan.toVersion} in ${stack} (as of ${previous.commit.slice(0, 12)}): ` +
+            `commit ${applied.commit.slice(0, 12)}; registry: ${applied.registryActions.join("; ")}`,
+    );
+    return 0;
+}
+
+/**
+ * Walks the file's history, newest first, to the first revision whose declared version of the model
+ * differs from the current one. A revision that cannot be read is passed over; one without the model
+ * ends the walk (before it, the model was not served here, so there is nothing to roll back to).
+ */
+export async function previousDeclaration(repo: GitRepository, file: string, current: StackText, model: string): Promise<RollbackInputs["previous"] | undefined> {
+    const currentVersion = current.model(model)?.version;
+    for (const commit of await repo.history(file)) {
+        const text = await repo.show(commit.sha, file);
+        if (text === undefined) return undefined;
+        let older: StackText;
+        try {
+            older = StackText.parse({ ...current.source, text });
+        } catch {
+            continue;
+        }
+        const version = older.model(model)?.version;
+        if (version === undefined) return undefined;
+        if (version !== currentVersion) return { commit: commit.sha, subject: commit.subject, stack: older };
+    }
+    return undefined;
+}
+
+export async function main(argv: readonly string[], io: CommandIo = processIo): Promise<number> {
+    let exitCode = 0;
+    const command = withProjectDir(new Command("rollback"))
+        .description(
+            "Restore the previous version of a model in a stack, with its evidence, as a new git commit of Pulumi.<stack>.yaml; " +
+                "then move the environment's alias in the MLflow registry back (MLFLOW_TRACKING_URI).",
+        )
+        .argument("<model>", "the model, as named under mlops-platform:models")
+        .requiredOption("--stack <stack>", "the stack to roll back (Pulumi.<stack>.yaml)")
+        .option("--dry-run", "show the diff, commit message and registry writes; change nothing", false)
+        .action(async (model: string, opts: { stack: string; dryRun: boolean; projectDir: string }) => {
+            exitCode = await rollback(model, opts.stack, { projectDir: resolveProjectDir(io, opts.projectDir), dryRun: opts.dryRun }, io);
+        });
+    return runCommand(command, argv, io, () => exitCode);
+}
+
+runAsScript(module, main);

@@ -1,0 +1,201 @@
+import assert from "node:assert/strict";
+import { planSync, statusRows } from "../../cli/gitops/registryState";
+import { StackText } from "../../cli/gitops/stackText";
+import { MlflowRegistry, type ModelVersion, type RegisteredModel } from "../../policies/mlflowRegistry";
+import { unusedUrl } from "../support/faultyServers";
+import { type CliResult, createStackRepo, declaredModels, registrySnapshot, resetRegistryToStacks, runCli, type SeededModel, seedRegistryFromStacks, type StackRepo } from "../support/gitRepo";
+import { type MlflowServer, startMlflowServer } from "../support/mlflow";
+
+function assertExit(result: CliResult, code: number): void {
+    assert.equal(result.code, code, `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+}
+
+const STACK = 'config:\n  mlops-platform:environment: production\n  mlops-platform:models:\n    churn:\n      registeredModel: churn\n      version: "3"\n      promotion:\n        evidence: {runId: x, metrics: {}, promotedAt: "2026-11-01T00:00:00Z"}\n        approvedBy: [ml-lead]\n';
+const stack = StackText.parse({ stack: "production", file: "Pulumi.production.yaml", text: STACK });
+const registered = (aliases: Record<string, string>): RegisteredModel => ({ name: "churn", description: "", aliases, tags: {}, creationTimestamp: 0, lastUpdatedTimestamp: 0 });
+const version = (tags: Record<string, string>): ModelVersion => ({ name: "churn", version: "3", status: "READY", runId: undefined, source: "s3://b/churn", aliases: [], tags, creationTimestamp: 0 });
+
+describe("gitops registry state (pure): status rows and sync plans", () => {
+    const row = (answer: Parameters<typeof statusRows>[1] extends ReadonlyMap<string, infer A> ? A : never) => {
+        const [only] = statusRows([stack], new Map([["churn", answer]]));
+        return { state: only?.state, aliasVersion: only?.aliasVersion, detail: only?.detail };
+    };
+
+    it("tells in sync, drift, a missing alias, a missing registered model and an unanswered registry apart", () => {
+        assert.deepEqual(row({ kind: "found", value: registered({ production: "3" }) }), { state: "in-sync", aliasVersion: "3", detail: "in sync" });
+        assert.deepEqual(row({ kind: "found", value: registered({ production: "4" }) }), { state: "drift", aliasVersion: "4", detail: "alias churn@production → 4, but Pulumi.production.yaml declares 3" });
+        assert.deepEqual(row({ kind: "found", value: registered({ staging: "3" }) }), { state: "alias-missing", aliasVersion: null, detail: "alias churn@production is not set; declared 3" });
+        assert.deepEqual(row({ kind: "missing" }), { state: "model-missing", aliasVersion: null, detail: 'registered model "churn" does not exist in the registry' });
+        assert.deepEqual(row({ kind: "error", message: "boom" }), { state: "unreachable", aliasVersion: null, detail: "registry cannot be asked: boom" });
+    });
+
+    it("plans the alias move and the missing promotion tag, with the declared promotion's time and approvers, and nothing once both hold", () => {
+        const sync = (aliases: Record<string, string>, tags: Record<string, string>) =>
+            planSync(stack, new Map([["churn/3", { model: { kind: "found", value: registered(aliases) }, version: { kind: "found", value: version(tags) } }]]), { now: "2026-12-01T00:00:00Z", commit: "abc" });
+        assert.deepEqual(sync({ production: "4" }, {}), [
+            {
+                model: "churn",
+                registeredModel: "churn",
+                declaredVersion: "3",
+                problem: undefined,
+                actions: [
+                    { kind: "set-alias", registeredModel: "churn", alias: "production", version: "3", previous: "4" },
+                    { kind: "set-tag", registeredModel: "churn", version: "3", key: "mlops.promoted.production", value: '{"promotedAt":"2026-11-01T00:00:00Z","commit":"abc","approvedBy":["ml-lead"]}' },
+                ],
+            },
+        ]);
+        assert.deepEqual(sync({ production: "3" }, { "mlops.promoted.production": "{}" })[0]?.actions, []);
+        assert.deepEqual(sync({}, { "mlops.promoted.production": "{}" })[0]?.actions, [{ kind: "set-alias", registeredModel: "churn", alias: "production", version: "3", previous: null }]);
+    });
+
+    it("reports a model it cannot sync instead of guessing", () => {
+        const problem = (answers: Parameters<typeof planSync>[1]) => planSync(stack, answers, { now: "2026-12-01T00:00:00Z", commit: undefined })[0]?.problem;
+        assert.equal(problem(new Map([["churn/3", { model: { kind: "found", value: registered({}) }, version: { kind: "missing" } }]])), 'version 3 of "churn" does not exist in the registry');
+        assert.equal(problem(new Map([["churn/3", { model: { kind: "missing" }, version: { kind: "missing" } }]])), 'registered model "churn" does not exist in the registry');
+        assert.equal(problem(new Map([["churn/3", { model: { kind: "error", message: "down" }, version: { kind: "error", message: "down" } }]])), "registry cannot be asked: down");
+    });
+});
+
+describe("npm run status and npm run sync-registry (child processes, real MLflow registry)", () => {
+    let server: MlflowServer;
+    let registry: MlflowRegistry;
+    let seeded: Record<string, SeededModel>;
+    let repo: StackRepo;
+    /** `<registered model>@<environment>` → declared version. */
+    let declared: Record<string, string>;
+
+    /** `trackingUri` "" runs the command without MLFLOW_TRACKING_URI. */
+    const cli = (command: "status" | "sync-registry", args: readonly string[], trackingUri = server.url) => runCli(command, args, { projectDir: repo.dir, trackingUri });
+
+    before(async () => {
+        server = await startMlflowServer();
+        registry = new MlflowRegistry({ trackingUri: server.url });
+        const seedRepo = createStackRepo();
+        try {
+            seeded = await seedRegistryFromStacks(server.seed, seedRepo.dir);
+        } finally {
+            seedRepo.remove();
+        }
+    });
+
+    after(async () => {
+        await server?.stop();
+    });
+
+    beforeEach(async () => {
+        repo = createStackRepo();
+        await resetRegistryToStacks(server.url, repo.dir, seeded);
+        declared = Object.fromEntries(declaredModels(repo.dir).map((d) => [`${d.registeredModel}@${d.environment}`, d.version]));
+    });
+
+    afterEach(() => {
+        repo.remove();
+    });
+
+    /** Production's fraud_detector alias moved off the declared version, staging's product_image_tagger alias gone. */
+    async function drift(): Promise<string> {
+        const moved = (seeded["fraud_detector"] as SeededModel).candidateVersion;
+        await registry.setAlias("fraud_detector", "production", moved);
+        await registry.deleteAlias("product_image_tagger", "staging");
+        return moved;
+    }
+
+    it("reports per model and environment the declared version, the alias' version and the drift (--json)", async () => {
+        const moved = await drift();
+        const result = await cli("status", ["--json"]);
+        assertExit(result, 0);
+        const row = (model: string, registeredModel: string, environment: string, aliasVersion: string | null, state: string, detail: string) => ({
+            stack: environment,
+            environment,
+            model,
+            registeredModel,
+            declaredVersion: declared[`${registeredModel}@${environment}`],
+            alias: environment,
+            aliasVersion,
+            state,
+            detail,
+        });
+        assert.deepEqual(JSON.parse(result.stdout), {
+            registry: server.url,
+            models: [
+                row("fraud-detector", "fraud_detector", "staging", declared["fraud_detector@staging"] as string, "in-sync", "in sync"),
+                row("fraud-detector", "fraud_detector", "production", moved, "drift", `alias fraud_detector@production → ${moved}, but Pulumi.production.yaml declares ${declared["fraud_detector@production"]}`),
+                row("product-image-tagger", "product_image_tagger", "staging", null, "alias-missing", `alias product_image_tagger@staging is not set; declared ${declared["product_image_tagger@staging"]}`),
+                row("product-image-tagger", "product_image_tagger", "production", declared["product_image_tagger@production"] as string, "in-sync", "in sync"),
+            ],
+        });
+    });
+
+    it("prints the same as a table for people", async () => {
+        const moved = await drift();
+        const result = await cli("status", []);
+        assertExit(result, 0);
+        const lines = result.stdout.trimEnd().split("\n");
+        assert.equal(lines[0], `registry: ${server.url}`);
+        assert.match(lines[1] as string, /^MODEL\s+STACK\s+DECLARED\s+ALIAS\s+REGISTRY\s+STATE$/);
+        assert.match(lines[3] as string, new RegExp(`^fraud-detector\\s+production\\s+${declared["fraud_detector@production"]}\\s+@production\\s+${moved}\\s+drift: alias fraud_detector@production → ${moved}, but`));
+        assert.match(lines[4] as string, /^product-image-tagger\s+staging\s+\d+\s+@staging\s+-\s+alias-missing: /);
+        assert.equal(lines.length, 6);
+    });
+
+    it("says per model that the registry cannot be reached, and still reports what git declares", async () => {
+        const down = await unusedUrl();
+        const result = await cli("status", ["--json"], down);
+        assertExit(result, 0);
+        const report = JSON.parse(result.stdout) as { registry: string; models: Array<{ model: string; declaredVersion: string; state: string; detail: string; registeredModel: string }> };
+        assert.equal(report.registry, down);
+        assert.equal(report.models.length, 4);
+        for (const row of report.models) {
+            assert.equal(row.state, "unreachable");
+            assert.equal(row.detail, `registry cannot be asked: MLflow registry ${down}: getRegisteredModel(${row.registeredModel}): unreachable (connect ECONNREFUSED 127.0.0.1:${new URL(down).port})`);
+        }
+        assert.deepEqual(report.models.map((r) => r.declaredVersion), [declared["fraud_detector@staging"], declared["fraud_detector@production"], declared["product_image_tagger@staging"], declared["product_image_tagger@production"]]);
+
+        const unset = await cli("status", ["--json"], "");
+        assertExit(unset, 0);
+        const unsetReport = JSON.parse(unset.stdout) as { registry: null; models: Array<{ state: string; detail: string }> };
+        assert.equal(unsetReport.registry, null);
+        assert.deepEqual(new Set(unsetReport.models.map((r) => `${r.state}: ${r.detail}`)), new Set(["unreachable: registry cannot be asked: MLFLOW_TRACKING_URI is not set"]));
+    });
+
+    it("sync-registry points each alias at the declared version, tags what is not yet tagged, and is idempotent", async () => {
+        const moved = await drift();
+        const before = await registrySnapshot(server.url, seeded);
+        const dryRun = await cli("sync-registry", ["--stack", "production", "--dry-run"]);
+        assertExit(dryRun, 0);
+        assert.deepEqual(await registrySnapshot(server.url, seeded), before);
+        const fraudVersion = declared["fraud_detector@production"] as string;
+        const taggerVersion = declared["product_image_tagger@production"] as string;
+        assert.equal(
+            dryRun.stdout,
+            `fraud-detector (fraud_detector version ${fraudVersion}): would set alias fraud_detector@production → version ${fraudVersion} (was ${moved}); tag mlops.promoted.production on fraud_detector version ${fraudVersion}\n` +
+                `product-image-tagger (product_image_tagger version ${taggerVersion}): would set tag mlops.promoted.production on product_image_tagger version ${taggerVersion}\n`,
+        );
+
+        const first = await cli("sync-registry", ["--stack", "production"]);
+        assertExit(first, 0);
+        assert.equal(first.stdout, dryRun.stdout.replaceAll("would set", "set"));
+        assert.equal((await registry.getVersionByAlias("fraud_detector", "production"))?.version, fraudVersion);
+        const tag = JSON.parse((await registry.getModelVersion("fraud_detector", fraudVersion)).tags["mlops.promoted.production"] as string) as Record<string, unknown>;
+        assert.equal(tag["commit"], repo.head());
+
+        const second = await cli("sync-registry", ["--stack", "production"]);
+        assertExit(second, 0);
+        assert.equal(second.stdout, `fraud-detector (fraud_detector version ${fraudVersion}): already in sync\nproduct-image-tagger (product_image_tagger version ${taggerVersion}): already in sync\n`);
+
+        const staging = await cli("sync-registry", ["--stack", "staging"]);
+        assertExit(staging, 0);
+        assert.equal((await registry.getVersionByAlias("product_image_tagger", "staging"))?.version, declared["product_image_tagger@staging"]);
+    });
+
+    it("sync-registry syncs what it can and exits 1 naming a model whose declared version the registry lacks", async () => {
+        const text = repo.read("Pulumi.staging.yaml");
+        const start = text.indexOf("\n    product-image-tagger:\n");
+        const edited = text.slice(0, start) + text.slice(start).replace(/version: "\d+"/, 'version: "42"');
+        repo.commit("Pulumi.staging.yaml", edited, "product-image-tagger: version 42");
+        const result = await cli("sync-registry", ["--stack", "staging"]);
+        assertExit(result, 1);
+        assert.equal(result.stderr, 'product-image-tagger (product_image_tagger version 42): not synced: version 42 of "product_image_tagger" does not exist in the registry\n');
+        assert.equal(result.stdout, `fraud-detector (fraud_detector version ${declared["fraud_detector@staging"]}): already in sync\n`);
+    });
+});

@@ -1,0 +1,226 @@
+/**
+ * Temporary git repositories holding copies of the shipped stack files and policy configs, for the
+ * GitOps commands (promote, rollback, status, sync-registry) to work on; the commands run as real
+ * child processes, the way `npm run promote` runs them; and a registry seeded to match the stacks.
+ */
+import { execFile, execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parse as parseYaml } from "yaml";
+import type { MlflowSeed } from "./mlflow";
+import { REPO_ROOT } from "./mlflow";
+
+/** The files a stack repository starts with, copied from this repository. */
+const SHIPPED_FILES = ["Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"];
+
+export interface StackRepo {
+    readonly dir: string;
+    /** Runs git in the repository and returns its stdout. */
+    git(...args: string[]): string;
+    head(): string;
+    read(file: string): string;
+    write(file: string, text: string): void;
+    /** Writes the file and commits it alone. */
+    commit(file: string, text: string, message: string): string;
+    /** Commit count reachable from HEAD. */
+    commitCount(): number;
+    remove(): void;
+}
+
+export function createStackRepo(): StackRepo {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "mlops-gitops-"));
+    for (const file of SHIPPED_FILES) cpSync(path.join(REPO_ROOT, file), path.join(dir, file));
+    mkdirSync(path.join(dir, "policies", "config"), { recursive: true });
+    for (const file of readdirSync(path.join(REPO_ROOT, "policies", "config"))) {
+        cpSync(path.join(REPO_ROOT, "policies", "config", file), path.join(dir, "policies", "config", file));
+    }
+    const git = (...args: string[]) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8", env: gitEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    git("init", "--quiet", "--initial-branch=main");
+    git("config", "user.name", "Test Promoter");
+    git("config", "user.email", "promoter@example.com");
+    git("config", "commit.gpgsign", "false");
+    git("add", "--all");
+    git("commit", "--quiet", "-m", "Initial stacks");
+    const repo: StackRepo = {
+        dir,
+        git,
+        head: () => git("rev-parse", "HEAD").trim(),
+        read: (file) => readFileSync(path.join(dir, file), "utf8"),
+        write: (file, text) => writeFileSync(path.join(dir, file), text),
+        commit: (file, text, message) => {
+            repo.write(file, text);
+            git("add", "--", file);
+            git("commit", "--quiet", "-m", message, "--", file);
+            return repo.head();
+        },
+        commitCount: () => Number(git("rev-list", "--count", "HEAD").trim()),
+        remove: () => rmSync(dir, { recursive: true, force: true }),
+    };
+    return repo;
+}
+
+/** Git without the machine's global and system configuration, so a developer's hooks or signing cannot interfere. */
+function gitEnv(): NodeJS.ProcessEnv {
+    return { ...process.env, GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1", LC_ALL: "C" };
+}
+
+export interface CliResult {
+    readonly code: number | null;
+    readonly stdout: string;
+    readonly stderr: string;
+}
+
+export type GitopsCommand = "promote" | "rollback" | "status" | "sync-registry";
+const ENTRY_POINTS: Readonly<Record<GitopsCommand, string>> = {
+    promote: "cli/promote.ts",
+    rollback: "cli/rollback.ts",
+    status: "cli/status.ts",
+    "sync-registry": "cli/syncRegistry.ts",
+};
+
+/**
+ * Runs a command as `npm run <command>` does (`node -r ts-node/register/transpile-only cli/<entry>.ts`),
+ * in a child process, on the repository `projectDir`, with `MLFLOW_TRACKING_URI` set to `trackingUri`
+ * (unset when it is absent or empty) and none of MLflow's credential variables.
+ */
+export function runCli(command: GitopsCommand, args: readonly string[], options: { readonly projectDir: string; readonly trackingUri?: string }): Promise<CliResult> {
+    const env: NodeJS.ProcessEnv = { ...gitEnv(), MLFLOW_TRACKING_URI: options.trackingUri ?? "" };
+    for (const name of ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"]) delete env[name];
+    return new Promise((resolve, reject) => {
+        execFile(
+            process.execPath,
+            ["-r", "ts-node/register/transpile-only", ENTRY_POINTS[command], "--project-dir", options.projectDir, ...args],
+            { cwd: REPO_ROOT, env, timeout: 60_000, encoding: "utf8" },
+            (error, stdout, stderr) => {
+                if (error && typeof error.code !== "number") reject(new Error(`${command} did not run: ${error.message}\n${stderr}`));
+                else resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+            },
+        );
+    });
+}
+
+// ---- a registry that matches the shipped stacks ---------------------------------------------------------
+
+export interface SeededModel {
+    readonly registeredModel: string;
+    /** Version → the run it was registered from. */
+    readonly runs: Readonly<Record<string, string>>;
+    /** Version → its metrics. */
+    readonly metrics: Readonly<Record<string, Readonly<Record<string, number>>>>;
+    /** One version past every declared one, with metrics below the production thresholds. */
+    readonly weakVersion: string;
+    /** One more, with good metrics, that no stack declares. */
+    readonly candidateVersion: string;
+}
+
+export const GOOD_METRICS = { accuracy: 0.97, f1: 0.94 } as const;
+export const WEAK_METRICS = { accuracy: 0.85, f1: 0.8 } as const;
+
+interface Declared {
+    readonly registeredModel: string;
+    readonly version: string;
+    readonly environment: string;
+    readonly metrics: Record<string, number> | undefined;
+}
+
+/** What every stack file of `dir` declares, read plainly (the tests' own reading, independent of the CLI's). */
+export function declaredModels(dir: string): Declared[] {
+    return readdirSync(dir)
+        .filter((file) => /^Pulumi\.[^.]+\.yaml$/.test(file))
+        .flatMap((file) => {
+            const config = (parseYaml(readFileSync(path.join(dir, file), "utf8")) as { config: Record<string, unknown> }).config;
+            const environment = config["mlops-platform:environment"] as string;
+            const models = config["mlops-platform:models"] as Record<string, { registeredModel: string; version: string; promotion?: { evidence: { metrics: Record<string, number> } } }>;
+            return Object.values(models).map((m) => ({ registeredModel: m.registeredModel, version: m.version, environment, metrics: m.promotion?.evidence.metrics }));
+        });
+}
+
+/**
+ * Registers, for every registered model the stacks name, versions 1 … N+2 (N the highest declared),
+ * each from its own run: declared versions with their declared metrics, N+1 weak, N+2 good. Each
+ * environment's alias points at what that environment declares, and versions declared in staging
+ * carry the `mlops.promoted.staging` tag the contract asks of a validated version.
+ */
+export async function seedRegistryFromStacks(seed: MlflowSeed, dir: string): Promise<Record<string, SeededModel>> {
+    const declared = declaredModels(dir);
+    const seeded: Record<string, SeededModel> = {};
+    for (const registeredModel of [...new Set(declared.map((d) => d.registeredModel))]) {
+        const mine = declared.filter((d) => d.registeredModel === registeredModel);
+        const highest = Math.max(...mine.map((d) => Number(d.version)));
+        await seed.createRegisteredModel(registeredModel);
+        const runs: Record<string, string> = {};
+        const metrics: Record<string, Record<string, number>> = {};
+        for (let n = 1; n <= highest + 2; n++) {
+            const version = String(n);
+            const declaredMetrics = mine.find((d) => d.version === version)?.metrics;
+            const values = n === highest + 1 ? { ...WEAK_METRICS } : { ...(declaredMetrics ?? GOOD_METRICS) };
+            const { runId } = await seed.createRun({ experimentName: registeredModel, runName: `${registeredModel}-v${n}`, metrics: { ...values, training_loss: [0.9, 0.4, 0.2] } });
+            const created = await seed.createModelVersion({ model: registeredModel, runId });
+            if (created !== version) throw new Error(`seeding ${registeredModel}: expected version ${version}, MLflow registered ${created}`);
+            runs[version] = runId;
+            metrics[version] = values;
+        }
+        for (const d of mine) {
+            await seed.setAlias(registeredModel, d.environment, d.version);
+            if (d.environment === "staging") await seed.setModelVersionTag(registeredModel, d.version, "mlops.promoted.staging", JSON.stringify({ promotedAt: "2026-11-16T10:05:00Z" }));
+        }
+        await seed.setModelVersionTag(registeredModel, String(highest + 1), "mlops.promoted.staging", JSON.stringify({ promotedAt: "2026-11-18T10:00:00Z" }));
+        await seed.setModelVersionTag(registeredModel, String(highest + 2), "mlops.promoted.staging", JSON.stringify({ promotedAt: "2026-11-18T11:00:00Z" }));
+        seeded[registeredModel] = { registeredModel, runs, metrics, weakVersion: String(highest + 1), candidateVersion: String(highest + 2) };
+    }
+    return seeded;
+}
+
+/**
+ * Puts the registry back to what `seedRegistryFromStacks` made for the stacks of `dir`: each
+ * environment's alias at the declared version and no other alias, and of the promotion tags only the
+ * seeded `mlops.promoted.staging` ones. Lets tests that promote share one server.
+ */
+export async function resetRegistryToStacks(url: string, dir: string, seeded: Readonly<Record<string, SeededModel>>): Promise<void> {
+    const declared = declaredModels(dir);
+    for (const model of Object.values(seeded)) {
+        const name = model.registeredModel;
+        const registered = (await restCall(url, "GET", "registered-models/get", { name })) as { registered_model: { aliases?: { alias: string }[] } };
+        for (const { alias } of registered.registered_model.aliases ?? []) await restCall(url, "DELETE", "registered-models/alias", { name, alias });
+        for (const d of declared.filter((d) => d.registeredModel === name)) await restCall(url, "POST", "registered-models/alias", { name, alias: d.environment, version: d.version });
+        const stagingTagged = new Set([...declared.filter((d) => d.registeredModel === name && d.environment === "staging").map((d) => d.version), model.weakVersion, model.candidateVersion]);
+        for (const version of Object.keys(model.runs)) {
+            const got = (await restCall(url, "GET", "model-versions/get", { name, version })) as { model_version: { tags?: { key: string }[] } };
+            for (const { key } of got.model_version.tags ?? []) {
+                if (key.startsWith("mlops.promoted.") && !(key === "mlops.promoted.staging" && stagingTagged.has(version))) {
+                    await restCall(url, "DELETE", "model-versions/delete-tag", { name, version, key });
+                }
+            }
+        }
+    }
+}
+
+/** Everything a promotion may change in the registry: each model's aliases and each version's tags. */
+export async function registrySnapshot(url: string, seeded: Readonly<Record<string, SeededModel>>): Promise<unknown> {
+    const snapshot: Record<string, unknown> = {};
+    for (const model of Object.values(seeded)) {
+        const name = model.registeredModel;
+        const registered = (await restCall(url, "GET", "registered-models/get", { name })) as { registered_model: { aliases?: unknown[] } };
+        const versions: Record<string, unknown> = {};
+        for (const version of Object.keys(model.runs)) {
+            versions[version] = ((await restCall(url, "GET", "model-versions/get", { name, version })) as { model_version: { tags?: unknown[] } }).model_version.tags ?? [];
+        }
+        snapshot[name] = { aliases: registered.registered_model.aliases ?? [], versions };
+    }
+    return snapshot;
+}
+
+async function restCall(url: string, method: "GET" | "POST" | "DELETE", endpoint: string, parameters: Record<string, string>): Promise<unknown> {
+    const target = new URL(`${url}/api/2.0/mlflow/${endpoint}`);
+    if (method === "GET") for (const [key, value] of Object.entries(parameters)) target.searchParams.set(key, value);
+    const response = await fetch(target, {
+        method,
+        headers: { "content-type": "application/json" },
+        ...(method === "GET" ? {} : { body: JSON.stringify(parameters) }),
+        signal: AbortSignal.timeout(30_000),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`MLflow ${method} ${endpoint}: HTTP ${response.status}: ${text}`);
+    return JSON.parse(text) as unknown;
+}
