@@ -40,9 +40,7 @@ const cluster = mapping({
         "DNS zone under which the platform's hosts live (mlflow.<domain>, argocd.<domain>, <model>.<domain>).",
     ),
     ingressClass: text(PATTERNS.k8sName, "the name of an IngressClass").optional().describe("IngressClass of every Ingress."),
-    kubeContext: z.string({ error: expected("a kubeconfig context name") }).min(1).optional().describe(
-        "kubeconfig context to deploy to; the ambient kubeconfig's current context when absent.",
-    ),
+    kubeContext: z.string({ error: expected("a kubeconfig context name") }).min(1).optional().describe("kubeconfig context to deploy to."),
     vpcId: text(PATTERNS.vpcId, 'a VPC id such as "vpc-0a1b2c3d"').optional().describe("VPC of the cluster (needed by postgres.mode rds)."),
     privateSubnetIds: list(text(PATTERNS.subnetId, 'a subnet id such as "subnet-0a1b2c3d"'), "a list of private subnet ids", 2)
         .optional()
@@ -72,7 +70,9 @@ const mlflow = mapping({
     host: text(PATTERNS.dnsName, 'a DNS name such as "mlflow.ml.example.com"').optional().describe("Public host of the tracking server."),
     replicas: integer(1, 20).optional().describe("Tracking server replicas."),
     workers: integer(1, 32).optional().describe("Server worker processes per replica."),
-    resources: mapping({ cpu: cpu(), memory: memory() }).optional().describe("CPU and memory requested per replica (memory is also the limit)."),
+    resources: mapping({ cpu: cpu().describe("CPU requested per replica."), memory: memory().describe("Memory requested per replica, and its limit.") })
+        .optional()
+        .describe("CPU and memory per replica."),
     basicAuth: bool().optional().describe("Turn on MLflow's built-in authentication (basic-auth app, users kept in the backend database)."),
 });
 
@@ -99,7 +99,7 @@ const argocd = mapping({
 const flagger = mapping({
     meshProvider: oneOf(MESH_PROVIDERS).optional().describe("Service mesh or ingress controller Flagger shifts traffic with."),
     metricsServer: text(PATTERNS.httpUrl, "an http(s) URL of a Prometheus server").optional().describe(
-        "Prometheus that holds the request and model metrics; Flagger's bundled Prometheus is installed when absent.",
+        "Prometheus that holds the request and model metrics.",
     ),
     alerts: mapping({
         type: oneOf(ALERT_PROVIDER_TYPES).describe("Chat service Flagger posts to."),
@@ -116,7 +116,7 @@ const toleration = mapping({
     key: text(PATTERNS.labelKey, "a taint key").describe("Taint key."),
     operator: oneOf(["Exists", "Equal"]).describe("Exists, or Equal to value."),
     value: text(PATTERNS.labelValue, "a taint value").optional().describe("Taint value (operator Equal)."),
-    effect: oneOf(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional().describe("Taint effect tolerated; every effect when absent."),
+    effect: oneOf(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional().describe("Taint effect tolerated."),
 });
 
 const gpu = mapping({
@@ -155,7 +155,7 @@ const canary = mapping({
         .string({ error: expected("a JSON request body for /invocations") })
         .refine(isJsonObject, { error: expected("a JSON object for /invocations") })
         .optional()
-        .describe('Body the pre-rollout acceptance test posts to /invocations, e.g. {"inputs": [[0.1, 0.2]]}; only /health is checked when absent.'),
+        .describe('Body the pre-rollout acceptance test posts to /invocations, e.g. {"inputs": [[0.1, 0.2]]}.'),
     loadTest: mapping({
         rps: integer(1, 10000).optional().describe("Requests per second during the analysis."),
         enabled: bool().optional().describe("Send load during the analysis."),
