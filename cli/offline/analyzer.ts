@@ -23,6 +23,7 @@ import {
     remediationFromPb,
     stackResource,
 } from "./analyzer/wire";
+import { AnalysisQueue, type PolicyAnalysis } from "./analyzer/queue";
 import type { RecordedResource } from "./runtime";
 
 /**
@@ -36,6 +37,7 @@ import type { RecordedResource } from "./runtime";
  */
 
 export { PolicyPackConfigError, PolicyPackStartError };
+export { AnalysisQueue, type PolicyAnalysis } from "./analyzer/queue";
 export type { AnalyzerInfo, PackLogLine, PolicyConfig, PolicyDiagnostic, PolicyRemediation, StackInfo };
 export type { EnforcementLevel } from "./analyzer/config";
 export type { PolicyInfo, Severity } from "./analyzer/wire";
@@ -213,37 +215,13 @@ export function launchPolicyPack(packDir: string, options?: LaunchOptions): Prom
     return PolicyPackHandle.launch(packDir, options);
 }
 
-export interface PolicyAnalysis {
-    /** Per-resource diagnostics in registration order, then AnalyzeStack's. */
-    readonly diagnostics: readonly PolicyDiagnostic[];
-    readonly remediations: readonly PolicyRemediation[];
-}
-
 /**
- * What a preview does with the registrations once the pack is configured: for each resource
- * Remediate (its new properties replace the inputs from then on) then Analyze; then AnalyzeStack.
+ * What a preview does with the registrations once the pack is configured: per resource Remediate
+ * (its new properties replace the inputs from then on) then Analyze; then AnalyzeStack.
+ * @param concurrency Remediate+Analyze calls in flight; the engine makes one at a time. @default 1
  */
-export async function analyzeResources(handle: PolicyPackHandle, resources: readonly RecordedResource[]): Promise<PolicyAnalysis> {
-    const diagnostics: PolicyDiagnostic[] = [];
-    const remediations: PolicyRemediation[] = [];
-    const remediated = new Map<string, Record<string, unknown>>();
-    for (const resource of resources) {
-        let properties = resource.wireInputs;
-        for (const remediation of await handle.remediate(resource, resources, properties)) {
-            remediations.push(remediation);
-            if (remediation.diagnostic !== undefined) {
-                // A remediation that could not run (e.g. an unknown value in preview) is shown as an advisory violation.
-                const { policyName, policyPackName, policyPackVersion, description, urn } = remediation;
-                diagnostics.push({ policyName, policyPackName, policyPackVersion, description, urn, enforcementLevel: "advisory", message: remediation.diagnostic });
-            } else if (remediation.properties !== undefined) {
-                properties = remediation.properties;
-                remediated.set(resource.urn, properties);
-            }
-        }
-        diagnostics.push(...(await handle.analyze(resource, resources, properties)));
-    }
-    diagnostics.push(...(await handle.analyzeStack(resources, remediated)));
-    return { diagnostics, remediations };
+export function analyzeResources(handle: PolicyPackHandle, resources: readonly RecordedResource[], concurrency = 1): Promise<PolicyAnalysis> {
+    return new AnalysisQueue(concurrency).finish(handle, resources);
 }
 
 export interface RunPolicyPackOptions {

@@ -47,6 +47,8 @@ export interface RunOptions {
     readonly config: Readonly<Record<string, string>>;
     readonly secretKeys?: readonly string[];
     readonly cloud?: Partial<MockCloud>;
+    /** Called with each registration as it is answered, while the program still runs. */
+    readonly onRegistered?: (resource: RecordedResource) => void;
 }
 
 // Runs share the SDK's process-wide state (monitor, config, stack resource), so they take turns.
@@ -69,7 +71,7 @@ async function runExclusive<T extends Record<string, unknown> | void>(options: R
     };
     await pulumi.runtime.setMocks(new PlatformMocks(cloud), PROJECT, options.stack, false);
     pulumi.runtime.setAllConfig({ ...options.config }, [...(options.secretKeys ?? [])]);
-    const resources = recordRegistrations();
+    const resources = recordRegistrations(options.onRegistered);
 
     let outputs: T | undefined;
     let failure: unknown;
@@ -121,18 +123,23 @@ interface MonitorLike {
 }
 
 /** Observes the mock monitor's registrations: the SDK passes mocks only type, name and inputs. */
-function recordRegistrations(): Map<string, RecordedResource> {
+function recordRegistrations(onRegistered?: (resource: RecordedResource) => void): Map<string, RecordedResource> {
     const recorded = new Map<string, RecordedResource>();
     const monitor = pulumi.runtime.getMonitor() as unknown as MonitorLike;
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req, callback) =>
-        register(req, (err, response) => {
-            if (!err && response) {
-                const urn = response.getUrn();
-                recorded.set(urn, toRecord(urn, req));
-            }
-            callback(err, response);
-        });
+        register(req, (err, response) =>
+            // The engine's answers arrive over gRPC, as I/O events; the mock monitor would answer inside
+            // the program's own chain of promises and starve other I/O (such as a policy pack's replies).
+            setImmediate(() => {
+                if (!err && response) {
+                    const resource = toRecord(response.getUrn(), req);
+                    recorded.set(resource.urn, resource);
+                    onRegistered?.(resource);
+                }
+                callback(err, response);
+            }),
+        );
     return recorded;
 }
 

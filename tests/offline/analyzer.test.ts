@@ -362,6 +362,18 @@ describe("policy pack analyzer: launch failures and shutdown", () => {
         assert.equal(err.message, `it looks like the policy pack's dependencies are not installed; try running npm install or yarn install in ${JSON.stringify(dir)}`);
     });
 
+    it("says why a pack could not even be spawned (an environment over the kernel's limit), and leaves nothing running", async () => {
+        const huge = { ...process.env, HUGE_CONFIG: "x".repeat(200 * 1024) };
+        await assert.rejects(launchPolicyPack(FIXTURE, { env: huge }), (err: unknown) => {
+            assert.ok(err instanceof PolicyPackStartError);
+            assert.equal(err.message, `could not start policy pack ${JSON.stringify(FIXTURE)}: spawn E2BIG`);
+            return true;
+        });
+        // The engine server was shut down: nothing but this test's own handles keeps the event loop alive.
+        const servers = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().filter((h) => h?.constructor?.name === "Http2Server");
+        assert.deepEqual(servers.map((h) => (h as { address(): unknown }).address()).filter((a) => a !== null), []);
+    });
+
     it("close() kills the pack process and can be called again", async () => {
         const handle = await launchPolicyPack(FIXTURE);
         const pid = handle.pid;

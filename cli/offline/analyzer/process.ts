@@ -198,7 +198,15 @@ export class PackProcess {
         const output = new PackOutput();
         const engine = await startEngineServer((line) => output.lines.push(line));
         const args = [script, engine.address, ".", ...runtimeOptionArgs(settings.project.options)];
-        const child = spawn(process.execPath, args, { cwd: absDir, env: policyPackEnv(settings.stack, settings.env), stdio: ["pipe", "pipe", "pipe"] });
+        let child: ChildProcess;
+        try {
+            child = spawn(process.execPath, args, { cwd: absDir, env: policyPackEnv(settings.stack, settings.env), stdio: ["pipe", "pipe", "pipe"] });
+        } catch (err) {
+            // E2BIG (an environment over the kernel's limits) and the like throw here, before any
+            // process exists: the engine server is all there is to stop, or it keeps Node alive.
+            engine.server.forceShutdown();
+            throw new PolicyPackStartError(`could not start policy pack ${JSON.stringify(absDir)}: ${(err as Error).message}`, absDir, "");
+        }
         running.add(child);
         // 'close' fires once the process has exited and its stdout/stderr have drained.
         const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
