@@ -94,3 +94,33 @@ export function requireSchemasFolder(this: Mocha.Context): void {
         this.skip();
     }
 }
+
+/**
+ * Runs `construct` (typically `new SomeComponent(...)`) under the mocks and reports the message it
+ * threw ("" when it did not) and what had been registered by then: a component must refuse bad
+ * arguments before it creates any child.
+ */
+export async function constructionFailure(construct: () => void): Promise<{ message: string; resources: readonly RecordedResource[] }> {
+    const run = await runComponent(() => {
+        try {
+            construct();
+            return { message: "" };
+        } catch (err) {
+            return { message: (err as Error).message };
+        }
+    });
+    return { message: run.outputs.message, resources: run.resources };
+}
+
+/**
+ * The container security context of the Kubernetes "restricted" Pod Security Standard, written out
+ * here rather than taken from components/security.ts, so that a test compares against the standard.
+ */
+export const RESTRICTED_CONTAINER_CONTEXT = {
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    runAsNonRoot: true,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+} as const;

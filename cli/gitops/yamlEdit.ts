@@ -66,7 +66,7 @@ export function columnOf(text: string, offset: number): number {
  * flow collections stay flow, block mappings are edited key by key.
  */
 export function editPairValue(text: string, pair: Pair, desired: YamlValue, indent: number, step: number): TextEdit[] {
-    const inPlace = pair.value === null ? undefined : editValue(text, pair.value as Node, desired, indent + step, step);
+    const inPlace = pair.value === null ? undefined : editValue(text, pair.value as Node, desired, step);
     if (inPlace !== undefined) return inPlace;
     const { start, end } = pairTail(pair);
     return [{ start, end, text: renderTail(desired, indent, step) }];
@@ -112,8 +112,7 @@ export function removePair(text: string, map: YAMLMap, index: number): TextEdit 
     const previous = map.items[index - 1];
     const next = map.items[index + 1];
     if (previous === undefined && next === undefined) {
-        const { start, end } = pairTail(pair);
-        return { start: rangeOf(pair.key)[0], end, text: "{}" };
+        return { start: rangeOf(pair.key)[0], end: pairTail(pair).end, text: "{}" };
     }
     if (previous === undefined) return { start: rangeOf(pair.key)[0], end: rangeOf((next as Pair).key)[0], text: "" };
     return { start: endOfLine(text, pairTail(previous).end), end: endOfLine(text, pairTail(pair).end), text: "" };
@@ -125,7 +124,7 @@ function endOfLine(text: string, offset: number): number {
     return rest === null ? offset : offset + rest[0].length;
 }
 
-function editValue(text: string, node: Node, desired: YamlValue, indent: number, step: number): TextEdit[] | undefined {
+function editValue(text: string, node: Node, desired: YamlValue, step: number): TextEdit[] | undefined {
     const [start, end] = rangeOf(node);
     if (isScalar(node)) {
         if (!isScalarValue(desired) || node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED) return undefined;
@@ -158,8 +157,7 @@ function editValue(text: string, node: Node, desired: YamlValue, indent: number,
         if (isDeepStrictEqual(node.toJSON(), items)) return [];
         if (node.flow) return [{ start, end, text: renderFlow(items) }];
         if (items.length === node.items.length && items.length > 0) {
-            const column = columnOf(text, start);
-            const edits = items.map((item, i) => editValue(text, node.items[i] as Node, item, column + 2, step));
+            const edits = items.map((item, i) => editValue(text, node.items[i] as Node, item, step));
             if (edits.every((e): e is TextEdit[] => e !== undefined)) return edits.flat();
         }
         if (items.length === 0) return undefined;

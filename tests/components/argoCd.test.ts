@@ -12,7 +12,7 @@ import {
 } from "../../components/argoCd";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
 import { parsePlatformConfig, readStackFile, stackFilePath } from "../../stacks";
-import { findObject, findResource, ofType, PROJECT_DIR, promiseOf, type RecordedResource, runComponent } from "../harness";
+import { constructionFailure, findObject, findResource, ofType, PROJECT_DIR, promiseOf, type RecordedResource, runComponent } from "../harness";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const APP_PROJECT = "kubernetes:argoproj.io/v1alpha1:AppProject";
@@ -35,15 +35,8 @@ async function render(args: Partial<ArgoCdArgs> = {}, name = "argocd") {
 
 /** The message a constructor throws, and whether it left any child behind. */
 async function failure(args: Partial<ArgoCdArgs>): Promise<{ message: string; children: number }> {
-    const run = await runComponent(() => {
-        try {
-            new ArgoCd("argocd", { ...base, ...args });
-            return { message: "" };
-        } catch (err) {
-            return { message: (err as Error).message };
-        }
-    });
-    return { message: run.outputs.message, children: run.resources.filter((r) => r.type.startsWith("kubernetes:")).length };
+    const { message, resources } = await constructionFailure(() => new ArgoCd("argocd", { ...base, ...args }));
+    return { message, children: resources.filter((r) => r.type.startsWith("kubernetes:")).length };
 }
 
 function stackConfig(stack: string) {

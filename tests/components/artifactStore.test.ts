@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { ARTIFACT_STORE_DEFAULTS, ArtifactStore, type ArtifactStoreArgs, artifactAccessPolicy, bucketPolicy } from "../../components/artifactStore";
-import { descendantsOf, findResource, ofType, promiseOf, type RecordedResource, runComponent } from "../harness";
+import { constructionFailure, descendantsOf, findResource, ofType, promiseOf, type RecordedResource, runComponent } from "../harness";
 
 const OIDC = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/TEST";
 const ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/TEST";
@@ -49,15 +49,9 @@ function run(args: Partial<ArtifactStoreArgs> = {}, name = "artifacts") {
 }
 
 /** Constructs the component and reports the error it throws ("" when none). */
-function attempt(name: string, args: ArtifactStoreArgs) {
-    return runComponent(() => {
-        try {
-            new ArtifactStore(name, args);
-            return { error: "" };
-        } catch (err) {
-            return { error: (err as Error).message };
-        }
-    });
+async function attempt(name: string, args: ArtifactStoreArgs) {
+    const { message, resources } = await constructionFailure(() => new ArtifactStore(name, args));
+    return { outputs: { error: message }, resources };
 }
 
 function only(resources: readonly RecordedResource[], type: string): RecordedResource {

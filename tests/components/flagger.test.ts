@@ -11,7 +11,7 @@ import {
 } from "../../components/flagger";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
 import { parsePlatformConfig, readStackFile, stackFilePath } from "../../stacks";
-import { findObject, findResource, ofType, PROJECT_DIR, type RecordedResource, runComponent } from "../harness";
+import { constructionFailure, findObject, findResource, ofType, PROJECT_DIR, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT } from "../harness";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const METRIC_TEMPLATE = "kubernetes:flagger.app/v1beta1:MetricTemplate";
@@ -41,15 +41,8 @@ async function render(args: Partial<FlaggerArgs> = {}, name = "flagger") {
 }
 
 async function failure(args: Partial<FlaggerArgs>): Promise<{ message: string; children: number }> {
-    const run = await runComponent(() => {
-        try {
-            new Flagger("flagger", { ...base, ...args });
-            return { message: "" };
-        } catch (err) {
-            return { message: (err as Error).message };
-        }
-    });
-    return { message: run.outputs.message, children: run.resources.filter((r) => r.type.startsWith("kubernetes:")).length };
+    const { message, resources } = await constructionFailure(() => new Flagger("flagger", { ...base, ...args }));
+    return { message, children: resources.filter((r) => r.type.startsWith("kubernetes:")).length };
 }
 
 function stackConfig(stack: string) {
@@ -58,15 +51,7 @@ function stackConfig(stack: string) {
 }
 
 function assertRestricted(context: Record<string, any>, uid: number): void {
-    assert.deepEqual(context, {
-        allowPrivilegeEscalation: false,
-        privileged: false,
-        runAsNonRoot: true,
-        readOnlyRootFilesystem: true,
-        capabilities: { drop: ["ALL"] },
-        seccompProfile: { type: "RuntimeDefault" },
-        runAsUser: uid,
-    });
+    assert.deepEqual(context, { ...RESTRICTED_CONTAINER_CONTEXT, runAsUser: uid });
 }
 
 describe("Flagger", () => {

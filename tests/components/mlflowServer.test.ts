@@ -21,7 +21,7 @@ import {
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
 import { MLFLOW_IMAGE } from "../../components/versions";
 import { SECRET_SIG } from "../../cli/offline/runtime";
-import { findObject, findResource, ofType, promiseOf, type RecordedResource, runComponent } from "../harness";
+import { findObject, findResource, ofType, promiseOf, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT } from "../harness";
 
 const PASSWORD = "S3cr3t%2Fpw-7f1c";
 const URI = `postgresql+psycopg2://mlflow:${PASSWORD}@db.example.internal:5432/mlflow`;
@@ -277,14 +277,7 @@ describe("MlflowServer security", () => {
             assert.deepEqual(pod.securityContext, { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } });
             assert.deepEqual(pod.volumes.slice(0, 2), [{ name: "tmp", emptyDir: {} }, { name: "home", emptyDir: {} }]);
             for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
-                assert.deepEqual(c.securityContext, {
-                    allowPrivilegeEscalation: false,
-                    privileged: false,
-                    runAsNonRoot: true,
-                    readOnlyRootFilesystem: true,
-                    capabilities: { drop: ["ALL"] },
-                    seccompProfile: { type: "RuntimeDefault" },
-                });
+                assert.deepEqual(c.securityContext, RESTRICTED_CONTAINER_CONTEXT);
                 assert.deepEqual(c.volumeMounts.slice(0, 2), [{ name: "tmp", mountPath: "/tmp" }, { name: "home", mountPath: "/home/mlflow" }]);
                 assert.ok(c.env.some((e: any) => e.name === "HOME" && e.value === "/home/mlflow"));
                 assert.ok(c.resources.requests.cpu !== undefined && c.resources.requests.memory !== undefined);

@@ -14,7 +14,7 @@ import {
 import { DEFAULT_UID } from "../../components/security";
 import { MLFLOW_IMAGE } from "../../components/versions";
 import { type ModelConfig, parsePlatformConfig, type PlatformConfig, readStackFile, stackFilePath } from "../../stacks";
-import { descendantsOf, PROJECT_DIR, promiseOf, type RecordedResource, runComponent } from "../harness";
+import { constructionFailure, descendantsOf, PROJECT_DIR, promiseOf, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT } from "../harness";
 
 const T = {
     component: "mlops:serving:ModelServing",
@@ -109,15 +109,8 @@ function providerUrn(rendered: Rendered, name: string): string {
 
 /** What the constructor threw, and how many Kubernetes objects or providers existed by then. */
 async function failure(args: ModelServingArgs): Promise<{ message: string; created: number }> {
-    const run = await runComponent(() => {
-        try {
-            new ModelServing("serving", args);
-            return { message: "" };
-        } catch (err) {
-            return { message: (err as Error).message };
-        }
-    });
-    return { message: run.outputs.message, created: run.resources.filter((r) => r.type.startsWith("kubernetes:") || r.type === T.provider).length };
+    const { message, resources } = await constructionFailure(() => new ModelServing("serving", args));
+    return { message, created: resources.filter((r) => r.type.startsWith("kubernetes:") || r.type === T.provider).length };
 }
 
 const container = (rendered: Rendered, name: string) => child(rendered, name, T.deployment)["spec"]["template"]["spec"]["containers"][0];
@@ -141,14 +134,7 @@ describe("ModelServing", () => {
             const rendered = await renderOne(argsFor(CPU_MODEL));
             const pod = child(rendered, "fraud-detector", T.deployment)["spec"]["template"]["spec"];
             assert.deepEqual(pod.securityContext, { runAsNonRoot: true, runAsUser: DEFAULT_UID, runAsGroup: DEFAULT_UID, fsGroup: DEFAULT_UID, seccompProfile: { type: "RuntimeDefault" } });
-            assert.deepEqual(pod.containers[0].securityContext, {
-                allowPrivilegeEscalation: false,
-                privileged: false,
-                runAsNonRoot: true,
-                readOnlyRootFilesystem: true,
-                capabilities: { drop: ["ALL"] },
-                seccompProfile: { type: "RuntimeDefault" },
-            });
+            assert.deepEqual(pod.containers[0].securityContext, RESTRICTED_CONTAINER_CONTEXT);
             assert.deepEqual(pod.containers[0].volumeMounts, [{ name: "scratch", mountPath: "/tmp" }]);
             assert.deepEqual(pod.volumes, [{ name: "scratch", emptyDir: {} }]);
             assert.equal(pod.automountServiceAccountToken, false);

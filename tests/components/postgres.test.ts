@@ -13,7 +13,7 @@ import {
     postgresConnectionUri,
 } from "../../components/postgres";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
-import { descendantsOf, findObject, findResource, ofType, promiseOf, type RecordedResource, runComponent } from "../harness";
+import { constructionFailure, descendantsOf, findObject, findResource, ofType, promiseOf, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT } from "../harness";
 
 const RDS: RdsPostgresArgs = {
     mode: "rds",
@@ -67,15 +67,9 @@ function only(resources: readonly RecordedResource[], type: string): RecordedRes
 }
 
 /** Constructs the component and reports the error it throws ("" when none). */
-function attempt(name: string, args: PostgresArgs) {
-    return runComponent(() => {
-        try {
-            new Postgres(name, args);
-            return { error: "" };
-        } catch (err) {
-            return { error: (err as Error).message };
-        }
-    });
+async function attempt(name: string, args: PostgresArgs) {
+    const { message, resources } = await constructionFailure(() => new Postgres(name, args));
+    return { outputs: { error: message }, resources };
 }
 
 const isAws = (r: RecordedResource) => r.type.startsWith("aws:");
@@ -258,14 +252,7 @@ describe("Postgres", () => {
             assert.deepEqual(pod.securityContext, { runAsNonRoot: true, runAsUser: 999, runAsGroup: 999, fsGroup: 999, seccompProfile: { type: "RuntimeDefault" } });
             assert.equal(pod.automountServiceAccountToken, false);
             const container = pod.containers[0];
-            assert.deepEqual(container.securityContext, {
-                allowPrivilegeEscalation: false,
-                privileged: false,
-                runAsNonRoot: true,
-                readOnlyRootFilesystem: true,
-                capabilities: { drop: ["ALL"] },
-                seccompProfile: { type: "RuntimeDefault" },
-            });
+            assert.deepEqual(container.securityContext, RESTRICTED_CONTAINER_CONTEXT);
         });
 
         it("gives the read-only root filesystem writable emptyDirs where postgres writes", async () => {
