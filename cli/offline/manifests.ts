@@ -17,6 +17,6 @@ export {
     toManifests,
     toReleases,
 } from "./manifests/collect";
-export { SCHEMAS_DIR_ENV, schemasDir } from "./manifests/crdSchemas";
+export { SCHEMAS_DIR_ENV, SchemasFolderMissingError, schemasDir } from "./manifests/crdSchemas";
 export { formatPath, type ManifestProblem, validateManifest, validateManifests } from "./manifests/validate";
 export { kindRank, manifestFileName, REDACTED, redacted, renderManifest, writeManifests } from "./manifests/write";

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parsePlatformConfig, type PlatformConfig, PROJECT, readStackFile, stackFilePath } from "../../stacks";
 import { AnalysisQueue, type AnalyzerInfo, type ConfigureResult, launchPolicyPack, type PackLogLine, type PolicyAnalysis, type PolicyPackHandle } from "./analyzer";
-import { kubernetesInventory, type ManifestProblem, validateManifests } from "./manifests";
+import { kubernetesInventory, type ManifestProblem, schemasDir, validateManifests } from "./manifests";
 import { type ProgramRun, runProgram } from "./runtime";
 
 /**
@@ -149,7 +149,11 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
         }
     };
 
-    const { values, secretKeys, config } = await stage("config", () => options.loadedStack ?? loadStack(options.projectDir, options.stack));
+    const { values, secretKeys, config } = await stage("config", () => {
+        // Custom resources cannot be validated without the CRD schemas: say so before any work starts.
+        schemasDir();
+        return options.loadedStack ?? loadStack(options.projectDir, options.stack);
+    });
     // The pack's start (seconds of ts-node type checking) overlaps the program's run.
     options.onStage?.("policy-pack");
     const packStartedAt = Date.now();

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, formatProblem, listStacks, StackFileError, stackFilePath } from "../../stacks";
 import { PolicyPackConfigError, PolicyPackStartError } from "../offline/analyzer";
-import { writeManifests } from "../offline/manifests";
+import { SchemasFolderMissingError, writeManifests } from "../offline/manifests";
 import { loadStack, runPipeline } from "../offline/pipeline";
 import { renderMarkdown } from "./markdown";
 import { type PreviewOptions, policyConfigFor, REPOSITORY_ROOT, UsageError } from "./options";
@@ -107,7 +107,9 @@ function checkPolicyConfigJson(file: string): void {
 
 /** Errors a user causes and fixes: their message says it all. */
 function isBadInput(err: unknown, stage: string): boolean {
-    if (err instanceof UsageError || err instanceof StackFileError || err instanceof ConfigError || err instanceof PolicyPackConfigError) return true;
+    if (err instanceof UsageError || err instanceof StackFileError || err instanceof ConfigError || err instanceof PolicyPackConfigError || err instanceof SchemasFolderMissingError) {
+        return true;
+    }
     // The program refusing the stack's values: a component's argument check (an Error naming the
     // component and the value), a RunError or a ResourceError. JavaScript's own errors are bugs.
     if (stage !== "program") return false;
@@ -134,6 +136,7 @@ function stacksHint(err: StackFileError, projectDir: string | undefined): string
 export function describeFailure(err: unknown, stack: string, stage: string, projectDir?: string): string[] {
     if (err instanceof UsageError) return [`error: ${err.message}`, ...err.details.map((d) => `  ${d}`)];
     if (err instanceof StackFileError) return [`error: ${err.message}${stacksHint(err, projectDir)}`];
+    if (err instanceof SchemasFolderMissingError) return [`error: ${err.message}`];
     if (err instanceof ConfigError) {
         return [`error: ${err.source} has ${err.problems.length === 1 ? "1 problem" : `${err.problems.length} problems`}:`, ...err.problems.map((p) => `  - ${formatProblem(p)}`)];
     }

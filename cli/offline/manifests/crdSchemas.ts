@@ -13,6 +13,14 @@ import { isRecord } from "./collect";
 const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
 export const SCHEMAS_DIR_ENV = "MLOPS_SCHEMAS_DIR";
 
+/** The folder of upstream schemas is missing: a set-up problem of the machine, said in one line. */
+export class SchemasFolderMissingError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "SchemasFolderMissingError";
+    }
+}
+
 /**
  * The folder of upstream schemas: `$MLOPS_SCHEMAS_DIR`, else `shared/schemas` beside the checkout.
  * Throws when it is missing, saying where it looked and how to point elsewhere.
@@ -22,7 +30,7 @@ export function schemasDir(): string {
     const dir = fromEnv !== undefined && fromEnv !== "" ? path.resolve(fromEnv) : path.resolve(REPO_ROOT, "../shared/schemas");
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
         const source = fromEnv !== undefined && fromEnv !== "" ? `${SCHEMAS_DIR_ENV}=${fromEnv}` : "the default beside the checkout";
-        throw new Error(
+        throw new SchemasFolderMissingError(
             `schemas folder not found: ${dir} (from ${source}); it holds the CRDs that custom resources are validated against ` +
                 `(flagger-crd.yaml). Put shared/schemas beside the checkout or set ${SCHEMAS_DIR_ENV} to its path.`,
         );
