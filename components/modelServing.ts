@@ -138,9 +138,6 @@ export class ModelServing extends pulumi.ComponentResource {
         // Flagger fails a rollout whose canary is not ready within its progress deadline: leave the
         // startup probe its full budget and some room to schedule (a GPU node may have to be added).
         const progressDeadlineSeconds = startupSeconds + 300;
-        if (gpusPerPod > 0 && (args.gpu.nodeSelector === undefined || args.gpu.tolerations === undefined)) {
-            pulumi.log.warn(`model "${model.name}" requests ${gpusPerPod} GPU(s) but gpu.nodeSelector or gpu.tolerations is not configured; its pods may not reach the GPU nodes`, this);
-        }
 
         const workloadLabels = modelLabels(model, environment);
         // Supporting objects carry no version label: a promotion leaves them untouched.
