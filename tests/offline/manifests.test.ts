@@ -458,7 +458,7 @@ describe("offline manifests", () => {
 
         it("fails validating a Flagger kind while it is missing, rather than passing it", async () => {
             process.env[SCHEMAS_DIR_ENV] = path.join(os.tmpdir(), "no-such-schemas-folder");
-            await assert.rejects(validateManifest(byKind(manifests, "Canary")), /^Error: schemas folder not found/);
+            await assert.rejects(validateManifest(byKind(manifests, "Canary")), /^SchemasFolderMissingError: schemas folder not found/);
         });
     });
 
