@@ -2,7 +2,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { type ProgramRun, type RecordedResource, runProgram } from "../cli/offline/runtime";
 import { schemasDir } from "../cli/offline/manifests";
-import { readStackFile, stackFilePath } from "../stacks";
+import { parsePlatformConfig, type PlatformConfig, readStackFile, stackFilePath } from "../stacks";
 import main = require("../infra");
 
 /**
@@ -124,3 +124,8 @@ export const RESTRICTED_CONTAINER_CONTEXT = {
     capabilities: { drop: ["ALL"] },
     seccompProfile: { type: "RuntimeDefault" },
 } as const;
+
+/** A shipped stack's configuration, validated, as the program reads it. */
+export function shippedConfig(stack: string): PlatformConfig {
+    return parsePlatformConfig(readStackFile(stackFilePath(PROJECT_DIR, stack)).values, stack);
+}

@@ -11,8 +11,7 @@ import {
     oidcConfig,
 } from "../../components/argoCd";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
-import { parsePlatformConfig, readStackFile, stackFilePath } from "../../stacks";
-import { constructionFailure, findObject, findResource, ofType, PROJECT_DIR, promiseOf, type RecordedResource, runComponent } from "../harness";
+import { constructionFailure, findObject, findResource, ofType, promiseOf, type RecordedResource, runComponent, shippedConfig } from "../harness";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const APP_PROJECT = "kubernetes:argoproj.io/v1alpha1:AppProject";
@@ -39,10 +38,6 @@ async function failure(args: Partial<ArgoCdArgs>): Promise<{ message: string; ch
     return { message, children: resources.filter((r) => r.type.startsWith("kubernetes:")).length };
 }
 
-function stackConfig(stack: string) {
-    const { values } = readStackFile(stackFilePath(PROJECT_DIR, stack));
-    return parsePlatformConfig(values, stack);
-}
 
 describe("ArgoCd", () => {
     describe("release", () => {
@@ -283,7 +278,7 @@ describe("ArgoCd", () => {
 
     describe("from the stack configuration", () => {
         it("production: HA, SSO, the delivery repo, the cluster's ingress class", () => {
-            const args = argoCdArgsFromConfig(stackConfig("production"), { clusterIssuer: "letsencrypt", modelsNamespace: "models" });
+            const args = argoCdArgsFromConfig(shippedConfig("production"), { clusterIssuer: "letsencrypt", modelsNamespace: "models" });
             assert.equal(args.host, "argocd.ml.example.com");
             assert.equal(args.ha, true);
             assert.equal(args.ingressClass, "nginx");
@@ -292,14 +287,14 @@ describe("ArgoCd", () => {
         });
 
         it("staging: no HA, no SSO", () => {
-            const args = argoCdArgsFromConfig(stackConfig("staging"), { clusterIssuer: "letsencrypt-staging", modelsNamespace: "models" });
+            const args = argoCdArgsFromConfig(shippedConfig("staging"), { clusterIssuer: "letsencrypt-staging", modelsNamespace: "models" });
             assert.equal(args.host, "argocd.staging.ml.example.com");
             assert.equal(args.ha, false);
             assert.equal(args.sso, undefined);
         });
 
         it("direct delivery admits no source repository", () => {
-            const config = { ...stackConfig("staging"), delivery: { mode: "direct" as const } };
+            const config = { ...shippedConfig("staging"), delivery: { mode: "direct" as const } };
             assert.deepEqual(argoCdArgsFromConfig(config, { clusterIssuer: "x", modelsNamespace: "models" }).sourceRepos, []);
         });
     });

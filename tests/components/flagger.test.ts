@@ -10,8 +10,7 @@ import {
     modelQualityQuery,
 } from "../../components/flagger";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
-import { parsePlatformConfig, readStackFile, stackFilePath } from "../../stacks";
-import { constructionFailure, findObject, findResource, ofType, PROJECT_DIR, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT } from "../harness";
+import { constructionFailure, findObject, findResource, ofType, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT, shippedConfig } from "../harness";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const METRIC_TEMPLATE = "kubernetes:flagger.app/v1beta1:MetricTemplate";
@@ -45,10 +44,6 @@ async function failure(args: Partial<FlaggerArgs>): Promise<{ message: string; c
     return { message, children: resources.filter((r) => r.type.startsWith("kubernetes:")).length };
 }
 
-function stackConfig(stack: string) {
-    const { values } = readStackFile(stackFilePath(PROJECT_DIR, stack));
-    return parsePlatformConfig(values, stack);
-}
 
 function assertRestricted(context: Record<string, any>, uid: number): void {
     assert.deepEqual(context, { ...RESTRICTED_CONTAINER_CONTEXT, runAsUser: uid });
@@ -288,7 +283,7 @@ describe("Flagger", () => {
 
     describe("from the stack configuration", () => {
         it("production: its Prometheus and Slack alerts", () => {
-            const args = flaggerArgsFromConfig(stackConfig("production"), { workloadNamespace: "models" });
+            const args = flaggerArgsFromConfig(shippedConfig("production"), { workloadNamespace: "models" });
             assert.deepEqual(args, {
                 meshProvider: "nginx",
                 metricsServer: "http://prometheus-operated.monitoring.svc.cluster.local:9090",
@@ -298,7 +293,7 @@ describe("Flagger", () => {
         });
 
         it("staging: the bundled Prometheus, no alerts", () => {
-            assert.deepEqual(flaggerArgsFromConfig(stackConfig("staging"), { workloadNamespace: "models" }), { meshProvider: "nginx", workloadNamespace: "models" });
+            assert.deepEqual(flaggerArgsFromConfig(shippedConfig("staging"), { workloadNamespace: "models" }), { meshProvider: "nginx", workloadNamespace: "models" });
         });
     });
 });

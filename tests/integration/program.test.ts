@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { kubernetesInventory, validateManifests } from "../../cli/offline/manifests";
-import { listStacks, parsePlatformConfig, readStackFile, stackFilePath } from "../../stacks";
+import { listStacks } from "../../stacks";
 import {
     findObject,
     ofType,
@@ -9,6 +9,7 @@ import {
     type RecordedResource,
     requireSchemasFolder,
     runStack,
+    shippedConfig,
 } from "../harness";
 import { runProgram } from "../../cli/offline/runtime";
 import main = require("../../infra");
@@ -35,7 +36,7 @@ function metadataName(r: RecordedResource): string | undefined {
 
 for (const stack of listStacks(PROJECT_DIR)) {
     describe(`the program on Pulumi.${stack}.yaml`, () => {
-        const config = parsePlatformConfig(readStackFile(stackFilePath(PROJECT_DIR, stack)).values, stack);
+        const config = shippedConfig(stack);
         let run: Run;
         before(async () => {
             run = await runStack(stack);
