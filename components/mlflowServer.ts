@@ -29,26 +29,8 @@ import {
     secretDataChecksum,
 } from "./mlflowServer/commandLine";
 
-export {
-    AUTH_CONFIG_CHECKSUM_ANNOTATION,
-    AUTH_CONFIG_DIR,
-    AUTH_CONFIG_FILE,
-    BACKEND_STORE_CHECKSUM_ANNOTATION,
-    BACKEND_STORE_URI_ENV,
-    basicAuthIni,
-    MLFLOW_PORT,
-    type MigrationStep,
-    type MlflowPermission,
-    type MlflowServerCommandSettings,
-    mlflowAllowedHosts,
-    mlflowMigrationSteps,
-    mlflowServerCommand,
-    migrationJobName,
-    REGISTRY_READER_CHECKSUM_ANNOTATION,
-    REGISTRY_READER_PROGRAM,
-    REGISTRY_READER_PROGRAM_DIR,
-    secretDataChecksum,
-} from "./mlflowServer/commandLine";
+// The command line and its settings are part of this component's public surface.
+export * from "./mlflowServer/commandLine";
 
 
 export interface MlflowBasicAuthArgs {

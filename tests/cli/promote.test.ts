@@ -3,19 +3,8 @@ import { chmodSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { MlflowRegistry } from "../../policies/mlflowRegistry";
 import { unusedUrl } from "../support/faultyServers";
-import {
-    createStackRepo,
-    type CliResult,
-    registrySnapshot,
-    resetRegistryToStacks,
-    runCli,
-    type SeededModel,
-    seedRegistryFromStacks,
-    type StackRepo,
-} from "../support/gitRepo";
-import { type MlflowServer, startMlflowServer } from "../support/mlflow";
+import { type CliResult, registrySnapshot, runCli, type SeededModel, useRegistryWorkbench } from "../support/gitRepo";
 
 /**
  * `npm run promote` as a child process, on a temporary git repository holding copies of the shipped
@@ -62,59 +51,38 @@ async function startReadOnlyProxy(upstream: string): Promise<{ url: string; clos
 }
 
 describe("npm run promote (child process, real MLflow registry, temporary git repository)", () => {
-    let server: MlflowServer;
-    let registry: MlflowRegistry;
-    let seeded: Record<string, SeededModel>;
+    const bench = useRegistryWorkbench();
     let fraud: SeededModel;
-    let repo: StackRepo;
     let staged: string;
     let declaredInProduction: string;
 
-    const promote = (args: readonly string[], trackingUri = server.url) => runCli("promote", args, { projectDir: repo.dir, trackingUri });
-    const snapshot = () => registrySnapshot(server.url, seeded);
+    const promote = (args: readonly string[], trackingUri = bench.server.url) => runCli("promote", args, { projectDir: bench.repo.dir, trackingUri });
+    const snapshot = () => registrySnapshot(bench.server.url, bench.seeded);
 
     /** Runs `work` and asserts that the stack files, HEAD, the working tree and the registry are exactly as before. */
     async function assertNothingChanged(work: () => Promise<void>): Promise<void> {
-        const before = { production: repo.read(PRODUCTION), staging: repo.read(STAGING), head: repo.head(), status: repo.git("status", "--porcelain"), registry: await snapshot() };
+        const before = { production: bench.repo.read(PRODUCTION), staging: bench.repo.read(STAGING), head: bench.repo.head(), status: bench.repo.git("status", "--porcelain"), registry: await snapshot() };
         await work();
-        const after = { production: repo.read(PRODUCTION), staging: repo.read(STAGING), head: repo.head(), status: repo.git("status", "--porcelain"), registry: await snapshot() };
+        const after = { production: bench.repo.read(PRODUCTION), staging: bench.repo.read(STAGING), head: bench.repo.head(), status: bench.repo.git("status", "--porcelain"), registry: await snapshot() };
         assert.deepEqual(after, before);
     }
 
-    before(async () => {
-        server = await startMlflowServer();
-        registry = new MlflowRegistry({ trackingUri: server.url });
-        const seedRepo = createStackRepo();
-        try {
-            seeded = await seedRegistryFromStacks(server.seed, seedRepo.dir);
-        } finally {
-            seedRepo.remove();
-        }
-        fraud = seeded["fraud_detector"] as SeededModel;
-    });
-
-    after(async () => {
-        await server?.stop();
+    before(() => {
+        fraud = bench.seeded["fraud_detector"] as SeededModel;
     });
 
     beforeEach(async () => {
-        repo = createStackRepo();
-        await resetRegistryToStacks(server.url, repo.dir, seeded);
-        staged = (await registry.getVersionByAlias("fraud_detector", "staging"))?.version as string;
-        declaredInProduction = (await registry.getVersionByAlias("fraud_detector", "production"))?.version as string;
-    });
-
-    afterEach(() => {
-        repo.remove();
+        staged = (await bench.registry.getVersionByAlias("fraud_detector", "staging"))?.version as string;
+        declaredInProduction = (await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version as string;
     });
 
     it("promotes staging → production: one commit of only the version and evidence lines, then the alias and the tag", async () => {
-        const original = repo.read(PRODUCTION);
-        const head = repo.head();
+        const original = bench.repo.read(PRODUCTION);
+        const head = bench.repo.head();
         const startedAt = Date.now() - 1000;
         const result = await promote(["fraud-detector", staged, "--to", "production", "--approved-by", "ml-lead,product-owner"]);
         assertExit(result, 0);
-        const commit = repo.head();
+        const commit = bench.repo.head();
         assert.equal(
             result.stdout,
             `promoted fraud-detector ${declaredInProduction} → ${staged} in production: commit ${commit.slice(0, 12)}; ` +
@@ -123,7 +91,7 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
         assert.equal(result.stderr, "");
 
         // The file: exactly the version and evidence nodes changed; the registry's run and metrics; now as promotedAt.
-        const edited = repo.read(PRODUCTION);
+        const edited = bench.repo.read(PRODUCTION);
         const promotedAt = /promotedAt: "([^"]+)"/.exec(edited.slice(edited.indexOf(`runId: ${fraud.runs[staged]}`)))?.[1] as string;
         assert.match(promotedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
         assert.ok(Date.parse(promotedAt) >= startedAt && Date.parse(promotedAt) <= Date.now(), promotedAt);
@@ -141,11 +109,11 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
         ]);
 
         // Git: one new commit, on top of the old HEAD, holding only the stack file, with the promotion in its message.
-        assert.equal(repo.git("rev-parse", "HEAD~1").trim(), head);
-        assert.equal(repo.git("show", "--name-only", "--format=", "HEAD").trim(), PRODUCTION);
-        assert.equal(repo.git("status", "--porcelain"), "");
+        assert.equal(bench.repo.git("rev-parse", "HEAD~1").trim(), head);
+        assert.equal(bench.repo.git("show", "--name-only", "--format=", "HEAD").trim(), PRODUCTION);
+        assert.equal(bench.repo.git("status", "--porcelain"), "");
         assert.equal(
-            repo.git("log", "-1", "--format=%B").trimEnd(),
+            bench.repo.git("log", "-1", "--format=%B").trimEnd(),
             [
                 `promote fraud-detector ${declaredInProduction} → ${staged} in production`,
                 "",
@@ -160,8 +128,8 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
         );
 
         // The registry: the environment's alias and the contract's tag, naming the commit.
-        assert.equal((await registry.getVersionByAlias("fraud_detector", "production"))?.version, staged);
-        const tags = (await registry.getModelVersion("fraud_detector", staged)).tags;
+        assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version, staged);
+        const tags = (await bench.registry.getModelVersion("fraud_detector", staged)).tags;
         assert.deepEqual(JSON.parse(tags["mlops.promoted.production"] as string), { promotedAt, commit, approvedBy: ["ml-lead", "product-owner"] });
     });
 
@@ -213,8 +181,8 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
     });
 
     it("keeps the commit when the registry fails after it, says what to rerun, and sync-registry finishes the job idempotently", async () => {
-        const proxy = await startReadOnlyProxy(server.url);
-        const head = repo.head();
+        const proxy = await startReadOnlyProxy(bench.server.url);
+        const head = bench.repo.head();
         let result: CliResult;
         try {
             result = await promote(["fraud-detector", staged, "--to", "production", "--approved-by", "ml-lead,head-of-ml"], proxy.url);
@@ -222,7 +190,7 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
             await proxy.close();
         }
         assertExit(result, 1);
-        const commit = repo.head();
+        const commit = bench.repo.head();
         assert.notEqual(commit, head);
         assert.equal(
             result.stderr,
@@ -230,24 +198,24 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
                 `(MLflow registry ${proxy.url}: setAlias(fraud_detector, production, ${staged}): HTTP 503 (TEMPORARILY_UNAVAILABLE: the registry is read-only during maintenance)); ` +
                 "rerun: npm run sync-registry -- --stack production\n",
         );
-        assert.equal((await registry.getVersionByAlias("fraud_detector", "production"))?.version, declaredInProduction);
+        assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version, declaredInProduction);
 
-        const synced = await runCli("sync-registry", ["--stack", "production"], { projectDir: repo.dir, trackingUri: server.url });
+        const synced = await runCli("sync-registry", ["--stack", "production"], { projectDir: bench.repo.dir, trackingUri: bench.server.url });
         assertExit(synced, 0);
-        const tagger = seeded["product_image_tagger"] as SeededModel;
-        const taggerVersion = (await registry.getVersionByAlias("product_image_tagger", "production"))?.version as string;
+        const tagger = bench.seeded["product_image_tagger"] as SeededModel;
+        const taggerVersion = (await bench.registry.getVersionByAlias("product_image_tagger", "production"))?.version as string;
         assert.equal(
             synced.stdout,
             `fraud-detector (fraud_detector version ${staged}): set alias fraud_detector@production → version ${staged} (was ${declaredInProduction}); ` +
                 `tag mlops.promoted.production on fraud_detector version ${staged}\n` +
                 `product-image-tagger (product_image_tagger version ${taggerVersion}): set tag mlops.promoted.production on ${tagger.registeredModel} version ${taggerVersion}\n`,
         );
-        assert.equal((await registry.getVersionByAlias("fraud_detector", "production"))?.version, staged);
-        const tag = JSON.parse((await registry.getModelVersion("fraud_detector", staged)).tags["mlops.promoted.production"] as string) as Record<string, unknown>;
+        assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version, staged);
+        const tag = JSON.parse((await bench.registry.getModelVersion("fraud_detector", staged)).tags["mlops.promoted.production"] as string) as Record<string, unknown>;
         assert.equal(tag["commit"], commit);
         assert.deepEqual(tag["approvedBy"], ["ml-lead", "head-of-ml"]);
 
-        const again = await runCli("sync-registry", ["--stack", "production"], { projectDir: repo.dir, trackingUri: server.url });
+        const again = await runCli("sync-registry", ["--stack", "production"], { projectDir: bench.repo.dir, trackingUri: bench.server.url });
         assertExit(again, 0);
         assert.equal(
             again.stdout,
@@ -256,7 +224,7 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
     });
 
     it("refuses a stack file with uncommitted changes and leaves them as they are", async () => {
-        repo.write(PRODUCTION, `${repo.read(PRODUCTION)}# a local edit\n`);
+        bench.repo.write(PRODUCTION, `${bench.repo.read(PRODUCTION)}# a local edit\n`);
         await assertNothingChanged(async () => {
             const result = await promote(["fraud-detector", staged, "--to", "production", "--approved-by", "ml-lead,head-of-ml"]);
             assertExit(result, 2);
@@ -275,7 +243,7 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
 
             const version = await promote(["fraud-detector", "42", "--to", "production", "--approved-by", "ml-lead,head-of-ml"]);
             assertExit(version, 2);
-            assert.equal(version.stderr, `refused to promote fraud-detector version 42 to production: version 42 of registered model "fraud_detector" does not exist in the registry at ${server.url}\n`);
+            assert.equal(version.stderr, `refused to promote fraud-detector version 42 to production: version 42 of registered model "fraud_detector" does not exist in the registry at ${bench.server.url}\n`);
 
             const stack = await promote(["fraud-detector", staged, "--to", "qa"]);
             assertExit(stack, 2);
@@ -292,7 +260,7 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
     });
 
     it("restores the stack file and leaves the registry alone when the commit fails (a pre-commit hook refuses)", async () => {
-        const hook = path.join(repo.dir, ".git", "hooks", "pre-commit");
+        const hook = path.join(bench.repo.dir, ".git", "hooks", "pre-commit");
         writeFileSync(hook, "#!/bin/sh\necho 'pre-commit: stack changes need a ticket' >&2\nexit 1\n");
         chmodSync(hook, 0o755);
         await assertNothingChanged(async () => {

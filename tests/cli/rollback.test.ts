@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { MlflowRegistry } from "../../policies/mlflowRegistry";
 import { unusedUrl } from "../support/faultyServers";
-import { type CliResult, createStackRepo, registrySnapshot, resetRegistryToStacks, runCli, type SeededModel, seedRegistryFromStacks, type StackRepo } from "../support/gitRepo";
-import { type MlflowServer, startMlflowServer } from "../support/mlflow";
+import { type CliResult, registrySnapshot, runCli, useRegistryWorkbench } from "../support/gitRepo";
 
 /**
  * `npm run rollback` (and the promote before it) as child processes, on a temporary git repository
@@ -31,119 +29,95 @@ function replaceInBlock(text: string, model: string, from: string, to: string): 
 }
 
 describe("npm run rollback (child process, real MLflow registry, temporary git repository)", () => {
-    let server: MlflowServer;
-    let registry: MlflowRegistry;
-    let seeded: Record<string, SeededModel>;
-    let repo: StackRepo;
+    const bench = useRegistryWorkbench();
     let staged: string;
     let declaredInProduction: string;
 
-    const cli = (command: "promote" | "rollback", args: readonly string[], trackingUri = server.url) => runCli(command, args, { projectDir: repo.dir, trackingUri });
+    const cli = (command: "promote" | "rollback", args: readonly string[], trackingUri = bench.server.url) => runCli(command, args, { projectDir: bench.repo.dir, trackingUri });
     const promoteStaged = async () => assertExit(await cli("promote", ["fraud-detector", staged, "--to", "production", "--approved-by", "ml-lead,head-of-ml"]), 0);
 
-    before(async () => {
-        server = await startMlflowServer();
-        registry = new MlflowRegistry({ trackingUri: server.url });
-        const seedRepo = createStackRepo();
-        try {
-            seeded = await seedRegistryFromStacks(server.seed, seedRepo.dir);
-        } finally {
-            seedRepo.remove();
-        }
-    });
-
-    after(async () => {
-        await server?.stop();
-    });
-
     beforeEach(async () => {
-        repo = createStackRepo();
-        await resetRegistryToStacks(server.url, repo.dir, seeded);
-        staged = (await registry.getVersionByAlias("fraud_detector", "staging"))?.version as string;
-        declaredInProduction = (await registry.getVersionByAlias("fraud_detector", "production"))?.version as string;
-    });
-
-    afterEach(() => {
-        repo.remove();
+        staged = (await bench.registry.getVersionByAlias("fraud_detector", "staging"))?.version as string;
+        declaredInProduction = (await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version as string;
     });
 
     it("promote → rollback leaves the stack file byte-identical to before, as two new commits, and the alias where it was", async () => {
-        const original = repo.read(PRODUCTION);
-        const head = repo.head();
+        const original = bench.repo.read(PRODUCTION);
+        const head = bench.repo.head();
         await promoteStaged();
-        assert.notEqual(repo.read(PRODUCTION), original);
-        assert.equal((await registry.getVersionByAlias("fraud_detector", "production"))?.version, staged);
+        assert.notEqual(bench.repo.read(PRODUCTION), original);
+        assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version, staged);
 
-        const promotedHead = repo.head();
+        const promotedHead = bench.repo.head();
         const dryRun = await cli("rollback", ["fraud-detector", "--stack", "production", "--dry-run"]);
         assertExit(dryRun, 0);
         assert.equal(dryRun.stdout.split("\n")[0], "dry run: would roll back fraud-detector in production");
         assert.ok(dryRun.stdout.includes(`\n-      version: "${staged}"\n+      version: "${declaredInProduction}"\n`), dryRun.stdout);
         assert.ok(dryRun.stdout.endsWith(`then in the registry:\n  alias fraud_detector@production → version ${declaredInProduction}\n`), dryRun.stdout);
-        assert.equal(repo.head(), promotedHead);
-        assert.equal((await registry.getVersionByAlias("fraud_detector", "production"))?.version, staged);
+        assert.equal(bench.repo.head(), promotedHead);
+        assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version, staged);
 
         const result = await cli("rollback", ["fraud-detector", "--stack", "production"]);
         assertExit(result, 0);
         assert.equal(
             result.stdout,
-            `rolled back fraud-detector ${staged} → ${declaredInProduction} in production (as of ${head.slice(0, 12)}): commit ${repo.head().slice(0, 12)}; ` +
+            `rolled back fraud-detector ${staged} → ${declaredInProduction} in production (as of ${head.slice(0, 12)}): commit ${bench.repo.head().slice(0, 12)}; ` +
                 `registry: alias fraud_detector@production → version ${declaredInProduction}\n`,
         );
-        assert.equal(repo.read(PRODUCTION), original);
+        assert.equal(bench.repo.read(PRODUCTION), original);
         // History is added to, never rewritten: the old HEAD is two commits back.
-        assert.equal(repo.git("rev-parse", "HEAD~2").trim(), head);
-        assert.equal(repo.git("diff", head, "HEAD").trim(), "");
-        assert.equal(repo.git("log", "-1", "--format=%s").trim(), `rollback fraud-detector ${staged} → ${declaredInProduction} in production`);
-        assert.equal(repo.git("status", "--porcelain"), "");
-        assert.equal((await registry.getVersionByAlias("fraud_detector", "production"))?.version, declaredInProduction);
+        assert.equal(bench.repo.git("rev-parse", "HEAD~2").trim(), head);
+        assert.equal(bench.repo.git("diff", head, "HEAD").trim(), "");
+        assert.equal(bench.repo.git("log", "-1", "--format=%s").trim(), `rollback fraud-detector ${staged} → ${declaredInProduction} in production`);
+        assert.equal(bench.repo.git("status", "--porcelain"), "");
+        assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version, declaredInProduction);
         // Tags record history: the production tag of the rolled-back version stays.
-        assert.ok((await registry.getModelVersion("fraud_detector", staged)).tags["mlops.promoted.production"] !== undefined);
+        assert.ok((await bench.registry.getModelVersion("fraud_detector", staged)).tags["mlops.promoted.production"] !== undefined);
     });
 
     it("restores the previous version and its evidence exactly as written, and touches no other model or key changed since", async () => {
         // A hand-written declaration: a comment in the evidence, approvers as a block list with a comment.
-        let handWritten = replaceInBlock(repo.read(PRODUCTION), "fraud-detector", "        evidence:\n", "        evidence:\n          # holdout evaluation, 2026-10\n");
+        let handWritten = replaceInBlock(bench.repo.read(PRODUCTION), "fraud-detector", "        evidence:\n", "        evidence:\n          # holdout evaluation, 2026-10\n");
         handWritten = replaceInBlock(handWritten, "fraud-detector", "approvedBy: [ml-lead, product-owner]", "approvedBy:   # CAB-1234\n          - ml-lead\n          - product-owner");
-        const handWrittenCommit = repo.commit(PRODUCTION, handWritten, "fraud-detector: note the evaluation and the change ticket");
+        const handWrittenCommit = bench.repo.commit(PRODUCTION, handWritten, "fraud-detector: note the evaluation and the change ticket");
 
         await promoteStaged();
         // Meanwhile, unrelated changes to another model and to a platform setting.
-        let later = replaceInBlock(repo.read(PRODUCTION), "product-image-tagger", "        max: 3\n", "        max: 4\n");
+        let later = replaceInBlock(bench.repo.read(PRODUCTION), "product-image-tagger", "        max: 3\n", "        max: 4\n");
         later = later.replace("    replicas: 2\n    basicAuth: true\n", "    replicas: 3\n    basicAuth: true\n");
-        assert.notEqual(later, repo.read(PRODUCTION));
-        repo.commit(PRODUCTION, later, "product-image-tagger: scale to 4; mlflow: 3 replicas");
+        assert.notEqual(later, bench.repo.read(PRODUCTION));
+        bench.repo.commit(PRODUCTION, later, "product-image-tagger: scale to 4; mlflow: 3 replicas");
 
         const result = await cli("rollback", ["fraud-detector", "--stack", "production"]);
         assertExit(result, 0);
         assert.match(result.stdout, new RegExp(`^rolled back fraud-detector ${staged} → ${declaredInProduction} in production \\(as of ${handWrittenCommit.slice(0, 12)}\\)`));
 
-        const restored = repo.read(PRODUCTION);
+        const restored = bench.repo.read(PRODUCTION);
         assert.equal(modelBlock(restored, "fraud-detector").text, modelBlock(handWritten, "fraud-detector").text);
         assert.equal(restored, replaceInBlock(handWritten, "product-image-tagger", "        max: 3\n", "        max: 4\n").replace("    replicas: 2\n    basicAuth: true\n", "    replicas: 3\n    basicAuth: true\n"));
-        assert.equal(repo.git("show", "--name-only", "--format=", "HEAD").trim(), PRODUCTION);
-        assert.equal((await registry.getVersionByAlias("fraud_detector", "production"))?.version, declaredInProduction);
+        assert.equal(bench.repo.git("show", "--name-only", "--format=", "HEAD").trim(), PRODUCTION);
+        assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version, declaredInProduction);
     });
 
     it("refuses when no earlier revision declares another version (exit 2), changing nothing", async () => {
-        const head = repo.head();
+        const head = bench.repo.head();
         const result = await cli("rollback", ["fraud-detector", "--stack", "production"]);
         assertExit(result, 2);
         assert.equal(result.stderr, `refused to roll back fraud-detector in production: no earlier revision of ${PRODUCTION} declares another version of "fraud-detector" than ${declaredInProduction}\n`);
-        assert.equal(repo.head(), head);
+        assert.equal(bench.repo.head(), head);
     });
 
     it("refuses a dirty stack file (exit 2) and an unreachable registry (exit 1), changing nothing", async () => {
         await promoteStaged();
-        const promoted = repo.read(PRODUCTION);
-        const head = repo.head();
-        const before = await registrySnapshot(server.url, seeded);
+        const promoted = bench.repo.read(PRODUCTION);
+        const head = bench.repo.head();
+        const before = await registrySnapshot(bench.server.url, bench.seeded);
 
-        repo.write(PRODUCTION, promoted.replace("# Production:", "# Production (edited):"));
+        bench.repo.write(PRODUCTION, promoted.replace("# Production:", "# Production (edited):"));
         const dirty = await cli("rollback", ["fraud-detector", "--stack", "production"]);
         assertExit(dirty, 2);
         assert.equal(dirty.stderr, `refused to roll back fraud-detector in production: ${PRODUCTION} has uncommitted changes (M ${PRODUCTION}); commit or discard them first\n`);
-        repo.write(PRODUCTION, promoted);
+        bench.repo.write(PRODUCTION, promoted);
 
         const down = await unusedUrl();
         const unreachable = await cli("rollback", ["fraud-detector", "--stack", "production"], down);
@@ -153,9 +127,9 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
             "refused to roll back fraud-detector in production: the registry cannot be asked, so nothing was changed: " +
                 `MLflow registry ${down}: getModelVersion(fraud_detector, ${declaredInProduction}): unreachable (connect ECONNREFUSED 127.0.0.1:${new URL(down).port})\n`,
         );
-        assert.equal(repo.read(PRODUCTION), promoted);
-        assert.equal(repo.head(), head);
-        assert.deepEqual(await registrySnapshot(server.url, seeded), before);
+        assert.equal(bench.repo.read(PRODUCTION), promoted);
+        assert.equal(bench.repo.head(), head);
+        assert.deepEqual(await registrySnapshot(bench.server.url, bench.seeded), before);
     });
 
     it("refuses an unknown model (exit 2)", async () => {

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { planSync, statusRows } from "../../cli/gitops/registryState";
 import { StackText } from "../../cli/gitops/stackText";
-import { MlflowRegistry, type ModelVersion, type RegisteredModel } from "../../policies/mlflowRegistry";
+import type { ModelVersion, RegisteredModel } from "../../policies/mlflowRegistry";
 import { unusedUrl } from "../support/faultyServers";
-import { type CliResult, createStackRepo, declaredModels, registrySnapshot, resetRegistryToStacks, runCli, type SeededModel, seedRegistryFromStacks, type StackRepo } from "../support/gitRepo";
-import { type MlflowServer, startMlflowServer } from "../support/mlflow";
+import { type CliResult, declaredModels, registrySnapshot, runCli, type SeededModel, useRegistryWorkbench } from "../support/gitRepo";
 
 function assertExit(result: CliResult, code: number): void {
     assert.equal(result.code, code, `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
@@ -57,46 +56,22 @@ describe("gitops registry state (pure): status rows and sync plans", () => {
 });
 
 describe("npm run status and npm run sync-registry (child processes, real MLflow registry)", () => {
-    let server: MlflowServer;
-    let registry: MlflowRegistry;
-    let seeded: Record<string, SeededModel>;
-    let repo: StackRepo;
+    const bench = useRegistryWorkbench();
     /** `<registered model>@<environment>` → declared version. */
     let declared: Record<string, string>;
 
     /** `trackingUri` "" runs the command without MLFLOW_TRACKING_URI. */
-    const cli = (command: "status" | "sync-registry", args: readonly string[], trackingUri = server.url) => runCli(command, args, { projectDir: repo.dir, trackingUri });
+    const cli = (command: "status" | "sync-registry", args: readonly string[], trackingUri = bench.server.url) => runCli(command, args, { projectDir: bench.repo.dir, trackingUri });
 
-    before(async () => {
-        server = await startMlflowServer();
-        registry = new MlflowRegistry({ trackingUri: server.url });
-        const seedRepo = createStackRepo();
-        try {
-            seeded = await seedRegistryFromStacks(server.seed, seedRepo.dir);
-        } finally {
-            seedRepo.remove();
-        }
-    });
-
-    after(async () => {
-        await server?.stop();
-    });
-
-    beforeEach(async () => {
-        repo = createStackRepo();
-        await resetRegistryToStacks(server.url, repo.dir, seeded);
-        declared = Object.fromEntries(declaredModels(repo.dir).map((d) => [`${d.registeredModel}@${d.environment}`, d.version]));
-    });
-
-    afterEach(() => {
-        repo.remove();
+    beforeEach(() => {
+        declared = Object.fromEntries(declaredModels(bench.repo.dir).map((d) => [`${d.registeredModel}@${d.environment}`, d.version]));
     });
 
     /** Production's fraud_detector alias moved off the declared version, staging's product_image_tagger alias gone. */
     async function drift(): Promise<string> {
-        const moved = (seeded["fraud_detector"] as SeededModel).candidateVersion;
-        await registry.setAlias("fraud_detector", "production", moved);
-        await registry.deleteAlias("product_image_tagger", "staging");
+        const moved = (bench.seeded["fraud_detector"] as SeededModel).candidateVersion;
+        await bench.registry.setAlias("fraud_detector", "production", moved);
+        await bench.registry.deleteAlias("product_image_tagger", "staging");
         return moved;
     }
 
@@ -116,7 +91,7 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
             detail,
         });
         assert.deepEqual(JSON.parse(result.stdout), {
-            registry: server.url,
+            registry: bench.server.url,
             models: [
                 row("fraud-detector", "fraud_detector", "staging", declared["fraud_detector@staging"] as string, "in-sync", "in sync"),
                 row("fraud-detector", "fraud_detector", "production", moved, "drift", `alias fraud_detector@production → ${moved}, but Pulumi.production.yaml declares ${declared["fraud_detector@production"]}`),
@@ -131,7 +106,7 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
         const result = await cli("status", []);
         assertExit(result, 0);
         const lines = result.stdout.trimEnd().split("\n");
-        assert.equal(lines[0], `registry: ${server.url}`);
+        assert.equal(lines[0], `registry: ${bench.server.url}`);
         assert.match(lines[1] as string, /^MODEL\s+STACK\s+DECLARED\s+ALIAS\s+REGISTRY\s+STATE$/);
         assert.match(lines[3] as string, new RegExp(`^fraud-detector\\s+production\\s+${declared["fraud_detector@production"]}\\s+@production\\s+${moved}\\s+drift: alias fraud_detector@production → ${moved}, but`));
         assert.match(lines[4] as string, /^product-image-tagger\s+staging\s+\d+\s+@staging\s+-\s+alias-missing: /);
@@ -160,10 +135,10 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
 
     it("sync-registry points each alias at the declared version, tags what is not yet tagged, and is idempotent", async () => {
         const moved = await drift();
-        const before = await registrySnapshot(server.url, seeded);
+        const before = await registrySnapshot(bench.server.url, bench.seeded);
         const dryRun = await cli("sync-registry", ["--stack", "production", "--dry-run"]);
         assertExit(dryRun, 0);
-        assert.deepEqual(await registrySnapshot(server.url, seeded), before);
+        assert.deepEqual(await registrySnapshot(bench.server.url, bench.seeded), before);
         const fraudVersion = declared["fraud_detector@production"] as string;
         const taggerVersion = declared["product_image_tagger@production"] as string;
         assert.equal(
@@ -175,9 +150,9 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
         const first = await cli("sync-registry", ["--stack", "production"]);
         assertExit(first, 0);
         assert.equal(first.stdout, dryRun.stdout.replaceAll("would set", "set"));
-        assert.equal((await registry.getVersionByAlias("fraud_detector", "production"))?.version, fraudVersion);
-        const tag = JSON.parse((await registry.getModelVersion("fraud_detector", fraudVersion)).tags["mlops.promoted.production"] as string) as Record<string, unknown>;
-        assert.equal(tag["commit"], repo.head());
+        assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version, fraudVersion);
+        const tag = JSON.parse((await bench.registry.getModelVersion("fraud_detector", fraudVersion)).tags["mlops.promoted.production"] as string) as Record<string, unknown>;
+        assert.equal(tag["commit"], bench.repo.head());
 
         const second = await cli("sync-registry", ["--stack", "production"]);
         assertExit(second, 0);
@@ -185,14 +160,14 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
 
         const staging = await cli("sync-registry", ["--stack", "staging"]);
         assertExit(staging, 0);
-        assert.equal((await registry.getVersionByAlias("product_image_tagger", "staging"))?.version, declared["product_image_tagger@staging"]);
+        assert.equal((await bench.registry.getVersionByAlias("product_image_tagger", "staging"))?.version, declared["product_image_tagger@staging"]);
     });
 
     it("sync-registry syncs what it can and exits 1 naming a model whose declared version the registry lacks", async () => {
-        const text = repo.read("Pulumi.staging.yaml");
+        const text = bench.repo.read("Pulumi.staging.yaml");
         const start = text.indexOf("\n    product-image-tagger:\n");
         const edited = text.slice(0, start) + text.slice(start).replace(/version: "\d+"/, 'version: "42"');
-        repo.commit("Pulumi.staging.yaml", edited, "product-image-tagger: version 42");
+        bench.repo.commit("Pulumi.staging.yaml", edited, "product-image-tagger: version 42");
         const result = await cli("sync-registry", ["--stack", "staging"]);
         assertExit(result, 1);
         assert.equal(result.stderr, 'product-image-tagger (product_image_tagger version 42): not synced: version 42 of "product_image_tagger" does not exist in the registry\n');

@@ -8,8 +8,8 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writ
 import os from "node:os";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
-import type { MlflowSeed } from "./mlflow";
-import { REPO_ROOT } from "./mlflow";
+import { MlflowRegistry } from "../../policies/mlflowRegistry";
+import { type MlflowSeed, type MlflowServer, REPO_ROOT, startMlflowServer } from "./mlflow";
 
 /** The files a stack repository starts with, copied from this repository. */
 const SHIPPED_FILES = ["Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"];
@@ -223,4 +223,67 @@ async function restCall(url: string, method: "GET" | "POST" | "DELETE", endpoint
     const text = await response.text();
     if (!response.ok) throw new Error(`MLflow ${method} ${endpoint}: HTTP ${response.status}: ${text}`);
     return JSON.parse(text) as unknown;
+}
+
+/** A real MLflow registry seeded from the shipped stacks, and a fresh stack repository for each test. */
+export interface RegistryWorkbench {
+    readonly server: MlflowServer;
+    readonly registry: MlflowRegistry;
+    /** What `seedRegistryFromStacks` created, per registered model. */
+    readonly seeded: Record<string, SeededModel>;
+    /** This test's repository; the registry was reset to match its stack files before the test. */
+    readonly repo: StackRepo;
+}
+
+/**
+ * Registers the mocha hooks of a describe block that runs GitOps commands against a real registry:
+ * one MLflow server (fresh database) seeded once, and per test a new repository with the registry
+ * reset to its declarations. Read the fields inside tests and hooks; they exist once `before` ran.
+ */
+export function useRegistryWorkbench(): RegistryWorkbench {
+    let server: MlflowServer | undefined;
+    let registry: MlflowRegistry | undefined;
+    let seeded: Record<string, SeededModel> | undefined;
+    let repo: StackRepo | undefined;
+
+    before(async () => {
+        server = await startMlflowServer();
+        registry = new MlflowRegistry({ trackingUri: server.url });
+        const seedRepo = createStackRepo();
+        try {
+            seeded = await seedRegistryFromStacks(server.seed, seedRepo.dir);
+        } finally {
+            seedRepo.remove();
+        }
+    });
+    after(async () => {
+        await server?.stop();
+    });
+    beforeEach(async () => {
+        repo = createStackRepo();
+        await resetRegistryToStacks(ready(server).url, repo.dir, ready(seeded));
+    });
+    afterEach(() => {
+        repo?.remove();
+    });
+
+    return {
+        get server() {
+            return ready(server);
+        },
+        get registry() {
+            return ready(registry);
+        },
+        get seeded() {
+            return ready(seeded);
+        },
+        get repo() {
+            return ready(repo);
+        },
+    };
+}
+
+function ready<T>(value: T | undefined): T {
+    if (value === undefined) throw new Error("the registry workbench is read before its before/beforeEach hooks ran");
+    return value;
 }
