@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { ConfigError, parsePlatformConfig, readStackFile, StackFileError, stackFilePath } from "../stacks";
+import { loadPlatformConfig } from "../infra/validation";
+import { ConfigError, readStackFile, StackFileError, stackFilePath } from "../stacks";
 import { checkStackName } from "./preview/options";
 import { KubectlError, kubectlReader, type ObjectReader } from "./rollout/kubectl";
 import { type DeclaredModel, describe, parseDuration, waitForRollouts } from "./rollout/waiter";
@@ -95,7 +96,7 @@ export async function main(argv: readonly string[], io: WaitIo, reader?: ObjectR
     let models: DeclaredModel[];
     let context = flags.context;
     try {
-        const config = parsePlatformConfig(readStackFile(stackFilePath(REPOSITORY_ROOT, flags.stack)).values, flags.stack);
+        const config = loadPlatformConfig(readStackFile(stackFilePath(REPOSITORY_ROOT, flags.stack)).values, flags.stack);
         models = config.models.map((m) => ({ name: m.name, version: m.version }));
         context ??= config.cluster.kubeContext;
     } catch (err) {

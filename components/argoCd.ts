@@ -1,9 +1,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
-import type { PlatformConfig } from "../stacks";
+import { CLUSTER_ISSUER_ANNOTATION, DEFAULT_INGRESS_CLASS } from "./ingress";
 import { platformLabels } from "./labels";
+import { DNS_NAME, EXACT_CHART_VERSION, K8S_NAME } from "./names";
 import { RESTRICTED_NAMESPACE_LABELS, restrictedContainerSecurityContext } from "./security";
+import { type ArgProblem, assertValidArgs, show } from "./validation";
 
 /**
  * argo-helm's `argo-cd` chart. 9.6.1 (Argo CD v3.4.4) is the newest release whose Chart.yaml and
@@ -28,7 +30,14 @@ export const MODEL_WORKLOAD_KINDS: ReadonlyArray<{ readonly group: string; reado
     { group: "networking.k8s.io", kind: "Ingress" },
 ];
 
-export type ArgoCdSso = NonNullable<PlatformConfig["argocd"]["sso"]>;
+/** Single sign-on through an OIDC provider. */
+export interface ArgoCdSso {
+    /** OIDC issuer URL (https). */
+    readonly issuer: string;
+    readonly clientId: string;
+    /** Secret in Argo CD's namespace holding the client secret; its value never passes through Pulumi. */
+    readonly clientSecretRef: { readonly name: string; readonly key: string };
+}
 
 export interface ArgoCdArgs {
     /** Public host of the Argo CD UI and API. */
@@ -65,47 +74,31 @@ export interface ArgoCdArgs {
     readonly chartVersion?: string;
 }
 
-/** The args a stack's configuration implies; what comes from other components is passed in. */
-export function argoCdArgsFromConfig(
-    config: PlatformConfig,
-    from: { readonly clusterIssuer: pulumi.Input<string>; readonly modelsNamespace: pulumi.Input<string> },
-): ArgoCdArgs {
-    return {
-        host: config.argocd.host,
-        ha: config.argocd.ha,
-        ingressClass: config.cluster.ingressClass,
-        clusterIssuer: from.clusterIssuer,
-        ...(config.argocd.sso !== undefined && { sso: config.argocd.sso }),
-        modelsNamespace: from.modelsNamespace,
-        sourceRepos: config.delivery.mode === "gitops" ? [config.delivery.repoUrl] : [],
-    };
-}
+export const ARGO_CD_DEFAULTS = {
+    ha: false,
+    ingressClass: DEFAULT_INGRESS_CLASS,
+    sourceRepos: [] as readonly string[],
+    chartVersion: ARGO_CD_CHART.version,
+} as const;
 
-const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$/;
-const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const EXACT_VERSION = /^\d+\.\d+\.\d+$/;
-
-/** Throws for the first plain arg that cannot work; messages name the component, the arg and its value. */
-export function validateArgoCdArgs(name: string, args: ArgoCdArgs): void {
-    const fail = (message: string): never => {
-        throw new Error(`ArgoCd "${name}": ${message}`);
-    };
-    if (!DNS_NAME.test(args.host)) fail(`host must be a DNS name such as "argocd.example.com", got ${JSON.stringify(args.host)}`);
-    if (args.ingressClass !== undefined && !K8S_NAME.test(args.ingressClass)) {
-        fail(`ingressClass must be the name of an IngressClass, got ${JSON.stringify(args.ingressClass)}`);
+/** Every problem of the plain args, each naming the arg and its value. */
+export function validateArgoCdArgs(name: string, args: ArgoCdArgs): ArgProblem[] {
+    const problems: ArgProblem[] = [];
+    const problem = (arg: string, message: string) => problems.push({ arg, message });
+    if (!K8S_NAME.test(name)) problem("", `must be a Kubernetes name (it names the namespace and the Helm release), got ${show(name)}`);
+    if (!DNS_NAME.test(args.host)) problem("host", `must be a DNS name such as "argocd.example.com", got ${show(args.host)}`);
+    if (args.ingressClass !== undefined && !K8S_NAME.test(args.ingressClass)) problem("ingressClass", `must be the name of an IngressClass, got ${show(args.ingressClass)}`);
+    if (args.chartVersion !== undefined && !EXACT_CHART_VERSION.test(args.chartVersion)) {
+        problem("chartVersion", `must be an exact chart version such as "${ARGO_CD_CHART.version}", got ${show(args.chartVersion)}`);
     }
-    if (args.chartVersion !== undefined && !EXACT_VERSION.test(args.chartVersion)) {
-        fail(`chartVersion must be an exact chart version such as "${ARGO_CD_CHART.version}", got ${JSON.stringify(args.chartVersion)}`);
-    }
-    for (const repo of args.sourceRepos ?? []) {
-        if (repo.trim() === "" || /[*?[\]]/.test(repo)) fail(`sourceRepos must name repositories exactly, without wildcards, got ${JSON.stringify(repo)}`);
+    for (const [i, repo] of (args.sourceRepos ?? []).entries()) {
+        if (repo.trim() === "" || /[*?[\]]/.test(repo)) problem(`sourceRepos[${i}]`, `must name a repository exactly, without wildcards, got ${show(repo)}`);
     }
     if (args.sso !== undefined) {
-        if (!/^https:\/\/\S+$/.test(args.sso.issuer)) fail(`sso.issuer must be an https URL, got ${JSON.stringify(args.sso.issuer)}`);
-        if (!K8S_NAME.test(args.sso.clientSecretRef.name)) {
-            fail(`sso.clientSecretRef.name must be the name of a Secret, got ${JSON.stringify(args.sso.clientSecretRef.name)}`);
-        }
+        if (!/^https:\/\/\S+$/.test(args.sso.issuer)) problem("sso.issuer", `must be an https URL, got ${show(args.sso.issuer)}`);
+        if (!K8S_NAME.test(args.sso.clientSecretRef.name)) problem("sso.clientSecretRef.name", `must be the name of a Secret, got ${show(args.sso.clientSecretRef.name)}`);
     }
+    return problems;
 }
 
 /**
@@ -180,7 +173,7 @@ export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
                 // cert-manager's ingress-shim issues the certificate into argocd-server-tls, the
                 // secret the chart names in the Ingress's tls section.
                 tls: true,
-                annotations: { "cert-manager.io/cluster-issuer": r.clusterIssuer },
+                annotations: { [CLUSTER_ISSUER_ANNOTATION]: r.clusterIssuer },
             },
         },
         repoServer: { ...scaled(r.ha), resources: requests("100m", "256Mi") },
@@ -229,13 +222,13 @@ export class ArgoCd extends pulumi.ComponentResource {
     public readonly appProjectName: pulumi.Output<string>;
 
     constructor(name: string, args: ArgoCdArgs, opts?: pulumi.ComponentResourceOptions) {
+        assertValidArgs("ArgoCd", name, validateArgoCdArgs(name, args));
         super("mlops:gitops:ArgoCd", name, {}, opts);
-        validateArgoCdArgs(name, args);
 
         const resolved: ResolvedArgoCd = {
             host: args.host,
-            ha: args.ha ?? false,
-            ingressClass: args.ingressClass ?? "nginx",
+            ha: args.ha ?? ARGO_CD_DEFAULTS.ha,
+            ingressClass: args.ingressClass ?? ARGO_CD_DEFAULTS.ingressClass,
             clusterIssuer: args.clusterIssuer,
             ...(args.sso !== undefined && { sso: args.sso }),
         };
@@ -254,7 +247,7 @@ export class ArgoCd extends pulumi.ComponentResource {
             {
                 name,
                 chart: ARGO_CD_CHART.chart,
-                version: args.chartVersion ?? ARGO_CD_CHART.version,
+                version: args.chartVersion ?? ARGO_CD_DEFAULTS.chartVersion,
                 repositoryOpts: { repo: ARGO_CD_CHART.repo },
                 namespace: namespace.metadata.name,
                 createNamespace: false,
@@ -272,7 +265,7 @@ export class ArgoCd extends pulumi.ComponentResource {
                 apiVersion: "argoproj.io/v1alpha1",
                 kind: "AppProject",
                 metadata: { name: MODEL_PROJECT_NAME, namespace: namespace.metadata.name, labels },
-                spec: appProjectSpec(args.modelsNamespace, args.sourceRepos ?? []),
+                spec: appProjectSpec(args.modelsNamespace, args.sourceRepos ?? ARGO_CD_DEFAULTS.sourceRepos),
             },
             // The AppProject CRD comes with the release.
             { parent: this, dependsOn: [release] },

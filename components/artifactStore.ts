@@ -1,6 +1,8 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { type IrsaSubject, irsaSubjectProblem, irsaTrustPolicy, namespaceNameProblem, oidcIssuerFromProviderArn } from "./irsa";
+import { type IrsaSubject, irsaSubjectProblem, irsaTrustPolicy, namespaceNameProblem, oidcProviderArnProblem } from "./irsa";
+import { COMPONENT_NAME } from "./names";
+import { type ArgProblem, assertValidArgs, show } from "./validation";
 
 export interface ArtifactStoreArgs {
     /** The cluster's IAM OIDC provider (`PlatformConfig.cluster.oidcProviderArn`): the identity behind both roles. */
@@ -8,7 +10,7 @@ export interface ArtifactStoreArgs {
     /** The tracking server's service account: the only one that may write artifacts. */
     readonly mlflowServiceAccount: IrsaSubject;
     /** Namespace of the model servers: each of its service accounts may read artifacts. */
-    readonly modelsNamespace: string;
+    readonly modelsNamespace: pulumi.Input<string>;
     /**
      * Days an overwritten or deleted artifact version is kept before S3 expires it.
      * @default 30
@@ -38,9 +40,6 @@ export const ARTIFACT_STORE_DEFAULTS = {
     artifactPrefix: "mlflow",
 } as const;
 
-/** Component names prefix the bucket and role names, which S3 and IAM limit (63 and 64 characters). */
-const COMPONENT_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
-const COMPONENT_NAME_MAX = 32;
 const PREFIX = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
 /**
@@ -59,7 +58,7 @@ export class ArtifactStore extends pulumi.ComponentResource {
     public readonly modelReaderRoleArn: pulumi.Output<string>;
 
     constructor(name: string, args: ArtifactStoreArgs, opts?: pulumi.ComponentResourceOptions) {
-        validateArtifactStoreArgs(name, args);
+        assertValidArgs("ArtifactStore", name, validateArtifactStoreArgs(name, args));
         super("mlops:storage:ArtifactStore", name, {}, opts);
 
         const noncurrentDays = args.noncurrentVersionExpirationDays ?? ARTIFACT_STORE_DEFAULTS.noncurrentVersionExpirationDays;
@@ -137,8 +136,8 @@ export class ArtifactStore extends pulumi.ComponentResource {
         }, { parent: this });
 
         const readerRole = new aws.iam.Role(`${name}-model-reader-role`, {
-            description: `Model servers of namespace ${args.modelsNamespace}: read-only on the MLflow artifacts`,
-            assumeRolePolicy: trustPolicy(this, name, args.oidcProviderArn, [{ namespace: args.modelsNamespace, name: "*" }]),
+            description: pulumi.interpolate`Model servers of namespace ${args.modelsNamespace}: read-only on the MLflow artifacts`,
+            assumeRolePolicy: pulumi.output(args.modelsNamespace).apply((modelsNamespace) => trustPolicy(this, name, args.oidcProviderArn, [{ namespace: modelsNamespace, name: "*" }])),
         }, { parent: this });
         new aws.iam.RolePolicy(`${name}-model-reader-policy`, {
             role: readerRole.id,
@@ -163,39 +162,36 @@ export class ArtifactStore extends pulumi.ComponentResource {
     }
 }
 
-/** Throws the first problem of the plain args, naming the arg and its value. */
-export function validateArtifactStoreArgs(name: string, args: ArtifactStoreArgs): void {
-    const fail = (message: string): never => {
-        throw new Error(`ArtifactStore "${name}": ${message}`);
-    };
-    if (!COMPONENT_NAME.test(name) || name.length > COMPONENT_NAME_MAX) {
-        fail(`the name must be lower-case letters, digits and single "-", starting with a letter, at most ${COMPONENT_NAME_MAX} characters (it prefixes the bucket and role names), got ${JSON.stringify(name)}`);
+/** Every problem of the plain args, each naming the arg and its value. */
+export function validateArtifactStoreArgs(name: string, args: ArtifactStoreArgs): ArgProblem[] {
+    const problems: ArgProblem[] = [];
+    const problem = (arg: string, message: string) => problems.push({ arg, message });
+    if (!COMPONENT_NAME.test(name)) {
+        problem("", `must be lower-case letters, digits and single "-", starting with a letter, at most 32 characters (it prefixes the bucket and role names), got ${show(name)}`);
     }
     for (const [arg, days] of [
         ["noncurrentVersionExpirationDays", args.noncurrentVersionExpirationDays],
         ["abortIncompleteUploadDays", args.abortIncompleteUploadDays],
     ] as const) {
         if (days === undefined) continue;
-        if (!Number.isInteger(days)) fail(`${arg} must be a whole number of days, got ${days}`);
-        if (days < 1) fail(`${arg} must be ≥ 1, got ${days}`);
+        if (!Number.isInteger(days)) problem(arg, `must be a whole number of days, got ${days}`);
+        else if (days < 1) problem(arg, `must be ≥ 1, got ${days}`);
     }
     if (args.artifactPrefix !== undefined && !PREFIX.test(args.artifactPrefix)) {
-        fail(`artifactPrefix must be "/"-separated segments of letters, digits, ".", "_" and "-", without a leading or trailing "/", got ${JSON.stringify(args.artifactPrefix)}`);
+        problem("artifactPrefix", `must be "/"-separated segments of letters, digits, ".", "_" and "-", without a leading or trailing "/", got ${show(args.artifactPrefix)}`);
     }
     const accountProblem = irsaSubjectProblem(args.mlflowServiceAccount, "mlflowServiceAccount");
-    if (accountProblem !== undefined) fail(accountProblem);
-    if (args.mlflowServiceAccount.name === "*") {
-        fail('mlflowServiceAccount.name must name one service account, got "*"');
+    if (accountProblem !== undefined) problems.push(accountProblem);
+    else if (args.mlflowServiceAccount.name === "*") problem("mlflowServiceAccount.name", 'must name one service account, got "*"');
+    if (typeof args.modelsNamespace === "string") {
+        const namespaceProblem = namespaceNameProblem(args.modelsNamespace, "modelsNamespace");
+        if (namespaceProblem !== undefined) problems.push(namespaceProblem);
     }
-    const namespaceProblem = namespaceNameProblem(args.modelsNamespace, "modelsNamespace");
-    if (namespaceProblem !== undefined) fail(namespaceProblem);
     if (typeof args.oidcProviderArn === "string") {
-        try {
-            oidcIssuerFromProviderArn(args.oidcProviderArn);
-        } catch (err) {
-            fail((err as Error).message);
-        }
+        const arnProblem = oidcProviderArnProblem(args.oidcProviderArn);
+        if (arnProblem !== undefined) problems.push(arnProblem);
     }
+    return problems;
 }
 
 /** The trust policy; an ARN known only later (an Output) is checked when it resolves. */

@@ -1,11 +1,14 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as certmanager from "@pulumi/kubernetes-cert-manager";
 import * as pulumi from "@pulumi/pulumi";
-import { PATTERNS } from "../stacks/fields";
+import { DEFAULT_INGRESS_CLASS } from "./ingress";
 import { platformLabels } from "./labels";
+import { EMAIL, EXACT_CHART_VERSION, K8S_NAME, RELEASE_NAME } from "./names";
 import { RESTRICTED_NAMESPACE_LABELS, restrictedContainerSecurityContext, restrictedPodSecurityContext } from "./security";
+import { type ArgProblem, assertValidArgs, show } from "./validation";
 
-export type ClusterIssuerKind = "letsencrypt" | "letsencrypt-staging" | "self-signed";
+export const CLUSTER_ISSUER_KINDS = ["letsencrypt", "letsencrypt-staging", "self-signed"] as const;
+export type ClusterIssuerKind = (typeof CLUSTER_ISSUER_KINDS)[number];
 
 export interface CertManagerArgs {
     /** What signs the platform's certificates: Let's Encrypt (production or staging ACME server) or a self-signed issuer. */
@@ -43,7 +46,7 @@ export interface CertManagerArgs {
 export const CERT_MANAGER_CHART_VERSION = "v1.19.4";
 
 export const CERT_MANAGER_DEFAULTS = {
-    ingressClass: "nginx",
+    ingressClass: DEFAULT_INGRESS_CLASS,
     ha: false,
     namespace: "cert-manager",
     chartVersion: CERT_MANAGER_CHART_VERSION,
@@ -91,29 +94,29 @@ export function certManagerReplicas(ha: boolean): { controller: number; webhook:
     return ha ? { controller: 2, webhook: 3, cainjector: 2 } : { controller: 1, webhook: 1, cainjector: 1 };
 }
 
-const NAME = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
-const CHART_VERSION = /^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
-
-export function validateCertManagerArgs(name: string, args: CertManagerArgs): void {
-    const fail = (message: string): never => {
-        throw new Error(`CertManager "${name}": ${message}`);
-    };
-    const show = JSON.stringify;
+/** Every problem of the plain args, each naming the arg and its value. */
+export function validateCertManagerArgs(name: string, args: CertManagerArgs): ArgProblem[] {
+    const problems: ArgProblem[] = [];
+    const problem = (arg: string, message: string) => problems.push({ arg, message });
     // The name is also the Helm release's, which prefixes cluster-wide RBAC objects.
-    if (!NAME.test(name)) fail(`the name must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Helm release), got ${show(name)}`);
-    if (!["letsencrypt", "letsencrypt-staging", "self-signed"].includes(args.issuer)) {
-        fail(`issuer must be "letsencrypt", "letsencrypt-staging" or "self-signed", got ${show(args.issuer)}`);
+    if (!RELEASE_NAME.test(name)) problem("", `must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Helm release), got ${show(name)}`);
+    if (!(CLUSTER_ISSUER_KINDS as readonly string[]).includes(args.issuer)) {
+        problem("issuer", `must be "letsencrypt", "letsencrypt-staging" or "self-signed", got ${show(args.issuer)}`);
+    } else if (args.issuer !== "self-signed" && args.acmeEmail === undefined) {
+        problem("acmeEmail", `is required by the "${args.issuer}" issuer, got nothing`);
     }
-    if (args.issuer !== "self-signed" && args.acmeEmail === undefined) fail(`acmeEmail is required by the "${args.issuer}" issuer, got nothing`);
-    if (args.acmeEmail !== undefined && !PATTERNS.email.test(args.acmeEmail)) fail(`acmeEmail must be an e-mail address, got ${show(args.acmeEmail)}`);
-    if (args.ingressClass !== undefined && !PATTERNS.k8sName.test(args.ingressClass)) fail(`ingressClass must be the name of an IngressClass, got ${show(args.ingressClass)}`);
-    if (args.namespace !== undefined && !PATTERNS.k8sName.test(args.namespace)) {
-        fail(`namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.namespace)}`);
+    if (args.acmeEmail !== undefined && !EMAIL.test(args.acmeEmail)) problem("acmeEmail", `must be an e-mail address, got ${show(args.acmeEmail)}`);
+    if (args.ingressClass !== undefined && !K8S_NAME.test(args.ingressClass)) problem("ingressClass", `must be the name of an IngressClass, got ${show(args.ingressClass)}`);
+    if (args.namespace !== undefined && !K8S_NAME.test(args.namespace)) {
+        problem("namespace", `must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.namespace)}`);
     }
-    if (args.clusterIssuerName !== undefined && !PATTERNS.k8sName.test(args.clusterIssuerName)) {
-        fail(`clusterIssuerName must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.clusterIssuerName)}`);
+    if (args.clusterIssuerName !== undefined && !K8S_NAME.test(args.clusterIssuerName)) {
+        problem("clusterIssuerName", `must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.clusterIssuerName)}`);
     }
-    if (args.chartVersion !== undefined && !CHART_VERSION.test(args.chartVersion)) fail(`chartVersion must be an exact chart version such as "v1.19.4", got ${show(args.chartVersion)}`);
+    if (args.chartVersion !== undefined && !EXACT_CHART_VERSION.test(args.chartVersion)) {
+        problem("chartVersion", `must be an exact chart version such as "${CERT_MANAGER_CHART_VERSION}", got ${show(args.chartVersion)}`);
+    }
+    return problems;
 }
 
 /**
@@ -126,7 +129,7 @@ export class CertManager extends pulumi.ComponentResource {
     public readonly namespace: pulumi.Output<string>;
 
     constructor(name: string, args: CertManagerArgs, opts?: pulumi.ComponentResourceOptions) {
-        validateCertManagerArgs(name, args);
+        assertValidArgs("CertManager", name, validateCertManagerArgs(name, args));
         super("mlops:tls:CertManager", name, {}, opts);
 
         const d = CERT_MANAGER_DEFAULTS;

@@ -1,14 +1,50 @@
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { type MeshProvider, MESH_PROVIDERS, ALERT_PROVIDER_TYPES, type PlatformConfig } from "../stacks";
+import { loadKubernetesYaml } from "./kubernetesYaml";
 import { platformLabels } from "./labels";
+import { EXACT_CHART_VERSION, HTTP_URL, K8S_NAME } from "./names";
 import { RESTRICTED_NAMESPACE_LABELS, restrictedContainerSecurityContext } from "./security";
+import { type ArgProblem, assertValidArgs, show } from "./validation";
 
-/** Flagger's chart; the CRD schemas in shared/schemas/flagger-crd.yaml are this release's. */
+/** Flagger's chart; `FLAGGER_CRD` is this release's CRD file. */
 export const FLAGGER_CHART = { chart: "flagger", repo: "https://flagger.app", version: "1.44.0" } as const;
 
 /** The load tester chart as it stands at Flagger's v1.44.0 tag (charts/loadtester, image 0.38.0). */
 export const LOADTESTER_CHART = { chart: "loadtester", repo: "https://flagger.app", version: "0.38.0" } as const;
+
+/**
+ * Flagger's CustomResourceDefinitions, pinned in the repository (see components/flagger/README.md):
+ * upstream's `artifacts/flagger/crd.yaml` at the chart's tag, byte for byte.
+ */
+export const FLAGGER_CRD = {
+    file: path.join(__dirname, "flagger", "crd.yaml"),
+    tag: "v1.44.0",
+    sha256: "8d7ad05c2d1d242c0cd4c25c5fb3ad0f75f10706da588aeeb950fe2858134630",
+} as const;
+
+/** The providers Flagger's Canary accepts (`spec.provider` in FLAGGER_CRD), with its `gatewayapi:` versions. */
+export const FLAGGER_MESH_PROVIDERS = [
+    "nginx",
+    "istio",
+    "linkerd",
+    "contour",
+    "gloo",
+    "skipper",
+    "traefik",
+    "apisix",
+    "kuma",
+    "osm",
+    "appmesh",
+    "gatewayapi:v1",
+    "gatewayapi:v1beta1",
+] as const;
+export type MeshProvider = (typeof FLAGGER_MESH_PROVIDERS)[number];
+
+/** Chat services Flagger's AlertProvider posts to. */
+export const ALERT_PROVIDER_TYPES = ["slack", "msteams", "discord", "rocket", "gchat"] as const;
+export type AlertProviderType = (typeof ALERT_PROVIDER_TYPES)[number];
 
 /**
  * The contract between the model-monitoring side (which publishes these series) and the Canary
@@ -52,27 +88,37 @@ export function modelQualityQuery(which: ModelQualityMetric): string {
     return `${aggregation}(${aggregation}_over_time(${metric}{${CANARY_POD_SELECTOR}}[{{ interval }}]))`;
 }
 
-/** A Flagger object another component references by name. */
+/** A Flagger object (MetricTemplate, AlertProvider) that another component references by name. */
 export interface FlaggerRef {
     readonly name: string;
-    readonly namespace: string;
+    readonly namespace: pulumi.Input<string>;
 }
 
-export type FlaggerAlerts = NonNullable<PlatformConfig["flagger"]["alerts"]>;
+/** Where Flagger reports canary progress: an AlertProvider reading the webhook URL from a Secret. */
+export interface FlaggerAlerts {
+    /** Chat service Flagger posts to. */
+    readonly type: AlertProviderType;
+    /** @default - the webhook's own channel */
+    readonly channel?: string;
+    /** Secret in the workload namespace with an `address` key (the webhook URL). */
+    readonly secretName: string;
+}
 
 export interface FlaggerArgs {
-    /** Service mesh or ingress controller Flagger shifts traffic with. */
-    readonly meshProvider: MeshProvider;
+    /**
+     * Service mesh or ingress controller Flagger shifts traffic with.
+     * @default FLAGGER_DEFAULTS.meshProvider ("nginx")
+     */
+    readonly meshProvider?: MeshProvider;
     /**
      * Prometheus holding the request and model metrics.
      * @default - Flagger's bundled Prometheus is installed (`prometheus.install`) and used
      */
     readonly metricsServer?: string;
     /** Namespace of the model workloads (it exists already): the load tester and MetricTemplates live there. */
-    readonly workloadNamespace: string;
+    readonly workloadNamespace: pulumi.Input<string>;
     /**
-     * Where Flagger reports canary progress: an AlertProvider reading the webhook address from the
-     * `address` key of a Secret in the workload namespace.
+     * Where Flagger reports canary progress.
      * @default - no AlertProvider
      */
     readonly alerts?: FlaggerAlerts;
@@ -88,43 +134,44 @@ export interface FlaggerArgs {
     readonly loadTesterChartVersion?: string;
 }
 
-/** The args a stack's configuration implies; the workload namespace is the integrator's. */
-export function flaggerArgsFromConfig(config: PlatformConfig, from: { readonly workloadNamespace: string }): FlaggerArgs {
-    return {
-        meshProvider: config.flagger.meshProvider,
-        ...(config.flagger.metricsServer !== undefined && { metricsServer: config.flagger.metricsServer }),
-        workloadNamespace: from.workloadNamespace,
-        ...(config.flagger.alerts !== undefined && { alerts: config.flagger.alerts }),
-    };
+export const FLAGGER_DEFAULTS = {
+    meshProvider: "nginx",
+    chartVersion: FLAGGER_CHART.version,
+    loadTesterChartVersion: LOADTESTER_CHART.version,
+} as const satisfies { meshProvider: MeshProvider; chartVersion: string; loadTesterChartVersion: string };
+
+/** The provider a Flagger built from these args routes with. */
+export function meshProviderOf(args: Pick<FlaggerArgs, "meshProvider">): MeshProvider {
+    return args.meshProvider ?? FLAGGER_DEFAULTS.meshProvider;
 }
 
-const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const EXACT_VERSION = /^\d+\.\d+\.\d+$/;
-
-/** Throws for the first plain arg that cannot work; messages name the component, the arg and its value. */
-export function validateFlaggerArgs(name: string, args: FlaggerArgs): void {
-    const fail = (message: string): never => {
-        throw new Error(`Flagger "${name}": ${message}`);
-    };
-    if (!(MESH_PROVIDERS as readonly string[]).includes(args.meshProvider)) {
-        fail(`meshProvider must be one of ${MESH_PROVIDERS.join(", ")}, got ${JSON.stringify(args.meshProvider)}`);
+/** Every problem of the plain args, each naming the arg and its value. */
+export function validateFlaggerArgs(name: string, args: FlaggerArgs): ArgProblem[] {
+    const problems: ArgProblem[] = [];
+    const problem = (arg: string, message: string) => problems.push({ arg, message });
+    if (!K8S_NAME.test(name)) problem("", `must be a Kubernetes name (it names the namespace and the Helm release), got ${show(name)}`);
+    if (args.meshProvider !== undefined && !(FLAGGER_MESH_PROVIDERS as readonly string[]).includes(args.meshProvider)) {
+        problem("meshProvider", `must be one of ${FLAGGER_MESH_PROVIDERS.join(", ")}, got ${show(args.meshProvider)}`);
     }
-    if (args.metricsServer !== undefined && !/^https?:\/\/[^\s/]+/.test(args.metricsServer)) {
-        fail(`metricsServer must be an http(s) URL of a Prometheus server, got ${JSON.stringify(args.metricsServer)}`);
+    if (args.metricsServer !== undefined && !HTTP_URL.test(args.metricsServer)) {
+        problem("metricsServer", `must be an http(s) URL of a Prometheus server, got ${show(args.metricsServer)}`);
     }
-    if (!K8S_NAME.test(args.workloadNamespace)) fail(`workloadNamespace must be a namespace name, got ${JSON.stringify(args.workloadNamespace)}`);
-    if (args.chartVersion !== undefined && !EXACT_VERSION.test(args.chartVersion)) {
-        fail(`chartVersion must be an exact chart version such as "${FLAGGER_CHART.version}", got ${JSON.stringify(args.chartVersion)}`);
+    if (typeof args.workloadNamespace === "string" && !K8S_NAME.test(args.workloadNamespace)) {
+        problem("workloadNamespace", `must be a namespace name, got ${show(args.workloadNamespace)}`);
     }
-    if (args.loadTesterChartVersion !== undefined && !EXACT_VERSION.test(args.loadTesterChartVersion)) {
-        fail(`loadTesterChartVersion must be an exact chart version such as "${LOADTESTER_CHART.version}", got ${JSON.stringify(args.loadTesterChartVersion)}`);
+    if (args.chartVersion !== undefined && !EXACT_CHART_VERSION.test(args.chartVersion)) {
+        problem("chartVersion", `must be an exact chart version such as "${FLAGGER_CHART.version}", got ${show(args.chartVersion)}`);
+    }
+    if (args.loadTesterChartVersion !== undefined && !EXACT_CHART_VERSION.test(args.loadTesterChartVersion)) {
+        problem("loadTesterChartVersion", `must be an exact chart version such as "${LOADTESTER_CHART.version}", got ${show(args.loadTesterChartVersion)}`);
     }
     if (args.alerts !== undefined) {
         if (!(ALERT_PROVIDER_TYPES as readonly string[]).includes(args.alerts.type)) {
-            fail(`alerts.type must be one of ${ALERT_PROVIDER_TYPES.join(", ")}, got ${JSON.stringify(args.alerts.type)}`);
+            problem("alerts.type", `must be one of ${ALERT_PROVIDER_TYPES.join(", ")}, got ${show(args.alerts.type)}`);
         }
-        if (!K8S_NAME.test(args.alerts.secretName)) fail(`alerts.secretName must be the name of a Secret, got ${JSON.stringify(args.alerts.secretName)}`);
+        if (!K8S_NAME.test(args.alerts.secretName)) problem("alerts.secretName", `must be the name of a Secret, got ${show(args.alerts.secretName)}`);
     }
+    return problems;
 }
 
 /**
@@ -133,11 +180,11 @@ export function validateFlaggerArgs(name: string, args: FlaggerArgs): void {
  */
 const restrictedAs = (uid: number) => ({ ...restrictedContainerSecurityContext(), runAsUser: uid });
 
-/** Helm values of the flagger chart. */
+/** Helm values of the flagger chart (keys as in its 1.44.0 values.yaml). */
 export function flaggerValues(name: string, args: FlaggerArgs): Record<string, unknown> {
     return {
         fullnameOverride: name,
-        meshProvider: args.meshProvider,
+        meshProvider: meshProviderOf(args),
         // Helm 3 installs the chart's crds/ directory itself (the Release does not skip CRDs);
         // crd.create would template the same CRDs a second time.
         crd: { create: false },
@@ -166,36 +213,40 @@ export function metricsAddress(name: string, args: Pick<FlaggerArgs, "metricsSer
     return args.metricsServer ?? `http://${name}-prometheus.${name}:9090`;
 }
 
+/** The CustomResourceDefinitions of FLAGGER_CRD, as the API server stores them. */
+export function flaggerCrds(): Record<string, any>[] {
+    const documents = loadKubernetesYaml(readFileSync(FLAGGER_CRD.file, "utf8"), FLAGGER_CRD.file);
+    return documents.filter((d): d is Record<string, any> => typeof d === "object" && d !== null && (d as { kind?: unknown }).kind === "CustomResourceDefinition");
+}
+
 /**
- * Flagger and its load tester, plus the MetricTemplates every model's Canary shares and, when
- * configured, an AlertProvider.
+ * Flagger and its load tester, Flagger's CRDs, the MetricTemplates every model's Canary shares and,
+ * when configured, an AlertProvider.
  */
 export class Flagger extends pulumi.ComponentResource {
     /** Flagger's own namespace. */
     public readonly namespace: string;
     public readonly meshProvider: MeshProvider;
     /** What Canary webhooks call, e.g. `http://flagger-loadtester.models/`. */
-    public readonly loadTesterUrl: string;
+    public readonly loadTesterUrl: pulumi.Output<string>;
     public readonly metricTemplates: { readonly accuracy: FlaggerRef; readonly driftScore: FlaggerRef; readonly confidence: FlaggerRef };
     public readonly alertProvider: FlaggerRef | undefined;
 
     constructor(name: string, args: FlaggerArgs, opts?: pulumi.ComponentResourceOptions) {
+        assertValidArgs("Flagger", name, validateFlaggerArgs(name, args));
         super("mlops:delivery:Flagger", name, {}, opts);
-        validateFlaggerArgs(name, args);
 
+        const meshProvider = meshProviderOf(args);
         const labels = platformLabels(name, "progressive-delivery");
+
         // The chart's containers run with the restricted contexts set in flaggerValues.
-        const namespace = new k8s.core.v1.Namespace(
-            `${name}-ns`,
-            { metadata: { name, labels: { ...labels, ...RESTRICTED_NAMESPACE_LABELS } } },
-            { parent: this },
-        );
+        const namespace = new k8s.core.v1.Namespace(`${name}-ns`, { metadata: { name, labels: { ...labels, ...RESTRICTED_NAMESPACE_LABELS } } }, { parent: this });
         const release = new k8s.helm.v3.Release(
             name,
             {
                 name,
                 chart: FLAGGER_CHART.chart,
-                version: args.chartVersion ?? FLAGGER_CHART.version,
+                version: args.chartVersion ?? FLAGGER_DEFAULTS.chartVersion,
                 repositoryOpts: { repo: FLAGGER_CHART.repo },
                 namespace: namespace.metadata.name,
                 createNamespace: false,
@@ -219,7 +270,7 @@ export class Flagger extends pulumi.ComponentResource {
             {
                 name: loadTesterName,
                 chart: LOADTESTER_CHART.chart,
-                version: args.loadTesterChartVersion ?? LOADTESTER_CHART.version,
+                version: args.loadTesterChartVersion ?? FLAGGER_DEFAULTS.loadTesterChartVersion,
                 repositoryOpts: { repo: LOADTESTER_CHART.repo },
                 namespace: workloadNamespace,
                 createNamespace: false,
@@ -274,8 +325,8 @@ export class Flagger extends pulumi.ComponentResource {
         }
 
         this.namespace = name;
-        this.meshProvider = args.meshProvider;
-        this.loadTesterUrl = `http://${loadTesterName}.${workloadNamespace}/`;
+        this.meshProvider = meshProvider;
+        this.loadTesterUrl = pulumi.interpolate`http://${loadTesterName}.${workloadNamespace}/`;
         this.metricTemplates = metricTemplates;
         this.alertProvider = alertProvider;
         this.registerOutputs({

@@ -1,3 +1,6 @@
+import { DNS_SUBDOMAIN, K8S_NAME } from "./names";
+import { type ArgProblem, describeArgProblem, show } from "./validation";
+
 /**
  * IAM Roles for Service Accounts (IRSA): a Kubernetes service account assumes an IAM role with the
  * token the cluster's OIDC issuer signs for it, so that no workload ever holds a static AWS key.
@@ -14,8 +17,6 @@ export interface IrsaSubject {
 export const IRSA_AUDIENCE = "sts.amazonaws.com";
 
 const OIDC_PROVIDER_ARN = /^arn:aws(?:-[a-z]+)*:iam::\d{12}:oidc-provider\/([A-Za-z0-9.-]+(?::\d+)?(?:\/[A-Za-z0-9._~-]+)*)$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** `system:serviceaccount:<namespace>:<name>`, the `sub` claim of a service account's token. */
 export function serviceAccountSubject(subject: IrsaSubject): string {
@@ -29,29 +30,28 @@ export function serviceAccountSubject(subject: IrsaSubject): string {
  */
 export function oidcIssuerFromProviderArn(arn: string): string {
     const issuer = OIDC_PROVIDER_ARN.exec(arn)?.[1];
-    if (issuer === undefined) {
-        throw new Error(
-            `oidcProviderArn must be an IAM OIDC provider ARN such as "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE", got ${JSON.stringify(arn)}`,
-        );
-    }
+    if (issuer === undefined) throw new Error(describeArgProblem(oidcProviderArnProblem(arn) as ArgProblem));
     return issuer;
 }
 
-/** What is wrong with a namespace name, naming `path` and the bad value; undefined when it is valid. */
-export function namespaceNameProblem(namespace: string, path: string): string | undefined {
-    if (DNS_LABEL.test(namespace) && namespace.length <= 63) return undefined;
-    return `${path} must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${JSON.stringify(namespace)}`;
+/** What is wrong with an OIDC provider ARN; undefined when it is one. */
+export function oidcProviderArnProblem(arn: string, arg = "oidcProviderArn"): ArgProblem | undefined {
+    if (OIDC_PROVIDER_ARN.test(arn)) return undefined;
+    return { arg, message: `must be an IAM OIDC provider ARN such as "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE", got ${show(arn)}` };
 }
 
-/**
- * What is wrong with a subject, as a message naming `path` and the bad value; undefined when it is
- * valid. Components call it to report their own arg names before any child exists.
- */
-export function irsaSubjectProblem(subject: IrsaSubject, path: string): string | undefined {
-    const namespaceProblem = namespaceNameProblem(subject.namespace, `${path}.namespace`);
+/** What is wrong with a namespace name at `arg`; undefined when it is valid. */
+export function namespaceNameProblem(namespace: string, arg: string): ArgProblem | undefined {
+    if (K8S_NAME.test(namespace)) return undefined;
+    return { arg, message: `must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(namespace)}` };
+}
+
+/** What is wrong with a subject at `arg`; undefined when it is valid. */
+export function irsaSubjectProblem(subject: IrsaSubject, arg: string): ArgProblem | undefined {
+    const namespaceProblem = namespaceNameProblem(subject.namespace, `${arg}.namespace`);
     if (namespaceProblem !== undefined) return namespaceProblem;
-    if (subject.name !== "*" && !(DNS_SUBDOMAIN.test(subject.name) && subject.name.length <= 253)) {
-        return `${path}.name must be a service account name or "*" (every service account of the namespace), got ${JSON.stringify(subject.name)}`;
+    if (subject.name !== "*" && !DNS_SUBDOMAIN.test(subject.name)) {
+        return { arg: `${arg}.name`, message: `must be a service account name or "*" (every service account of the namespace), got ${show(subject.name)}` };
     }
     return undefined;
 }
@@ -70,7 +70,7 @@ export function irsaTrustPolicy(oidcProviderArn: string, subjects: readonly Irsa
     }
     subjects.forEach((subject, i) => {
         const problem = irsaSubjectProblem(subject, `subjects[${i}]`);
-        if (problem !== undefined) throw new Error(problem);
+        if (problem !== undefined) throw new Error(describeArgProblem(problem));
     });
     const subs = [...new Set(subjects.map(serviceAccountSubject))];
     const wildcard = subjects.some((s) => s.name === "*");

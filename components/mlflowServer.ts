@@ -2,10 +2,12 @@ import { readFileSync } from "node:fs";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { PATTERNS } from "../stacks/fields";
-import { isQuantity, parseQuantity } from "../stacks/quantity";
+import { CLUSTER_ISSUER_ANNOTATION, DEFAULT_INGRESS_CLASS } from "./ingress";
 import { platformLabels, selectorLabels } from "./labels";
+import { DNS_NAME, DNS_SUBDOMAIN, isPinnedImage, K8S_NAME, RELEASE_NAME } from "./names";
+import { isQuantity, parseQuantity } from "./quantity";
 import { RESTRICTED_NAMESPACE_LABELS, restrictedContainerSecurityContext, restrictedPodSecurityContext } from "./security";
+import { type ArgProblem, assertValidArgs, show } from "./validation";
 import { MLFLOW_IMAGE } from "./versions";
 import {
     AUTH_CONFIG_CHECKSUM_ANNOTATION,
@@ -135,72 +137,70 @@ export const MLFLOW_SERVER_DEFAULTS = {
     replicas: 1,
     workers: 2,
     resources: { cpu: "250m", memory: "1Gi" },
-    ingressClass: "nginx",
+    ingressClass: DEFAULT_INGRESS_CLASS,
     clusterDomain: "cluster.local",
     defaultPermission: "READ",
     adminUsername: "admin",
     registryReaderUsername: "model-server",
 } as const;
 
-const NAME = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
 const S3_URI = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 const POSTGRES_SCHEME = /^postgresql(\+psycopg2?)?$/;
+const BASIC_AUTH_USER = /^[^\s:]+$/;
 
-export function validateMlflowServerArgs(name: string, args: MlflowServerArgs): void {
-    const fail = (message: string): never => {
-        throw new Error(`MlflowServer "${name}": ${message}`);
-    };
-    const show = JSON.stringify;
-    if (!NAME.test(name)) {
-        fail(`the name must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Service and the migration Job), got ${show(name)}`);
+/** Every problem of the plain args, each naming the arg and its value. */
+export function validateMlflowServerArgs(name: string, args: MlflowServerArgs): ArgProblem[] {
+    const problems: ArgProblem[] = [];
+    const problem = (arg: string, message: string) => problems.push({ arg, message });
+    if (!RELEASE_NAME.test(name)) {
+        problem("", `must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Service and the migration Job), got ${show(name)}`);
     }
-    if (!PATTERNS.dnsName.test(args.host)) fail(`host must be a DNS name such as "mlflow.ml.example.com", got ${show(args.host)}`);
-    if (args.namespace !== undefined && !PATTERNS.k8sName.test(args.namespace)) {
-        fail(`namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.namespace)}`);
+    if (!DNS_NAME.test(args.host)) problem("host", `must be a DNS name such as "mlflow.ml.example.com", got ${show(args.host)}`);
+    if (args.namespace !== undefined && !K8S_NAME.test(args.namespace)) {
+        problem("namespace", `must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.namespace)}`);
     }
-    if (args.serviceAccountName !== undefined && !PATTERNS.k8sName.test(args.serviceAccountName)) {
-        fail(`serviceAccountName must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.serviceAccountName)}`);
+    if (args.serviceAccountName !== undefined && !K8S_NAME.test(args.serviceAccountName)) {
+        problem("serviceAccountName", `must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.serviceAccountName)}`);
     }
     for (const [arg, value] of [["replicas", args.replicas], ["workers", args.workers]] as const) {
-        if (value !== undefined && !(Number.isInteger(value) && value >= 1)) fail(`${arg} must be a whole number ≥ 1, got ${value}`);
+        if (value !== undefined && !(Number.isInteger(value) && value >= 1)) problem(arg, `must be a whole number ≥ 1, got ${value}`);
     }
-    if (args.image !== undefined && (!/[:@]/.test(args.image.split("/").pop() ?? "") || /:latest$/.test(args.image))) {
-        fail(`image must be pinned to a tag or digest other than "latest", got ${show(args.image)}`);
-    }
+    if (args.image !== undefined && !isPinnedImage(args.image)) problem("image", `must be pinned to a tag or digest other than "latest", got ${show(args.image)}`);
     if (args.resources !== undefined) {
         for (const [key, example] of [["cpu", '"500m" or "1"'], ["memory", '"1Gi"']] as const) {
             const quantity = args.resources[key];
-            if (!isQuantity(quantity) || (parseQuantity(quantity) ?? 0) <= 0) fail(`resources.${key} must be a positive quantity such as ${example}, got ${show(quantity)}`);
+            if (!isQuantity(quantity) || (parseQuantity(quantity) ?? 0) <= 0) problem(`resources.${key}`, `must be a positive quantity such as ${example}, got ${show(quantity)}`);
         }
     }
-    if (args.ingressClass !== undefined && !PATTERNS.k8sName.test(args.ingressClass)) fail(`ingressClass must be the name of an IngressClass, got ${show(args.ingressClass)}`);
-    if (args.clusterDomain !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(args.clusterDomain)) {
-        fail(`clusterDomain must be a DNS domain such as "cluster.local", got ${show(args.clusterDomain)}`);
+    if (args.ingressClass !== undefined && !K8S_NAME.test(args.ingressClass)) problem("ingressClass", `must be the name of an IngressClass, got ${show(args.ingressClass)}`);
+    if (args.clusterDomain !== undefined && !DNS_SUBDOMAIN.test(args.clusterDomain)) {
+        problem("clusterDomain", `must be a DNS domain such as "cluster.local", got ${show(args.clusterDomain)}`);
     }
     if (typeof args.artifactsDestination === "string" && !S3_URI.test(args.artifactsDestination)) {
-        fail(`artifactsDestination must be an S3 URI such as "s3://bucket/mlflow", got ${show(args.artifactsDestination)}`);
+        problem("artifactsDestination", `must be an S3 URI such as "s3://bucket/mlflow", got ${show(args.artifactsDestination)}`);
     }
     if (typeof args.roleArn === "string" && !ROLE_ARN.test(args.roleArn)) {
-        fail(`roleArn must be an IAM role ARN such as "arn:aws:iam::123456789012:role/mlflow", got ${show(args.roleArn)}`);
+        problem("roleArn", `must be an IAM role ARN such as "arn:aws:iam::123456789012:role/mlflow", got ${show(args.roleArn)}`);
     }
     const adminUsername = args.basicAuth?.adminUsername;
-    if (adminUsername !== undefined && !/^[^\s:]+$/.test(adminUsername)) {
-        fail(`basicAuth.adminUsername must be non-empty, without ":" or whitespace (HTTP basic auth), got ${show(adminUsername)}`);
+    if (adminUsername !== undefined && !BASIC_AUTH_USER.test(adminUsername)) {
+        problem("basicAuth.adminUsername", `must be non-empty, without ":" or whitespace (HTTP basic auth), got ${show(adminUsername)}`);
     }
     const reader = args.registryReader;
     if (reader !== undefined) {
-        if (typeof reader.namespace === "string" && !PATTERNS.k8sName.test(reader.namespace)) {
-            fail(`registryReader.namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(reader.namespace)}`);
+        if (typeof reader.namespace === "string" && !K8S_NAME.test(reader.namespace)) {
+            problem("registryReader.namespace", `must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(reader.namespace)}`);
         }
-        if (reader.username !== undefined && !/^[^\s:]+$/.test(reader.username)) {
-            fail(`registryReader.username must be non-empty, without ":" or whitespace (HTTP basic auth), got ${show(reader.username)}`);
+        if (reader.username !== undefined && !BASIC_AUTH_USER.test(reader.username)) {
+            problem("registryReader.username", `must be non-empty, without ":" or whitespace (HTTP basic auth), got ${show(reader.username)}`);
         }
         const admin = adminUsername ?? MLFLOW_SERVER_DEFAULTS.adminUsername;
         if ((reader.username ?? MLFLOW_SERVER_DEFAULTS.registryReaderUsername) === admin) {
-            fail(`registryReader.username must not be the admin user ${show(admin)}: model servers never get the admin's credentials`);
+            problem("registryReader.username", `must not be the admin user ${show(admin)}: model servers never get the admin's credentials`);
         }
     }
+    return problems;
 }
 
 /** The URI's scheme only: the rest holds the password and must never reach a message. */
@@ -236,7 +236,7 @@ export class MlflowServer extends pulumi.ComponentResource {
     public readonly registryReaderSecretName: pulumi.Output<string> | undefined;
 
     constructor(name: string, args: MlflowServerArgs, opts?: pulumi.ComponentResourceOptions) {
-        validateMlflowServerArgs(name, args);
+        assertValidArgs("MlflowServer", name, validateMlflowServerArgs(name, args));
         super("mlops:tracking:MlflowServer", name, {}, opts);
 
         const d = MLFLOW_SERVER_DEFAULTS;
@@ -407,7 +407,7 @@ export class MlflowServer extends pulumi.ComponentResource {
             metadata: {
                 ...inNamespace(name),
                 annotations: {
-                    "cert-manager.io/cluster-issuer": args.clusterIssuer,
+                    [CLUSTER_ISSUER_ANNOTATION]: args.clusterIssuer,
                     // Artifacts are uploaded through the server: no body limit (nginx's default is 1m),
                     // streamed rather than buffered, and time for slow multi-gigabyte models.
                     "nginx.ingress.kubernetes.io/proxy-body-size": "0",

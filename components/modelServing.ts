@@ -1,33 +1,44 @@
 import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { Environment, MeshProvider, ModelConfig, PlatformConfig } from "../stacks";
+import type { FlaggerRef } from "./flagger";
+import { CLUSTER_ISSUER_ANNOTATION, DEFAULT_INGRESS_CLASS } from "./ingress";
 import { ANNOTATIONS, LABELS, modelLabels, platformLabels, selectorLabels } from "./labels";
-import { canaryAnalysis, type FlaggerRef, resolveCanary } from "./modelServing/canary";
+import { canaryAnalysis, canaryProblems, resolveCanary } from "./modelServing/canary";
 import { applicationSpec, DELIVERY_DEFAULTS, type ModelDelivery, repositoryPath } from "./modelServing/delivery";
-import { CONTAINER_PORT, gpuAtMaxScale, podSpec, promotionRecord, SERVICE_PORT } from "./modelServing/workload";
+import { GATEWAY_PROVIDERS, isServingProvider, quotedList, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
+import { CONTAINER_PORT, GPU_PLACEMENT_DEFAULTS, type GpuPlacement, gpuAtMaxScale, podSpec, promotionRecord, SERVICE_PORT, type ServedModel } from "./modelServing/workload";
+import { DNS_NAME, isPinnedImage, K8S_NAME } from "./names";
+import { parseQuantity } from "./quantity";
+import { type ArgProblem, assertValidArgs, show } from "./validation";
 import { MLFLOW_IMAGE } from "./versions";
 
-export { CANARY_DEFAULTS, type FlaggerRef, resolveCanary, type ResolvedCanary } from "./modelServing/canary";
+export { CANARY_DEFAULTS, type CanarySettings, resolveCanary, type ResolvedCanary } from "./modelServing/canary";
 export { DELIVERY_DEFAULTS, type ModelDelivery } from "./modelServing/delivery";
-export { gpuAtMaxScale, promotionRecord } from "./modelServing/workload";
-
-/** The providers whose routing ModelServing sets up (an Ingress for NGINX, a Gateway for the others). */
-export const SERVING_PROVIDERS: readonly MeshProvider[] = ["nginx", "istio", "gatewayapi:v1", "gatewayapi:v1beta1"];
+export { GATEWAY_PROVIDERS, MIRRORING_PROVIDERS, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
+export { GPU_PLACEMENT_DEFAULTS, type GpuPlacement, gpuAtMaxScale, promotionRecord, type ServedModel } from "./modelServing/workload";
 
 /** What the platform's Flagger component provides to every model (components/flagger.ts). */
 export interface ModelServingFlagger {
-    readonly meshProvider: MeshProvider;
+    /** The provider Flagger routes with; ModelServing sets up the routing of `SERVING_PROVIDERS`. */
+    readonly meshProvider: string;
     /** URL of Flagger's load tester, which runs the acceptance and load-test webhooks. */
-    readonly loadTesterUrl: string;
+    readonly loadTesterUrl: pulumi.Input<string>;
     readonly metricTemplates: { readonly accuracy: FlaggerRef; readonly driftScore: FlaggerRef; readonly confidence: FlaggerRef };
     readonly alertProvider: FlaggerRef | undefined;
 }
 
+/** A Gateway (Istio `networking.istio.io` Gateway, or Gateway API `gateway.networking.k8s.io` Gateway) that serves model hosts. */
+export interface GatewayRef {
+    readonly name: string;
+    readonly namespace: string;
+}
+
 export interface ModelServingArgs {
-    /** The model as declared under `mlops-platform:models` (validated, with its defaults). */
-    readonly model: ModelConfig;
-    readonly environment: Environment;
+    /** The model and its pinned registry version. */
+    readonly model: ServedModel;
+    /** The `mlops.dev/environment` label of the model's objects (a label value such as "production"). */
+    readonly environment: string;
     /** The stack name; part of the gitops path and of the Argo CD Application's name. */
     readonly stack: string;
     /** The models namespace (created by the platform, with the restricted pod security labels). */
@@ -36,17 +47,23 @@ export interface ModelServingArgs {
     readonly trackingUri: pulumi.Input<string>;
     /** The read-only IRSA role for model artifacts. */
     readonly artifactReaderRoleArn: pulumi.Input<string>;
-    /** Where GPU pods are scheduled (PlatformConfig.gpu). */
-    readonly gpu: PlatformConfig["gpu"];
+    /**
+     * Where GPU pods are scheduled.
+     * @default GPU_PLACEMENT_DEFAULTS (NVIDIA's resource, node label and taint)
+     */
+    readonly gpu?: GpuPlacement;
     readonly ingress: {
-        /** IngressClass of the model's Ingress (NGINX). */
-        readonly className: string;
+        /**
+         * IngressClass of the model's Ingress (NGINX).
+         * @default DEFAULT_INGRESS_CLASS ("nginx")
+         */
+        readonly className?: string;
         /** The model is served at `<model>.<domain>`. */
         readonly domain: string;
         /** cert-manager ClusterIssuer of the Ingress certificate (NGINX). */
         readonly clusterIssuer: pulumi.Input<string>;
-        /** The Gateway the host is served through (Istio `Gateway`, or Gateway API `Gateway`); TLS terminates there. @default - none; required by istio and gatewayapi */
-        readonly gateway?: FlaggerRef;
+        /** The Gateway the host is served through; TLS terminates there. @default - none; required by istio and gatewayapi */
+        readonly gateway?: GatewayRef;
     };
     readonly flagger: ModelServingFlagger;
     readonly delivery: ModelDelivery;
@@ -64,44 +81,71 @@ export interface ModelServingArgs {
     readonly targetCpuUtilizationPercent?: number;
 }
 
-export const MODEL_SERVING_DEFAULTS = { startupTimeoutSeconds: 900, targetCpuUtilizationPercent: 70, usernameKey: "username", passwordKey: "password" } as const;
+export const MODEL_SERVING_DEFAULTS = {
+    startupTimeoutSeconds: 900,
+    targetCpuUtilizationPercent: 70,
+    usernameKey: "username",
+    passwordKey: "password",
+    ingressClassName: DEFAULT_INGRESS_CLASS,
+    gpu: GPU_PLACEMENT_DEFAULTS,
+} as const;
 
-const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A model's name: a DNS-1035 label of at most 40 characters, so that `<name>-primary-<hash>-<id>` pod names stay valid. */
+export const MODEL_NAME = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
 
 /** The Argo CD Application of a model in a stack. */
 export function applicationName(stack: string, model: string): string {
     return `${stack}-${model}`;
 }
 
-/** Throws on plain args the component cannot serve, before any child exists. */
-export function validateModelServingArgs(name: string, args: ModelServingArgs): void {
-    const fail = (message: string): never => {
-        throw new Error(`ModelServing "${name}": ${message}`);
-    };
+/** Every problem of the plain args, each naming the arg path and its value; nothing is created. */
+export function validateModelServingArgs(name: string, args: ModelServingArgs): ArgProblem[] {
+    const problems: ArgProblem[] = [];
+    const problem = (arg: string, message: string) => problems.push({ arg, message });
     const { model, flagger } = args;
-    if (!SERVING_PROVIDERS.includes(flagger.meshProvider)) {
-        fail(`flagger.meshProvider must be one of ${SERVING_PROVIDERS.map((p) => `"${p}"`).join(", ")}, got "${flagger.meshProvider}"`);
+    if (!K8S_NAME.test(name)) problem("", `must be a Kubernetes name (it prefixes the names of the component's children), got ${show(name)}`);
+    if (!MODEL_NAME.test(model.name)) problem("model.name", `must be lower-case letters, digits and "-", starting with a letter, at most 40 characters, got ${show(model.name)}`);
+    const provider = flagger.meshProvider;
+    if (!isServingProvider(provider)) {
+        problem("flagger.meshProvider", `must be one of ${quotedList(SERVING_PROVIDERS)} (the providers whose routing ModelServing sets up), got ${show(provider)}`);
+    } else {
+        if (GATEWAY_PROVIDERS.includes(provider) && args.ingress.gateway === undefined) {
+            problem("ingress.gateway", `is required with the provider "${provider}" (the Gateway that serves ${model.name}.${args.ingress.domain}), got nothing`);
+        }
+        if (provider === "nginx" && args.ingress.gateway !== undefined) {
+            problem("ingress.gateway", `applies only to a Gateway provider (${quotedList(GATEWAY_PROVIDERS)}); with "nginx" the host is served by an Ingress, got ${show(args.ingress.gateway)}`);
+        }
+        problems.push(...canaryProblems(model.canary, provider).map((p) => ({ ...p, arg: `model.${p.arg}` })));
     }
-    if (flagger.meshProvider !== "nginx" && args.ingress.gateway === undefined) {
-        fail(`ingress.gateway is required with flagger.meshProvider "${flagger.meshProvider}" (the Gateway that serves ${model.name}.${args.ingress.domain}), got nothing`);
+    const gateway = args.ingress.gateway;
+    if (gateway !== undefined) {
+        if (!K8S_NAME.test(gateway.name)) problem("ingress.gateway.name", `must be the name of a Gateway, got ${show(gateway.name)}`);
+        if (!K8S_NAME.test(gateway.namespace)) problem("ingress.gateway.namespace", `must be a namespace name, got ${show(gateway.namespace)}`);
     }
-    if (model.replicas.max < model.replicas.min) {
-        fail(`model.replicas.max must be at least model.replicas.min (${model.replicas.min}), got ${model.replicas.max}`);
+    if (!DNS_NAME.test(`${model.name}.${args.ingress.domain}`)) problem("ingress.domain", `must be a DNS name under which ${model.name}.<domain> is a host, got ${show(args.ingress.domain)}`);
+    if (args.ingress.className !== undefined && !K8S_NAME.test(args.ingress.className)) problem("ingress.className", `must be the name of an IngressClass, got ${show(args.ingress.className)}`);
+    if (model.replicas.max < model.replicas.min) problem("model.replicas.max", `must be at least the minimum (${model.replicas.min}), got ${model.replicas.max}`);
+    const { cpu, cpuLimit } = model.resources;
+    if (cpuLimit !== undefined && (parseQuantity(cpuLimit) ?? 0) < (parseQuantity(cpu) ?? 0)) {
+        problem("model.resources.cpuLimit", `must be at least the CPU request (${cpu}), got ${show(cpuLimit)}`);
     }
+    if (model.image !== undefined && !isPinnedImage(model.image)) problem("model.image", `must be pinned to a tag other than "latest" or to a digest, got ${show(model.image)}`);
+    if (!K8S_NAME.test(args.environment)) problem("environment", `must be a label value such as "production", got ${show(args.environment)}`);
     const startup = args.startupTimeoutSeconds;
-    if (startup !== undefined && (!Number.isInteger(startup) || startup < 60)) fail(`startupTimeoutSeconds must be an integer ≥ 60, got ${startup}`);
+    if (startup !== undefined && (!Number.isInteger(startup) || startup < 60)) problem("startupTimeoutSeconds", `must be an integer ≥ 60, got ${startup}`);
     const cpuTarget = args.targetCpuUtilizationPercent;
     if (cpuTarget !== undefined && (!Number.isInteger(cpuTarget) || cpuTarget < 1 || cpuTarget > 100)) {
-        fail(`targetCpuUtilizationPercent must be an integer from 1 to 100, got ${cpuTarget}`);
+        problem("targetCpuUtilizationPercent", `must be an integer from 1 to 100, got ${cpuTarget}`);
     }
     if (args.delivery.mode === "gitops") {
         const app = applicationName(args.stack, model.name);
-        if (!DNS_LABEL.test(app)) fail(`stack "${args.stack}" makes the Argo CD Application name "${app}", which is not a DNS label of at most 63 characters`);
+        if (!K8S_NAME.test(app)) problem("stack", `${show(args.stack)} makes the Argo CD Application name "${app}", which is not a DNS label of at most 63 characters`);
         const deliveryPath = args.delivery.path;
         if (deliveryPath !== undefined && (path.posix.isAbsolute(deliveryPath) || deliveryPath.split("/").includes(".."))) {
-            fail(`delivery.path must be a relative directory inside the repository, got "${deliveryPath}"`);
+            problem("delivery.path", `must be a relative directory inside the repository, got "${deliveryPath}"`);
         }
     }
+    return problems;
 }
 
 /**
@@ -124,11 +168,13 @@ export class ModelServing extends pulumi.ComponentResource {
     public readonly renderedDirectory: string | undefined;
 
     constructor(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions) {
+        assertValidArgs("ModelServing", name, validateModelServingArgs(name, args));
         super("mlops:serving:ModelServing", name, {}, opts);
-        validateModelServingArgs(name, args);
 
         // Defaults: component defaults, then the user's args.
         const { model, environment, namespace, flagger } = args;
+        const provider = flagger.meshProvider as ServingProvider;
+        const gpu = args.gpu ?? MODEL_SERVING_DEFAULTS.gpu;
         const canary = resolveCanary(model.canary);
         const startupSeconds = args.startupTimeoutSeconds ?? MODEL_SERVING_DEFAULTS.startupTimeoutSeconds;
         const cpuTarget = args.targetCpuUtilizationPercent ?? MODEL_SERVING_DEFAULTS.targetCpuUtilizationPercent;
@@ -196,7 +242,7 @@ export class ModelServing extends pulumi.ComponentResource {
                             image: model.image ?? MLFLOW_IMAGE,
                             trackingUri: args.trackingUri,
                             serviceAccountName: serviceAccount.metadata.name,
-                            gpu: args.gpu,
+                            gpu,
                             startupSeconds,
                             ...(args.trackingCredentials !== undefined && {
                                 trackingCredentials: {
@@ -246,13 +292,13 @@ export class ModelServing extends pulumi.ComponentResource {
         // Istio and Gateway API through routes Flagger writes for the given Gateway.
         let ingressRef: Record<string, unknown> | undefined;
         let serviceRouting: Record<string, unknown> = {};
-        if (flagger.meshProvider === "nginx") {
+        if (provider === "nginx") {
             const ingress = new k8s.networking.v1.Ingress(
                 `${name}-ingress`,
                 {
-                    metadata: { name: objectName, namespace, labels: supportLabels, annotations: { "cert-manager.io/cluster-issuer": args.ingress.clusterIssuer } },
+                    metadata: { name: objectName, namespace, labels: supportLabels, annotations: { [CLUSTER_ISSUER_ANNOTATION]: args.ingress.clusterIssuer } },
                     spec: {
-                        ingressClassName: args.ingress.className,
+                        ingressClassName: args.ingress.className ?? MODEL_SERVING_DEFAULTS.ingressClassName,
                         tls: [{ hosts: [host], secretName: `${model.name}-tls` }],
                         // Flagger's NGINX router needs a backend named after the apex Service (`<svc>`,
                         // which it creates) and clones this Ingress as `<name>-canary`.
@@ -263,23 +309,25 @@ export class ModelServing extends pulumi.ComponentResource {
             );
             ingressRef = { apiVersion: "networking.k8s.io/v1", kind: "Ingress", name: ingress.metadata.name };
         } else {
-            const gateway = args.ingress.gateway as FlaggerRef;
+            const gateway = args.ingress.gateway as GatewayRef;
             serviceRouting =
-                flagger.meshProvider === "istio"
+                provider === "istio"
                     ? { gateways: [`${gateway.namespace}/${gateway.name}`, "mesh"], hosts: [host] }
                     : { gatewayRefs: [{ name: gateway.name, namespace: gateway.namespace }], hosts: [host] };
         }
 
-        const analysis = pulumi.output(namespace).apply((ns) =>
-            canaryAnalysis(canary, {
-                provider: flagger.meshProvider,
-                loadTesterUrl: flagger.loadTesterUrl,
-                canaryServiceUrl: `http://${model.name}-canary.${ns}:${SERVICE_PORT}`,
-                publicUrl: `https://${host}`,
-                metricTemplates: flagger.metricTemplates,
-                alertProvider: flagger.alertProvider,
-            }),
-        );
+        const analysis = pulumi
+            .output({ ns: namespace, loadTesterUrl: flagger.loadTesterUrl, metricTemplates: flagger.metricTemplates, alertProvider: flagger.alertProvider })
+            .apply(({ ns, loadTesterUrl, metricTemplates, alertProvider }) =>
+                canaryAnalysis(canary, {
+                    provider,
+                    loadTesterUrl,
+                    canaryServiceUrl: `http://${model.name}-canary.${ns}:${SERVICE_PORT}`,
+                    publicUrl: `https://${host}`,
+                    metricTemplates,
+                    alertProvider,
+                }),
+            );
         const canaryResource = new k8s.apiextensions.CustomResource(
             `${name}-canary`,
             {
@@ -287,7 +335,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 kind: "Canary",
                 metadata: { name: objectName, namespace, labels: workloadLabels, annotations: promotion },
                 spec: {
-                    provider: flagger.meshProvider,
+                    provider,
                     targetRef: { apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name },
                     autoscalerRef: { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", name: hpa.metadata.name },
                     ...(ingressRef !== undefined && { ingressRef }),

@@ -2,10 +2,12 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { parseQuantity } from "../stacks/quantity";
 import { namespaceNameProblem } from "./irsa";
 import { platformLabels, selectorLabels } from "./labels";
+import { COMPONENT_NAME, DNS_SUBDOMAIN } from "./names";
+import { parseQuantity } from "./quantity";
 import { RESTRICTED_NAMESPACE_LABELS, restrictedContainerSecurityContext, restrictedPodSecurityContext } from "./security";
+import { type ArgProblem, assertValidArgs, show } from "./validation";
 
 /**
  * The PostgreSQL major both modes run. RDS is pinned to the major only, with automatic minor
@@ -78,7 +80,7 @@ export interface InClusterPostgresArgs {
      */
     readonly storageClass?: string;
     /** MLflow's namespace: the only one whose pods may connect. */
-    readonly mlflowNamespace: string;
+    readonly mlflowNamespace: pulumi.Input<string>;
     /**
      * The namespace this component creates for the database.
      * @default - the component's name
@@ -108,11 +110,7 @@ export const POSTGRES_DEFAULTS = {
 } as const;
 
 const MAX_STORAGE_GB = 65536;
-/** Component names prefix the RDS identifier and name the Kubernetes objects. */
-const COMPONENT_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
-const COMPONENT_NAME_MAX = 32;
 const INSTANCE_CLASS = /^db\.[a-z0-9-]+\.[a-z0-9]+$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /**
  * MLflow's backend store: an encrypted, private RDS instance with an RDS-managed master password, or
@@ -146,7 +144,7 @@ export class Postgres extends pulumi.ComponentResource {
     public readonly namespace: string | undefined;
 
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
-        validatePostgresArgs(name, args);
+        assertValidArgs("Postgres", name, validatePostgresArgs(name, args));
         super("mlops:database:Postgres", name, {}, opts);
 
         const created = args.mode === "rds" ? createRds(this, name, args) : createInCluster(this, name, args);
@@ -291,9 +289,10 @@ function createInCluster(parent: Postgres, name: string, args: InClusterPostgres
     const credentialsName = `${name}-credentials`;
     const dataDir = "/var/lib/postgresql/data";
 
-    const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
+    // Named `-ns` like every component's namespace; the alias keeps the one created as `-namespace`.
+    const namespace = new k8s.core.v1.Namespace(`${name}-ns`, {
         metadata: { name: namespaceName, labels: { ...labels, ...RESTRICTED_NAMESPACE_LABELS } },
-    }, opts);
+    }, { ...opts, aliases: [{ name: `${name}-namespace` }] });
     const inNamespace = { parent, dependsOn: [namespace] };
 
     // Letters and digits only: nothing to escape in the URI, in libpq or in the entrypoint's shell.
@@ -406,43 +405,40 @@ function pgIsReady(): string[] {
     return ["pg_isready", "--host=127.0.0.1", `--port=${POSTGRES_PORT}`, `--username=${DATABASE_USER}`, `--dbname=${DATABASE_NAME}`];
 }
 
-/** Throws the first problem of the plain args, naming the arg and its value. */
-export function validatePostgresArgs(name: string, args: PostgresArgs): void {
-    const fail = (message: string): never => {
-        throw new Error(`Postgres "${name}": ${message}`);
-    };
-    if (!COMPONENT_NAME.test(name) || name.length > COMPONENT_NAME_MAX) {
-        fail(`the name must be lower-case letters, digits and single "-", starting with a letter, at most ${COMPONENT_NAME_MAX} characters (it names the database's resources), got ${JSON.stringify(name)}`);
+/** Every problem of the plain args, each naming the arg and its value. */
+export function validatePostgresArgs(name: string, args: PostgresArgs): ArgProblem[] {
+    const problems: ArgProblem[] = [];
+    const problem = (arg: string, message: string) => problems.push({ arg, message });
+    if (!COMPONENT_NAME.test(name)) {
+        problem("", `must be lower-case letters, digits and single "-", starting with a letter, at most 32 characters (it names the database's resources), got ${show(name)}`);
     }
     const wholeInRange = (arg: string, value: number | undefined, min: number, max: number) => {
-        if (value !== undefined && !(Number.isInteger(value) && value >= min && value <= max)) {
-            fail(`${arg} must be a whole number from ${min} to ${max}, got ${value}`);
-        }
+        if (value !== undefined && !(Number.isInteger(value) && value >= min && value <= max)) problem(arg, `must be a whole number from ${min} to ${max}, got ${value}`);
+    };
+    const positiveQuantity = (arg: string, value: string, example: string) => {
+        if (!((parseQuantity(value) ?? 0) > 0)) problem(arg, `must be a ${arg.endsWith("cpu") ? "CPU" : "memory"} quantity such as ${example}, got ${show(value)}`);
     };
     if (args.mode === "rds") {
-        if (!INSTANCE_CLASS.test(args.instanceClass)) fail(`instanceClass must be an RDS instance class such as "db.t4g.medium", got ${JSON.stringify(args.instanceClass)}`);
+        if (!INSTANCE_CLASS.test(args.instanceClass)) problem("instanceClass", `must be an RDS instance class such as "db.t4g.medium", got ${show(args.instanceClass)}`);
         wholeInRange("allocatedStorageGb", args.allocatedStorageGb, 20, MAX_STORAGE_GB);
         wholeInRange("maxAllocatedStorageGb", args.maxAllocatedStorageGb, args.allocatedStorageGb + 1, MAX_STORAGE_GB);
         wholeInRange("backupRetentionDays", args.backupRetentionDays, 1, 35);
         wholeInRange("masterPasswordRotationDays", args.masterPasswordRotationDays, 1, 365);
         if (args.network.privateSubnetIds.length < 2) {
-            fail(`network.privateSubnetIds must list subnets in at least two availability zones, got ${args.network.privateSubnetIds.length}`);
+            problem("network.privateSubnetIds", `must list subnets in at least two availability zones, got ${args.network.privateSubnetIds.length}`);
         }
-        return;
+        return problems;
     }
     wholeInRange("allocatedStorageGb", args.allocatedStorageGb, 1, MAX_STORAGE_GB);
     for (const [arg, value] of [["mlflowNamespace", args.mlflowNamespace], ["namespace", args.namespace]] as const) {
-        const problem = value === undefined ? undefined : namespaceNameProblem(value, arg);
-        if (problem !== undefined) fail(problem);
+        const nsProblem = typeof value === "string" ? namespaceNameProblem(value, arg) : undefined;
+        if (nsProblem !== undefined) problems.push(nsProblem);
     }
-    if (args.storageClass !== undefined && !(DNS_SUBDOMAIN.test(args.storageClass) && args.storageClass.length <= 253)) {
-        fail(`storageClass must be the name of a StorageClass, got ${JSON.stringify(args.storageClass)}`);
-    }
-    if (args.clusterDomain !== undefined && !DNS_SUBDOMAIN.test(args.clusterDomain)) {
-        fail(`clusterDomain must be a DNS domain such as "cluster.local", got ${JSON.stringify(args.clusterDomain)}`);
-    }
+    if (args.storageClass !== undefined && !DNS_SUBDOMAIN.test(args.storageClass)) problem("storageClass", `must be the name of a StorageClass, got ${show(args.storageClass)}`);
+    if (args.clusterDomain !== undefined && !DNS_SUBDOMAIN.test(args.clusterDomain)) problem("clusterDomain", `must be a DNS domain such as "cluster.local", got ${show(args.clusterDomain)}`);
     if (args.resources !== undefined) {
-        if (!(parseQuantity(args.resources.cpu) !== undefined && (parseQuantity(args.resources.cpu) ?? 0) > 0)) fail(`resources.cpu must be a CPU quantity such as "250m", got ${JSON.stringify(args.resources.cpu)}`);
-        if (!(parseQuantity(args.resources.memory) !== undefined && (parseQuantity(args.resources.memory) ?? 0) > 0)) fail(`resources.memory must be a memory quantity such as "512Mi", got ${JSON.stringify(args.resources.memory)}`);
+        positiveQuantity("resources.cpu", args.resources.cpu, '"250m"');
+        positiveQuantity("resources.memory", args.resources.memory, '"512Mi"');
     }
+    return problems;
 }

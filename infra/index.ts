@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { parsePlatformConfig } from "../stacks";
 import { createPlatform, type PlatformOutputs } from "./platform";
+import { loadPlatformConfig } from "./validation";
 
 /**
  * The program `pulumi up -s <stack>` runs. It is exported as a function, which Pulumi calls and whose
@@ -8,8 +8,9 @@ import { createPlatform, type PlatformOutputs } from "./platform";
  * in one process.
  */
 async function main(): Promise<PlatformOutputs> {
-    // Every configuration problem is reported before a single resource is registered.
-    const config = parsePlatformConfig(pulumi.runtime.allConfig(), pulumi.getStack());
+    // Every problem — the stack schema's and every component's — is reported, by its stack key,
+    // before a single resource is registered.
+    const config = loadPlatformConfig(pulumi.runtime.allConfig(), pulumi.getStack());
     return createPlatform(config);
 }
 

@@ -1,7 +1,6 @@
 import type { z } from "zod";
-import { ENVIRONMENT_DEFAULTS, type GpuPlacement, PLATFORM_DEFAULTS } from "./defaults";
+import { ENVIRONMENT_DEFAULTS } from "./defaults";
 import { ConfigError, type ConfigProblem, joinPath, showValue } from "./errors";
-import { parseQuantity } from "./quantity";
 import { type Environment, type MeshProvider, type RawModelConfig, type RawStackConfig, stackSchema } from "./schema";
 
 /** The Pulumi project name, and so the namespace of every key a user sets for this program. */
@@ -11,7 +10,10 @@ export const PROJECT = "mlops-platform";
 export interface ClusterConfig {
     readonly oidcProviderArn: string;
     readonly domain: string;
-    readonly ingressClass: string;
+    /** @default - each component's own (DEFAULT_INGRESS_CLASS) */
+    readonly ingressClass?: string;
+    /** The Gateway of model hosts (istio, gatewayapi). */
+    readonly gateway?: { readonly name: string; readonly namespace: string };
     readonly kubeContext?: string;
 }
 
@@ -76,11 +78,13 @@ export interface PlatformConfig {
         readonly sso?: NonNullable<NonNullable<RawStackConfig["argocd"]>["sso"]>;
     };
     readonly flagger: {
-        readonly meshProvider: MeshProvider;
+        /** @default - the Flagger component's (FLAGGER_DEFAULTS.meshProvider) */
+        readonly meshProvider?: MeshProvider;
         readonly metricsServer?: string;
         readonly alerts?: NonNullable<NonNullable<RawStackConfig["flagger"]>["alerts"]>;
     };
-    readonly gpu: GpuPlacement;
+    /** Only the keys the stack sets; the rest are ModelServing's GPU_PLACEMENT_DEFAULTS. */
+    readonly gpu: NonNullable<RawStackConfig["gpu"]>;
     readonly delivery: DeliveryConfig;
     /** Declared models, sorted by name so that every rendering of the stack is in the same order. */
     readonly models: readonly ModelConfig[];
@@ -102,10 +106,20 @@ export function parsePlatformConfig(values: Readonly<Record<string, string>>, st
     return result.config;
 }
 
-export function validatePlatformConfig(
-    values: Readonly<Record<string, string>>,
-    stack: string,
-): { config?: PlatformConfig; problems: ConfigProblem[] } {
+/** What `validatePlatformConfig` finds. */
+export interface PlatformConfigValidation {
+    /**
+     * The configuration with the environment's defaults, resolved from the valid sections (an invalid
+     * optional section is left out, an invalid model is left out); undefined when a required one is
+     * invalid. Complete only when `problems` is empty.
+     */
+    readonly config?: PlatformConfig;
+    readonly problems: ConfigProblem[];
+    /** Sections (`flagger`) and models (`models.fraud-detector`) with problems: what `config` leaves out. */
+    readonly invalid: ReadonlySet<string>;
+}
+
+export function validatePlatformConfig(values: Readonly<Record<string, string>>, stack: string): PlatformConfigValidation {
     const problems: ConfigProblem[] = [];
     const raw: Partial<Record<Section, unknown>> = {};
     for (const [key, value] of Object.entries(values)) {
@@ -126,22 +140,27 @@ export function validatePlatformConfig(
     // Each section, and each model, is parsed on its own, so that a mistake in one does not hide
     // the mistakes of another.
     const parsed: Partial<RawStackConfig> = {};
-    const invalid = new Set<Section>();
+    const invalid = new Set<string>();
     for (const section of SECTIONS) {
         const value = raw[section];
         if (value === undefined && !REQUIRED_SECTIONS.includes(section)) continue;
         const sectionProblems: ConfigProblem[] = [];
-        const data = section === "models" ? parseModels(value, sectionProblems) : parseWith(stackSchema.shape[section], value, `${PROJECT}:${section}`, sectionProblems);
+        const data = section === "models" ? parseModels(value, sectionProblems, invalid) : parseWith(stackSchema.shape[section], value, `${PROJECT}:${section}`, sectionProblems);
         if (sectionProblems.length > 0) {
-            invalid.add(section);
+            if (section !== "models") invalid.add(section);
             problems.push(...sectionProblems);
         }
         if (data !== undefined) (parsed as Record<string, unknown>)[section] = data;
     }
 
-    problems.push(...crossSectionProblems(parsed, invalid));
-    if (problems.length > 0) return { problems };
-    return { config: resolve(parsed as RawStackConfig, awsRegion as string, stack), problems };
+    const crossProblems = crossSectionProblems(parsed, invalid);
+    problems.push(...crossProblems.map((c) => c.problem));
+    for (const c of crossProblems) invalid.add(c.section);
+    if (awsRegion === undefined || invalid.has("environment") || invalid.has("cluster") || parsed.environment === undefined || parsed.cluster === undefined) {
+        return { problems, invalid };
+    }
+    const valid = Object.fromEntries(Object.entries(parsed).filter(([section]) => !invalid.has(section)));
+    return { config: resolve(valid as RawStackConfig, awsRegion, stack), problems, invalid };
 }
 
 function parseWith(schema: z.ZodType, value: unknown, path: string, problems: ConfigProblem[]): unknown {
@@ -151,11 +170,12 @@ function parseWith(schema: z.ZodType, value: unknown, path: string, problems: Co
     return undefined;
 }
 
-/** The valid models, keyed by name; each invalid one adds its problems and is left out. */
-function parseModels(value: unknown, problems: ConfigProblem[]): Record<string, RawModelConfig> | undefined {
+/** The valid models, keyed by name; each invalid one adds its problems, is marked invalid and is left out. */
+function parseModels(value: unknown, problems: ConfigProblem[], invalid: Set<string>): Record<string, RawModelConfig> | undefined {
     const path = `${PROJECT}:models`;
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
         parseWith(stackSchema.shape.models, value, path, problems);
+        invalid.add("models");
         return undefined;
     }
     const models: Record<string, RawModelConfig> = {};
@@ -163,6 +183,7 @@ function parseModels(value: unknown, problems: ConfigProblem[]): Record<string, 
         const one = parseWith(stackSchema.shape.models, { [name]: model }, path, problems) as Record<string, RawModelConfig> | undefined;
         const parsedModel = one?.[name];
         if (parsedModel !== undefined) models[name] = parsedModel;
+        else invalid.add(`models.${name}`);
     }
     return models;
 }
@@ -198,19 +219,14 @@ function issuesToProblems(root: string, issues: readonly z.core.$ZodIssue[]): Co
 
 const key = (...segments: PropertyKey[]) => joinPath(PROJECT, segments).replace(`${PROJECT}.`, `${PROJECT}:`);
 
-/** Rules that relate keys to each other; each runs only when every section it reads is valid. */
-function crossSectionProblems(config: Partial<RawStackConfig>, invalid: ReadonlySet<Section>): ConfigProblem[] {
-    const problems: ConfigProblem[] = [];
+/**
+ * Rules that relate the stack file's own keys to each other (which keys apply to which mode); each
+ * runs only when every section it reads is valid. What a component can serve is the component's to
+ * say: `infra/validation.ts` asks each one.
+ */
+function crossSectionProblems(config: Partial<RawStackConfig>, invalid: ReadonlySet<string>): Array<{ section: Section; problem: ConfigProblem }> {
+    const problems: Array<{ section: Section; problem: ConfigProblem }> = [];
     const valid = (...sections: Section[]) => sections.every((s) => !invalid.has(s));
-
-    if (valid("flagger")) {
-        const meshProvider = config.flagger?.meshProvider ?? PLATFORM_DEFAULTS.meshProvider;
-        for (const [name, model] of Object.entries(config.models ?? {})) {
-            problems.push(...modelProblems(name, model, meshProvider));
-        }
-    }
-
-    // The remaining rules depend on the environment's defaults.
     if (!valid("environment") || config.environment === undefined) return problems;
     const defaults = ENVIRONMENT_DEFAULTS[config.environment];
 
@@ -220,12 +236,12 @@ function crossSectionProblems(config: Partial<RawStackConfig>, invalid: Readonly
         if (mode === "in-cluster") {
             for (const rdsOnly of ["instanceClass", "multiAz", "deletionProtection", "backupRetentionDays"] as const) {
                 if (postgres[rdsOnly] !== undefined) {
-                    problems.push({ path: key("postgres", rdsOnly), message: `applies only when postgres.mode is "rds", got ${showValue(postgres[rdsOnly])}` });
+                    problems.push({ section: "postgres", problem: { path: key("postgres", rdsOnly), message: `applies only when postgres.mode is "rds", got ${showValue(postgres[rdsOnly])}` } });
                 }
             }
         }
         if (mode === "rds" && postgres.storageClass !== undefined) {
-            problems.push({ path: key("postgres", "storageClass"), message: `applies only when postgres.mode is "in-cluster", got ${showValue(postgres.storageClass)}` });
+            problems.push({ section: "postgres", problem: { path: key("postgres", "storageClass"), message: `applies only when postgres.mode is "in-cluster", got ${showValue(postgres.storageClass)}` } });
         }
         if (mode === "rds" && config.cluster !== undefined) {
             const needs = [
@@ -235,89 +251,16 @@ function crossSectionProblems(config: Partial<RawStackConfig>, invalid: Readonly
             ] as const;
             for (const [name, what] of needs) {
                 if (config.cluster[name] === undefined) {
-                    problems.push({ path: key("cluster", name), message: `expected ${what} (required when postgres.mode is "rds"), got nothing` });
+                    problems.push({ section: "cluster", problem: { path: key("cluster", name), message: `expected ${what} (required when postgres.mode is "rds"), got nothing` } });
                 }
             }
         }
     }
 
-    if (valid("certManager")) {
-        const issuer = config.certManager?.issuer ?? defaults.certManager.issuer;
-        if (issuer.startsWith("letsencrypt") && config.certManager?.acmeEmail === undefined) {
-            problems.push({ path: key("certManager", "acmeEmail"), message: `expected an e-mail address (required by the "${issuer}" issuer), got nothing` });
-        }
-    }
-
     if (valid("delivery") && config.delivery?.mode === "gitops" && config.delivery.repoUrl === undefined) {
-        problems.push({ path: key("delivery", "repoUrl"), message: 'expected a git URL (required when delivery.mode is "gitops"), got nothing' });
+        problems.push({ section: "delivery", problem: { path: key("delivery", "repoUrl"), message: 'expected a git URL (required when delivery.mode is "gitops"), got nothing' } });
     }
 
-    return problems;
-}
-
-/**
- * The mesh providers through which Flagger mirrors traffic during a weighted canary release. Only
- * Istio's router mirrors whatever the strategy (and honours mirrorWeight); Flagger's Gateway API v1
- * router adds its RequestMirror filter only to a Blue/Green analysis (`iterations`, which a model's
- * canary config never produces without A/B testing), and the v1beta1 router never mirrors
- * (fluxcd/flagger pkg/router/istio.go, gateway_api.go, gateway_api_v1beta1.go: SetRoutes).
- */
-export const MIRRORING_PROVIDERS: readonly MeshProvider[] = ["istio"];
-
-/**
- * The providers whose Flagger router routes by request header (A/B testing): Flagger's
- * "Deployment Strategies" page (A/B Testing: Istio, App Mesh, NGINX, Contour, Gloo Edge, Gateway API).
- */
-export const HEADER_ROUTING_PROVIDERS: readonly MeshProvider[] = ["istio", "appmesh", "nginx", "contour", "gloo", "gatewayapi:v1", "gatewayapi:v1beta1"];
-
-function modelProblems(name: string, model: RawModelConfig, meshProvider: MeshProvider): ConfigProblem[] {
-    const problems: ConfigProblem[] = [];
-    const at = (...segments: PropertyKey[]) => key("models", name, ...segments);
-
-    if (model.replicas !== undefined && model.replicas.max < model.replicas.min) {
-        problems.push({ path: at("replicas", "max"), message: `expected at least replicas.min (${model.replicas.min}), got ${model.replicas.max}` });
-    }
-    const { cpu, cpuLimit } = model.resources;
-    if (cpuLimit !== undefined && (parseQuantity(cpuLimit) ?? 0) < (parseQuantity(cpu) ?? 0)) {
-        problems.push({ path: at("resources", "cpuLimit"), message: `expected at least resources.cpu (${cpu}), got ${showValue(cpuLimit)}` });
-    }
-
-    const canary = model.canary;
-    if (canary === undefined) return problems;
-    const weights = canary.stepWeights ?? [];
-    for (let i = 1; i < weights.length; i++) {
-        if ((weights[i] ?? 0) <= (weights[i - 1] ?? 0)) {
-            problems.push({
-                path: at("canary", "stepWeights", i),
-                message: `expected step weights in ascending order (more than ${weights[i - 1]}), got ${showValue(weights)}`,
-            });
-            break;
-        }
-    }
-    if (canary.abTesting !== undefined && canary.stepWeights !== undefined) {
-        problems.push({
-            path: at("canary", "stepWeights"),
-            message: `A/B testing routes by header instead of shifting weights: remove stepWeights or abTesting, got ${showValue(canary.stepWeights)}`,
-        });
-    }
-    if (canary.mirror === true && canary.abTesting !== undefined) {
-        problems.push({ path: at("canary", "mirror"), message: "traffic mirroring cannot be combined with A/B testing, got true" });
-    }
-    if (canary.mirror === true && !MIRRORING_PROVIDERS.includes(meshProvider)) {
-        problems.push({
-            path: at("canary", "mirror"),
-            message: `traffic mirroring needs flagger.meshProvider ${MIRRORING_PROVIDERS.map((p) => `"${p}"`).join(" or ")} (this stack uses "${meshProvider}"), got true`,
-        });
-    }
-    if (canary.mirrorWeight !== undefined && canary.mirror !== true) {
-        problems.push({ path: at("canary", "mirrorWeight"), message: `applies only when canary.mirror is true, got ${showValue(canary.mirrorWeight)}` });
-    }
-    if (canary.abTesting !== undefined && !HEADER_ROUTING_PROVIDERS.includes(meshProvider)) {
-        problems.push({
-            path: at("canary", "abTesting"),
-            message: `A/B testing routes by header, which flagger.meshProvider "${meshProvider}" cannot do (use one of ${HEADER_ROUTING_PROVIDERS.map((p) => `"${p}"`).join(", ")}), got ${showValue(canary.abTesting)}`,
-        });
-    }
     return problems;
 }
 
@@ -369,7 +312,8 @@ function resolve(raw: RawStackConfig, awsRegion: string, stack: string): Platfor
         cluster: {
             oidcProviderArn: cluster.oidcProviderArn,
             domain: cluster.domain,
-            ingressClass: cluster.ingressClass ?? PLATFORM_DEFAULTS.ingressClass,
+            ...(cluster.ingressClass !== undefined && { ingressClass: cluster.ingressClass }),
+            ...(cluster.gateway !== undefined && { gateway: cluster.gateway }),
             ...(cluster.kubeContext !== undefined && { kubeContext: cluster.kubeContext }),
         },
         artifacts: {
@@ -395,15 +339,11 @@ function resolve(raw: RawStackConfig, awsRegion: string, stack: string): Platfor
             ...(raw.argocd?.sso !== undefined && { sso: raw.argocd.sso }),
         },
         flagger: {
-            meshProvider: raw.flagger?.meshProvider ?? PLATFORM_DEFAULTS.meshProvider,
+            ...(raw.flagger?.meshProvider !== undefined && { meshProvider: raw.flagger.meshProvider }),
             ...(raw.flagger?.metricsServer !== undefined && { metricsServer: raw.flagger.metricsServer }),
             ...(raw.flagger?.alerts !== undefined && { alerts: raw.flagger.alerts }),
         },
-        gpu: {
-            resourceName: raw.gpu?.resourceName ?? PLATFORM_DEFAULTS.gpu.resourceName,
-            nodeSelector: raw.gpu?.nodeSelector ?? PLATFORM_DEFAULTS.gpu.nodeSelector,
-            tolerations: raw.gpu?.tolerations ?? PLATFORM_DEFAULTS.gpu.tolerations,
-        },
+        gpu: raw.gpu ?? {},
         delivery,
         models,
     };

@@ -1,8 +1,9 @@
-import type { Environment, MeshProvider } from "./schema";
+import type { Environment } from "./schema";
 
 /**
  * What differs between staging and production when a stack file does not say. Defaults that do
- * not depend on the environment live with the component that uses them (see its args' `@default`).
+ * not depend on the environment live with the component that applies them (its `…_DEFAULTS`
+ * constant and its args' `@default`); the stack leaves those keys unset.
  *
  * Production is built to survive: Multi-AZ, deletion protection, two weeks of backups, a replicated
  * control plane, a bucket that outlives the stack, and real certificates. Staging is lean.
@@ -59,24 +60,5 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<Environment, EnvironmentDefau
         certManager: { issuer: "letsencrypt" },
         argocd: { ha: true },
         modelReplicas: { min: 2, max: 10 },
-    },
-};
-
-/** Where GPU pods go: NVIDIA's GPU operator labels GPU nodes and they are tainted for GPU work only. */
-export interface GpuPlacement {
-    readonly resourceName: string;
-    readonly nodeSelector: Readonly<Record<string, string>>;
-    readonly tolerations: ReadonlyArray<{ readonly key: string; readonly operator: "Exists" | "Equal"; readonly value?: string; readonly effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute" }>;
-}
-
-/** Defaults that are the same in every environment but that validation or several components need. */
-export const PLATFORM_DEFAULTS: { readonly meshProvider: MeshProvider; readonly ingressClass: string; readonly gpu: GpuPlacement } = {
-    meshProvider: "nginx",
-    ingressClass: "nginx",
-    gpu: {
-        resourceName: "nvidia.com/gpu",
-        // Set by the GPU operator's feature discovery on every node with an NVIDIA GPU.
-        nodeSelector: { "nvidia.com/gpu.present": "true" },
-        tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
     },
 };

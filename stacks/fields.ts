@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { showValue } from "./errors";
-import { isQuantity, parseQuantity } from "./quantity";
+import { MODEL_NAME } from "../components/modelServing";
+import { DNS_NAME, EMAIL, HTTP_URL, isPinnedImage, K8S_NAME } from "../components/names";
+import { isQuantity, parseQuantity } from "../components/quantity";
 
 /**
  * Field builders for the stack configuration schema. Each one carries the sentence a user reads
@@ -73,17 +75,21 @@ export function quantity(what: string) {
         .refine((q) => isQuantity(q) && (parseQuantity(q) ?? 0) > 0, { error: expected(what) });
 }
 
-// Patterns shared by the schema. Names follow what each value is, not where it is used.
+/** An image reference pinned to a tag other than `latest`, or to a digest (`components/names.ts` decides). */
+export function pinnedImage(what: string) {
+    return z.string({ error: expected(what) }).refine(isPinnedImage, { error: expected(what) });
+}
+
+// Patterns shared by the schema. Names follow what each value is, not where it is used; what a
+// component names is judged by the component's own pattern (components/names.ts).
 export const PATTERNS = {
-    /** DNS-1123 subdomain with at least two labels, lower case. */
-    dnsName: /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$/,
-    /** DNS-1123 label: the name of a Kubernetes object. */
-    k8sName: /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+    dnsName: DNS_NAME,
+    k8sName: K8S_NAME,
     /**
      * A model's key: a DNS-1035 label of at most 40 characters, so that `<model>-primary`,
      * `<model>-canary` and the Deployment's pod names stay within Kubernetes' 63.
      */
-    modelName: /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/,
+    modelName: MODEL_NAME,
     /** A model name in the MLflow registry: it goes into `models:/<name>/<version>`, so no `/`. */
     registeredModel: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/,
     /** A pinned registry version: MLflow numbers versions 1, 2, 3 … */
@@ -95,8 +101,8 @@ export const PATTERNS = {
     subnetId: /^subnet-[0-9a-f]{8,17}$/,
     securityGroupId: /^sg-[0-9a-f]{8,17}$/,
     rdsInstanceClass: /^db\.[a-z0-9]+\.[a-z0-9]+$/,
-    email: /^[^\s@]+@[^\s@]+\.[^\s@]+$/,
-    httpUrl: /^https?:\/\/[^\s/$.?#][^\s]*$/,
+    email: EMAIL,
+    httpUrl: HTTP_URL,
     httpsUrl: /^https:\/\/[^\s/$.?#][^\s]*$/,
     gitUrl: /^(https:\/\/|ssh:\/\/|git@)[^\s]+$/,
     /** A Go duration as Flagger reads it: 30s, 1m, 2h. */
@@ -107,8 +113,6 @@ export const PATTERNS = {
     headerName: /^[A-Za-z0-9][A-Za-z0-9-]*$/,
     /** An extended resource name such as nvidia.com/gpu. */
     resourceName: /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/,
-    /** An image reference pinned to a tag or a digest. */
-    pinnedImage: /^[a-z0-9][a-z0-9._\-/:]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$/,
     /** A person or group who approved a promotion (a GitHub login, an e-mail or a team slug). */
     approver: /^[A-Za-z0-9][A-Za-z0-9._@/-]{0,99}$/,
     /** A metric name as MLflow logs it. */

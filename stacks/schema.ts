@@ -1,33 +1,23 @@
 import { z } from "zod";
-import { bool, decimal, dictionary, expected, integer, list, mapping, oneOf, PATTERNS, quantity, text } from "./fields";
+import { CLUSTER_ISSUER_KINDS } from "../components/certManager";
+import { ALERT_PROVIDER_TYPES } from "../components/flagger";
+import { SERVING_PROVIDERS } from "../components/modelServing";
+import { bool, decimal, dictionary, expected, integer, list, mapping, oneOf, PATTERNS, pinnedImage, quantity, text } from "./fields";
 
 /**
  * What a user may write under `mlops-platform:` in `Pulumi.<stack>.yaml`. Optional keys are
- * filled in by `defaults.ts`, per environment; the descriptions here are the configuration
- * reference (README and `stacks/config.schema.json` are generated from them).
+ * filled in by `defaults.ts` where they differ per environment, and by the components otherwise;
+ * the descriptions here are the configuration reference (the README's tables and
+ * `stacks/stack-file.schema.json` are generated from them). Where a value is what a component
+ * supports (mesh providers, issuers, alert services), the component's own list is offered.
  */
 
 export const ENVIRONMENTS = ["staging", "production"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 
-export const MESH_PROVIDERS = [
-    "nginx",
-    "istio",
-    "linkerd",
-    "contour",
-    "gloo",
-    "skipper",
-    "traefik",
-    "apisix",
-    "kuma",
-    "osm",
-    "appmesh",
-    "gatewayapi:v1",
-    "gatewayapi:v1beta1",
-] as const;
+/** The mesh providers a stack may name: those whose routing ModelServing sets up end to end. */
+export const MESH_PROVIDERS = SERVING_PROVIDERS;
 export type MeshProvider = (typeof MESH_PROVIDERS)[number];
-
-export const ALERT_PROVIDER_TYPES = ["slack", "msteams", "discord", "rocket", "gchat"] as const;
 
 const cpu = () => quantity('a CPU quantity such as "500m" or "2"');
 const memory = () => quantity('a memory quantity such as "512Mi" or "2Gi"');
@@ -36,10 +26,21 @@ const cluster = mapping({
     oidcProviderArn: text(PATTERNS.oidcProviderArn, "the ARN of the cluster's IAM OIDC provider").describe(
         "ARN of the cluster's IAM OIDC provider; every workload gets AWS access through IRSA roles trusted by it.",
     ),
-    domain: text(PATTERNS.dnsName, 'a DNS name such as "ml.example.com"').describe(
+    // At most 200 characters, so that every host under it (`<model>.<domain>`, `mlflow.<domain>`) is a DNS name too.
+    domain: text(PATTERNS.dnsName, 'a DNS name such as "ml.example.com"')
+        .max(200, { error: expected('a DNS name of at most 200 characters such as "ml.example.com"') })
+        .describe(
         "DNS zone under which the platform's hosts live (mlflow.<domain>, argocd.<domain>, <model>.<domain>).",
     ),
     ingressClass: text(PATTERNS.k8sName, "the name of an IngressClass").optional().describe("IngressClass of every Ingress."),
+    gateway: mapping({
+        name: text(PATTERNS.k8sName, "the name of a Gateway").describe("Gateway name."),
+        namespace: text(PATTERNS.k8sName, "a namespace name").describe("Namespace of the Gateway."),
+    })
+        .optional()
+        .describe(
+            "Existing Gateway that serves model hosts (<model>.<domain>) and terminates their TLS: an Istio Gateway (flagger.meshProvider istio) or a Gateway API Gateway (gatewayapi:v1, gatewayapi:v1beta1).",
+        ),
     kubeContext: z.string({ error: expected("a kubeconfig context name") }).min(1).optional().describe("kubeconfig context to deploy to."),
     vpcId: text(PATTERNS.vpcId, 'a VPC id such as "vpc-0a1b2c3d"').optional().describe("VPC of the cluster (needed by postgres.mode rds)."),
     privateSubnetIds: list(text(PATTERNS.subnetId, 'a subnet id such as "subnet-0a1b2c3d"'), "a list of private subnet ids", 2)
@@ -77,7 +78,7 @@ const mlflow = mapping({
 });
 
 const certManager = mapping({
-    issuer: oneOf(["letsencrypt", "letsencrypt-staging", "self-signed"]).optional().describe("ClusterIssuer that signs every Ingress certificate."),
+    issuer: oneOf(CLUSTER_ISSUER_KINDS).optional().describe("ClusterIssuer that signs every Ingress certificate."),
     acmeEmail: text(PATTERNS.email, "an e-mail address").optional().describe("ACME account e-mail (letsencrypt issuers)."),
 });
 
@@ -97,7 +98,9 @@ const argocd = mapping({
 });
 
 const flagger = mapping({
-    meshProvider: oneOf(MESH_PROVIDERS).optional().describe("Service mesh or ingress controller Flagger shifts traffic with."),
+    meshProvider: oneOf(MESH_PROVIDERS)
+        .optional()
+        .describe("Service mesh or ingress controller Flagger shifts traffic with (istio and gatewayapi need cluster.gateway)."),
     metricsServer: text(PATTERNS.httpUrl, "an http(s) URL of a Prometheus server").optional().describe(
         "Prometheus that holds the request and model metrics.",
     ),
@@ -187,7 +190,7 @@ export const modelSchema = mapping({
     version: text(PATTERNS.registryVersion, 'a pinned registry version such as "7" (never "latest" or an alias)').describe(
         "Pinned registry version served in this environment.",
     ),
-    image: text(PATTERNS.pinnedImage, "a container image pinned to a tag or digest").optional().describe(
+    image: pinnedImage("a container image pinned to a tag (not latest) or a digest").optional().describe(
         "Image with MLflow and the model's dependencies (pyfunc flavour, --env-manager local).",
     ),
     replicas: mapping({

@@ -1,10 +1,11 @@
 import { z } from "zod";
 import { ARTIFACT_STORE_DEFAULTS } from "../../components/artifactStore";
-import { CANARY_DEFAULTS } from "../../components/modelServing/canary";
-import { DELIVERY_DEFAULTS } from "../../components/modelServing/delivery";
+import { FLAGGER_DEFAULTS } from "../../components/flagger";
+import { DEFAULT_INGRESS_CLASS } from "../../components/ingress";
 import { MLFLOW_SERVER_DEFAULTS } from "../../components/mlflowServer";
+import { CANARY_DEFAULTS, DELIVERY_DEFAULTS, GPU_PLACEMENT_DEFAULTS } from "../../components/modelServing";
 import { MLFLOW_IMAGE } from "../../components/versions";
-import { ENVIRONMENT_DEFAULTS, type EnvironmentDefaults, PLATFORM_DEFAULTS, PROJECT, stackSchema } from "../../stacks";
+import { ENVIRONMENT_DEFAULTS, type EnvironmentDefaults, PROJECT, stackSchema } from "../../stacks";
 
 /**
  * The stack configuration reference, generated from the schema users are validated against
@@ -38,7 +39,8 @@ const code = (value: unknown) => `\`${typeof value === "string" ? value : JSON.s
  * `mlops-platform:`, with `<name>` for a model's key.
  */
 export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
-    "cluster.ingressClass": code(PLATFORM_DEFAULTS.ingressClass),
+    "cluster.ingressClass": code(DEFAULT_INGRESS_CLASS),
+    "cluster.gateway": "— (required when flagger.meshProvider is `istio` or `gatewayapi:*`)",
     "cluster.kubeContext": "the kubeconfig's current context",
     "cluster.vpcId": "— (required when postgres.mode is `rds`)",
     "cluster.privateSubnetIds": "— (required when postgres.mode is `rds`)",
@@ -69,14 +71,14 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "argocd.ha": (d) => d.argocd.ha,
     "argocd.sso": "none: Argo CD's local admin login",
     flagger: "every key's default",
-    "flagger.meshProvider": code(PLATFORM_DEFAULTS.meshProvider),
+    "flagger.meshProvider": code(FLAGGER_DEFAULTS.meshProvider),
     "flagger.metricsServer": "Flagger's bundled Prometheus",
     "flagger.alerts": "none",
     "flagger.alerts.channel": "the webhook's own channel",
     gpu: "every key's default",
-    "gpu.resourceName": code(PLATFORM_DEFAULTS.gpu.resourceName),
-    "gpu.nodeSelector": code(PLATFORM_DEFAULTS.gpu.nodeSelector),
-    "gpu.tolerations": code(PLATFORM_DEFAULTS.gpu.tolerations),
+    "gpu.resourceName": code(GPU_PLACEMENT_DEFAULTS.resourceName),
+    "gpu.nodeSelector": code(GPU_PLACEMENT_DEFAULTS.nodeSelector),
+    "gpu.tolerations": code(GPU_PLACEMENT_DEFAULTS.tolerations),
     "gpu.tolerations[].value": "none",
     "gpu.tolerations[].effect": "every effect",
     delivery: "every key's default",

@@ -1,6 +1,7 @@
 import type { ModelVersion, Run } from "../../policies/mlflowRegistry";
 import { promotionTagKey } from "../../policies/registryContract";
-import { formatProblem, parseStackFile, validatePlatformConfig } from "../../stacks";
+import { platformConfigProblems } from "../../infra/validation";
+import { formatProblem, parseStackFile } from "../../stacks";
 import { type EnvironmentCriteria, judge, judgedMetrics } from "./criteria";
 import { type RegistryAction, promotionActions, rollbackActions } from "./registryActions";
 import { Refusal, type RefusalReason } from "./refusal";
@@ -284,7 +285,7 @@ function edited(subject: string, edit: () => string): string {
 
 /** The edit must not make the stack invalid; problems the file had before are not this command's to report. */
 function checkStackConfig(subject: string, stack: StackText, after: string): void {
-    const problemsOf = (text: string) => validatePlatformConfig(parseStackFile(text, stack.source.file).values, stack.source.stack).problems.map(formatProblem);
+    const problemsOf = (text: string) => platformConfigProblems(parseStackFile(text, stack.source.file).values, stack.source.stack).problems.map(formatProblem);
     const before = new Set(problemsOf(stack.text));
     const introduced = problemsOf(after).filter((problem) => !before.has(problem));
     if (introduced.length > 0) throw Refusal.of(subject, "input", `the edited ${stack.source.file} would be invalid: ${introduced.join("; ")}`);

@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parsePlatformConfig, type PlatformConfig, PROJECT, readStackFile, stackFilePath } from "../../stacks";
+import { loadPlatformConfig } from "../../infra/validation";
+import { type PlatformConfig, PROJECT, readStackFile, stackFilePath } from "../../stacks";
 import { AnalysisQueue, type AnalyzerInfo, type ConfigureResult, launchPolicyPack, type PackLogLine, type PolicyAnalysis, type PolicyPackHandle } from "./analyzer";
 import { kubernetesInventory, type ManifestProblem, schemasDir, validateManifests } from "./manifests";
 import { type ProgramRun, runProgram } from "./runtime";
@@ -86,7 +87,7 @@ export interface LoadedStack {
 /** Reads and validates the stack's configuration (throws `StackFileError` or `ConfigError`). */
 export function loadStack(projectDir: string, stack: string): LoadedStack {
     const { values, secretKeys } = readStackFile(stackFilePath(projectDir, stack));
-    return { values, secretKeys, config: parsePlatformConfig(values, stack) };
+    return { values, secretKeys, config: loadPlatformConfig(values, stack) };
 }
 
 /** The policy config file's content with the registry replaced, as the pack's Configure should get it. */

@@ -1,17 +1,35 @@
-import type { MeshProvider, ModelConfig } from "../../stacks";
+import { type ArgProblem, show } from "../validation";
+import { MIRRORING_PROVIDERS, quotedList, type ServingProvider } from "./routing";
 
 /**
  * The Flagger analysis of a model's rollout, as pure functions of the model's canary config: what
  * `resolveCanary()` fills in, and the `spec.analysis` that `canaryAnalysis()` builds from it.
  */
 
-/** A Flagger object another component references by name (exported by components/flagger.ts too). */
-export interface FlaggerRef {
-    readonly name: string;
-    readonly namespace: string;
+/** How Flagger rolls a model's new version out; every key is optional (see `CANARY_DEFAULTS`). */
+export interface CanarySettings {
+    /** Traffic the canary gets at each step, ascending, in percent. */
+    readonly stepWeights?: readonly number[];
+    /** Time between analysis runs: `<n>s`, `<n>m` or `<n>h`. */
+    readonly interval?: string;
+    /** Failed checks before Flagger rolls back. */
+    readonly threshold?: number;
+    /** Highest acceptable p99 request duration, in milliseconds. */
+    readonly maxLatencyMs?: number;
+    /** Lowest acceptable non-5xx request rate, in percent. */
+    readonly minSuccessRate?: number;
+    /** Model-quality checks; each threshold given becomes one metric check. @default - none */
+    readonly quality?: { readonly minAccuracy?: number; readonly maxDriftScore?: number; readonly minConfidence?: number };
+    /** JSON body the acceptance test posts to `/invocations`. @default - the acceptance test checks `/health` */
+    readonly acceptanceRequest?: string;
+    readonly loadTest?: { readonly rps?: number; readonly enabled?: boolean };
+    /** Route requests carrying a header to the canary instead of shifting weights. @default - progressive traffic shifting */
+    readonly abTesting?: { readonly header?: string; readonly value?: string; readonly iterations?: number };
+    /** Mirror the primary's traffic to the canary before shifting weights (shadow testing). @default false */
+    readonly mirror?: boolean;
+    /** Percent of the primary's traffic mirrored. @default 100 */
+    readonly mirrorWeight?: number;
 }
-
-export type CanaryConfig = NonNullable<ModelConfig["canary"]>;
 
 /** What a model's canary config becomes when a key is left out. */
 export const CANARY_DEFAULTS = {
@@ -59,7 +77,7 @@ export interface ResolvedCanary {
 }
 
 /** Applies the component defaults (`CANARY_DEFAULTS`) to a model's canary config. */
-export function resolveCanary(canary: CanaryConfig | undefined): ResolvedCanary {
+export function resolveCanary(canary: CanarySettings | undefined): ResolvedCanary {
     const c = canary ?? {};
     const strategy: RolloutStrategy =
         c.abTesting !== undefined
@@ -88,6 +106,40 @@ export function resolveCanary(canary: CanaryConfig | undefined): ResolvedCanary 
     };
 }
 
+const DURATION = /^[1-9][0-9]*(s|m|h)$/;
+
+/**
+ * Every problem of a model's canary settings for the given provider, with arg paths below
+ * `canary`. What a provider's router can do (mirroring) is checked here, where the Canary is built.
+ */
+export function canaryProblems(canary: CanarySettings | undefined, provider: ServingProvider): ArgProblem[] {
+    if (canary === undefined) return [];
+    const problems: ArgProblem[] = [];
+    const problem = (arg: string, message: string) => problems.push({ arg: `canary.${arg}`, message });
+    const weights = canary.stepWeights ?? [];
+    for (const [i, weight] of weights.entries()) {
+        if (!Number.isInteger(weight) || weight < 1 || weight > 100) {
+            problem(`stepWeights[${i}]`, `must be a whole percentage from 1 to 100, got ${show(weight)}`);
+            break;
+        }
+        const before = weights[i - 1];
+        if (before !== undefined && weight <= before) {
+            problem(`stepWeights[${i}]`, `must be more than the step before (${before}): weights ascend, got ${show(weights)}`);
+            break;
+        }
+    }
+    if (canary.interval !== undefined && !DURATION.test(canary.interval)) problem("interval", `must be a duration such as "30s", "1m" or "2h", got ${show(canary.interval)}`);
+    if (canary.abTesting !== undefined && canary.stepWeights !== undefined) {
+        problem("stepWeights", `cannot be combined with abTesting, which routes by header instead of shifting weights: remove one, got ${show(canary.stepWeights)}`);
+    }
+    if (canary.mirror === true && canary.abTesting !== undefined) problem("mirror", "cannot be combined with abTesting, got true");
+    if (canary.mirror === true && !MIRRORING_PROVIDERS.includes(provider)) {
+        problem("mirror", `needs a provider that mirrors traffic (${quotedList(MIRRORING_PROVIDERS)}), and this one is "${provider}", got true`);
+    }
+    if (canary.mirrorWeight !== undefined && canary.mirror !== true) problem("mirrorWeight", `applies only when mirror is true, got ${show(canary.mirrorWeight)}`);
+    return problems;
+}
+
 /** Flagger's CRD takes intervals as `<n>s` or `<n>m` only; the stack config also allows hours. */
 export function flaggerDuration(duration: string): string {
     const hours = /^([0-9]+)h$/.exec(duration);
@@ -108,16 +160,22 @@ export function shellQuote(text: string): string {
     return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A Flagger object by name, once its namespace is known. */
+export interface ObjectRef {
+    readonly name: string;
+    readonly namespace: string;
+}
+
 /** Where the analysis's traffic goes, worked out by the component from its args. */
 export interface AnalysisTargets {
-    readonly provider: MeshProvider;
+    readonly provider: ServingProvider;
     readonly loadTesterUrl: string;
     /** `http://<svc>-canary.<namespace>:<port>`: the canary pods only, whatever the weights. */
     readonly canaryServiceUrl: string;
     /** `https://<host>`: through the ingress or gateway, where the provider's request metrics are taken. */
     readonly publicUrl: string;
-    readonly metricTemplates: { readonly accuracy: FlaggerRef; readonly driftScore: FlaggerRef; readonly confidence: FlaggerRef };
-    readonly alertProvider: FlaggerRef | undefined;
+    readonly metricTemplates: { readonly accuracy: ObjectRef; readonly driftScore: ObjectRef; readonly confidence: ObjectRef };
+    readonly alertProvider: ObjectRef | undefined;
 }
 
 /** Seconds the acceptance test may take; the webhook's own timeout leaves curl room to report. */
@@ -166,7 +224,7 @@ export function canaryAnalysis(canary: ResolvedCanary, targets: AnalysisTargets)
         { name: "request-duration", interval: window, thresholdRange: { max: canary.maxLatencyMs } },
     ];
     const { quality } = canary;
-    const templated = (name: string, ref: FlaggerRef, range: { min?: number; max?: number }) =>
+    const templated = (name: string, ref: ObjectRef, range: { min?: number; max?: number }) =>
         metrics.push({ name, templateRef: { name: ref.name, namespace: ref.namespace }, interval: window, thresholdRange: range });
     if (quality.minAccuracy !== undefined) templated("model-accuracy", targets.metricTemplates.accuracy, { min: quality.minAccuracy });
     if (quality.maxDriftScore !== undefined) templated("feature-drift-score", targets.metricTemplates.driftScore, { max: quality.maxDriftScore });

@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
+import { IN_CLUSTER_SERVER } from "../argoCd";
 
 /** How a model's workload objects reach the cluster. */
 export type ModelDelivery =
@@ -23,9 +24,6 @@ export type ModelDelivery =
       };
 
 export const DELIVERY_DEFAULTS = { targetRevision: "HEAD", path: "deploy", renderRoot: ".", argoNamespace: "argocd" } as const;
-
-/** Argo CD's name of the cluster it runs in. */
-export const IN_CLUSTER_SERVER = "https://kubernetes.default.svc";
 
 /** The repository path of one model's workloads in one stack. */
 export function repositoryPath(deliveryPath: string, stack: string, model: string): string {

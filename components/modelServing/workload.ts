@@ -1,13 +1,55 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
-import type { ModelConfig, PlatformConfig } from "../../stacks";
 import { type PromotionRecord, selectorLabels } from "../labels";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../security";
+import type { CanarySettings } from "./canary";
 
 /**
  * The model server's pod, as pure functions. Every fact about `mlflow models serve` here was seen
  * running MLflow 3.17.2 (see the comments where each is used).
  */
+
+/** One model as ModelServing serves it: a pinned registry version and how to run and roll it out. */
+export interface ServedModel {
+    /** Names every object of the model's serving stack and its host (`<name>.<domain>`). */
+    readonly name: string;
+    /** Name in the MLflow model registry. */
+    readonly registeredModel: string;
+    /** Pinned registry version: `models:/<registeredModel>/<version>`. */
+    readonly version: string;
+    /** Image with MLflow and the model's dependencies. @default MLFLOW_IMAGE */
+    readonly image?: string;
+    /** Autoscaling bounds of the primary. */
+    readonly replicas: { readonly min: number; readonly max: number };
+    /** Per pod: CPU and memory requests (memory is also the limit), GPUs (requests equal limits), an optional CPU limit. */
+    readonly resources: { readonly cpu: string; readonly memory: string; readonly gpu?: number; readonly cpuLimit?: string };
+    /** @default - CANARY_DEFAULTS */
+    readonly canary?: CanarySettings;
+    /** The declared evidence of this version, for the `mlops.dev/promotion` annotation. @default - none */
+    readonly promotion?: {
+        readonly evidence: {
+            readonly runId: string;
+            readonly metrics: Readonly<Record<string, number>>;
+            readonly validatedIn?: string;
+            readonly promotedAt?: string;
+        };
+        readonly approvedBy: readonly string[];
+    };
+}
+
+/** Where GPU pods go: the extended resource they request, the nodes they select and the taints they tolerate. */
+export interface GpuPlacement {
+    readonly resourceName: string;
+    readonly nodeSelector: Readonly<Record<string, string>>;
+    readonly tolerations: ReadonlyArray<{ readonly key: string; readonly operator: "Exists" | "Equal"; readonly value?: string; readonly effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute" }>;
+}
+
+/** NVIDIA's GPU operator: its resource, the node label its feature discovery sets, and the usual taint of GPU nodes. */
+export const GPU_PLACEMENT_DEFAULTS: GpuPlacement = {
+    resourceName: "nvidia.com/gpu",
+    nodeSelector: { "nvidia.com/gpu.present": "true" },
+    tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
+};
 
 /** The port the scoring server listens on inside the pod. */
 export const CONTAINER_PORT = 8080;
@@ -27,7 +69,7 @@ export function gpuAtMaxScale(replicasMax: number, gpusPerPod: number, canaryAna
 }
 
 /** The declared evidence of the served version, for the `mlops.dev/promotion` annotation. */
-export function promotionRecord(model: ModelConfig): PromotionRecord {
+export function promotionRecord(model: ServedModel): PromotionRecord {
     const evidence = model.promotion?.evidence;
     return {
         registeredModel: model.registeredModel,
@@ -43,7 +85,7 @@ export function promotionRecord(model: ModelConfig): PromotionRecord {
 }
 
 /** `mlflow models serve` of exactly the declared registry version. */
-export function serveArgs(model: Pick<ModelConfig, "registeredModel" | "version">): string[] {
+export function serveArgs(model: Pick<ServedModel, "registeredModel" | "version">): string[] {
     // --env-manager local: the image already holds the model's dependencies; the default
     // (virtualenv) would build an environment at start-up, which a read-only pod cannot.
     return ["models", "serve", "-m", `models:/${model.registeredModel}/${model.version}`, "--env-manager", "local", "--host", "0.0.0.0", "--port", String(CONTAINER_PORT)];
@@ -77,7 +119,7 @@ export interface ResourcesAndPlacement {
 }
 
 /** Requests and limits from the config; a GPU model also gets the GPU nodes' selector and tolerations. */
-export function resourcesAndPlacement(resources: ModelConfig["resources"], gpu: PlatformConfig["gpu"]): ResourcesAndPlacement {
+export function resourcesAndPlacement(resources: ServedModel["resources"], gpu: GpuPlacement): ResourcesAndPlacement {
     const requests: Record<string, string> = { cpu: resources.cpu, memory: resources.memory };
     // Memory is the limit too: a model that grows past its request is killed rather than starving
     // its neighbours. CPU is limited only when asked, to avoid throttling inference.
@@ -101,11 +143,11 @@ export function resourcesAndPlacement(resources: ModelConfig["resources"], gpu: 
 }
 
 export interface PodSpecInputs {
-    readonly model: ModelConfig;
+    readonly model: ServedModel;
     readonly image: string;
     readonly trackingUri: pulumi.Input<string>;
     readonly serviceAccountName: pulumi.Input<string>;
-    readonly gpu: PlatformConfig["gpu"];
+    readonly gpu: GpuPlacement;
     readonly startupSeconds: number;
     readonly trackingCredentials?: { readonly secretName: pulumi.Input<string>; readonly usernameKey: string; readonly passwordKey: string };
 }

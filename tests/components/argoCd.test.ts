@@ -4,14 +4,13 @@ import {
     ARGO_CD_CHART,
     ArgoCd,
     type ArgoCdArgs,
-    argoCdArgsFromConfig,
     IN_CLUSTER_SERVER,
     MODEL_PROJECT_NAME,
     MODEL_WORKLOAD_KINDS,
     oidcConfig,
 } from "../../components/argoCd";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
-import { constructionFailure, findObject, findResource, ofType, promiseOf, type RecordedResource, runComponent, shippedConfig } from "../harness";
+import { constructionFailure, findObject, findResource, ofType, promiseOf, type RecordedResource, runComponent } from "../harness";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const APP_PROJECT = "kubernetes:argoproj.io/v1alpha1:AppProject";
@@ -261,7 +260,7 @@ describe("ArgoCd", () => {
             ["host", { host: "argo cd" }, 'ArgoCd "argocd": host must be a DNS name such as "argocd.example.com", got "argo cd"'],
             ["ingressClass", { ingressClass: "Nginx" }, 'ArgoCd "argocd": ingressClass must be the name of an IngressClass, got "Nginx"'],
             ["chartVersion", { chartVersion: "^9.6" }, 'ArgoCd "argocd": chartVersion must be an exact chart version such as "9.6.1", got "^9.6"'],
-            ["sourceRepos", { sourceRepos: ["*"] }, 'ArgoCd "argocd": sourceRepos must name repositories exactly, without wildcards, got "*"'],
+            ["sourceRepos", { sourceRepos: ["*"] }, 'ArgoCd "argocd": sourceRepos[0] must name a repository exactly, without wildcards, got "*"'],
             ["sso.issuer", { sso: { ...SSO, issuer: "http://login.example.com" } }, 'ArgoCd "argocd": sso.issuer must be an https URL, got "http://login.example.com"'],
             [
                 "sso.clientSecretRef.name",
@@ -274,28 +273,5 @@ describe("ArgoCd", () => {
                 assert.deepEqual(await failure(args), { message, children: 0 });
             });
         }
-    });
-
-    describe("from the stack configuration", () => {
-        it("production: HA, SSO, the delivery repo, the cluster's ingress class", () => {
-            const args = argoCdArgsFromConfig(shippedConfig("production"), { clusterIssuer: "letsencrypt", modelsNamespace: "models" });
-            assert.equal(args.host, "argocd.ml.example.com");
-            assert.equal(args.ha, true);
-            assert.equal(args.ingressClass, "nginx");
-            assert.deepEqual(args.sso, SSO);
-            assert.deepEqual(args.sourceRepos, [REPO]);
-        });
-
-        it("staging: no HA, no SSO", () => {
-            const args = argoCdArgsFromConfig(shippedConfig("staging"), { clusterIssuer: "letsencrypt-staging", modelsNamespace: "models" });
-            assert.equal(args.host, "argocd.staging.ml.example.com");
-            assert.equal(args.ha, false);
-            assert.equal(args.sso, undefined);
-        });
-
-        it("direct delivery admits no source repository", () => {
-            const config = { ...shippedConfig("staging"), delivery: { mode: "direct" as const } };
-            assert.deepEqual(argoCdArgsFromConfig(config, { clusterIssuer: "x", modelsNamespace: "models" }).sourceRepos, []);
-        });
     });
 });

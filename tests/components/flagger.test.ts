@@ -4,13 +4,12 @@ import {
     CANARY_POD_SELECTOR,
     Flagger,
     type FlaggerArgs,
-    flaggerArgsFromConfig,
     LOADTESTER_CHART,
     MODEL_QUALITY_METRICS,
     modelQualityQuery,
 } from "../../components/flagger";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
-import { constructionFailure, findObject, findResource, ofType, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT, shippedConfig } from "../harness";
+import { constructionFailure, findObject, findResource, ofType, promiseOf, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT } from "../harness";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const METRIC_TEMPLATE = "kubernetes:flagger.app/v1beta1:MetricTemplate";
@@ -129,8 +128,8 @@ describe("Flagger", () => {
         });
 
         it("outputs the URL Canary webhooks call", async () => {
-            assert.equal((await render()).run.outputs.loadTesterUrl, "http://flagger-loadtester.models/");
-            assert.equal((await render({ workloadNamespace: "serving" }, "fl")).run.outputs.loadTesterUrl, "http://fl-loadtester.serving/");
+            assert.equal(await promiseOf((await render()).run.outputs.loadTesterUrl), "http://flagger-loadtester.models/");
+            assert.equal(await promiseOf((await render({ workloadNamespace: "serving" }, "fl")).run.outputs.loadTesterUrl), "http://fl-loadtester.serving/");
         });
     });
 
@@ -279,21 +278,5 @@ describe("Flagger", () => {
                 assert.deepEqual(await failure(args), { message, children: 0 });
             });
         }
-    });
-
-    describe("from the stack configuration", () => {
-        it("production: its Prometheus and Slack alerts", () => {
-            const args = flaggerArgsFromConfig(shippedConfig("production"), { workloadNamespace: "models" });
-            assert.deepEqual(args, {
-                meshProvider: "nginx",
-                metricsServer: "http://prometheus-operated.monitoring.svc.cluster.local:9090",
-                workloadNamespace: "models",
-                alerts: { type: "slack", channel: "ml-deployments", secretName: "flagger-slack-webhook" },
-            });
-        });
-
-        it("staging: the bundled Prometheus, no alerts", () => {
-            assert.deepEqual(flaggerArgsFromConfig(shippedConfig("staging"), { workloadNamespace: "models" }), { meshProvider: "nginx", workloadNamespace: "models" });
-        });
     });
 });

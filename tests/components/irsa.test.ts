@@ -84,17 +84,20 @@ describe("irsa", () => {
         it("namespaceNameProblem accepts DNS labels up to 63 characters and names the path otherwise", () => {
             assert.equal(namespaceNameProblem("models", "x"), undefined);
             assert.equal(namespaceNameProblem("a".repeat(63), "x"), undefined);
-            assert.equal(
-                namespaceNameProblem("a".repeat(64), "modelsNamespace"),
-                `modelsNamespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "${"a".repeat(64)}"`,
-            );
-            assert.match(namespaceNameProblem("-x", "x") ?? "", /got "-x"$/);
+            assert.deepEqual(namespaceNameProblem("a".repeat(64), "modelsNamespace"), {
+                arg: "modelsNamespace",
+                message: `must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "${"a".repeat(64)}"`,
+            });
+            assert.match(namespaceNameProblem("-x", "x")?.message ?? "", /got "-x"$/);
         });
 
         it("irsaSubjectProblem accepts dotted service account names and the namespace wildcard", () => {
             assert.equal(irsaSubjectProblem({ namespace: "mlflow", name: "mlflow.server-1" }, "sa"), undefined);
             assert.equal(irsaSubjectProblem({ namespace: "models", name: "*" }, "sa"), undefined);
-            assert.equal(irsaSubjectProblem({ namespace: "*", name: "x" }, "sa"), 'sa.namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "*"');
+            assert.deepEqual(irsaSubjectProblem({ namespace: "*", name: "x" }, "sa"), {
+                arg: "sa.namespace",
+                message: 'must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "*"',
+            });
         });
     });
 });

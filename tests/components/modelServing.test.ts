@@ -5,16 +5,18 @@ import { ANNOTATIONS, LABELS, modelLabels, type PromotionRecord } from "../../co
 import {
     CANARY_DEFAULTS,
     DELIVERY_DEFAULTS,
+    type GpuPlacement,
     gpuAtMaxScale,
     MODEL_SERVING_DEFAULTS,
     ModelServing,
     type ModelServingArgs,
     type ModelServingFlagger,
+    type ServedModel,
 } from "../../components/modelServing";
 import { DEFAULT_UID } from "../../components/security";
 import { MLFLOW_IMAGE } from "../../components/versions";
-import { type ModelConfig, parsePlatformConfig, type PlatformConfig, readStackFile, stackFilePath } from "../../stacks";
-import { constructionFailure, descendantsOf, PROJECT_DIR, promiseOf, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT } from "../harness";
+import { servedModel } from "../../infra/componentArgs";
+import { constructionFailure, descendantsOf, promiseOf, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT, shippedConfig } from "../harness";
 
 const T = {
     component: "mlops:serving:ModelServing",
@@ -38,16 +40,16 @@ const FLAGGER: ModelServingFlagger = {
     },
     alertProvider: undefined,
 };
-const CPU_MODEL: ModelConfig = { name: "fraud-detector", registeredModel: "fraud_detector", version: "7", replicas: { min: 3, max: 10 }, resources: { cpu: "1", memory: "2Gi" } };
-const GPU_MODEL: ModelConfig = { name: "product-image-tagger", registeredModel: "product_image_tagger", version: "3", replicas: { min: 1, max: 3 }, resources: { cpu: "2", memory: "8Gi", gpu: 1 } };
-const GPU_NODES: PlatformConfig["gpu"] = {
+const CPU_MODEL: ServedModel = { name: "fraud-detector", registeredModel: "fraud_detector", version: "7", replicas: { min: 3, max: 10 }, resources: { cpu: "1", memory: "2Gi" } };
+const GPU_MODEL: ServedModel = { name: "product-image-tagger", registeredModel: "product_image_tagger", version: "3", replicas: { min: 1, max: 3 }, resources: { cpu: "2", memory: "8Gi", gpu: 1 } };
+const GPU_NODES: GpuPlacement = {
     resourceName: "nvidia.com/gpu",
     nodeSelector: { "nvidia.com/gpu.present": "true" },
     tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
 };
 const GITOPS = { mode: "gitops", repoUrl: "https://github.com/example-org/mlops-platform.git", targetRevision: "main", path: "deploy", project: "models" } as const;
 
-function argsFor(model: ModelConfig, overrides: Partial<ModelServingArgs> = {}): ModelServingArgs {
+function argsFor(model: ServedModel, overrides: Partial<ModelServingArgs> = {}): ModelServingArgs {
     return {
         model,
         environment: "production",
@@ -321,7 +323,7 @@ describe("ModelServing", () => {
 
     describe("the promotion annotation", () => {
         it("puts the declared evidence as JSON on the Deployment and the Canary", async () => {
-            const promoted: ModelConfig = {
+            const promoted: ServedModel = {
                 ...CPU_MODEL,
                 promotion: {
                     evidence: { runId: "3f2a9c4e8b7d41f09a6c5e2d1b0f8a73", metrics: { accuracy: 0.95, f1: 0.92 }, validatedIn: "staging", promotedAt: "2026-11-02T09:14:00Z" },
@@ -414,9 +416,9 @@ describe("ModelServing", () => {
 
     describe("the Canary", () => {
         it("targets the Deployment and its HPA, and takes the shipped production analysis from the stack file", async () => {
-            const { values } = readStackFile(stackFilePath(PROJECT_DIR, "production"));
-            const config = parsePlatformConfig(values, "production");
-            const model = config.models.find((m) => m.name === "fraud-detector") as ModelConfig;
+            const declared = shippedConfig("production").models.find((m) => m.name === "fraud-detector");
+            assert.ok(declared !== undefined);
+            const model = servedModel(declared);
             const rendered = await renderOne(argsFor(model, { flagger: { ...FLAGGER, alertProvider: { name: "slack", namespace: "flagger" } } }));
             const spec = child(rendered, "fraud-detector", T.canary)["spec"];
             assert.deepEqual(spec.targetRef, { apiVersion: "apps/v1", kind: "Deployment", name: "fraud-detector" });
@@ -481,17 +483,17 @@ describe("ModelServing", () => {
             [
                 "an unsupported mesh provider",
                 argsFor(CPU_MODEL, { flagger: { ...FLAGGER, meshProvider: "linkerd" } }),
-                'ModelServing "serving": flagger.meshProvider must be one of "nginx", "istio", "gatewayapi:v1", "gatewayapi:v1beta1", got "linkerd"',
+                'ModelServing "serving": flagger.meshProvider must be one of "nginx", "istio", "gatewayapi:v1" or "gatewayapi:v1beta1" (the providers whose routing ModelServing sets up), got "linkerd"',
             ],
             [
                 "Istio without a gateway",
                 argsFor(CPU_MODEL, { flagger: { ...FLAGGER, meshProvider: "istio" } }),
-                'ModelServing "serving": ingress.gateway is required with flagger.meshProvider "istio" (the Gateway that serves fraud-detector.ml.example.com), got nothing',
+                'ModelServing "serving": ingress.gateway is required with the provider "istio" (the Gateway that serves fraud-detector.ml.example.com), got nothing',
             ],
             [
                 "replicas.max below replicas.min",
                 argsFor({ ...CPU_MODEL, replicas: { min: 3, max: 2 } }),
-                'ModelServing "serving": model.replicas.max must be at least model.replicas.min (3), got 2',
+                'ModelServing "serving": model.replicas.max must be at least the minimum (3), got 2',
             ],
             ["a short startup budget", argsFor(CPU_MODEL, { startupTimeoutSeconds: 30 }), 'ModelServing "serving": startupTimeoutSeconds must be an integer ≥ 60, got 30'],
             ["a CPU target of 0", argsFor(CPU_MODEL, { targetCpuUtilizationPercent: 0 }), 'ModelServing "serving": targetCpuUtilizationPercent must be an integer from 1 to 100, got 0'],

@@ -6,14 +6,15 @@ import {
     acceptanceCommand,
     CANARY_DEFAULTS,
     canaryAnalysis,
+    canaryProblems,
     flaggerDuration,
     loadTestCommand,
     metricInterval,
     resolveCanary,
     shellQuote,
 } from "../../components/modelServing/canary";
-import { HEADER_ROUTING_PROVIDERS, MIRRORING_PROVIDERS, validatePlatformConfig } from "../../stacks";
-import { BASE_CONFIG } from "../harness";
+import { MIRRORING_PROVIDERS } from "../../components/modelServing/routing";
+import { describeArgProblem } from "../../components/validation";
 
 /** Runs a command line with a real shell; resolves with its exit code and output. */
 function shell(sh: "sh" | "bash", command: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -142,32 +143,31 @@ describe("ModelServing canary analysis", () => {
         it("quotes for a POSIX shell", () => assert.equal(shellQuote("it's"), `'it'\\''s'`));
     });
 
-    describe("stack configuration rules for canaries", () => {
-        const configWith = (meshProvider: string, canary: Record<string, unknown>) => ({
-            ...BASE_CONFIG,
-            "mlops-platform:flagger": JSON.stringify({ meshProvider }),
-            "mlops-platform:models": JSON.stringify({ m: { registeredModel: "m", version: "1", resources: { cpu: "1", memory: "1Gi" }, canary } }),
-        });
-        const problems = (meshProvider: string, canary: Record<string, unknown>) =>
-            validatePlatformConfig(configWith(meshProvider, canary), "test").problems.map((p) => `${p.path}: ${p.message}`);
+    describe("canaryProblems: what a provider's router can do, and settings that exclude each other", () => {
+        const problems = (provider: Parameters<typeof canaryProblems>[1], canary: Parameters<typeof canaryProblems>[0]) => canaryProblems(canary, provider).map(describeArgProblem);
 
         it("mirrors only through Istio: Flagger's Gateway API routers do not mirror a weighted canary", () => {
             assert.deepEqual(MIRRORING_PROVIDERS, ["istio"]);
             assert.deepEqual(problems("istio", { mirror: true }), []);
-            assert.deepEqual(problems("gatewayapi:v1", { mirror: true }), [
-                'mlops-platform:models.m.canary.mirror: traffic mirroring needs flagger.meshProvider "istio" (this stack uses "gatewayapi:v1"), got true',
-            ]);
+            assert.deepEqual(problems("gatewayapi:v1", { mirror: true }), ['canary.mirror needs a provider that mirrors traffic ("istio"), and this one is "gatewayapi:v1", got true']);
+            assert.deepEqual(problems("nginx", { mirror: true }), ['canary.mirror needs a provider that mirrors traffic ("istio"), and this one is "nginx", got true']);
         });
         it("takes mirrorWeight only with mirror", () => {
-            assert.deepEqual(problems("istio", { mirrorWeight: 20 }), ["mlops-platform:models.m.canary.mirrorWeight: applies only when canary.mirror is true, got 20"]);
+            assert.deepEqual(problems("istio", { mirrorWeight: 20 }), ["canary.mirrorWeight applies only when mirror is true, got 20"]);
             assert.deepEqual(problems("istio", { mirror: true, mirrorWeight: 20 }), []);
         });
-        it("routes A/B tests only through providers that match headers", () => {
-            assert.ok(HEADER_ROUTING_PROVIDERS.includes("nginx"));
-            assert.deepEqual(problems("nginx", { abTesting: {} }), []);
-            assert.deepEqual(problems("linkerd", { abTesting: { iterations: 5 } }), [
-                'mlops-platform:models.m.canary.abTesting: A/B testing routes by header, which flagger.meshProvider "linkerd" cannot do (use one of "istio", "appmesh", "nginx", "contour", "gloo", "gatewayapi:v1", "gatewayapi:v1beta1"), got {"iterations":5}',
+        it("never mirrors an A/B test, and never shifts weights during one", () => {
+            assert.deepEqual(problems("istio", { mirror: true, abTesting: {} }), ["canary.mirror cannot be combined with abTesting, got true"]);
+            assert.deepEqual(problems("nginx", { abTesting: {}, stepWeights: [10] }), [
+                "canary.stepWeights cannot be combined with abTesting, which routes by header instead of shifting weights: remove one, got [10]",
             ]);
+            for (const provider of ["nginx", "istio", "gatewayapi:v1", "gatewayapi:v1beta1"] as const) assert.deepEqual(problems(provider, { abTesting: { iterations: 5 } }), [], provider);
+        });
+        it("wants step weights from 1 to 100, ascending, and a Flagger interval", () => {
+            assert.deepEqual(problems("nginx", { stepWeights: [10, 10] }), ["canary.stepWeights[1] must be more than the step before (10): weights ascend, got [10,10]"]);
+            assert.deepEqual(problems("nginx", { stepWeights: [0, 10] }), ["canary.stepWeights[0] must be a whole percentage from 1 to 100, got 0"]);
+            assert.deepEqual(problems("nginx", { interval: "1d" }), ['canary.interval must be a duration such as "30s", "1m" or "2h", got "1d"']);
+            assert.deepEqual(problems("nginx", { stepWeights: [1, 5, 25, 50], interval: "2h" }), []);
         });
     });
 });

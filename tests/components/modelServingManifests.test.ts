@@ -1,15 +1,14 @@
 import * as assert from "node:assert/strict";
 import { toManifests } from "../../cli/offline/manifests/collect";
 import { validateManifest } from "../../cli/offline/manifests/validate";
-import { ModelServing, type ModelServingArgs } from "../../components/modelServing";
-import type { MeshProvider, ModelConfig } from "../../stacks";
-import { parsePlatformConfig, PLATFORM_DEFAULTS, readStackFile, stackFilePath } from "../../stacks";
-import { PROJECT_DIR, runComponent } from "../harness";
+import { GPU_PLACEMENT_DEFAULTS, ModelServing, type ModelServingArgs, type ServedModel, type ServingProvider } from "../../components/modelServing";
+import { modelServingArgs } from "../../infra/componentArgs";
+import { runComponent, shippedConfig } from "../harness";
 
 /**
  * Every object ModelServing renders, validated against the real schemas: Kubernetes kinds with
  * kubernetes-models, the Application with @kubernetes-models/argo-cd, the Canary with Flagger's
- * CRD (../shared/schemas/flagger-crd.yaml), strictly (unknown fields are errors).
+ * CRD (components/flagger/crd.yaml), strictly (unknown fields are errors).
  */
 
 const FLAGGER_REFS = {
@@ -22,7 +21,7 @@ const FLAGGER_REFS = {
     alertProvider: { name: "slack", namespace: "flagger" },
 };
 
-async function problemsOf(models: readonly ModelConfig[], stack: string, meshProvider: MeshProvider, gpu: ModelServingArgs["gpu"]): Promise<{ kinds: string[]; problems: string[] }> {
+async function problemsOf(models: readonly ServedModel[], stack: string, meshProvider: ServingProvider, gpu: ModelServingArgs["gpu"]): Promise<{ kinds: string[]; problems: string[] }> {
     const run = await runComponent(() => {
         for (const model of models) {
             new ModelServing(model.name, {
@@ -33,7 +32,7 @@ async function problemsOf(models: readonly ModelConfig[], stack: string, meshPro
                 trackingUri: "http://mlflow.mlflow.svc.cluster.local:5000",
                 artifactReaderRoleArn: "arn:aws:iam::123456789012:role/mlops-artifacts-reader",
                 gpu,
-                ingress: { className: "nginx", domain: "ml.example.com", clusterIssuer: "letsencrypt", gateway: { name: "public", namespace: "gateways" } },
+                ingress: { className: "nginx", domain: "ml.example.com", clusterIssuer: "letsencrypt", ...(meshProvider !== "nginx" && { gateway: { name: "public", namespace: "gateways" } }) },
                 flagger: { meshProvider, ...FLAGGER_REFS },
                 delivery: { mode: "gitops", repoUrl: "https://github.com/example-org/mlops-platform.git", targetRevision: "main", path: "deploy", project: "models" },
                 trackingCredentials: { secretName: "mlflow-model-reader" },
@@ -49,24 +48,25 @@ async function problemsOf(models: readonly ModelConfig[], stack: string, meshPro
 describe("ModelServing manifests against their schemas", () => {
     for (const stack of ["staging", "production"]) {
         it(`${stack}: every object of the shipped models is valid (nginx)`, async () => {
-            const { values } = readStackFile(stackFilePath(PROJECT_DIR, stack));
-            const config = parsePlatformConfig(values, stack);
-            const { kinds, problems } = await problemsOf(config.models, stack, config.flagger.meshProvider, config.gpu);
+            const config = shippedConfig(stack);
+            const refs = { namespace: "models", trackingUri: "", artifactReaderRoleArn: "", clusterIssuer: "", flagger: { meshProvider: "nginx", ...FLAGGER_REFS }, argo: { namespace: "argocd", project: "models" }, trackingCredentialsSecret: undefined };
+            const args = config.models.map((m) => modelServingArgs(config, m, refs).args);
+            const { kinds, problems } = await problemsOf(args.map((a) => a.model), stack, "nginx", args[0]?.gpu);
             assert.deepEqual(kinds, ["Application", "Canary", "Deployment", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget", "ServiceAccount"]);
             assert.deepEqual(problems, []);
         });
     }
 
     it("A/B testing, mirroring, hour-long intervals and every provider render valid Canaries", async () => {
-        const base: ModelConfig = { name: "m", registeredModel: "m", version: "1", replicas: { min: 1, max: 2 }, resources: { cpu: "1", memory: "1Gi" } };
-        const variants: Array<[MeshProvider, ModelConfig["canary"]]> = [
+        const base: ServedModel = { name: "m", registeredModel: "m", version: "1", replicas: { min: 1, max: 2 }, resources: { cpu: "1", memory: "1Gi" } };
+        const variants: Array<[ServingProvider, ServedModel["canary"]]> = [
             ["nginx", { abTesting: { header: "X-Cohort", value: "beta", iterations: 5 }, interval: "2h" }],
             ["istio", { mirror: true, mirrorWeight: 25, quality: { minAccuracy: 0.9, maxDriftScore: 0.1, minConfidence: 0.5 } }],
             ["gatewayapi:v1", { stepWeights: [5, 50], loadTest: { enabled: false } }],
             ["gatewayapi:v1beta1", { abTesting: {} }],
         ];
         for (const [provider, canary] of variants) {
-            const { problems } = await problemsOf([{ ...base, ...(canary !== undefined && { canary }) }], "staging", provider, PLATFORM_DEFAULTS.gpu);
+            const { problems } = await problemsOf([{ ...base, ...(canary !== undefined && { canary }) }], "staging", provider, GPU_PLACEMENT_DEFAULTS);
             assert.deepEqual(problems, [], provider);
         }
     });

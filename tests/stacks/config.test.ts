@@ -1,5 +1,9 @@
 import * as assert from "node:assert/strict";
-import { ConfigError, ENVIRONMENT_DEFAULTS, parsePlatformConfig, type PlatformConfig, validatePlatformConfig } from "../../stacks";
+import { FLAGGER_DEFAULTS } from "../../components/flagger";
+import { DEFAULT_INGRESS_CLASS } from "../../components/ingress";
+import { gpuPlacement } from "../../infra/componentArgs";
+import { platformConfigProblems } from "../../infra/validation";
+import { ConfigError, ENVIRONMENT_DEFAULTS, parsePlatformConfig, type PlatformConfig } from "../../stacks";
 
 const CLUSTER = {
     oidcProviderArn: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",
@@ -32,7 +36,8 @@ function parse(environment: string, sections: Record<string, unknown> = {}): Pla
 
 /** The problem lines of an invalid config, as `path: message`. */
 function problems(config: Record<string, string>): string[] {
-    return validatePlatformConfig(config, "test").problems.map((p) => `${p.path}: ${p.message}`);
+    // The program's whole validation: the stack schema's rules and every component's.
+    return platformConfigProblems(config, "test").problems.map((p) => `${p.path}: ${p.message}`);
 }
 
 describe("stack configuration: per-environment defaults", () => {
@@ -96,10 +101,12 @@ describe("stack configuration: per-environment defaults", () => {
         assert.equal(config.argocd.host, "argocd.ml.example.com");
     });
 
-    it("the ingress class and mesh provider default to nginx, delivery to direct, MLflow auth to off", () => {
+    it("the ingress class and mesh provider are left to the components (nginx), delivery defaults to direct, MLflow auth to off", () => {
         const config = parse("staging");
-        assert.equal(config.cluster.ingressClass, "nginx");
-        assert.equal(config.flagger.meshProvider, "nginx");
+        assert.equal(config.cluster.ingressClass, undefined);
+        assert.equal(config.flagger.meshProvider, undefined);
+        assert.equal(DEFAULT_INGRESS_CLASS, "nginx");
+        assert.equal(FLAGGER_DEFAULTS.meshProvider, "nginx");
         assert.deepEqual(config.delivery, { mode: "direct" });
         assert.equal(config.mlflow.basicAuth, false);
     });
@@ -113,12 +120,13 @@ describe("stack configuration: per-environment defaults", () => {
     });
 
     it("GPU placement defaults to NVIDIA's resource, the GPU operator's node label and a toleration of the GPU taint", () => {
-        assert.deepEqual(parse("staging").gpu, {
+        assert.deepEqual(parse("staging").gpu, {});
+        assert.deepEqual(gpuPlacement(parse("staging").gpu), {
             resourceName: "nvidia.com/gpu",
             nodeSelector: { "nvidia.com/gpu.present": "true" },
             tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
         });
-        const own = parse("staging", { gpu: { nodeSelector: { pool: "a100" } } }).gpu;
+        const own = gpuPlacement(parse("staging", { gpu: { nodeSelector: { pool: "a100" } } }).gpu);
         assert.deepEqual(own.nodeSelector, { pool: "a100" });
         assert.equal(own.resourceName, "nvidia.com/gpu");
     });
@@ -188,7 +196,7 @@ describe("stack configuration: error messages", () => {
             "mlops-platform:models.m.registeredModel: expected a registered model name (letters, digits, _ . -), got nothing",
         ]],
         ["step weights out of order", values("staging", { models: { m: { ...MODEL, canary: { stepWeights: [1, 25, 5] } } } }), [
-            "mlops-platform:models.m.canary.stepWeights[2]: expected step weights in ascending order (more than 25), got [1,25,5]",
+            "mlops-platform:models.m.canary.stepWeights[2]: must be more than the step before (25): weights ascend, got [1,25,5]",
         ]],
         ["a step weight above 100", values("staging", { models: { m: { ...MODEL, canary: { stepWeights: [10, 150] } } } }), [
             "mlops-platform:models.m.canary.stepWeights[1]: expected an integer from 1 to 100, got 150",
@@ -197,16 +205,16 @@ describe("stack configuration: error messages", () => {
             "mlops-platform:models.m.canary.stepWeights: expected a list of traffic weights in percent (at least 1), got []",
         ]],
         ["replicas.max below replicas.min", values("staging", { models: { m: { ...MODEL, replicas: { min: 4, max: 2 } } } }), [
-            "mlops-platform:models.m.replicas.max: expected at least replicas.min (4), got 2",
+            "mlops-platform:models.m.replicas.max: must be at least the minimum (4), got 2",
         ]],
         ["a CPU limit below the request", values("staging", { models: { m: { ...MODEL, resources: { cpu: "2", memory: "1Gi", cpuLimit: "500m" } } } }), [
-            'mlops-platform:models.m.resources.cpuLimit: expected at least resources.cpu (2), got "500m"',
+            'mlops-platform:models.m.resources.cpuLimit: must be at least the CPU request (2), got "500m"',
         ]],
         ["A/B testing together with step weights", values("staging", { models: { m: { ...MODEL, canary: { stepWeights: [10], abTesting: { iterations: 10 } } } } }), [
-            "mlops-platform:models.m.canary.stepWeights: A/B testing routes by header instead of shifting weights: remove stepWeights or abTesting, got [10]",
+            "mlops-platform:models.m.canary.stepWeights: cannot be combined with abTesting, which routes by header instead of shifting weights: remove one, got [10]",
         ]],
         ["mirroring on nginx", values("staging", { models: { m: { ...MODEL, canary: { mirror: true } } } }), [
-            'mlops-platform:models.m.canary.mirror: traffic mirroring needs flagger.meshProvider "istio" (this stack uses "nginx"), got true',
+            'mlops-platform:models.m.canary.mirror: needs a provider that mirrors traffic ("istio"), and this one is "nginx", got true',
         ]],
         ["an acceptance request that is not JSON", values("staging", { models: { m: { ...MODEL, canary: { acceptanceRequest: "inputs=1" } } } }), [
             'mlops-platform:models.m.canary.acceptanceRequest: expected a JSON object for /invocations, got "inputs=1"',
@@ -232,7 +240,7 @@ describe("stack configuration: error messages", () => {
             'mlops-platform:postgres.storageClass: applies only when postgres.mode is "in-cluster", got "gp3"',
         ]],
         ["a Let's Encrypt issuer without an e-mail", values("production", { certManager: { issuer: "letsencrypt" } }), [
-            'mlops-platform:certManager.acmeEmail: expected an e-mail address (required by the "letsencrypt" issuer), got nothing',
+            'mlops-platform:certManager.acmeEmail: is required by the "letsencrypt" issuer, got nothing',
         ]],
         ["gitops without a repository", values("staging", { delivery: { mode: "gitops" } }), [
             'mlops-platform:delivery.repoUrl: expected a git URL (required when delivery.mode is "gitops"), got nothing',
@@ -252,23 +260,29 @@ describe("stack configuration: error messages", () => {
     }
 
     it("reports every problem at once, across sections and models", () => {
-        const config = values("prod", {
+        const config = values("staging", {
             postgres: { allocatedStorageGb: "lots" },
+            mlflow: { replicas: 0 },
             models: { a: { ...MODEL, version: "latest" }, b: { ...MODEL, canary: { stepWeights: [5, 1] } } },
         });
         assert.deepEqual(problems(config), [
-            'mlops-platform:environment: expected one of "staging", "production", got "prod"',
             'mlops-platform:postgres.allocatedStorageGb: expected an integer from 20 to 65536, got "lots"',
+            "mlops-platform:mlflow.replicas: expected an integer from 1 to 20, got 0",
             'mlops-platform:models.a.version: expected a pinned registry version such as "7" (never "latest" or an alias), got "latest"',
-            "mlops-platform:models.b.canary.stepWeights[1]: expected step weights in ascending order (more than 5), got [5,1]",
+            "mlops-platform:models.b.canary.stepWeights[1]: must be more than the step before (5): weights ascend, got [5,1]",
         ]);
+    });
+
+    it("judges no component while the environment, which selects every default, is unknown", () => {
+        const config = values("prod", { models: { b: { ...MODEL, canary: { stepWeights: [5, 1] } } } });
+        assert.deepEqual(problems(config), ['mlops-platform:environment: expected one of "staging", "production", got "prod"']);
     });
 
     it("a bad model does not hide another model's cross-key problem", () => {
         const config = values("staging", { models: { a: { ...MODEL, version: "latest" }, b: { ...MODEL, canary: { stepWeights: [5, 1] } } } });
         assert.deepEqual(problems(config), [
             'mlops-platform:models.a.version: expected a pinned registry version such as "7" (never "latest" or an alias), got "latest"',
-            "mlops-platform:models.b.canary.stepWeights[1]: expected step weights in ascending order (more than 5), got [5,1]",
+            "mlops-platform:models.b.canary.stepWeights[1]: must be more than the step before (5): weights ascend, got [5,1]",
         ]);
     });
 

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as fc from "fast-check";
 import * as yaml from "js-yaml";
-import { validatePlatformConfig } from "../../stacks";
+import { platformConfigProblems } from "../../infra/validation";
 
 /**
  * Property: take a shipped stack file, break it in ways a person does (a value of the wrong type, a
@@ -137,14 +137,14 @@ for (const stack of ["staging", "production"]) {
         const config = shippedConfig(stack);
 
         it("the shipped file itself is valid", () => {
-            assert.deepEqual(validatePlatformConfig(encode(config), stack).problems, []);
+            assert.deepEqual(platformConfigProblems(encode(config), stack).problems, []);
         });
 
         it("each single mistake is reported at its key path, with a readable message", () => {
             fc.assert(
                 fc.property(mutationsOf(config), (mutation) => {
                     const { config: broken, expectedPath } = apply(config, mutation);
-                    const { problems } = validatePlatformConfig(encode(broken), stack);
+                    const { problems } = platformConfigProblems(encode(broken), stack);
                     const paths = problems.map((p) => p.path);
                     assert.ok(paths.includes(expectedPath), `${mutation.kind} at ${expectedPath}: reported ${JSON.stringify(problems)}`);
                     for (const p of problems) {
@@ -161,7 +161,7 @@ for (const stack of ["staging", "production"]) {
                 fc.property(pairs, ([first, second]) => {
                     const once = apply(config, first);
                     const twice = apply(once.config, second);
-                    const paths = validatePlatformConfig(encode(twice.config), stack).problems.map((p) => p.path);
+                    const paths = platformConfigProblems(encode(twice.config), stack).problems.map((p) => p.path);
                     assert.ok(paths.includes(once.expectedPath), `missing ${once.expectedPath} in ${JSON.stringify(paths)}`);
                     assert.ok(paths.includes(twice.expectedPath), `missing ${twice.expectedPath} in ${JSON.stringify(paths)}`);
                 }),
@@ -179,7 +179,7 @@ describe("arbitrary junk as a stack's values", () => {
         );
         fc.assert(
             fc.property(junk, (values) => {
-                const { problems } = validatePlatformConfig(values, "junk");
+                const { problems } = platformConfigProblems(values, "junk");
                 for (const p of problems) assert.ok(!BAD_TEXT.test(`${p.path}: ${p.message}`), `unreadable problem: ${p.path}: ${p.message}`);
             }),
             { numRuns: 500, seed: 42 },

@@ -1,0 +1,289 @@
+import * as path from "node:path";
+import type * as pulumi from "@pulumi/pulumi";
+import type { ArgoCdArgs } from "../components/argoCd";
+import type { ArtifactStoreArgs } from "../components/artifactStore";
+import type { CertManagerArgs } from "../components/certManager";
+import type { FlaggerArgs } from "../components/flagger";
+import type { IrsaSubject } from "../components/irsa";
+import { MLFLOW_SERVER_DEFAULTS, type MlflowServerArgs } from "../components/mlflowServer";
+import { GPU_PLACEMENT_DEFAULTS, type ModelDelivery, type ModelServingArgs, type ModelServingFlagger, type ServedModel } from "../components/modelServing";
+import type { PostgresArgs } from "../components/postgres";
+import { type ModelConfig, type PlatformConfig, PROJECT } from "../stacks";
+
+/**
+ * The one place where a stack's configuration becomes component args. Each function returns the
+ * args together with where they came from: `keys` maps an arg path (as a component's `ArgProblem`
+ * names it) to the stack key it was read from, so that a component's refusal is reported under the
+ * key the user wrote; `reads` names the stack sections the args depend on. `createPlatform` passes
+ * what other components produce as `refs`; `infra/validation.ts` passes stand-ins for them.
+ */
+
+/** Component args, and the stack keys behind them. */
+export interface Mapped<Args> {
+    readonly args: Args;
+    /** Arg path → stack key. The longest matching prefix of a problem's arg path wins; the rest of the path is appended. */
+    readonly keys: Readonly<Record<string, string>>;
+    /** Sections (`flagger`) and models (`models.fraud-detector`) the args are built from. */
+    readonly reads: readonly string[];
+}
+
+/** The names of the platform's components: logical names in the stack, and the names their objects take. */
+export const COMPONENT_NAMES = {
+    artifacts: "artifacts",
+    database: "mlflow-db",
+    certManager: "cert-manager",
+    mlflow: "mlflow",
+    argocd: "argocd",
+    flagger: "flagger",
+} as const;
+
+/** Where model workloads run: one namespace for every model of the stack. */
+export const MODELS_NAMESPACE = "models";
+
+/** Rendered gitops workloads are written under the repository, at `<delivery.path>/<stack>/<model>`. */
+export const REPOSITORY_ROOT = path.resolve(__dirname, "..");
+
+/** `mlops-platform:<section>.<key>…`, as a stack file's reader sees the key. */
+export function stackKey(section: string, ...keys: string[]): string {
+    return [`${PROJECT}:${section}`, ...keys].join(".");
+}
+
+/** The MLflow server's identity: the read-write artifact role trusts exactly this service account. */
+export const MLFLOW_IDENTITY: IrsaSubject = { namespace: MLFLOW_SERVER_DEFAULTS.namespace, name: MLFLOW_SERVER_DEFAULTS.serviceAccountName };
+
+export function artifactStoreArgs(config: PlatformConfig, refs: { readonly modelsNamespace: pulumi.Input<string> }): Mapped<ArtifactStoreArgs> {
+    return {
+        args: {
+            oidcProviderArn: config.cluster.oidcProviderArn,
+            mlflowServiceAccount: MLFLOW_IDENTITY,
+            modelsNamespace: refs.modelsNamespace,
+            retainOnDelete: config.artifacts.retainOnDelete,
+            noncurrentVersionExpirationDays: config.artifacts.noncurrentVersionExpirationDays,
+            ...(config.artifacts.abortIncompleteUploadDays !== undefined && { abortIncompleteUploadDays: config.artifacts.abortIncompleteUploadDays }),
+        },
+        keys: {
+            oidcProviderArn: stackKey("cluster", "oidcProviderArn"),
+            retainOnDelete: stackKey("artifacts", "retainOnDelete"),
+            noncurrentVersionExpirationDays: stackKey("artifacts", "noncurrentVersionExpirationDays"),
+            abortIncompleteUploadDays: stackKey("artifacts", "abortIncompleteUploadDays"),
+        },
+        reads: ["cluster", "artifacts", "environment"],
+    };
+}
+
+export function postgresArgs(config: PlatformConfig, refs: { readonly mlflowNamespace: pulumi.Input<string> }): Mapped<PostgresArgs> {
+    const pg = config.postgres;
+    const args: PostgresArgs =
+        pg.mode === "rds"
+            ? {
+                  mode: "rds",
+                  instanceClass: pg.instanceClass,
+                  allocatedStorageGb: pg.allocatedStorageGb,
+                  multiAz: pg.multiAz,
+                  deletionProtection: pg.deletionProtection,
+                  backupRetentionDays: pg.backupRetentionDays,
+                  network: pg.network,
+              }
+            : {
+                  mode: "in-cluster",
+                  allocatedStorageGb: pg.allocatedStorageGb,
+                  ...(pg.storageClass !== undefined && { storageClass: pg.storageClass }),
+                  mlflowNamespace: refs.mlflowNamespace,
+              };
+    return {
+        args,
+        keys: {
+            mode: stackKey("postgres", "mode"),
+            instanceClass: stackKey("postgres", "instanceClass"),
+            allocatedStorageGb: stackKey("postgres", "allocatedStorageGb"),
+            multiAz: stackKey("postgres", "multiAz"),
+            deletionProtection: stackKey("postgres", "deletionProtection"),
+            backupRetentionDays: stackKey("postgres", "backupRetentionDays"),
+            storageClass: stackKey("postgres", "storageClass"),
+            "network.vpcId": stackKey("cluster", "vpcId"),
+            "network.privateSubnetIds": stackKey("cluster", "privateSubnetIds"),
+            "network.nodeSecurityGroupId": stackKey("cluster", "nodeSecurityGroupId"),
+        },
+        reads: ["postgres", "cluster", "environment"],
+    };
+}
+
+export function certManagerArgs(config: PlatformConfig): Mapped<CertManagerArgs> {
+    return {
+        args: {
+            issuer: config.certManager.issuer,
+            ...(config.certManager.acmeEmail !== undefined && { acmeEmail: config.certManager.acmeEmail }),
+            ...(config.cluster.ingressClass !== undefined && { ingressClass: config.cluster.ingressClass }),
+            ha: config.environment === "production",
+        },
+        keys: {
+            issuer: stackKey("certManager", "issuer"),
+            acmeEmail: stackKey("certManager", "acmeEmail"),
+            ingressClass: stackKey("cluster", "ingressClass"),
+            ha: stackKey("environment"),
+        },
+        reads: ["certManager", "cluster", "environment"],
+    };
+}
+
+export interface MlflowServerRefs {
+    readonly backendStoreUri: pulumi.Input<string>;
+    readonly artifactsDestination: pulumi.Input<string>;
+    readonly roleArn: pulumi.Input<string>;
+    readonly clusterIssuer: pulumi.Input<string>;
+    /** The models namespace, where the registry reader's Secret goes. */
+    readonly modelsNamespace: pulumi.Input<string>;
+}
+
+export function mlflowServerArgs(config: PlatformConfig, refs: MlflowServerRefs): Mapped<MlflowServerArgs> {
+    return {
+        args: {
+            host: config.mlflow.host,
+            backendStoreUri: refs.backendStoreUri,
+            artifactsDestination: refs.artifactsDestination,
+            roleArn: refs.roleArn,
+            clusterIssuer: refs.clusterIssuer,
+            namespace: MLFLOW_IDENTITY.namespace,
+            serviceAccountName: MLFLOW_IDENTITY.name,
+            replicas: config.mlflow.replicas,
+            resources: config.mlflow.resources,
+            ...(config.cluster.ingressClass !== undefined && { ingressClass: config.cluster.ingressClass }),
+            basicAuth: { enabled: config.mlflow.basicAuth },
+            registryReader: { namespace: refs.modelsNamespace },
+            ...(config.mlflow.workers !== undefined && { workers: config.mlflow.workers }),
+        },
+        keys: {
+            host: stackKey("mlflow", "host"),
+            replicas: stackKey("mlflow", "replicas"),
+            resources: stackKey("mlflow", "resources"),
+            ingressClass: stackKey("cluster", "ingressClass"),
+            basicAuth: stackKey("mlflow", "basicAuth"),
+            workers: stackKey("mlflow", "workers"),
+        },
+        reads: ["mlflow", "cluster", "environment"],
+    };
+}
+
+export function argoCdArgs(config: PlatformConfig, refs: { readonly clusterIssuer: pulumi.Input<string>; readonly modelsNamespace: pulumi.Input<string> }): Mapped<ArgoCdArgs> {
+    return {
+        args: {
+            host: config.argocd.host,
+            ha: config.argocd.ha,
+            ...(config.cluster.ingressClass !== undefined && { ingressClass: config.cluster.ingressClass }),
+            clusterIssuer: refs.clusterIssuer,
+            ...(config.argocd.sso !== undefined && { sso: config.argocd.sso }),
+            modelsNamespace: refs.modelsNamespace,
+            sourceRepos: config.delivery.mode === "gitops" ? [config.delivery.repoUrl] : [],
+        },
+        keys: {
+            host: stackKey("argocd", "host"),
+            ha: stackKey("argocd", "ha"),
+            ingressClass: stackKey("cluster", "ingressClass"),
+            sso: stackKey("argocd", "sso"),
+            "sourceRepos[0]": stackKey("delivery", "repoUrl"),
+        },
+        reads: ["argocd", "cluster", "delivery", "environment"],
+    };
+}
+
+export function flaggerArgs(config: PlatformConfig, refs: { readonly workloadNamespace: pulumi.Input<string> }): Mapped<FlaggerArgs> {
+    return {
+        args: {
+            ...(config.flagger.meshProvider !== undefined && { meshProvider: config.flagger.meshProvider }),
+            ...(config.flagger.metricsServer !== undefined && { metricsServer: config.flagger.metricsServer }),
+            workloadNamespace: refs.workloadNamespace,
+            ...(config.flagger.alerts !== undefined && { alerts: config.flagger.alerts }),
+        },
+        keys: {
+            meshProvider: stackKey("flagger", "meshProvider"),
+            metricsServer: stackKey("flagger", "metricsServer"),
+            alerts: stackKey("flagger", "alerts"),
+        },
+        reads: ["flagger", "environment"],
+    };
+}
+
+/** What a model's serving stack gets from the rest of the platform. */
+export interface ModelServingRefs {
+    readonly namespace: pulumi.Input<string>;
+    readonly trackingUri: pulumi.Input<string>;
+    readonly artifactReaderRoleArn: pulumi.Input<string>;
+    readonly clusterIssuer: pulumi.Input<string>;
+    readonly flagger: ModelServingFlagger;
+    /** Argo CD's namespace and the models AppProject (gitops delivery). */
+    readonly argo: { readonly namespace: pulumi.Input<string>; readonly project: pulumi.Input<string> };
+    /** Secret of MLflow's read-only user, when the tracking server has basic auth. */
+    readonly trackingCredentialsSecret: pulumi.Input<string> | undefined;
+}
+
+/** A declared model, as ModelServing serves it. */
+export function servedModel(model: ModelConfig): ServedModel {
+    return {
+        name: model.name,
+        registeredModel: model.registeredModel,
+        version: model.version,
+        ...(model.image !== undefined && { image: model.image }),
+        replicas: model.replicas,
+        resources: model.resources,
+        ...(model.canary !== undefined && { canary: model.canary }),
+        ...(model.promotion !== undefined && { promotion: model.promotion }),
+    };
+}
+
+export function modelServingArgs(config: PlatformConfig, model: ModelConfig, refs: ModelServingRefs): Mapped<ModelServingArgs> {
+    const delivery: ModelDelivery =
+        config.delivery.mode === "gitops"
+            ? {
+                  mode: "gitops",
+                  repoUrl: config.delivery.repoUrl,
+                  ...(config.delivery.targetRevision !== undefined && { targetRevision: config.delivery.targetRevision }),
+                  ...(config.delivery.path !== undefined && { path: config.delivery.path }),
+                  renderRoot: REPOSITORY_ROOT,
+                  argoNamespace: refs.argo.namespace,
+                  project: refs.argo.project,
+              }
+            : { mode: "direct" };
+    return {
+        args: {
+            model: servedModel(model),
+            environment: config.environment,
+            stack: config.stack,
+            namespace: refs.namespace,
+            trackingUri: refs.trackingUri,
+            artifactReaderRoleArn: refs.artifactReaderRoleArn,
+            gpu: gpuPlacement(config.gpu),
+            ingress: {
+                ...(config.cluster.ingressClass !== undefined && { className: config.cluster.ingressClass }),
+                domain: config.cluster.domain,
+                clusterIssuer: refs.clusterIssuer,
+                ...(config.cluster.gateway !== undefined && { gateway: config.cluster.gateway }),
+            },
+            flagger: refs.flagger,
+            delivery,
+            // With basic auth the model servers sign in as MLflow's read-only user (never the admin).
+            ...(refs.trackingCredentialsSecret !== undefined && { trackingCredentials: { secretName: refs.trackingCredentialsSecret } }),
+        },
+        keys: {
+            model: stackKey("models", model.name),
+            "model.name": stackKey("models", model.name),
+            environment: stackKey("environment"),
+            gpu: stackKey("gpu"),
+            "ingress.className": stackKey("cluster", "ingressClass"),
+            "ingress.domain": stackKey("cluster", "domain"),
+            "ingress.gateway": stackKey("cluster", "gateway"),
+            "flagger.meshProvider": stackKey("flagger", "meshProvider"),
+            "delivery.path": stackKey("delivery", "path"),
+        },
+        reads: [`models.${model.name}`, "models", "flagger", "cluster", "gpu", "delivery", "environment"],
+    };
+}
+
+/** The GPU placement keys the stack sets, over ModelServing's defaults (a stack sets all, some or none). */
+export function gpuPlacement(gpu: PlatformConfig["gpu"]): NonNullable<ModelServingArgs["gpu"]> {
+    return {
+        ...GPU_PLACEMENT_DEFAULTS,
+        ...(gpu.resourceName !== undefined && { resourceName: gpu.resourceName }),
+        ...(gpu.nodeSelector !== undefined && { nodeSelector: gpu.nodeSelector }),
+        ...(gpu.tolerations !== undefined && { tolerations: gpu.tolerations }),
+    };
+}

@@ -1,0 +1,94 @@
+import * as pulumi from "@pulumi/pulumi";
+import { validateArgoCdArgs } from "../components/argoCd";
+import { validateArtifactStoreArgs } from "../components/artifactStore";
+import { validateCertManagerArgs } from "../components/certManager";
+import { meshProviderOf, validateFlaggerArgs } from "../components/flagger";
+import { validateMlflowServerArgs } from "../components/mlflowServer";
+import { validateModelServingArgs } from "../components/modelServing";
+import { validatePostgresArgs } from "../components/postgres";
+import { type ArgProblem, describeArgProblem } from "../components/validation";
+import { ConfigError, type ConfigProblem, type PlatformConfig, validatePlatformConfig } from "../stacks";
+import {
+    argoCdArgs,
+    artifactStoreArgs,
+    certManagerArgs,
+    COMPONENT_NAMES,
+    flaggerArgs,
+    type Mapped,
+    mlflowServerArgs,
+    modelServingArgs,
+    postgresArgs,
+} from "./componentArgs";
+
+/**
+ * The program's whole validation of a stack, run before a single resource is registered: the stack
+ * schema (`stacks/`), then every component's own rules (`validate…Args`) on the args the stack maps
+ * to (`componentArgs.ts`), each problem reported under the stack key it came from.
+ */
+
+/** A component's problems as stack problems: under the key the arg came from, or the component's own name. */
+function asStackProblems(component: string, name: string, mapped: Mapped<unknown>, problems: readonly ArgProblem[]): ConfigProblem[] {
+    return problems.map((problem) => {
+        const key = Object.keys(mapped.keys)
+            .filter((arg) => problem.arg === arg || problem.arg.startsWith(`${arg}.`) || problem.arg.startsWith(`${arg}[`))
+            .sort((a, b) => b.length - a.length)[0];
+        if (key === undefined) return { path: `${component} "${name}"`, message: describeArgProblem(problem) };
+        return { path: `${mapped.keys[key]}${problem.arg.slice(key.length)}`, message: problem.message };
+    });
+}
+
+/** Every component rule the stack breaks; components that read an invalid section are not judged. */
+export function componentProblems(config: PlatformConfig, invalid: ReadonlySet<string> = new Set()): ConfigProblem[] {
+    // What other components produce at deployment: validators judge only what is known now.
+    const later = pulumi.output("<known at deployment>");
+    const problems: ConfigProblem[] = [];
+    const judge = <Args>(component: string, name: string, mapped: Mapped<Args>, validate: (name: string, args: Args) => ArgProblem[]) => {
+        if (mapped.reads.some((section) => invalid.has(section))) return;
+        problems.push(...asStackProblems(component, name, mapped, validate(name, mapped.args)));
+    };
+    const names = COMPONENT_NAMES;
+    judge("ArtifactStore", names.artifacts, artifactStoreArgs(config, { modelsNamespace: later }), validateArtifactStoreArgs);
+    judge("Postgres", names.database, postgresArgs(config, { mlflowNamespace: later }), validatePostgresArgs);
+    judge("CertManager", names.certManager, certManagerArgs(config), validateCertManagerArgs);
+    const mlflowRefs = { backendStoreUri: later, artifactsDestination: later, roleArn: later, clusterIssuer: later, modelsNamespace: later };
+    judge("MlflowServer", names.mlflow, mlflowServerArgs(config, mlflowRefs), validateMlflowServerArgs);
+    judge("ArgoCd", names.argocd, argoCdArgs(config, { clusterIssuer: later, modelsNamespace: later }), validateArgoCdArgs);
+    const flagger = flaggerArgs(config, { workloadNamespace: later });
+    judge("Flagger", names.flagger, flagger, validateFlaggerArgs);
+    for (const model of config.models) {
+        const refs = {
+            namespace: later,
+            trackingUri: later,
+            artifactReaderRoleArn: later,
+            clusterIssuer: later,
+            flagger: {
+                meshProvider: meshProviderOf(flagger.args),
+                loadTesterUrl: later,
+                metricTemplates: { accuracy: { name: "", namespace: later }, driftScore: { name: "", namespace: later }, confidence: { name: "", namespace: later } },
+                alertProvider: undefined,
+            },
+            argo: { namespace: later, project: later },
+            trackingCredentialsSecret: undefined,
+        };
+        judge("ModelServing", model.name, modelServingArgs(config, model, refs), validateModelServingArgs);
+    }
+    return problems;
+}
+
+/** Every problem of a stack's configuration values: the schema's and the components'. */
+export function platformConfigProblems(values: Readonly<Record<string, string>>, stack: string): { config?: PlatformConfig; problems: ConfigProblem[] } {
+    const { config, problems, invalid } = validatePlatformConfig(values, stack);
+    if (config === undefined) return { problems };
+    const all = [...problems, ...componentProblems(config, invalid)];
+    return all.length === 0 ? { config, problems: all } : { problems: all };
+}
+
+/**
+ * The validated configuration of a stack, or one `ConfigError` naming every problem by its stack
+ * key: what `pulumi up` and the offline preview run first.
+ */
+export function loadPlatformConfig(values: Readonly<Record<string, string>>, stack: string): PlatformConfig {
+    const { config, problems } = platformConfigProblems(values, stack);
+    if (config === undefined) throw new ConfigError(problems, `stack "${stack}" configuration`);
+    return config;
+}
