@@ -27,7 +27,7 @@ export interface ChildMeasurement {
 async function measure(mode: string, projectDir: string, stack: string, outDir: string, concurrency: number | undefined): Promise<ChildMeasurement> {
     if (mode === "floor") {
         const { readStackFile, stackFilePath } = require("../stacks") as typeof import("../stacks");
-        const { runProgram } = require("../cli/offline/runtime") as typeof import("../cli/offline/runtime");
+        const { runProgram } = require("../offline/runtime") as typeof import("../offline/runtime");
         // infra/index.ts is `export = main`.
         const program = (require("../infra")) as () => Promise<Record<string, unknown>>;
         const started = performance.now();

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { MlflowRegistry, type RegisteredModel, RegistryError, RegistryNotFoundError } from "../policies/mlflowRegistry";
+import { MlflowRestClient, type RegisteredModel, RegistryError, RegistryNotFoundError } from "../policies/mlflowRestClient";
 import { ENVIRONMENTS } from "../stacks/schema";
 import { type CommandIo, processIo, readStack, readStacks, resolveProjectDir, runAsScript, runCommand, withProjectDir } from "./gitops/command";
 import { messageOf } from "./gitops/refusal";
@@ -26,12 +26,12 @@ export async function status(options: { readonly projectDir: string; readonly st
     );
     const names = [...new Set(stacks.flatMap((stack) => stack.modelNames.map((model) => stack.model(model)?.registeredModel)).filter((n): n is string => n !== undefined))];
     const answers = new Map<string, Answer<RegisteredModel>>();
-    let registry: MlflowRegistry | undefined;
+    let registry: MlflowRestClient | undefined;
     let unavailable: string | undefined;
     if (!io.env["MLFLOW_TRACKING_URI"]) unavailable = "MLFLOW_TRACKING_URI is not set";
     else {
         try {
-            registry = MlflowRegistry.fromEnv({}, io.env);
+            registry = MlflowRestClient.fromEnv({}, io.env);
         } catch (err) {
             unavailable = messageOf(err);
         }

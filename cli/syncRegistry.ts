@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { Command } from "commander";
-import { RegistryError, RegistryNotFoundError } from "../policies/mlflowRegistry";
+import { RegistryError, RegistryNotFoundError } from "../policies/mlflowRestClient";
 import { type CommandIo, processIo, readStack, resolveProjectDir, runAsScript, runCommand, withProjectDir } from "./gitops/command";
 import { GitRepository } from "./gitops/git";
 import { messageOf } from "./gitops/refusal";

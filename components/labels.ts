@@ -1,6 +1,6 @@
 /**
  * The label and annotation contract between components, the policy pack and the CLI
- * (ARCHITECTURE.md, "Labels and annotations"). Policies find model workloads by these keys, so
+ * (docs/architecture.md, "Labels and annotations"). Policies find model workloads by these keys, so
  * they are written once, here.
  */
 

@@ -3,7 +3,7 @@ import { containersOf, K8S, type KubeObject, podTemplateOf } from "./workloads";
 
 /**
  * What marks a model workload, and what it declares: the label and annotation contract of
- * `components/labels.ts` (ARCHITECTURE.md, "Labels and annotations"), restated here because the
+ * `components/labels.ts` (docs/architecture.md, "Labels and annotations"), restated here because the
  * pack ships on its own; a test keeps the two in step.
  */
 

@@ -12,7 +12,7 @@ import { HPA_TYPES, K8S, type KubeObject, kubeObject, kubeObjects, POD_BEARING_T
  * `policies/config/<stack>.json` (enforcement levels and thresholds), not of this code.
  */
 
-/** The objects that carry a model's version label (ARCHITECTURE.md, "Labels and annotations"). */
+/** The objects that carry a model's version label (docs/architecture.md, "Labels and annotations"). */
 const MODEL_WORKLOAD_TYPES: readonly string[] = [...POD_BEARING_TYPES, K8S.canary, K8S.pdb, ...HPA_TYPES];
 
 // ---------------------------------------------------------------------------------------------

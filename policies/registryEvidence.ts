@@ -1,5 +1,5 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { MlflowRegistry, type ModelVersion, RegistryNotFoundError, type Run } from "./mlflowRegistry";
+import { MlflowRestClient, type ModelVersion, RegistryNotFoundError, type Run } from "./mlflowRestClient";
 import { modelOf, modelUrisOf, PINNED_VERSION, promotionOf } from "./models";
 import { configOf, type TypedConfigSchema } from "./policyConfig";
 import { promotionTagKey } from "./registryContract";
@@ -62,9 +62,9 @@ export const registryEvidenceMatches: ResourceValidationPolicy = {
         const version = served.version;
         const subject = `version ${version} of registered model "${name}"`;
 
-        let registry: MlflowRegistry;
+        let registry: MlflowRestClient;
         try {
-            registry = MlflowRegistry.fromEnv({ trackingUri: config.trackingUri, timeoutMs: config.timeoutMs });
+            registry = MlflowRestClient.fromEnv({ trackingUri: config.trackingUri, timeoutMs: config.timeoutMs });
         } catch (err) {
             return report(`${subject} cannot be checked: ${messageOf(err)}`);
         }

@@ -1,18 +1,18 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { type ProgramRun, type RecordedResource, runProgram } from "../cli/offline/runtime";
-import { schemasDir } from "../cli/offline/manifests";
+import { type ProgramRun, type RecordedResource, runProgram } from "../offline/runtime";
+import { schemasDir } from "../offline/manifests";
 import { parsePlatformConfig, type PlatformConfig, readStackFile, stackFilePath } from "../stacks";
 import main = require("../infra");
 
 /**
- * The one mocks harness of the test suite. Programs run under `cli/offline` (the SDK's mocks with
+ * The one mocks harness of the test suite. Programs run under `offline/` (the SDK's mocks with
  * realistic cloud answers, the same runtime the offline preview uses); these helpers add what
  * tests need to look at the result.
  */
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
-export type { RecordedResource } from "../cli/offline/runtime";
+export type { RecordedResource } from "../offline/runtime";
 
 /** Config values every test stack needs before it says anything of its own. */
 export const BASE_CONFIG: Readonly<Record<string, string>> = {

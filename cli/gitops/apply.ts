@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { MlflowRegistry } from "../../policies/mlflowRegistry";
+import type { MlflowRestClient } from "../../policies/mlflowRestClient";
 import { unifiedDiff } from "./diff";
 import type { GitRepository } from "./git";
 import type { StackChangePlan } from "./plan";
@@ -32,7 +32,7 @@ export async function requireCleanStackFile(repo: GitRepository, subject: string
     if (changes.length > 0) throw Refusal.of(subject, "input", `${shown} has uncommitted changes (${changes.join(", ").trim()}); commit or discard them first`);
 }
 
-export async function applyChange(plan: StackChangePlan, options: { readonly projectDir: string; readonly repo: GitRepository; readonly registry: MlflowRegistry }): Promise<AppliedChange> {
+export async function applyChange(plan: StackChangePlan, options: { readonly projectDir: string; readonly repo: GitRepository; readonly registry: MlflowRestClient }): Promise<AppliedChange> {
     const file = path.join(options.projectDir, plan.file);
     // The plan was made from the text read at the start: anything written since would be overwritten.
     if (fs.readFileSync(file, "utf8") !== plan.before) throw Refusal.of(plan.subject, "input", `${plan.file} changed while the command ran; run it again`);

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command, CommanderError } from "commander";
-import { MlflowRegistry, type ModelVersion, RegistryError, RegistryNotFoundError, type Run } from "../../policies/mlflowRegistry";
+import { MlflowRestClient, type ModelVersion, RegistryError, RegistryNotFoundError, type Run } from "../../policies/mlflowRestClient";
 import { listStacks } from "../../stacks/stackFile";
 import { RegistryNotUpdated } from "./apply";
 import { CriteriaProblem } from "./criteria";
@@ -133,7 +133,7 @@ export async function askRegistry<T>(subject: string, question: () => Promise<T>
 }
 
 /** The version and, when it has one, its run. */
-export async function versionAndRun(registry: MlflowRegistry, subject: string, registeredModel: string, version: string): Promise<{ modelVersion: ModelVersion | undefined; run: Run | undefined }> {
+export async function versionAndRun(registry: MlflowRestClient, subject: string, registeredModel: string, version: string): Promise<{ modelVersion: ModelVersion | undefined; run: Run | undefined }> {
     const modelVersion = await askRegistry(subject, () => registry.getModelVersion(registeredModel, version));
     const runId = modelVersion?.runId;
     const run = runId === undefined ? undefined : await askRegistry(subject, () => registry.getRun(runId));

@@ -1,4 +1,4 @@
-import type { ModelVersion, Run } from "../../policies/mlflowRegistry";
+import type { ModelVersion, Run } from "../../policies/mlflowRestClient";
 import { promotionTagKey } from "../../policies/registryContract";
 import { platformConfigProblems } from "../../infra/validation";
 import { formatProblem, parseStackFile } from "../../stacks";

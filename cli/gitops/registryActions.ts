@@ -1,4 +1,4 @@
-import { MlflowRegistry } from "../../policies/mlflowRegistry";
+import { MlflowRestClient } from "../../policies/mlflowRestClient";
 import { environmentAlias, formatPromotionTag, type PromotionTag, promotionTagKey } from "../../policies/registryContract";
 import { Refusal } from "./refusal";
 
@@ -46,7 +46,7 @@ export function describeAction(action: RegistryAction): string {
     return `tag ${action.key} on ${action.registeredModel} version ${action.version}`;
 }
 
-export async function performActions(registry: MlflowRegistry, actions: readonly RegistryAction[]): Promise<void> {
+export async function performActions(registry: MlflowRestClient, actions: readonly RegistryAction[]): Promise<void> {
     for (const action of actions) {
         if (action.kind === "set-alias") await registry.setAlias(action.registeredModel, action.alias, action.version);
         else await registry.setModelVersionTag(action.registeredModel, action.version, action.key, action.value);
@@ -54,12 +54,12 @@ export async function performActions(registry: MlflowRegistry, actions: readonly
 }
 
 /** The registry the commands talk to: `MLFLOW_TRACKING_URI` and MLflow's credential variables. */
-export function registryFromEnv(subject: string, env: NodeJS.ProcessEnv): MlflowRegistry {
+export function registryFromEnv(subject: string, env: NodeJS.ProcessEnv): MlflowRestClient {
     if (!env["MLFLOW_TRACKING_URI"]) {
         throw Refusal.of(subject, "input", "MLFLOW_TRACKING_URI is not set: point it at the MLflow tracking server whose registry holds the model");
     }
     try {
-        return MlflowRegistry.fromEnv({}, env);
+        return MlflowRestClient.fromEnv({}, env);
     } catch (err) {
         throw Refusal.of(subject, "input", (err as Error).message);
     }

@@ -1,4 +1,4 @@
-import type { ModelVersion, RegisteredModel } from "../../policies/mlflowRegistry";
+import type { ModelVersion, RegisteredModel } from "../../policies/mlflowRestClient";
 import { environmentAlias, formatPromotionTag, type PromotionTag, promotionTagKey } from "../../policies/registryContract";
 import type { RegistryAction } from "./registryActions";
 import type { StackText } from "./stackText";

@@ -1,4 +1,4 @@
-import type { RecordedResource } from "../offline/runtime";
+import type { RecordedResource } from "../../offline/runtime";
 
 /**
  * Resources by component, from the parent chain the engine records: every registration belongs

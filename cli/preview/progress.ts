@@ -1,4 +1,4 @@
-import type { PipelineStage } from "../offline/pipeline";
+import type { PipelineStage } from "../../offline/pipeline";
 
 /**
  * The progress line: which stage runs and how far it is, on stderr so that stdout (the report,

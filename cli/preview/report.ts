@@ -3,9 +3,9 @@ import { LABELS } from "../../components/labels";
 import { resolveCanary } from "../../components/modelServing/canary";
 import { describeContribution, gpuAtMaxScale, type GpuTally } from "../../policies/gpu";
 import type { Environment } from "../../stacks";
-import type { EnforcementLevel, PolicyDiagnostic } from "../offline/analyzer";
-import type { PipelineResult } from "../offline/pipeline";
-import { type RecordedResource, unwrapSecrets } from "../offline/runtime";
+import type { EnforcementLevel, PolicyDiagnostic } from "../../offline/analyzer";
+import type { PipelineResult } from "../../offline/pipeline";
+import { type RecordedResource, unwrapSecrets } from "../../offline/runtime";
 import { type ComponentNode, componentGroups, componentTree, type ResourceGroup } from "./components";
 
 /**

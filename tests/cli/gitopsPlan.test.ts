@@ -5,7 +5,7 @@ import { criteriaOf, type EnvironmentCriteria } from "../../cli/gitops/criteria"
 import { planPromotion, planRollback, type PromotionInputs, type PromotionRequest } from "../../cli/gitops/plan";
 import { Refusal } from "../../cli/gitops/refusal";
 import { StackText } from "../../cli/gitops/stackText";
-import type { ModelVersion, Run } from "../../policies/mlflowRegistry";
+import type { ModelVersion, Run } from "../../policies/mlflowRestClient";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const REGISTRY = "https://mlflow.ml.example.com";

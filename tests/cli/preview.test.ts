@@ -4,8 +4,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { PlatformMocks } from "../../cli/offline/mocks";
-import { REDACTED } from "../../cli/offline/manifests";
+import { PlatformMocks } from "../../offline/mocks";
+import { REDACTED } from "../../offline/manifests";
 import { REPORT_FORMAT, type PreviewReport } from "../../cli/preview/report";
 
 /**

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { RecordedResource } from "../../cli/offline/runtime";
+import type { RecordedResource } from "../../offline/runtime";
 import { componentGroups, componentTree, foldGroups } from "../../cli/preview/components";
 import { MERMAID_SIBLING_LIMIT, mermaidFlowchart } from "../../cli/preview/markdown";
 import { checkStackName, policyConfigFor, REPOSITORY_ROOT, resolveOptions, resolveRegistry, UsageError } from "../../cli/preview/options";

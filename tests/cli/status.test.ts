@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { planSync, statusRows } from "../../cli/gitops/registryState";
 import { StackText } from "../../cli/gitops/stackText";
-import type { ModelVersion, RegisteredModel } from "../../policies/mlflowRegistry";
+import type { ModelVersion, RegisteredModel } from "../../policies/mlflowRestClient";
 import { unusedUrl } from "../support/faultyServers";
 import { type CliResult, declaredModels, registrySnapshot, runCli, type SeededModel, useRegistryWorkbench } from "../support/gitRepo";
 

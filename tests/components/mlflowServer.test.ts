@@ -20,7 +20,7 @@ import {
 } from "../../components/mlflowServer";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
 import { MLFLOW_IMAGE } from "../../components/versions";
-import { SECRET_SIG } from "../../cli/offline/runtime";
+import { SECRET_SIG } from "../../offline/runtime";
 import { findObject, findResource, ofType, promiseOf, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT } from "../harness";
 
 const PASSWORD = "S3cr3t%2Fpw-7f1c";

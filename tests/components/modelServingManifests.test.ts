@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
-import { toManifests } from "../../cli/offline/manifests/collect";
-import { validateManifest } from "../../cli/offline/manifests/validate";
+import { toManifests } from "../../offline/manifests/collect";
+import { validateManifest } from "../../offline/manifests/validate";
 import { GPU_PLACEMENT_DEFAULTS, ModelServing, type ModelServingArgs, type ServedModel, type ServingProvider } from "../../components/modelServing";
 import { modelServingArgs } from "../../infra/componentArgs";
 import { runComponent, shippedConfig } from "../harness";

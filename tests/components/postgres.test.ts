@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
-import { SECRET_SIG } from "../../cli/offline/runtime";
+import { SECRET_SIG } from "../../offline/runtime";
 import {
     type InClusterPostgresArgs,
     POSTGRES_DEFAULTS,

@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { runProgram } from "../../cli/offline/runtime";
+import { runProgram } from "../../offline/runtime";
 import { platformConfigProblems } from "../../infra/validation";
 import { BASE_CONFIG } from "../harness";
 import main = require("../../infra");

@@ -20,7 +20,7 @@ import {
     mlflowServerCommand,
     REGISTRY_READER_PROGRAM_DIR,
 } from "../../components/mlflowServer";
-import { MlflowRegistry, RegistryHttpError } from "../../policies/mlflowRegistry";
+import { MlflowRestClient, RegistryHttpError } from "../../policies/mlflowRestClient";
 import { findObject, findResource, type RecordedResource, runComponent } from "../harness";
 import { type MlflowServer as RunningServer, MlflowSeed, runMlflowCommand, startMlflowServer, venvExecutable } from "../support/mlflow";
 
@@ -311,7 +311,7 @@ describe("MlflowServer's command line with basic auth, and the registry reader p
         });
 
         it("lets the reader read the registered model, its version, the run and the model's artifacts", async () => {
-            const registry = new MlflowRegistry({ trackingUri: server.url, auth: { kind: "basic", username: "model-server", password: newPassword } });
+            const registry = new MlflowRestClient({ trackingUri: server.url, auth: { kind: "basic", username: "model-server", password: newPassword } });
             assert.equal((await registry.getRegisteredModel("fraud_detector")).name, "fraud_detector");
             const version = await registry.getModelVersion("fraud_detector", "1");
             assert.equal(version.runId, runId);
@@ -328,7 +328,7 @@ describe("MlflowServer's command line with basic auth, and the registry reader p
                 body: JSON.stringify({ name: "fraud_detector", source: `runs:/${runId}/model`, run_id: runId }),
             });
             assert.equal(create.status, 403, await create.text());
-            const registry = new MlflowRegistry({ trackingUri: server.url, auth: { kind: "basic", username: "model-server", password: newPassword } });
+            const registry = new MlflowRestClient({ trackingUri: server.url, auth: { kind: "basic", username: "model-server", password: newPassword } });
             await assert.rejects(registry.setAlias("fraud_detector", "champion", "1"), (error: unknown) => error instanceof RegistryHttpError && error.status === 403);
             const upload = await fetch(`${server.url}/api/2.0/mlflow-artifacts/artifacts/${experimentId}/${runId}/artifacts/model/evil.pkl`, { method: "PUT", headers: asReader, body: "x" });
             assert.equal(upload.status, 403);
@@ -372,7 +372,7 @@ describe("the registry reader program on a server whose default permission is NO
         const result = await runReaderProgram(rendered, server.url, scratch);
         assert.equal(result.code, 0, result.stderr);
 
-        const asReader = new MlflowRegistry({ trackingUri: server.url, auth: { kind: "basic", ...reader } });
+        const asReader = new MlflowRestClient({ trackingUri: server.url, auth: { kind: "basic", ...reader } });
         assert.equal((await asReader.getModelVersion("fraud_detector", "1")).runId, runId);
         assert.equal((await asReader.getRun(runId)).runId, runId);
 
@@ -383,7 +383,7 @@ describe("the registry reader program on a server whose default permission is NO
             body: JSON.stringify(plain),
         });
         assert.equal(created.status, 200);
-        const withoutGrants = new MlflowRegistry({ trackingUri: server.url, auth: { kind: "basic", ...plain } });
+        const withoutGrants = new MlflowRestClient({ trackingUri: server.url, auth: { kind: "basic", ...plain } });
         await assert.rejects(withoutGrants.getModelVersion("fraud_detector", "1"), (error: unknown) => error instanceof RegistryHttpError && error.status === 403);
     });
 });

@@ -1,8 +1,8 @@
 import * as assert from "node:assert/strict";
-import type { PolicyDiagnostic, PolicyPackHandle } from "../../cli/offline/analyzer";
-import { analyzeResources } from "../../cli/offline/analyzer";
-import { loadStack, startPolicyPack } from "../../cli/offline/pipeline";
-import { type RecordedResource, runProgram } from "../../cli/offline/runtime";
+import type { PolicyDiagnostic, PolicyPackHandle } from "../../offline/analyzer";
+import { analyzeResources } from "../../offline/analyzer";
+import { loadStack, startPolicyPack } from "../../offline/pipeline";
+import { type RecordedResource, runProgram } from "../../offline/runtime";
 import { environmentAlias, formatPromotionTag, promotionTagKey } from "../../policies/registryContract";
 import { PROJECT_DIR, runStack } from "../harness";
 import { freePort, type MlflowServer, MlflowSeed, startMlflowServer } from "../support/mlflow";

@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { kubernetesInventory, validateManifests } from "../../cli/offline/manifests";
+import { kubernetesInventory, validateManifests } from "../../offline/manifests";
 import { listStacks } from "../../stacks";
 import {
     findObject,
@@ -11,7 +11,7 @@ import {
     runStack,
     shippedConfig,
 } from "../harness";
-import { runProgram } from "../../cli/offline/runtime";
+import { runProgram } from "../../offline/runtime";
 import main = require("../../infra");
 
 /**

@@ -9,10 +9,10 @@ import {
     PolicyPackStartError,
     launchPolicyPack,
     runPolicyPack,
-} from "../../cli/offline/analyzer";
-import { type PolicyConfigInfo, parsePolicyPackConfig, reconcilePolicyPackConfig } from "../../cli/offline/analyzer/config";
-import { ResourceIndex, analyzeRequest, goDurationSeconds, stackResource } from "../../cli/offline/analyzer/wire";
-import { type RecordedResource, SECRET_SIG } from "../../cli/offline/runtime";
+} from "../../offline/analyzer";
+import { type PolicyConfigInfo, parsePolicyPackConfig, reconcilePolicyPackConfig } from "../../offline/analyzer/config";
+import { ResourceIndex, analyzeRequest, goDurationSeconds, stackResource } from "../../offline/analyzer/wire";
+import { type RecordedResource, SECRET_SIG } from "../../offline/runtime";
 
 const FIXTURE = path.join(__dirname, "fixtures", "policy-pack");
 const REPO_NODE_MODULES = path.resolve(__dirname, "..", "..", "node_modules");

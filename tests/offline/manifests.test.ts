@@ -15,9 +15,9 @@ import {
     validateManifest,
     validateManifests,
     writeManifests,
-} from "../../cli/offline/manifests";
-import { indentQuotedContinuations, loadKubernetesYaml } from "../../cli/offline/manifests/crdSchemas";
-import { VALIDATOR_BLIND_SPOTS } from "../../cli/offline/manifests/fieldTracking";
+} from "../../offline/manifests";
+import { indentQuotedContinuations, loadKubernetesYaml } from "../../offline/manifests/crdSchemas";
+import { VALIDATOR_BLIND_SPOTS } from "../../offline/manifests/fieldTracking";
 import { type RecordedResource, requireSchemasFolder, runComponent } from "../harness";
 
 const FIXTURES = path.join(__dirname, "fixtures");

@@ -2,7 +2,7 @@ import type { PromotionRecord } from "../../components/labels";
 import type { StackInput } from "./analyzerArgs";
 
 /**
- * Compliant resources, shaped the way the program renders them (ARCHITECTURE.md tables,
+ * Compliant resources, shaped the way the program renders them (docs/architecture.md tables,
  * components/labels.ts, components/security.ts). Each test changes one thing.
  */
 

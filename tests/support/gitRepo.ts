@@ -8,7 +8,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writ
 import os from "node:os";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { MlflowRegistry } from "../../policies/mlflowRegistry";
+import { MlflowRestClient } from "../../policies/mlflowRestClient";
 import { type MlflowSeed, type MlflowServer, REPO_ROOT, startMlflowServer } from "./mlflow";
 
 /** The files a stack repository starts with, copied from this repository. */
@@ -228,7 +228,7 @@ async function restCall(url: string, method: "GET" | "POST" | "DELETE", endpoint
 /** A real MLflow registry seeded from the shipped stacks, and a fresh stack repository for each test. */
 export interface RegistryWorkbench {
     readonly server: MlflowServer;
-    readonly registry: MlflowRegistry;
+    readonly registry: MlflowRestClient;
     /** What `seedRegistryFromStacks` created, per registered model. */
     readonly seeded: Record<string, SeededModel>;
     /** This test's repository; the registry was reset to match its stack files before the test. */
@@ -242,13 +242,13 @@ export interface RegistryWorkbench {
  */
 export function useRegistryWorkbench(): RegistryWorkbench {
     let server: MlflowServer | undefined;
-    let registry: MlflowRegistry | undefined;
+    let registry: MlflowRestClient | undefined;
     let seeded: Record<string, SeededModel> | undefined;
     let repo: StackRepo | undefined;
 
     before(async () => {
         server = await startMlflowServer();
-        registry = new MlflowRegistry({ trackingUri: server.url });
+        registry = new MlflowRestClient({ trackingUri: server.url });
         const seedRepo = createStackRepo();
         try {
             seeded = await seedRegistryFromStacks(server.seed, seedRepo.dir);

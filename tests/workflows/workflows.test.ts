@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { schemasDir } from "../../cli/offline/manifests";
+import { schemasDir } from "../../offline/manifests";
 import { resolveOptions } from "../../cli/preview/options";
 import { FLAGGER_CHART } from "../../components/flagger";
 import { DELIVERY_DEFAULTS } from "../../components/modelServing/delivery";

@@ -198,7 +198,7 @@ export class PlatformMocks implements pulumi.runtime.Mocks {
             return { id: undefined, state: {} };
         }
         if (model === undefined) {
-            throw new UnmodelledError(`offline mocks: no model of what the cloud answers for a ${args.type} (resource "${args.name}"); add one to cli/offline/mocks.ts`);
+            throw new UnmodelledError(`offline mocks: no model of what the cloud answers for a ${args.type} (resource "${args.name}"); add one to offline/mocks.ts`);
         }
         return model(args.name, args.inputs as State, this.cloud);
     }
@@ -206,7 +206,7 @@ export class PlatformMocks implements pulumi.runtime.Mocks {
     call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
         const answer = CALLS[args.token];
         if (answer === undefined) {
-            throw new UnmodelledError(`offline mocks: no model of the function ${args.token}; add one to cli/offline/mocks.ts`);
+            throw new UnmodelledError(`offline mocks: no model of the function ${args.token}; add one to offline/mocks.ts`);
         }
         return answer(args.inputs as State, this.cloud);
     }

@@ -4,14 +4,14 @@ import os from "node:os";
 import path from "node:path";
 import {
   authFromEnv,
-  MlflowRegistry,
+  MlflowRestClient,
   RegistryError,
   RegistryHttpError,
   RegistryMalformedResponseError,
   RegistryNotFoundError,
   RegistryTimeoutError,
   RegistryUnreachableError,
-} from "../../policies/mlflowRegistry";
+} from "../../policies/mlflowRestClient";
 import {
   startCannedServer,
   startSilentServer,
@@ -41,9 +41,9 @@ async function rejectsWith<E extends RegistryError>(
   return caught;
 }
 
-describe("MlflowRegistry against a real MLflow 3.17.2 server on PostgreSQL", () => {
+describe("MlflowRestClient against a real MLflow 3.17.2 server on PostgreSQL", () => {
   let server: MlflowServer;
-  let registry: MlflowRegistry;
+  let registry: MlflowRestClient;
   let trainingRunId: string;
   let retrainingRunId: string;
   let seededAfter: number;
@@ -51,7 +51,7 @@ describe("MlflowRegistry against a real MLflow 3.17.2 server on PostgreSQL", () 
 
   before(async () => {
     server = await startMlflowServer();
-    registry = new MlflowRegistry({ trackingUri: server.url });
+    registry = new MlflowRestClient({ trackingUri: server.url });
     const { seed } = server;
     seededAfter = Date.now();
     ({ runId: trainingRunId } = await seed.createRun({
@@ -226,7 +226,7 @@ describe("MlflowRegistry against a real MLflow 3.17.2 server on PostgreSQL", () 
   });
 });
 
-describe("MlflowRegistry with Basic auth against a real MLflow basic-auth server", () => {
+describe("MlflowRestClient with Basic auth against a real MLflow basic-auth server", () => {
   // MLflow refuses to bootstrap an admin whose password is shorter than 12 characters.
   const adminPassword = "test-admin-password-1";
   let server: MlflowServer;
@@ -262,7 +262,7 @@ describe("MlflowRegistry with Basic auth against a real MLflow basic-auth server
   });
 
   it("fromEnv sends MLFLOW_TRACKING_USERNAME/PASSWORD as Basic credentials the server accepts", async () => {
-    const registry = MlflowRegistry.fromEnv(
+    const registry = MlflowRestClient.fromEnv(
       {},
       { MLFLOW_TRACKING_URI: server.url, MLFLOW_TRACKING_USERNAME: "admin", MLFLOW_TRACKING_PASSWORD: adminPassword },
     );
@@ -270,7 +270,7 @@ describe("MlflowRegistry with Basic auth against a real MLflow basic-auth server
   });
 
   it("wrong credentials are the server's 401 as RegistryHttpError", async () => {
-    const registry = new MlflowRegistry({ trackingUri: server.url, auth: { kind: "basic", username: "admin", password: "wrong" } });
+    const registry = new MlflowRestClient({ trackingUri: server.url, auth: { kind: "basic", username: "admin", password: "wrong" } });
     const error = await rejectsWith(
       registry.getRegisteredModel("fraud_detector"),
       RegistryHttpError,
@@ -280,12 +280,12 @@ describe("MlflowRegistry with Basic auth against a real MLflow basic-auth server
   });
 });
 
-describe("MlflowRegistry when the registry misbehaves", () => {
+describe("MlflowRestClient when the registry misbehaves", () => {
   const servers: FaultyServer[] = [];
-  async function canned(answer: CannedAnswer): Promise<MlflowRegistry> {
+  async function canned(answer: CannedAnswer): Promise<MlflowRestClient> {
     const server = await startCannedServer(answer);
     servers.push(server);
-    return new MlflowRegistry({ trackingUri: server.url, timeoutMs: 2000 });
+    return new MlflowRestClient({ trackingUri: server.url, timeoutMs: 2000 });
   }
 
   afterEach(async () => {
@@ -296,7 +296,7 @@ describe("MlflowRegistry when the registry misbehaves", () => {
     const url = await unusedUrl();
     const port = new URL(url).port;
     await rejectsWith(
-      new MlflowRegistry({ trackingUri: url }).getModelVersion("fraud_detector", "7"),
+      new MlflowRestClient({ trackingUri: url }).getModelVersion("fraud_detector", "7"),
       RegistryUnreachableError,
       `MLflow registry ${url}: getModelVersion(fraud_detector, 7): unreachable (connect ECONNREFUSED 127.0.0.1:${port})`,
     );
@@ -304,7 +304,7 @@ describe("MlflowRegistry when the registry misbehaves", () => {
 
   it("a host name that does not resolve is RegistryUnreachableError", async () => {
     await rejectsWith(
-      new MlflowRegistry({ trackingUri: "http://mlflow.registry.invalid" }).getRun("abc"),
+      new MlflowRestClient({ trackingUri: "http://mlflow.registry.invalid" }).getRun("abc"),
       RegistryUnreachableError,
       /^MLflow registry http:\/\/mlflow\.registry\.invalid: getRun\(abc\): unreachable \(getaddrinfo (ENOTFOUND|EAI_AGAIN) mlflow\.registry\.invalid\)$/,
     );
@@ -315,7 +315,7 @@ describe("MlflowRegistry when the registry misbehaves", () => {
     servers.push(server);
     const started = Date.now();
     const error = await rejectsWith(
-      new MlflowRegistry({ trackingUri: server.url, timeoutMs: 300 }).getModelVersion("fraud_detector", "7"),
+      new MlflowRestClient({ trackingUri: server.url, timeoutMs: 300 }).getModelVersion("fraud_detector", "7"),
       RegistryTimeoutError,
       `MLflow registry ${server.url}: getModelVersion(fraud_detector, 7): no complete answer within 300 ms`,
     );
@@ -328,7 +328,7 @@ describe("MlflowRegistry when the registry misbehaves", () => {
     servers.push(server);
     const started = Date.now();
     await rejectsWith(
-      new MlflowRegistry({ trackingUri: server.url, timeoutMs: 300 }).getModelVersion("fraud_detector", "7"),
+      new MlflowRestClient({ trackingUri: server.url, timeoutMs: 300 }).getModelVersion("fraud_detector", "7"),
       RegistryTimeoutError,
       `MLflow registry ${server.url}: getModelVersion(fraud_detector, 7): no complete answer within 300 ms`,
     );
@@ -443,7 +443,7 @@ describe("MlflowRegistry when the registry misbehaves", () => {
   });
 });
 
-describe("MlflowRegistry requests and configuration", () => {
+describe("MlflowRestClient requests and configuration", () => {
   let server: FaultyServer;
 
   beforeEach(async () => {
@@ -455,7 +455,7 @@ describe("MlflowRegistry requests and configuration", () => {
   });
 
   it("keeps a path prefix of the tracking URI and sends GET parameters in the query string", async () => {
-    const registry = new MlflowRegistry({ trackingUri: `${server.url}/mlflow/` });
+    const registry = new MlflowRestClient({ trackingUri: `${server.url}/mlflow/` });
     assert.equal(registry.registryUrl, `${server.url}/mlflow`);
     await rejectsWith(registry.getModelVersion("fraud detector", "7"), RegistryMalformedResponseError, /model_version: expected an object, got nothing/);
     assert.equal(server.requests[0]?.method, "GET");
@@ -463,7 +463,7 @@ describe("MlflowRegistry requests and configuration", () => {
   });
 
   it("sends POST and DELETE parameters as a JSON body", async () => {
-    const registry = new MlflowRegistry({ trackingUri: server.url });
+    const registry = new MlflowRestClient({ trackingUri: server.url });
     await registry.setAlias("fraud_detector", "champion", "7");
     await registry.deleteAlias("fraud_detector", "champion");
     await registry.setModelVersionTag("fraud_detector", "7", "stage", "prod");
@@ -493,8 +493,8 @@ describe("MlflowRegistry requests and configuration", () => {
   });
 
   it("sends MLFLOW_TRACKING_TOKEN as a Bearer token, and no Authorization header without credentials", async () => {
-    await MlflowRegistry.fromEnv({ trackingUri: server.url }, { MLFLOW_TRACKING_TOKEN: "t0ken" }).setAlias("m", "a", "1");
-    await new MlflowRegistry({ trackingUri: server.url }).setAlias("m", "a", "1");
+    await MlflowRestClient.fromEnv({ trackingUri: server.url }, { MLFLOW_TRACKING_TOKEN: "t0ken" }).setAlias("m", "a", "1");
+    await new MlflowRestClient({ trackingUri: server.url }).setAlias("m", "a", "1");
     assert.equal(server.requests[0]?.headers.authorization, "Bearer t0ken");
     assert.equal(server.requests[1]?.headers.authorization, undefined);
   });
@@ -509,32 +509,32 @@ describe("MlflowRegistry requests and configuration", () => {
   });
 
   it("fromEnv reads MLFLOW_TRACKING_URI and needs one", () => {
-    assert.equal(MlflowRegistry.fromEnv({}, { MLFLOW_TRACKING_URI: "https://mlflow.example.com/" }).registryUrl, "https://mlflow.example.com");
-    assert.throws(() => MlflowRegistry.fromEnv({}, {}), {
-      message: "MlflowRegistry.fromEnv: no trackingUri given and MLFLOW_TRACKING_URI is not set",
+    assert.equal(MlflowRestClient.fromEnv({}, { MLFLOW_TRACKING_URI: "https://mlflow.example.com/" }).registryUrl, "https://mlflow.example.com");
+    assert.throws(() => MlflowRestClient.fromEnv({}, {}), {
+      message: "MlflowRestClient.fromEnv: no trackingUri given and MLFLOW_TRACKING_URI is not set",
     });
   });
 
   it("timeoutMs defaults to 5000", () => {
-    assert.equal(new MlflowRegistry({ trackingUri: server.url }).timeoutMs, 5000);
+    assert.equal(new MlflowRestClient({ trackingUri: server.url }).timeoutMs, 5000);
   });
 
   it("rejects a tracking URI that is not http(s), carries credentials, or a bad timeout", () => {
-    assert.throws(() => new MlflowRegistry({ trackingUri: "databricks" }), {
-      message: 'MlflowRegistry: trackingUri must be an http(s) URL, got "databricks"',
+    assert.throws(() => new MlflowRestClient({ trackingUri: "databricks" }), {
+      message: 'MlflowRestClient: trackingUri must be an http(s) URL, got "databricks"',
     });
-    assert.throws(() => new MlflowRegistry({ trackingUri: "file:///tmp/mlruns" }), {
-      message: 'MlflowRegistry: trackingUri must be an http(s) URL, got "file:///tmp/mlruns"',
+    assert.throws(() => new MlflowRestClient({ trackingUri: "file:///tmp/mlruns" }), {
+      message: 'MlflowRestClient: trackingUri must be an http(s) URL, got "file:///tmp/mlruns"',
     });
-    assert.throws(() => new MlflowRegistry({ trackingUri: "https://user:secret@mlflow.example.com" }), {
+    assert.throws(() => new MlflowRestClient({ trackingUri: "https://user:secret@mlflow.example.com" }), {
       message:
-        "MlflowRegistry: trackingUri must not carry credentials; use MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN",
+        "MlflowRestClient: trackingUri must not carry credentials; use MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN",
     });
-    assert.throws(() => new MlflowRegistry({ trackingUri: server.url, timeoutMs: 0 }), {
-      message: "MlflowRegistry: timeoutMs must be a positive integer, got 0",
+    assert.throws(() => new MlflowRestClient({ trackingUri: server.url, timeoutMs: 0 }), {
+      message: "MlflowRestClient: timeoutMs must be a positive integer, got 0",
     });
-    assert.throws(() => new MlflowRegistry({ trackingUri: server.url, auth: { kind: "bearer", token: "line\nbreak" } }), {
-      message: "MlflowRegistry: the auth token must be non-empty printable ASCII without spaces",
+    assert.throws(() => new MlflowRestClient({ trackingUri: server.url, auth: { kind: "bearer", token: "line\nbreak" } }), {
+      message: "MlflowRestClient: the auth token must be non-empty printable ASCII without spaces",
     });
   });
 });

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { PROJECT } from "../../stacks";
+import { PROJECT } from "../stacks";
 import { type MockCloud, PlatformMocks } from "./mocks";
 
 /**

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { loadPlatformConfig } from "../../infra/validation";
-import { type PlatformConfig, PROJECT, readStackFile, stackFilePath } from "../../stacks";
+import { loadPlatformConfig } from "../infra/validation";
+import { type PlatformConfig, PROJECT, readStackFile, stackFilePath } from "../stacks";
 import { AnalysisQueue, type AnalyzerInfo, type ConfigureResult, launchPolicyPack, type PackLogLine, type PolicyAnalysis, type PolicyPackHandle } from "./analyzer";
 import { kubernetesInventory, type ManifestProblem, schemasDir, validateManifests } from "./manifests";
 import { type ProgramRun, runProgram } from "./runtime";
@@ -16,10 +16,10 @@ import { type ProgramRun, runProgram } from "./runtime";
  */
 
 /** The program (`infra/`). Loaded when a run starts, so that a caller can start the policy pack first. */
-type Program = typeof import("../../infra");
+type Program = typeof import("../infra");
 function loadProgram(): Program {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require("../../infra") as Program;
+    return require("../infra") as Program;
 }
 
 /** The policy that cross-checks declared evidence against the MLflow registry, and its config key. */

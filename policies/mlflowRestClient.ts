@@ -8,7 +8,7 @@
  * server that accepts the connection and never answers or stalls in the middle of the body.
  *
  * Paths, payloads and response shapes were checked against a real MLflow 3.17.2 server
- * (tests/registry/mlflowRegistry.test.ts runs them against one).
+ * (tests/policies/mlflowRestClient.test.ts runs them against one).
  */
 
 /** How a model version's registration ended (MLflow's `ModelVersionStatus`). */
@@ -56,7 +56,7 @@ export type RegistryAuth =
   | { readonly kind: "bearer"; readonly token: string }
   | { readonly kind: "basic"; readonly username: string; readonly password: string };
 
-export interface MlflowRegistryOptions {
+export interface MlflowRestClientOptions {
   /** Base URL of the tracking server, e.g. `https://mlflow.ml.example.com` (a path prefix is kept). */
   readonly trackingUri: string;
   /**
@@ -66,7 +66,7 @@ export interface MlflowRegistryOptions {
   readonly timeoutMs?: number;
   /**
    * Credentials for a server behind authentication.
-   * @default - none (`MlflowRegistry.fromEnv()` reads them from the MLflow environment variables)
+   * @default - none (`MlflowRestClient.fromEnv()` reads them from the MLflow environment variables)
    */
   readonly auth?: RegistryAuth;
 }
@@ -121,7 +121,8 @@ export class RegistryMalformedResponseError extends RegistryError {}
 const EXCERPT_LENGTH = 200;
 const DEFAULT_TIMEOUT_MS = 5000;
 
-export class MlflowRegistry {
+/** The MLflow REST client: registry reads (versions, runs, aliases, tags) and the writes promote and rollback make. */
+export class MlflowRestClient {
   /** The tracking URI as it appears in error messages, without a trailing slash. */
   readonly registryUrl: string;
   readonly timeoutMs: number;
@@ -136,46 +137,46 @@ export class MlflowRegistry {
   static fromEnv(
     options: { readonly trackingUri?: string; readonly timeoutMs?: number } = {},
     env: NodeJS.ProcessEnv = process.env,
-  ): MlflowRegistry {
+  ): MlflowRestClient {
     const trackingUri = options.trackingUri ?? env["MLFLOW_TRACKING_URI"];
     if (trackingUri === undefined || trackingUri === "") {
-      throw new Error("MlflowRegistry.fromEnv: no trackingUri given and MLFLOW_TRACKING_URI is not set");
+      throw new Error("MlflowRestClient.fromEnv: no trackingUri given and MLFLOW_TRACKING_URI is not set");
     }
     const auth = authFromEnv(env);
-    return new MlflowRegistry({
+    return new MlflowRestClient({
       trackingUri,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(auth === undefined ? {} : { auth }),
     });
   }
 
-  constructor(options: MlflowRegistryOptions) {
+  constructor(options: MlflowRestClientOptions) {
     let parsed: URL;
     try {
       parsed = new URL(options.trackingUri);
     } catch {
-      throw new Error(`MlflowRegistry: trackingUri must be an http(s) URL, got "${options.trackingUri}"`);
+      throw new Error(`MlflowRestClient: trackingUri must be an http(s) URL, got "${options.trackingUri}"`);
     }
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-      throw new Error(`MlflowRegistry: trackingUri must be an http(s) URL, got "${options.trackingUri}"`);
+      throw new Error(`MlflowRestClient: trackingUri must be an http(s) URL, got "${options.trackingUri}"`);
     }
     if (parsed.username !== "" || parsed.password !== "") {
       // fetch refuses such URLs, and the credentials would end up in every error message.
       throw new Error(
-        "MlflowRegistry: trackingUri must not carry credentials; " +
+        "MlflowRestClient: trackingUri must not carry credentials; " +
           "use MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN",
       );
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
-      throw new Error(`MlflowRegistry: timeoutMs must be a positive integer, got ${timeoutMs}`);
+      throw new Error(`MlflowRestClient: timeoutMs must be a positive integer, got ${timeoutMs}`);
     }
     this.registryUrl = `${parsed.origin}${parsed.pathname.replace(/\/+$/, "")}`;
     this.apiBase = `${this.registryUrl}/api/2.0/mlflow`;
     this.timeoutMs = timeoutMs;
     if (options.auth?.kind === "bearer" && !/^[\x21-\x7e]+$/.test(options.auth.token)) {
       // fetch would reject the header on every call, and that failure would look like an unreachable registry.
-      throw new Error("MlflowRegistry: the auth token must be non-empty printable ASCII without spaces");
+      throw new Error("MlflowRestClient: the auth token must be non-empty printable ASCII without spaces");
     }
     this.authorization = authorizationHeader(options.auth);
   }

@@ -1,10 +1,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
-import { loadKubernetesYaml } from "../../../components/kubernetesYaml";
+import { loadKubernetesYaml } from "../../components/kubernetesYaml";
 import { isRecord } from "./collect";
 
-export { indentQuotedContinuations, loadKubernetesYaml } from "../../../components/kubernetesYaml";
+export { indentQuotedContinuations, loadKubernetesYaml } from "../../components/kubernetesYaml";
 
 /**
  * Validators built from the `openAPIV3Schema` of the CustomResourceDefinitions kept in the
@@ -12,7 +12,7 @@ export { indentQuotedContinuations, loadKubernetesYaml } from "../../../componen
  * (strict field validation) check a custom resource.
  */
 
-const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
+const REPO_ROOT = path.resolve(__dirname, "..", "..");
 export const SCHEMAS_DIR_ENV = "MLOPS_SCHEMAS_DIR";
 
 /** The folder of upstream schemas is missing: a set-up problem of the machine, said in one line. */
