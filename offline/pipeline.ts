@@ -151,7 +151,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     };
 
     const { values, secretKeys, config } = await stage("config", () => {
-        // Custom resources cannot be validated without the CRD schemas: say so before any work starts.
+        // A CRD folder named by MLOPS_SCHEMAS_DIR that is not there: say so before any work starts.
         schemasDir();
         return options.loadedStack ?? loadStack(options.projectDir, options.stack);
     });

@@ -1,7 +1,6 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { type ProgramRun, type RecordedResource, runProgram } from "../offline/runtime";
-import { schemasDir } from "../offline/manifests";
 import { parsePlatformConfig, type PlatformConfig, readStackFile, stackFilePath } from "../stacks";
 import main = require("../infra");
 
@@ -79,20 +78,6 @@ export function descendantsOf(resources: readonly RecordedResource[], urn: strin
         }
         return false;
     });
-}
-
-/**
- * Flagger's CRD schemas live beside the checkout (`../shared/schemas`). Without them a test fails
- * in CI (`CI=true`) and skips, saying why, elsewhere. Use as `before(requireSchemasFolder)`.
- */
-export function requireSchemasFolder(this: Mocha.Context): void {
-    try {
-        schemasDir();
-    } catch (err) {
-        if (process.env["CI"] === "true") throw new Error(`CI=true and the schemas folder is missing: ${(err as Error).message}`);
-        console.warn(`    skipped: ${(err as Error).message}`);
-        this.skip();
-    }
 }
 
 /**

@@ -1,21 +1,25 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
+import { FLAGGER_CRD } from "../../components/flagger";
 import { loadKubernetesYaml } from "../../components/kubernetesYaml";
 import { isRecord } from "./collect";
 
 export { indentQuotedContinuations, loadKubernetesYaml } from "../../components/kubernetesYaml";
 
 /**
- * Validators built from the `openAPIV3Schema` of the CustomResourceDefinitions kept in the
- * schemas folder (`../shared/schemas/`), checked the way the API server and `kubectl apply`
- * (strict field validation) check a custom resource.
+ * Validators built from the `openAPIV3Schema` of CustomResourceDefinitions, checked the way the API
+ * server and `kubectl apply` (strict field validation) check a custom resource. The CRDs are the
+ * project's pinned copies (`components/flagger/crd.yaml`); `MLOPS_SCHEMAS_DIR` may name another
+ * folder of CRD files instead (every `*.yaml` in it), for trying a newer upstream release.
  */
 
-const REPO_ROOT = path.resolve(__dirname, "..", "..");
 export const SCHEMAS_DIR_ENV = "MLOPS_SCHEMAS_DIR";
 
-/** The folder of upstream schemas is missing: a set-up problem of the machine, said in one line. */
+/** The folder of the pinned CRDs inside the repository. */
+export const PINNED_SCHEMAS_DIR = path.dirname(FLAGGER_CRD.file);
+
+/** `MLOPS_SCHEMAS_DIR` names a folder that is not there: a set-up problem, said in one line. */
 export class SchemasFolderMissingError extends Error {
     constructor(message: string) {
         super(message);
@@ -23,18 +27,15 @@ export class SchemasFolderMissingError extends Error {
     }
 }
 
-/**
- * The folder of upstream schemas: `$MLOPS_SCHEMAS_DIR`, else `shared/schemas` beside the checkout.
- * Throws when it is missing, saying where it looked and how to point elsewhere.
- */
+/** The folder of CRD schemas: `$MLOPS_SCHEMAS_DIR` when set, else the pinned copies in the repository. */
 export function schemasDir(): string {
     const fromEnv = process.env[SCHEMAS_DIR_ENV];
-    const dir = fromEnv !== undefined && fromEnv !== "" ? path.resolve(fromEnv) : path.resolve(REPO_ROOT, "../shared/schemas");
+    if (fromEnv === undefined || fromEnv === "") return PINNED_SCHEMAS_DIR;
+    const dir = path.resolve(fromEnv);
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-        const source = fromEnv !== undefined && fromEnv !== "" ? `${SCHEMAS_DIR_ENV}=${fromEnv}` : "the default beside the checkout";
         throw new SchemasFolderMissingError(
-            `schemas folder not found: ${dir} (from ${source}); it holds the CRDs that custom resources are validated against ` +
-                `(flagger-crd.yaml). Put shared/schemas beside the checkout or set ${SCHEMAS_DIR_ENV} to its path.`,
+            `schemas folder not found: ${dir} (from ${SCHEMAS_DIR_ENV}=${fromEnv}); it holds the CRDs that custom resources are validated against. ` +
+                `Unset ${SCHEMAS_DIR_ENV} to use the pinned copies in ${path.relative(process.cwd(), PINNED_SCHEMAS_DIR) || "."}.`,
         );
     }
     return dir;

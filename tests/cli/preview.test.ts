@@ -283,14 +283,14 @@ describe("npm run preview", () => {
         assert.equal(run.stderr, `error: ${file}: malformed YAML at line 3, column 30: bad indentation of a mapping entry\n`);
     });
 
-    it("exits 2 with one line, before any work, when the CRD schemas folder is missing", async () => {
+    it("exits 2 with one line, before any work, when MLOPS_SCHEMAS_DIR names a missing folder", async () => {
         const missing = path.join(os.tmpdir(), "no-such-schemas-folder");
         const run = await preview(["--stack", "staging"], { MLOPS_SCHEMAS_DIR: missing });
         assert.equal(run.code, 2);
         assert.equal(
             run.stderr,
-            `error: schemas folder not found: ${missing} (from MLOPS_SCHEMAS_DIR=${missing}); it holds the CRDs that custom resources are validated against ` +
-                "(flagger-crd.yaml). Put shared/schemas beside the checkout or set MLOPS_SCHEMAS_DIR to its path.\n",
+            `error: schemas folder not found: ${missing} (from MLOPS_SCHEMAS_DIR=${missing}); it holds the CRDs that custom resources are validated against. ` +
+                "Unset MLOPS_SCHEMAS_DIR to use the pinned copies in components/flagger.\n",
         );
     });
 

@@ -11,7 +11,7 @@ import { main, WAIT_DEFAULTS } from "../../cli/waitForRollout";
 import { LABELS } from "../../components/labels";
 import { MODELS_NAMESPACE } from "../../infra/platform";
 import { parsePlatformConfig, readStackFile, stackFilePath } from "../../stacks";
-import { findObject, PROJECT_DIR, type RecordedResource, requireSchemasFolder, runStack } from "../harness";
+import { findObject, PROJECT_DIR, type RecordedResource, runStack } from "../harness";
 
 // ---- realistic cluster objects -----------------------------------------------------------------------------
 // Shaped as `kubectl get canary fraud-detector -n models -o json` and `kubectl get deployment
@@ -155,8 +155,7 @@ function expectState(decision: RolloutDecision, state: RolloutDecision["state"],
 }
 
 describe("wait-rollout: the rollout decision", () => {
-    it("fixtures are valid objects: the Canaries against Flagger's CRD schema, the primary against Kubernetes' Deployment schema", async function () {
-        requireSchemasFolder.call(this);
+    it("fixtures are valid objects: the Canaries against Flagger's CRD schema, the primary against Kubernetes' Deployment schema", async () => {
         const validator = crdValidators(schemasDir()).get("flagger.app/v1beta1 Canary");
         assert.ok(validator, "flagger.app/v1beta1 Canary is in the schemas folder");
         for (const phase of [...Object.keys(CONDITION_MESSAGES), "Terminating"]) {

@@ -7,7 +7,6 @@ import {
     PROJECT_DIR,
     promiseOf,
     type RecordedResource,
-    requireSchemasFolder,
     runStack,
     shippedConfig,
 } from "../harness";
@@ -153,8 +152,7 @@ for (const stack of listStacks(PROJECT_DIR)) {
             assert.doesNotMatch(text, /AKIA[0-9A-Z]{16}/, "a static AWS access key");
         });
 
-        it("renders Kubernetes objects that validate against the real schemas", async function () {
-            requireSchemasFolder.call(this);
+        it("renders Kubernetes objects that validate against the real schemas", async () => {
             const { manifests } = kubernetesInventory(run.resources);
             assert.ok(manifests.length > 20, `${manifests.length} manifests`);
             const problems = await validateManifests(manifests);

@@ -18,7 +18,7 @@ import {
 } from "../../offline/manifests";
 import { indentQuotedContinuations, loadKubernetesYaml } from "../../offline/manifests/crdSchemas";
 import { VALIDATOR_BLIND_SPOTS } from "../../offline/manifests/fieldTracking";
-import { type RecordedResource, requireSchemasFolder, runComponent } from "../harness";
+import { type RecordedResource, runComponent } from "../harness";
 
 const FIXTURES = path.join(__dirname, "fixtures");
 const GITOPS_DIR = "rendered/models";
@@ -348,8 +348,7 @@ describe("offline manifests", () => {
         });
     });
 
-    describe("validateManifest (Flagger kinds, from the CRDs in the schemas folder)", () => {
-        before(requireSchemasFolder);
+    describe("validateManifest (Flagger kinds, from the pinned CRDs)", () => {
 
         it("passes every valid object, Flagger's included", async () => {
             assert.deepEqual(await validateManifests(manifests), []);
@@ -448,11 +447,18 @@ describe("offline manifests", () => {
             else process.env[SCHEMAS_DIR_ENV] = saved;
         });
 
-        it("throws a clear error when the folder is missing", () => {
+        it("is the pinned copies inside the repository unless MLOPS_SCHEMAS_DIR says otherwise", () => {
+            delete process.env[SCHEMAS_DIR_ENV];
+            assert.equal(schemasDir(), path.resolve(__dirname, "..", "..", "components", "flagger"));
+            process.env[SCHEMAS_DIR_ENV] = "";
+            assert.equal(schemasDir(), path.resolve(__dirname, "..", "..", "components", "flagger"));
+        });
+
+        it("throws a clear error when MLOPS_SCHEMAS_DIR names a missing folder", () => {
             const missing = path.join(os.tmpdir(), "no-such-schemas-folder");
             process.env[SCHEMAS_DIR_ENV] = missing;
             assert.throws(() => schemasDir(), {
-                message: `schemas folder not found: ${missing} (from ${SCHEMAS_DIR_ENV}=${missing}); it holds the CRDs that custom resources are validated against (flagger-crd.yaml). Put shared/schemas beside the checkout or set ${SCHEMAS_DIR_ENV} to its path.`,
+                message: `schemas folder not found: ${missing} (from ${SCHEMAS_DIR_ENV}=${missing}); it holds the CRDs that custom resources are validated against. Unset ${SCHEMAS_DIR_ENV} to use the pinned copies in components/flagger.`,
             });
         });
 

@@ -1,14 +1,11 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { schemasDir } from "../../offline/manifests";
 import { resolveOptions } from "../../cli/preview/options";
-import { FLAGGER_CHART } from "../../components/flagger";
 import { DELIVERY_DEFAULTS } from "../../components/modelServing/delivery";
 import { listStacks, parsePlatformConfig, readStackFile, stackFilePath } from "../../stacks";
-import { PROJECT_DIR, requireSchemasFolder } from "../harness";
+import { PROJECT_DIR } from "../harness";
 import { TEST_POSTGRES } from "../support/mlflow";
 
 /**
@@ -177,14 +174,15 @@ describe("GitHub workflows", () => {
         }
     });
 
-    it("the test job runs ./.ci/run with PostgreSQL (trust auth on 5432), Python 3.11, Node 20 and Flagger's schemas", () => {
+    it("the test job runs ./.ci/run, which starts its own PostgreSQL (trust auth on 5432), with Python 3.11 and Node 20", () => {
         const j = job("pull-request.yml", "test");
-        const postgres = j.services?.["postgres"];
-        assert.ok(postgres, "a postgres service container");
-        assert.match(postgres.image, /^postgres:\d+/);
-        assert.equal(postgres.env?.["POSTGRES_HOST_AUTH_METHOD"], "trust");
-        assert.equal(TEST_POSTGRES.user, "postgres");
-        assert.deepEqual(postgres.ports, [`${TEST_POSTGRES.port}:5432`]);
+        // A service container would hold the port .ci/run's own PostgreSQL listens on.
+        assert.equal(j.services, undefined);
+        const ciScript = fs.readFileSync(path.join(PROJECT_DIR, ".ci", "run"), "utf8");
+        assert.match(ciScript, /\.ci\/postgres\.sh/);
+        const pgScript = fs.readFileSync(path.join(PROJECT_DIR, ".ci", "postgres.sh"), "utf8");
+        assert.match(pgScript, new RegExp(`host all ${TEST_POSTGRES.user} ${TEST_POSTGRES.host}/32 trust`));
+        assert.match(pgScript, new RegExp(`port = ${TEST_POSTGRES.port}`));
 
         const python = stepUsing(j, "actions/setup-python");
         assert.equal(python.length, 1);
@@ -194,7 +192,6 @@ describe("GitHub workflows", () => {
         // tests/mlflow/setup-venv.sh builds the venv from $PYTHON.
         assert.equal(ciRun.env?.["PYTHON"], `\${{ steps.${python[0]?.id}.outputs.python-path }}`);
         assert.match(fs.readFileSync(path.join(PROJECT_DIR, "tests", "mlflow", "setup-venv.sh"), "utf8"), /python="\$\{PYTHON:-python3\}"/);
-        assert.ok(j.steps.findIndex((s) => /MLOPS_SCHEMAS_DIR=/.test(s.run ?? "")) < j.steps.indexOf(ciRun));
     });
 
     it("every job sets up Node 20 (the engines range of package.json)", () => {
@@ -206,16 +203,10 @@ describe("GitHub workflows", () => {
         }
     });
 
-    it("Flagger's CRD is downloaded at the chart's version and checked against the pinned hash of the schemas folder's copy", function () {
-        requireSchemasFolder.call(this);
-        const local = createHash("sha256").update(fs.readFileSync(path.join(schemasDir(), "flagger-crd.yaml"))).digest("hex");
-        const downloads = allJobs().flatMap(([, , j]) => j.steps.filter((s) => s.env?.["FLAGGER_CRD_SHA256"] !== undefined));
-        assert.equal(downloads.length, 2, "the test and offline-preview jobs each fetch it");
-        for (const step of downloads) {
-            assert.equal(step.env?.["FLAGGER_CRD_SHA256"], local);
-            assert.equal(step.env?.["FLAGGER_VERSION"], `v${FLAGGER_CHART.version}`);
-            assert.match(step.run ?? "", /sha256sum --check --strict/);
-            assert.match(step.run ?? "", /raw\.githubusercontent\.com\/fluxcd\/flagger\/\$\{FLAGGER_VERSION\}\/artifacts\/flagger\/crd\.yaml/);
+    it("no job downloads schemas or names a folder beside the checkout: the project carries its own", () => {
+        for (const [file, id, j] of allJobs()) {
+            const text = JSON.stringify(j);
+            assert.doesNotMatch(text, /MLOPS_SCHEMAS_DIR|shared\/schemas|artifacts\/flagger\/crd\.yaml/, `${file} ${id}`);
         }
     });
 
