@@ -29,7 +29,7 @@ async function measure(mode: string, projectDir: string, stack: string, outDir: 
         const { readStackFile, stackFilePath } = require("../stacks") as typeof import("../stacks");
         const { runProgram } = require("../offline/runtime") as typeof import("../offline/runtime");
         // infra/index.ts is `export = main`.
-        const program = (require("../infra")) as () => Promise<Record<string, unknown>>;
+        const program = require("../infra") as () => Promise<Record<string, unknown>>;
         const started = performance.now();
         const { values, secretKeys } = readStackFile(stackFilePath(projectDir, stack));
         const run = await runProgram({ stack, config: values, secretKeys }, program);
@@ -41,7 +41,10 @@ async function measure(mode: string, projectDir: string, stack: string, outDir: 
         const { Progress } = require("../cli/preview/progress") as typeof import("../cli/preview/progress");
         const { runPreview } = require("../cli/preview/run") as typeof import("../cli/preview/run");
         const started = performance.now();
-        const options = { ...resolveOptions({ stack, projectDir, out: outDir, json: true }, {}), ...(concurrency !== undefined && { analyzeConcurrency: concurrency }) };
+        const options = {
+            ...resolveOptions({ stack, projectDir, out: outDir, json: true }, {}),
+            ...(concurrency !== undefined && { analyzeConcurrency: concurrency }),
+        };
         const outcome = await runPreview(options, new Progress(new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream, false));
         const done = performance.now();
         if (outcome.report === undefined) throw new Error(`preview of ${stack} failed: ${outcome.errors.join("\n")}`);

@@ -58,7 +58,11 @@ function median(values: readonly number[]): number {
 function runChild(args: readonly string[]): Promise<ChildMeasurement & { wallMs: number }> {
     return new Promise((resolve, reject) => {
         const started = performance.now();
-        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", CHILD, ...args], { cwd: REPOSITORY_ROOT, env: { ...process.env, CI: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", CHILD, ...args], {
+            cwd: REPOSITORY_ROOT,
+            env: { ...process.env, CI: "1" },
+            stdio: ["ignore", "pipe", "pipe"],
+        });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -96,10 +100,13 @@ async function benchmark(sizes: readonly number[], runs: number, concurrency: nu
             for (let run = 1; run <= runs; run++) {
                 floor.push(await runChild(["floor", projectDir, stack, outDir]));
                 preview.push(await runChild(["preview", projectDir, stack, outDir, ...(concurrency === undefined ? [] : [String(concurrency)])]));
-                log(`  ${models} models, run ${run}/${runs}: preview ${Math.round(preview[preview.length - 1]?.wallMs ?? 0)} ms, floor ${Math.round(floor[floor.length - 1]?.wallMs ?? 0)} ms`);
+                log(
+                    `  ${models} models, run ${run}/${runs}: preview ${Math.round(preview[preview.length - 1]?.wallMs ?? 0)} ms, floor ${Math.round(floor[floor.length - 1]?.wallMs ?? 0)} ms`,
+                );
             }
             const first = preview[0] as ChildMeasurement;
-            if (preview.some((p) => p.exitCode !== 0)) throw new Error(`the preview of ${models} synthetic models is not clean (exit ${first.exitCode}): the benchmark measures a clean stack`);
+            if (preview.some((p) => p.exitCode !== 0))
+                throw new Error(`the preview of ${models} synthetic models is not clean (exit ${first.exitCode}): the benchmark measures a clean stack`);
             const p = stats(preview);
             const f = stats(floor);
             const previous = results[results.length - 1];
@@ -122,7 +129,20 @@ async function benchmark(sizes: readonly number[], runs: number, concurrency: nu
 }
 
 export function renderTable(results: readonly SizeResult[]): string {
-    const header = ["models", "resources", "preview ms", "floor ms", "ratio", "ms/resource", "+ms/model", "preview MiB", "floor MiB", "program", "pack start", "policies"];
+    const header = [
+        "models",
+        "resources",
+        "preview ms",
+        "floor ms",
+        "ratio",
+        "ms/resource",
+        "+ms/model",
+        "preview MiB",
+        "floor MiB",
+        "program",
+        "pack start",
+        "policies",
+    ];
     const rows = results.map((r) => [
         String(r.models),
         String(r.resources),
@@ -148,7 +168,12 @@ async function main(): Promise<void> {
         .addOption(new Option("--sizes <list>", "model counts, comma-separated").default([1, 10, 100, 300], "1,10,100,300").argParser(parseSizes))
         .addOption(new Option("--runs <n>", "measurements per size and side (the median is reported)").default(3).argParser(parseCount))
         .addOption(new Option("--analyze-concurrency <n>", "Remediate+Analyze calls in flight (1 is the Pulumi engine's order)").argParser(parseCount))
-        .addOption(new Option("--out <file>", "where the JSON goes").default(path.join(REPOSITORY_ROOT, "bench", "results", "preview.json"), "bench/results/preview.json"))
+        .addOption(
+            new Option("--out <file>", "where the JSON goes").default(
+                path.join(REPOSITORY_ROOT, "bench", "results", "preview.json"),
+                "bench/results/preview.json",
+            ),
+        )
         .parse();
     const opts = command.opts<{ sizes: number[]; runs: number; analyzeConcurrency?: number; out: string }>();
     const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -168,7 +193,13 @@ async function main(): Promise<void> {
     fs.mkdirSync(path.dirname(opts.out), { recursive: true });
     const report = {
         date: new Date().toISOString(),
-        machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}`, loadAverage: os.loadavg() },
+        machine: {
+            cpus: os.cpus().length,
+            cpuModel: os.cpus()[0]?.model,
+            node: process.version,
+            platform: `${os.platform()} ${os.release()}`,
+            loadAverage: os.loadavg(),
+        },
         runs: opts.runs,
         analyzeConcurrency: opts.analyzeConcurrency ?? "default (cli/preview/run.ts ANALYZE_CONCURRENCY)",
         results,

@@ -10,53 +10,53 @@ import { describeFailure, EXIT, exitCodeOf, runPreview } from "./preview/run";
  */
 
 export function previewCommand(): Command {
-    return new Command("preview")
-        .description(
-            "Preview a stack offline: run the program under Pulumi's mocks, check every resource with the policy pack (a real analyzer plugin over gRPC), " +
-                "write every Kubernetes object as YAML and validate it against its schema, and summarise the result.",
-        )
-        .addOption(
-            new Option("-s, --stack <name>", "the stack to preview (its Pulumi.<name>.yaml is read)")
-                .makeOptionMandatory()
-                .argParser((value: string) => {
+    return (
+        new Command("preview")
+            .description(
+                "Preview a stack offline: run the program under Pulumi's mocks, check every resource with the policy pack (a real analyzer plugin over gRPC), " +
+                    "write every Kubernetes object as YAML and validate it against its schema, and summarise the result.",
+            )
+            .addOption(
+                new Option("-s, --stack <name>", "the stack to preview (its Pulumi.<name>.yaml is read)").makeOptionMandatory().argParser((value: string) => {
                     const problem = stackNameProblem(value);
                     if (problem !== undefined) throw new InvalidArgumentError(`${problem[0]?.toUpperCase()}${problem.slice(1)}.`);
                     return value;
                 }),
-        )
-        .addOption(new Option("--json", `print the report as JSON (format "${REPORT_FORMAT}", see cli/preview/report.ts)`).conflicts("markdown"))
-        .addOption(new Option("--markdown", "print the report as Markdown for a pull-request comment (with a Mermaid diagram of the components)"))
-        // Defaults that depend on the stack are resolved later (resolveOptions), so they are described here.
-        .addOption(new Option("--out <dir>", "where the manifests are written, one YAML file per object (default: out/<stack> in the repository)"))
-        .addOption(new Option("--project-dir <dir>", "the directory holding the Pulumi.<stack>.yaml files (default: the repository root)"))
-        .addOption(
-            new Option(
-                "--policy-config <file>",
-                "the policy pack's config, as --policy-pack-config (default: policies/config/<stack>.json, else policies/config/<environment>.json)",
-            ),
-        )
-        .addOption(
-            new Option(
-                "--registry <url>",
-                "the MLflow tracking server to cross-check the declared promotion evidence against (default: none, the evidence is checked on its own)",
-            ).env("MLFLOW_TRACKING_URI"),
-        )
-        .addHelpText(
-            "after",
-            [
-                "",
-                "Exit codes:",
-                "  0  clean: no mandatory policy violation, every manifest valid",
-                "  1  a mandatory policy violation or an invalid manifest",
-                "  2  bad input: usage, a missing or malformed stack file, a configuration error, a bad policy config",
-                "  3  the preview could not run (the policy pack did not start, or a bug)",
-                "",
-                "A progress line is written to stderr when stdout is a terminal and CI is not set.",
-                "",
-                "Example:",
-                "  npm run preview -- --stack staging",
-            ].join("\n"),
-        );
+            )
+            .addOption(new Option("--json", `print the report as JSON (format "${REPORT_FORMAT}", see cli/preview/report.ts)`).conflicts("markdown"))
+            .addOption(new Option("--markdown", "print the report as Markdown for a pull-request comment (with a Mermaid diagram of the components)"))
+            // Defaults that depend on the stack are resolved later (resolveOptions), so they are described here.
+            .addOption(new Option("--out <dir>", "where the manifests are written, one YAML file per object (default: out/<stack> in the repository)"))
+            .addOption(new Option("--project-dir <dir>", "the directory holding the Pulumi.<stack>.yaml files (default: the repository root)"))
+            .addOption(
+                new Option(
+                    "--policy-config <file>",
+                    "the policy pack's config, as --policy-pack-config (default: policies/config/<stack>.json, else policies/config/<environment>.json)",
+                ),
+            )
+            .addOption(
+                new Option(
+                    "--registry <url>",
+                    "the MLflow tracking server to cross-check the declared promotion evidence against (default: none, the evidence is checked on its own)",
+                ).env("MLFLOW_TRACKING_URI"),
+            )
+            .addHelpText(
+                "after",
+                [
+                    "",
+                    "Exit codes:",
+                    "  0  clean: no mandatory policy violation, every manifest valid",
+                    "  1  a mandatory policy violation or an invalid manifest",
+                    "  2  bad input: usage, a missing or malformed stack file, a configuration error, a bad policy config",
+                    "  3  the preview could not run (the policy pack did not start, or a bug)",
+                    "",
+                    "A progress line is written to stderr when stdout is a terminal and CI is not set.",
+                    "",
+                    "Example:",
+                    "  npm run preview -- --stack staging",
+                ].join("\n"),
+            )
+    );
 }
 
 /** Runs the CLI; resolves to the exit code. Output goes to the given streams. */

@@ -1,7 +1,19 @@
 import * as path from "node:path";
 import { Command } from "commander";
 import { applyChange, describePlan, requireCleanStackFile } from "./gitops/apply";
-import { asRefusal, asRefusalAsync, type CommandIo, parseList, processIo, readStacks, resolveProjectDir, runAsScript, runCommand, versionAndRun, withProjectDir } from "./gitops/command";
+import {
+    asRefusal,
+    asRefusalAsync,
+    type CommandIo,
+    parseList,
+    processIo,
+    readStacks,
+    resolveProjectDir,
+    runAsScript,
+    runCommand,
+    versionAndRun,
+    withProjectDir,
+} from "./gitops/command";
 import { loadCriteria } from "./gitops/criteria";
 import { GitRepository } from "./gitops/git";
 import { planPromotion, type PromotionRequest, promotionSubject, promotionTarget } from "./gitops/plan";
@@ -36,7 +48,10 @@ export async function promote(request: PromotionRequest, options: PromoteOptions
 
     const registry = registryFromEnv(subject, io.env);
     const answers = await versionAndRun(registry, subject, registeredModel, request.version);
-    const promotedAt = io.now().toISOString().replace(/\.\d{3}Z$/, "Z");
+    const promotedAt = io
+        .now()
+        .toISOString()
+        .replace(/\.\d{3}Z$/, "Z");
     const plan = planPromotion({ request, stacks, criteria, registry: { url: registry.registryUrl, ...answers }, promotedAt });
     for (const warning of plan.warnings) io.err(`warning: ${warning} (advisory in ${criteria.file})`);
 
@@ -62,7 +77,12 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
         .argument("<model>", "the model, as named under mlops-platform:models")
         .argument("<version>", "the registry version to promote")
         .requiredOption("--to <stack>", "the stack to promote into (Pulumi.<stack>.yaml)")
-        .option("--approved-by <names>", "who approved the promotion, comma-separated", (value: string, previous: string[]) => parseList(value, previous), [] as string[])
+        .option(
+            "--approved-by <names>",
+            "who approved the promotion, comma-separated",
+            (value: string, previous: string[]) => parseList(value, previous),
+            [] as string[],
+        )
         .option("--dry-run", "show the diff, commit message and registry writes; change nothing", false)
         .action(async (model: string, version: string, opts: { to: string; approvedBy: string[]; dryRun: boolean; projectDir: string }) => {
             exitCode = await promote(

@@ -1,7 +1,17 @@
 import * as path from "node:path";
 import { Command } from "commander";
 import { applyChange, describePlan, requireCleanStackFile } from "./gitops/apply";
-import { askRegistry, asRefusalAsync, type CommandIo, processIo, readStack, resolveProjectDir, runAsScript, runCommand, withProjectDir } from "./gitops/command";
+import {
+    askRegistry,
+    asRefusalAsync,
+    type CommandIo,
+    processIo,
+    readStack,
+    resolveProjectDir,
+    runAsScript,
+    runCommand,
+    withProjectDir,
+} from "./gitops/command";
 import { GitRepository } from "./gitops/git";
 import { planRollback, type RollbackInputs, rollbackSubject } from "./gitops/plan";
 import { registryFromEnv } from "./gitops/registryActions";
@@ -28,13 +38,18 @@ export async function rollback(model: string, stack: string, options: RollbackOp
     const current = readStack(projectDir, stack, subject);
     const file = path.join(projectDir, current.source.file);
     const declared = current.model(model);
-    if (declared === undefined) throw Refusal.of(subject, "input", `${current.source.file} declares no model "${model}" (declared: ${current.modelNames.join(", ") || "none"})`);
+    if (declared === undefined)
+        throw Refusal.of(subject, "input", `${current.source.file} declares no model "${model}" (declared: ${current.modelNames.join(", ") || "none"})`);
     const repo = await asRefusalAsync(subject, () => GitRepository.open(projectDir));
     await requireCleanStackFile(repo, subject, file, current.source.file);
 
     const previous = await asRefusalAsync(subject, () => previousDeclaration(repo, file, current, model));
     if (previous === undefined) {
-        throw Refusal.of(subject, "input", `no earlier revision of ${current.source.file} declares another version of "${model}" than ${declared.version ?? "(none)"}`);
+        throw Refusal.of(
+            subject,
+            "input",
+            `no earlier revision of ${current.source.file} declares another version of "${model}" than ${declared.version ?? "(none)"}`,
+        );
     }
     const restored = previous.stack.model(model);
     const registry = registryFromEnv(subject, io.env);
@@ -61,7 +76,12 @@ export async function rollback(model: string, stack: string, options: RollbackOp
  * differs from the current one. A revision that cannot be read is passed over; one without the model
  * ends the walk (before it, the model was not served here, so there is nothing to roll back to).
  */
-export async function previousDeclaration(repo: GitRepository, file: string, current: StackText, model: string): Promise<RollbackInputs["previous"] | undefined> {
+export async function previousDeclaration(
+    repo: GitRepository,
+    file: string,
+    current: StackText,
+    model: string,
+): Promise<RollbackInputs["previous"] | undefined> {
     const currentVersion = current.model(model)?.version;
     for (const commit of await repo.history(file)) {
         const text = await repo.show(commit.sha, file);

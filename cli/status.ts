@@ -24,7 +24,9 @@ export async function status(options: { readonly projectDir: string; readonly st
         // In the order a version travels: staging, then production; unknown environments last.
         (a, b) => pipelineOrder(a.environment) - pipelineOrder(b.environment),
     );
-    const names = [...new Set(stacks.flatMap((stack) => stack.modelNames.map((model) => stack.model(model)?.registeredModel)).filter((n): n is string => n !== undefined))];
+    const names = [
+        ...new Set(stacks.flatMap((stack) => stack.modelNames.map((model) => stack.model(model)?.registeredModel)).filter((n): n is string => n !== undefined)),
+    ];
     const answers = new Map<string, Answer<RegisteredModel>>();
     let registry: MlflowRestClient | undefined;
     let unavailable: string | undefined;
@@ -59,7 +61,9 @@ function pipelineOrder(environment: string | undefined): number {
 
 export async function main(argv: readonly string[], io: CommandIo = processIo): Promise<number> {
     const command = withProjectDir(new Command("status"))
-        .description("Per model and stack: the declared version, the registry alias' version (MLFLOW_TRACKING_URI), and any drift between git and the registry.")
+        .description(
+            "Per model and stack: the declared version, the registry alias' version (MLFLOW_TRACKING_URI), and any drift between git and the registry.",
+        )
         .option("--stack <stack>", "only this stack")
         .option("--json", "print the report as JSON", false)
         .action(async (opts: { stack?: string; json: boolean; projectDir: string }) => {

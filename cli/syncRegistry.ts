@@ -30,7 +30,13 @@ export async function syncRegistry(options: { readonly projectDir: string; reado
             version: await answer(() => registry.getModelVersion(registeredModel, version)),
         });
     }
-    const items = planSync(stack, answers, { now: io.now().toISOString().replace(/\.\d{3}Z$/, "Z"), commit: await lastCommit(options.projectDir, stack.source.file) });
+    const items = planSync(stack, answers, {
+        now: io
+            .now()
+            .toISOString()
+            .replace(/\.\d{3}Z$/, "Z"),
+        commit: await lastCommit(options.projectDir, stack.source.file),
+    });
 
     let failed = 0;
     for (const item of items) {

@@ -45,14 +45,25 @@ export function waitRolloutCommand(): Command {
                 "(Initialized on a first deploy) and its <model>-primary Deployment runs the declared mlops.dev/model-version. " +
                 "Reads the cluster with kubectl.",
         )
-        .addOption(new Option("-s, --stack <name>", "the stack whose declared models are waited for").makeOptionMandatory().argParser(asArgument(checkStackName)))
-        .addOption(new Option("--timeout <duration>", "give up after this long (e.g. 30m, 1h)").default(parseDuration(WAIT_DEFAULTS.timeout), WAIT_DEFAULTS.timeout).argParser(asArgument(parseDuration)))
-        .addOption(new Option("--interval <duration>", "time between polls").default(parseDuration(WAIT_DEFAULTS.interval), WAIT_DEFAULTS.interval).argParser(asArgument(parseDuration)))
+        .addOption(
+            new Option("-s, --stack <name>", "the stack whose declared models are waited for").makeOptionMandatory().argParser(asArgument(checkStackName)),
+        )
+        .addOption(
+            new Option("--timeout <duration>", "give up after this long (e.g. 30m, 1h)")
+                .default(parseDuration(WAIT_DEFAULTS.timeout), WAIT_DEFAULTS.timeout)
+                .argParser(asArgument(parseDuration)),
+        )
+        .addOption(
+            new Option("--interval <duration>", "time between polls")
+                .default(parseDuration(WAIT_DEFAULTS.interval), WAIT_DEFAULTS.interval)
+                .argParser(asArgument(parseDuration)),
+        )
         .addOption(new Option("--namespace <namespace>", "the namespace of the model workloads").default(WAIT_DEFAULTS.namespace))
         .addOption(
-            new Option("--since <time>", "when this rollout began (ISO-8601); a Failed phase recorded earlier belongs to an earlier rollout (default: when the wait starts)").argParser(
-                asArgument(parseInstant),
-            ),
+            new Option(
+                "--since <time>",
+                "when this rollout began (ISO-8601); a Failed phase recorded earlier belongs to an earlier rollout (default: when the wait starts)",
+            ).argParser(asArgument(parseInstant)),
         )
         .addOption(new Option("--context <name>", "kubeconfig context (default: the stack's cluster.kubeContext, else the current context)"))
         .addHelpText(
@@ -147,7 +158,8 @@ export async function main(argv: readonly string[], io: WaitIo, reader?: ObjectR
 
 function parseInstant(text: string): Date {
     const time = Date.parse(text);
-    if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(time)) throw new Error(`expected an ISO-8601 time such as 2026-11-20T10:00:00Z, got ${JSON.stringify(text)}`);
+    if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(time))
+        throw new Error(`expected an ISO-8601 time such as 2026-11-20T10:00:00Z, got ${JSON.stringify(text)}`);
     return new Date(time);
 }
 

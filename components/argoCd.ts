@@ -87,7 +87,8 @@ export function validateArgoCdArgs(name: string, args: ArgoCdArgs): ArgProblem[]
     const problem = (arg: string, message: string) => problems.push({ arg, message });
     if (!K8S_NAME.test(name)) problem("", `must be a Kubernetes name (it names the namespace and the Helm release), got ${show(name)}`);
     if (!DNS_NAME.test(args.host)) problem("host", `must be a DNS name such as "argocd.example.com", got ${show(args.host)}`);
-    if (args.ingressClass !== undefined && !K8S_NAME.test(args.ingressClass)) problem("ingressClass", `must be the name of an IngressClass, got ${show(args.ingressClass)}`);
+    if (args.ingressClass !== undefined && !K8S_NAME.test(args.ingressClass))
+        problem("ingressClass", `must be the name of an IngressClass, got ${show(args.ingressClass)}`);
     if (args.chartVersion !== undefined && !EXACT_CHART_VERSION.test(args.chartVersion)) {
         problem("chartVersion", `must be an exact chart version such as "${ARGO_CD_CHART.version}", got ${show(args.chartVersion)}`);
     }
@@ -96,7 +97,8 @@ export function validateArgoCdArgs(name: string, args: ArgoCdArgs): ArgProblem[]
     }
     if (args.sso !== undefined) {
         if (!/^https:\/\/\S+$/.test(args.sso.issuer)) problem("sso.issuer", `must be an https URL, got ${show(args.sso.issuer)}`);
-        if (!K8S_NAME.test(args.sso.clientSecretRef.name)) problem("sso.clientSecretRef.name", `must be the name of a Secret, got ${show(args.sso.clientSecretRef.name)}`);
+        if (!K8S_NAME.test(args.sso.clientSecretRef.name))
+            problem("sso.clientSecretRef.name", `must be the name of a Secret, got ${show(args.sso.clientSecretRef.name)}`);
     }
     return problems;
 }

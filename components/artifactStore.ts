@@ -69,80 +69,128 @@ export class ArtifactStore extends pulumi.ComponentResource {
         // unversioned, public-blockable, re-encrypted with SSE-S3 and reachable over plain HTTP.
         const kept: pulumi.CustomResourceOptions = { parent: this, retainOnDelete };
 
-        const key = new aws.kms.Key(`${name}-key`, {
-            description: `Encrypts the MLflow artifacts of ${name}`,
-            enableKeyRotation: true,
-            deletionWindowInDays: 30,
-        }, kept);
+        const key = new aws.kms.Key(
+            `${name}-key`,
+            {
+                description: `Encrypts the MLflow artifacts of ${name}`,
+                enableKeyRotation: true,
+                deletionWindowInDays: 30,
+            },
+            kept,
+        );
         const bucket = new aws.s3.Bucket(`${name}-bucket`, { forceDestroy: false }, kept);
 
-        const versioning = new aws.s3.BucketVersioning(`${name}-versioning`, {
-            bucket: bucket.id,
-            versioningConfiguration: { status: "Enabled" },
-        }, kept);
-        new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-encryption`, {
-            bucket: bucket.id,
-            rules: [{
-                applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: key.arn },
-                // One data key per bucket instead of one KMS call per object: cheaper and faster uploads.
-                bucketKeyEnabled: true,
-                blockedEncryptionTypes: ["SSE-C"],
-            }],
-        }, kept);
-        const publicAccessBlock = new aws.s3.BucketPublicAccessBlock(`${name}-public-access-block`, {
-            bucket: bucket.id,
-            blockPublicAcls: true,
-            blockPublicPolicy: true,
-            ignorePublicAcls: true,
-            restrictPublicBuckets: true,
-        }, kept);
-        const ownership = new aws.s3.BucketOwnershipControls(`${name}-ownership`, {
-            bucket: bucket.id,
-            rule: { objectOwnership: "BucketOwnerEnforced" },
-        }, kept);
+        const versioning = new aws.s3.BucketVersioning(
+            `${name}-versioning`,
+            {
+                bucket: bucket.id,
+                versioningConfiguration: { status: "Enabled" },
+            },
+            kept,
+        );
+        new aws.s3.BucketServerSideEncryptionConfiguration(
+            `${name}-encryption`,
+            {
+                bucket: bucket.id,
+                rules: [
+                    {
+                        applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: key.arn },
+                        // One data key per bucket instead of one KMS call per object: cheaper and faster uploads.
+                        bucketKeyEnabled: true,
+                        blockedEncryptionTypes: ["SSE-C"],
+                    },
+                ],
+            },
+            kept,
+        );
+        const publicAccessBlock = new aws.s3.BucketPublicAccessBlock(
+            `${name}-public-access-block`,
+            {
+                bucket: bucket.id,
+                blockPublicAcls: true,
+                blockPublicPolicy: true,
+                ignorePublicAcls: true,
+                restrictPublicBuckets: true,
+            },
+            kept,
+        );
+        const ownership = new aws.s3.BucketOwnershipControls(
+            `${name}-ownership`,
+            {
+                bucket: bucket.id,
+                rule: { objectOwnership: "BucketOwnerEnforced" },
+            },
+            kept,
+        );
         // S3 rejects concurrent configuration changes of one bucket ("conflicting conditional
         // operation"), so the policy waits for the public access block and ownership controls.
-        new aws.s3.BucketPolicy(`${name}-policy`, {
-            bucket: bucket.id,
-            policy: pulumi.all([bucket.arn, key.arn]).apply(([bucketArn, keyArn]) => bucketPolicy(bucketArn, keyArn)),
-        }, { ...kept, dependsOn: [publicAccessBlock, ownership] });
-        new aws.s3.BucketLifecycleConfiguration(`${name}-lifecycle`, {
-            bucket: bucket.id,
-            rules: [
-                {
-                    id: "expire-noncurrent-versions",
-                    status: "Enabled",
-                    filter: {},
-                    noncurrentVersionExpiration: { noncurrentDays },
-                    // Once its noncurrent versions are gone, a delete marker alone only costs listings.
-                    expiration: { expiredObjectDeleteMarker: true },
-                },
-                {
-                    id: "abort-incomplete-multipart-uploads",
-                    status: "Enabled",
-                    filter: {},
-                    abortIncompleteMultipartUpload: { daysAfterInitiation: abortDays },
-                },
-            ],
-        }, { ...kept, dependsOn: [versioning] });
+        new aws.s3.BucketPolicy(
+            `${name}-policy`,
+            {
+                bucket: bucket.id,
+                policy: pulumi.all([bucket.arn, key.arn]).apply(([bucketArn, keyArn]) => bucketPolicy(bucketArn, keyArn)),
+            },
+            { ...kept, dependsOn: [publicAccessBlock, ownership] },
+        );
+        new aws.s3.BucketLifecycleConfiguration(
+            `${name}-lifecycle`,
+            {
+                bucket: bucket.id,
+                rules: [
+                    {
+                        id: "expire-noncurrent-versions",
+                        status: "Enabled",
+                        filter: {},
+                        noncurrentVersionExpiration: { noncurrentDays },
+                        // Once its noncurrent versions are gone, a delete marker alone only costs listings.
+                        expiration: { expiredObjectDeleteMarker: true },
+                    },
+                    {
+                        id: "abort-incomplete-multipart-uploads",
+                        status: "Enabled",
+                        filter: {},
+                        abortIncompleteMultipartUpload: { daysAfterInitiation: abortDays },
+                    },
+                ],
+            },
+            { ...kept, dependsOn: [versioning] },
+        );
 
-        const mlflowRole = new aws.iam.Role(`${name}-mlflow-role`, {
-            description: `MLflow tracking server ${args.mlflowServiceAccount.namespace}/${args.mlflowServiceAccount.name}: read-write on its artifacts`,
-            assumeRolePolicy: trustPolicy(this, name, args.oidcProviderArn, [args.mlflowServiceAccount]),
-        }, { parent: this });
-        new aws.iam.RolePolicy(`${name}-mlflow-policy`, {
-            role: mlflowRole.id,
-            policy: pulumi.all([bucket.arn, key.arn]).apply(([bucketArn, keyArn]) => artifactAccessPolicy("read-write", bucketArn, keyArn, prefix)),
-        }, { parent: this });
+        const mlflowRole = new aws.iam.Role(
+            `${name}-mlflow-role`,
+            {
+                description: `MLflow tracking server ${args.mlflowServiceAccount.namespace}/${args.mlflowServiceAccount.name}: read-write on its artifacts`,
+                assumeRolePolicy: trustPolicy(this, name, args.oidcProviderArn, [args.mlflowServiceAccount]),
+            },
+            { parent: this },
+        );
+        new aws.iam.RolePolicy(
+            `${name}-mlflow-policy`,
+            {
+                role: mlflowRole.id,
+                policy: pulumi.all([bucket.arn, key.arn]).apply(([bucketArn, keyArn]) => artifactAccessPolicy("read-write", bucketArn, keyArn, prefix)),
+            },
+            { parent: this },
+        );
 
-        const readerRole = new aws.iam.Role(`${name}-model-reader-role`, {
-            description: pulumi.interpolate`Model servers of namespace ${args.modelsNamespace}: read-only on the MLflow artifacts`,
-            assumeRolePolicy: pulumi.output(args.modelsNamespace).apply((modelsNamespace) => trustPolicy(this, name, args.oidcProviderArn, [{ namespace: modelsNamespace, name: "*" }])),
-        }, { parent: this });
-        new aws.iam.RolePolicy(`${name}-model-reader-policy`, {
-            role: readerRole.id,
-            policy: pulumi.all([bucket.arn, key.arn]).apply(([bucketArn, keyArn]) => artifactAccessPolicy("read-only", bucketArn, keyArn, prefix)),
-        }, { parent: this });
+        const readerRole = new aws.iam.Role(
+            `${name}-model-reader-role`,
+            {
+                description: pulumi.interpolate`Model servers of namespace ${args.modelsNamespace}: read-only on the MLflow artifacts`,
+                assumeRolePolicy: pulumi
+                    .output(args.modelsNamespace)
+                    .apply((modelsNamespace) => trustPolicy(this, name, args.oidcProviderArn, [{ namespace: modelsNamespace, name: "*" }])),
+            },
+            { parent: this },
+        );
+        new aws.iam.RolePolicy(
+            `${name}-model-reader-policy`,
+            {
+                role: readerRole.id,
+                policy: pulumi.all([bucket.arn, key.arn]).apply(([bucketArn, keyArn]) => artifactAccessPolicy("read-only", bucketArn, keyArn, prefix)),
+            },
+            { parent: this },
+        );
 
         this.bucketName = bucket.bucket;
         this.bucketArn = bucket.arn;
@@ -167,7 +215,10 @@ export function validateArtifactStoreArgs(name: string, args: ArtifactStoreArgs)
     const problems: ArgProblem[] = [];
     const problem = (arg: string, message: string) => problems.push({ arg, message });
     if (!COMPONENT_NAME.test(name)) {
-        problem("", `must be lower-case letters, digits and single "-", starting with a letter, at most 32 characters (it prefixes the bucket and role names), got ${show(name)}`);
+        problem(
+            "",
+            `must be lower-case letters, digits and single "-", starting with a letter, at most 32 characters (it prefixes the bucket and role names), got ${show(name)}`,
+        );
     }
     for (const [arg, days] of [
         ["noncurrentVersionExpirationDays", args.noncurrentVersionExpirationDays],
@@ -178,7 +229,10 @@ export function validateArtifactStoreArgs(name: string, args: ArtifactStoreArgs)
         else if (days < 1) problem(arg, `must be ≥ 1, got ${days}`);
     }
     if (args.artifactPrefix !== undefined && !PREFIX.test(args.artifactPrefix)) {
-        problem("artifactPrefix", `must be "/"-separated segments of letters, digits, ".", "_" and "-", without a leading or trailing "/", got ${show(args.artifactPrefix)}`);
+        problem(
+            "artifactPrefix",
+            `must be "/"-separated segments of letters, digits, ".", "_" and "-", without a leading or trailing "/", got ${show(args.artifactPrefix)}`,
+        );
     }
     const accountProblem = irsaSubjectProblem(args.mlflowServiceAccount, "mlflowServiceAccount");
     if (accountProblem !== undefined) problems.push(accountProblem);
@@ -251,7 +305,10 @@ function s3ServiceOf(keyArn: string): string {
  * aborts multipart uploads; model servers list and read. The key is usable only through S3.
  */
 export function artifactAccessPolicy(access: "read-write" | "read-only", bucketArn: string, keyArn: string, prefix: string): string {
-    const objectActions = access === "read-write" ? ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"] : ["s3:GetObject"];
+    const objectActions =
+        access === "read-write"
+            ? ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+            : ["s3:GetObject"];
     // SSE-KMS uploads need a data key; every read (and multipart completion) decrypts one.
     const keyActions = access === "read-write" ? ["kms:Decrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"];
     return JSON.stringify({
@@ -264,7 +321,12 @@ export function artifactAccessPolicy(access: "read-write" | "read-only", bucketA
                 Resource: bucketArn,
                 Condition: { StringLike: { "s3:prefix": [prefix, `${prefix}/*`] } },
             },
-            { Sid: access === "read-write" ? "ReadWriteArtifacts" : "ReadArtifacts", Effect: "Allow", Action: objectActions, Resource: `${bucketArn}/${prefix}/*` },
+            {
+                Sid: access === "read-write" ? "ReadWriteArtifacts" : "ReadArtifacts",
+                Effect: "Allow",
+                Action: objectActions,
+                Resource: `${bucketArn}/${prefix}/*`,
+            },
             {
                 Sid: "UseArtifactKeyThroughS3",
                 Effect: "Allow",

@@ -99,19 +99,24 @@ export function validateCertManagerArgs(name: string, args: CertManagerArgs): Ar
     const problems: ArgProblem[] = [];
     const problem = (arg: string, message: string) => problems.push({ arg, message });
     // The name is also the Helm release's, which prefixes cluster-wide RBAC objects.
-    if (!RELEASE_NAME.test(name)) problem("", `must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Helm release), got ${show(name)}`);
+    if (!RELEASE_NAME.test(name))
+        problem("", `must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Helm release), got ${show(name)}`);
     if (!(CLUSTER_ISSUER_KINDS as readonly string[]).includes(args.issuer)) {
         problem("issuer", `must be "letsencrypt", "letsencrypt-staging" or "self-signed", got ${show(args.issuer)}`);
     } else if (args.issuer !== "self-signed" && args.acmeEmail === undefined) {
         problem("acmeEmail", `is required by the "${args.issuer}" issuer, got nothing`);
     }
     if (args.acmeEmail !== undefined && !EMAIL.test(args.acmeEmail)) problem("acmeEmail", `must be an e-mail address, got ${show(args.acmeEmail)}`);
-    if (args.ingressClass !== undefined && !K8S_NAME.test(args.ingressClass)) problem("ingressClass", `must be the name of an IngressClass, got ${show(args.ingressClass)}`);
+    if (args.ingressClass !== undefined && !K8S_NAME.test(args.ingressClass))
+        problem("ingressClass", `must be the name of an IngressClass, got ${show(args.ingressClass)}`);
     if (args.namespace !== undefined && !K8S_NAME.test(args.namespace)) {
         problem("namespace", `must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.namespace)}`);
     }
     if (args.clusterIssuerName !== undefined && !K8S_NAME.test(args.clusterIssuerName)) {
-        problem("clusterIssuerName", `must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.clusterIssuerName)}`);
+        problem(
+            "clusterIssuerName",
+            `must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.clusterIssuerName)}`,
+        );
     }
     if (args.chartVersion !== undefined && !EXACT_CHART_VERSION.test(args.chartVersion)) {
         problem("chartVersion", `must be an exact chart version such as "${CERT_MANAGER_CHART_VERSION}", got ${show(args.chartVersion)}`);
@@ -139,44 +144,52 @@ export class CertManager extends pulumi.ComponentResource {
         const issuerName = args.clusterIssuerName ?? args.issuer;
         const labels = platformLabels(name, "cert-manager");
 
-        const ns = new k8s.core.v1.Namespace(`${name}-ns`, {
-            metadata: { name: namespaceName, labels: { ...platformLabels(namespaceName, "namespace"), ...RESTRICTED_NAMESPACE_LABELS } },
-        }, { parent: this });
+        const ns = new k8s.core.v1.Namespace(
+            `${name}-ns`,
+            {
+                metadata: { name: namespaceName, labels: { ...platformLabels(namespaceName, "namespace"), ...RESTRICTED_NAMESPACE_LABELS } },
+            },
+            { parent: this },
+        );
 
         const podSecurityContext = restrictedPodSecurityContext(CERT_MANAGER_UID);
         const containerSecurityContext = restrictedContainerSecurityContext(true);
         const requests = (cpu: string, memory: string) => ({ requests: { cpu, memory } });
         // No podLabels: the chart's pod templates carry app.kubernetes.io/name as their selector, and
         // ours would collide with it.
-        const release = new certmanager.CertManager(`${name}-release`, {
-            installCRDs: true,
-            replicaCount: replicas.controller,
-            securityContext: podSecurityContext,
-            containerSecurityContext,
-            resources: requests("50m", "128Mi"),
-            webhook: {
-                replicaCount: replicas.webhook,
+        const release = new certmanager.CertManager(
+            `${name}-release`,
+            {
+                installCRDs: true,
+                replicaCount: replicas.controller,
                 securityContext: podSecurityContext,
                 containerSecurityContext,
-                resources: requests("10m", "64Mi"),
-            },
-            // The chart reads the CA injector's pod context from `cainjector.securityContext`, which
-            // this API cannot set (its `podSecurityContext` is not a chart value); the chart's default
-            // there is already restricted (runAsNonRoot, RuntimeDefault seccomp).
-            cainjector: {
-                replicaCount: replicas.cainjector,
-                containerSecurityContext,
                 resources: requests("50m", "128Mi"),
+                webhook: {
+                    replicaCount: replicas.webhook,
+                    securityContext: podSecurityContext,
+                    containerSecurityContext,
+                    resources: requests("10m", "64Mi"),
+                },
+                // The chart reads the CA injector's pod context from `cainjector.securityContext`, which
+                // this API cannot set (its `podSecurityContext` is not a chart value); the chart's default
+                // there is already restricted (runAsNonRoot, RuntimeDefault seccomp).
+                cainjector: {
+                    replicaCount: replicas.cainjector,
+                    containerSecurityContext,
+                    resources: requests("50m", "128Mi"),
+                },
+                startupapicheck: { securityContext: podSecurityContext },
+                helmOptions: {
+                    name,
+                    namespace: ns.metadata.name,
+                    version: args.chartVersion ?? d.chartVersion,
+                    // A chart value with no typed counterpart in this API.
+                    ...(ha && { values: { podDisruptionBudget: { enabled: true, minAvailable: 1 } } }),
+                },
             },
-            startupapicheck: { securityContext: podSecurityContext },
-            helmOptions: {
-                name,
-                namespace: ns.metadata.name,
-                version: args.chartVersion ?? d.chartVersion,
-                // A chart value with no typed counterpart in this API.
-                ...(ha && { values: { podDisruptionBudget: { enabled: true, minAvailable: 1 } } }),
-            },
-        }, { parent: this, dependsOn: [ns] });
+            { parent: this, dependsOn: [ns] },
+        );
 
         const manifest = clusterIssuerManifest({
             name: issuerName,

@@ -216,7 +216,9 @@ export function metricsAddress(name: string, args: Pick<FlaggerArgs, "metricsSer
 /** The CustomResourceDefinitions of FLAGGER_CRD, as the API server stores them. */
 export function flaggerCrds(): Record<string, any>[] {
     const documents = loadKubernetesYaml(readFileSync(FLAGGER_CRD.file, "utf8"), FLAGGER_CRD.file);
-    return documents.filter((d): d is Record<string, any> => typeof d === "object" && d !== null && (d as { kind?: unknown }).kind === "CustomResourceDefinition");
+    return documents.filter(
+        (d): d is Record<string, any> => typeof d === "object" && d !== null && (d as { kind?: unknown }).kind === "CustomResourceDefinition",
+    );
 }
 
 /**
@@ -240,7 +242,11 @@ export class Flagger extends pulumi.ComponentResource {
         const labels = platformLabels(name, "progressive-delivery");
 
         // The chart's containers run with the restricted contexts set in flaggerValues.
-        const namespace = new k8s.core.v1.Namespace(`${name}-ns`, { metadata: { name, labels: { ...labels, ...RESTRICTED_NAMESPACE_LABELS } } }, { parent: this });
+        const namespace = new k8s.core.v1.Namespace(
+            `${name}-ns`,
+            { metadata: { name, labels: { ...labels, ...RESTRICTED_NAMESPACE_LABELS } } },
+            { parent: this },
+        );
         const release = new k8s.helm.v3.Release(
             name,
             {

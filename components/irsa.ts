@@ -37,7 +37,10 @@ export function oidcIssuerFromProviderArn(arn: string): string {
 /** What is wrong with an OIDC provider ARN; undefined when it is one. */
 export function oidcProviderArnProblem(arn: string, arg = "oidcProviderArn"): ArgProblem | undefined {
     if (OIDC_PROVIDER_ARN.test(arn)) return undefined;
-    return { arg, message: `must be an IAM OIDC provider ARN such as "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE", got ${show(arn)}` };
+    return {
+        arg,
+        message: `must be an IAM OIDC provider ARN such as "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE", got ${show(arn)}`,
+    };
 }
 
 /** What is wrong with a namespace name at `arg`; undefined when it is valid. */

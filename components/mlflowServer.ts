@@ -34,7 +34,6 @@ import {
 // The command line and its settings are part of this component's public surface.
 export * from "./mlflowServer/commandLine";
 
-
 export interface MlflowBasicAuthArgs {
     /** Turn on MLflow's `basic-auth` app (users and permissions kept in the backend database). */
     readonly enabled: boolean;
@@ -154,26 +153,41 @@ export function validateMlflowServerArgs(name: string, args: MlflowServerArgs): 
     const problems: ArgProblem[] = [];
     const problem = (arg: string, message: string) => problems.push({ arg, message });
     if (!RELEASE_NAME.test(name)) {
-        problem("", `must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Service and the migration Job), got ${show(name)}`);
+        problem(
+            "",
+            `must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Service and the migration Job), got ${show(name)}`,
+        );
     }
     if (!DNS_NAME.test(args.host)) problem("host", `must be a DNS name such as "mlflow.ml.example.com", got ${show(args.host)}`);
     if (args.namespace !== undefined && !K8S_NAME.test(args.namespace)) {
         problem("namespace", `must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.namespace)}`);
     }
     if (args.serviceAccountName !== undefined && !K8S_NAME.test(args.serviceAccountName)) {
-        problem("serviceAccountName", `must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.serviceAccountName)}`);
+        problem(
+            "serviceAccountName",
+            `must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.serviceAccountName)}`,
+        );
     }
-    for (const [arg, value] of [["replicas", args.replicas], ["workers", args.workers]] as const) {
+    for (const [arg, value] of [
+        ["replicas", args.replicas],
+        ["workers", args.workers],
+    ] as const) {
         if (value !== undefined && !(Number.isInteger(value) && value >= 1)) problem(arg, `must be a whole number ≥ 1, got ${value}`);
     }
-    if (args.image !== undefined && !isPinnedImage(args.image)) problem("image", `must be pinned to a tag or digest other than "latest", got ${show(args.image)}`);
+    if (args.image !== undefined && !isPinnedImage(args.image))
+        problem("image", `must be pinned to a tag or digest other than "latest", got ${show(args.image)}`);
     if (args.resources !== undefined) {
-        for (const [key, example] of [["cpu", '"500m" or "1"'], ["memory", '"1Gi"']] as const) {
+        for (const [key, example] of [
+            ["cpu", '"500m" or "1"'],
+            ["memory", '"1Gi"'],
+        ] as const) {
             const quantity = args.resources[key];
-            if (!isQuantity(quantity) || (parseQuantity(quantity) ?? 0) <= 0) problem(`resources.${key}`, `must be a positive quantity such as ${example}, got ${show(quantity)}`);
+            if (!isQuantity(quantity) || (parseQuantity(quantity) ?? 0) <= 0)
+                problem(`resources.${key}`, `must be a positive quantity such as ${example}, got ${show(quantity)}`);
         }
     }
-    if (args.ingressClass !== undefined && !K8S_NAME.test(args.ingressClass)) problem("ingressClass", `must be the name of an IngressClass, got ${show(args.ingressClass)}`);
+    if (args.ingressClass !== undefined && !K8S_NAME.test(args.ingressClass))
+        problem("ingressClass", `must be the name of an IngressClass, got ${show(args.ingressClass)}`);
     if (args.clusterDomain !== undefined && !DNS_SUBDOMAIN.test(args.clusterDomain)) {
         problem("clusterDomain", `must be a DNS domain such as "cluster.local", got ${show(args.clusterDomain)}`);
     }
@@ -190,7 +204,10 @@ export function validateMlflowServerArgs(name: string, args: MlflowServerArgs): 
     const reader = args.registryReader;
     if (reader !== undefined) {
         if (typeof reader.namespace === "string" && !K8S_NAME.test(reader.namespace)) {
-            problem("registryReader.namespace", `must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(reader.namespace)}`);
+            problem(
+                "registryReader.namespace",
+                `must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(reader.namespace)}`,
+            );
         }
         if (reader.username !== undefined && !BASIC_AUTH_USER.test(reader.username)) {
             problem("registryReader.username", `must be non-empty, without ":" or whitespace (HTTP basic auth), got ${show(reader.username)}`);
@@ -248,44 +265,68 @@ export class MlflowServer extends pulumi.ComponentResource {
         const clusterDomain = args.clusterDomain ?? d.clusterDomain;
         const basicAuth = args.basicAuth?.enabled === true;
         const labels = platformLabels(name, "tracking-server");
-        const checkedUri = pulumi.secret(pulumi.output(args.backendStoreUri).apply((uri) => {
-            const problem = backendStoreUriProblem(uri);
-            if (problem !== undefined) throw new pulumi.ResourceError(`MlflowServer "${name}": ${problem}`, this);
-            return uri;
-        }));
+        const checkedUri = pulumi.secret(
+            pulumi.output(args.backendStoreUri).apply((uri) => {
+                const problem = backendStoreUriProblem(uri);
+                if (problem !== undefined) throw new pulumi.ResourceError(`MlflowServer "${name}": ${problem}`, this);
+                return uri;
+            }),
+        );
         const artifactsDestination = pulumi.output(args.artifactsDestination).apply((dest) => {
-            if (!S3_URI.test(dest)) throw new pulumi.ResourceError(`MlflowServer "${name}": artifactsDestination must be an S3 URI such as "s3://bucket/mlflow", got ${JSON.stringify(dest)}`, this);
+            if (!S3_URI.test(dest))
+                throw new pulumi.ResourceError(
+                    `MlflowServer "${name}": artifactsDestination must be an S3 URI such as "s3://bucket/mlflow", got ${JSON.stringify(dest)}`,
+                    this,
+                );
             return dest;
         });
 
-        const ns = new k8s.core.v1.Namespace(`${name}-ns`, {
-            metadata: { name: namespaceName, labels: { ...platformLabels(namespaceName, "namespace"), ...RESTRICTED_NAMESPACE_LABELS } },
-        }, { parent: this });
+        const ns = new k8s.core.v1.Namespace(
+            `${name}-ns`,
+            {
+                metadata: { name: namespaceName, labels: { ...platformLabels(namespaceName, "namespace"), ...RESTRICTED_NAMESPACE_LABELS } },
+            },
+            { parent: this },
+        );
         const namespace = ns.metadata.name;
         const inNamespace = (objectName: string, objectLabels = labels) => ({ name: objectName, namespace, labels: objectLabels });
 
-        const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, {
-            metadata: { ...inNamespace(args.serviceAccountName ?? d.serviceAccountName), annotations: { "eks.amazonaws.com/role-arn": args.roleArn } },
-            automountServiceAccountToken: false,
-        }, { parent: this });
+        const serviceAccount = new k8s.core.v1.ServiceAccount(
+            `${name}-sa`,
+            {
+                metadata: { ...inNamespace(args.serviceAccountName ?? d.serviceAccountName), annotations: { "eks.amazonaws.com/role-arn": args.roleArn } },
+                automountServiceAccountToken: false,
+            },
+            { parent: this },
+        );
 
-        const backendSecret = new k8s.core.v1.Secret(`${name}-backend-store`, {
-            metadata: inNamespace(`${name}-backend-store`),
-            type: "Opaque",
-            stringData: { uri: checkedUri },
-        }, { parent: this });
+        const backendSecret = new k8s.core.v1.Secret(
+            `${name}-backend-store`,
+            {
+                metadata: inNamespace(`${name}-backend-store`),
+                type: "Opaque",
+                stringData: { uri: checkedUri },
+            },
+            { parent: this },
+        );
         const secretEnv = (envName: string, secretName: pulumi.Input<string>, key: string): k8s.types.input.core.v1.EnvVar => ({
             name: envName,
             valueFrom: { secretKeyRef: { name: secretName, key } },
         });
         // What every MLflow process here needs: the database, and writable HOME and /tmp under a read-only root.
-        const baseEnv: k8s.types.input.core.v1.EnvVar[] = [secretEnv(BACKEND_STORE_URI_ENV, backendSecret.metadata.name, "uri"), { name: "HOME", value: HOME_DIR }];
+        const baseEnv: k8s.types.input.core.v1.EnvVar[] = [
+            secretEnv(BACKEND_STORE_URI_ENV, backendSecret.metadata.name, "uri"),
+            { name: "HOME", value: HOME_DIR },
+        ];
         const baseVolumes: k8s.types.input.core.v1.Volume[] = [
             // Proxied uploads are spooled to a temporary file before they go to S3: /tmp must hold the largest artifact.
             { name: "tmp", emptyDir: {} },
             { name: "home", emptyDir: {} },
         ];
-        const baseMounts: k8s.types.input.core.v1.VolumeMount[] = [{ name: "tmp", mountPath: "/tmp" }, { name: "home", mountPath: HOME_DIR }];
+        const baseMounts: k8s.types.input.core.v1.VolumeMount[] = [
+            { name: "tmp", mountPath: "/tmp" },
+            { name: "home", mountPath: HOME_DIR },
+        ];
         const env = [...baseEnv];
         const volumes = [...baseVolumes];
         const mounts = [...baseMounts];
@@ -298,17 +339,27 @@ export class MlflowServer extends pulumi.ComponentResource {
         if (basicAuth) {
             const adminPassword = new random.RandomPassword(`${name}-admin-password`, { length: 32, special: false }, { parent: this });
             const flaskSecretKey = new random.RandomPassword(`${name}-flask-secret-key`, { length: 64, special: false }, { parent: this });
-            adminSecret = new k8s.core.v1.Secret(`${name}-admin`, {
-                metadata: inNamespace(`${name}-admin`),
-                type: "Opaque",
-                stringData: { username: args.basicAuth?.adminUsername ?? d.adminUsername, password: adminPassword.result },
-            }, { parent: this });
-            const authIni = checkedUri.apply((uri) => basicAuthIni({ databaseUri: uri, defaultPermission: args.basicAuth?.defaultPermission ?? d.defaultPermission }));
-            const authSecret = new k8s.core.v1.Secret(`${name}-auth`, {
-                metadata: inNamespace(`${name}-auth`),
-                type: "Opaque",
-                stringData: { [AUTH_CONFIG_FILE]: authIni, "flask-secret-key": flaskSecretKey.result },
-            }, { parent: this });
+            adminSecret = new k8s.core.v1.Secret(
+                `${name}-admin`,
+                {
+                    metadata: inNamespace(`${name}-admin`),
+                    type: "Opaque",
+                    stringData: { username: args.basicAuth?.adminUsername ?? d.adminUsername, password: adminPassword.result },
+                },
+                { parent: this },
+            );
+            const authIni = checkedUri.apply((uri) =>
+                basicAuthIni({ databaseUri: uri, defaultPermission: args.basicAuth?.defaultPermission ?? d.defaultPermission }),
+            );
+            const authSecret = new k8s.core.v1.Secret(
+                `${name}-auth`,
+                {
+                    metadata: inNamespace(`${name}-auth`),
+                    type: "Opaque",
+                    stringData: { [AUTH_CONFIG_FILE]: authIni, "flask-secret-key": flaskSecretKey.result },
+                },
+                { parent: this },
+            );
             // MLflow reads the config once, at start: a changed default permission or URI needs new pods.
             podAnnotations[AUTH_CONFIG_CHECKSUM_ANNOTATION] = pulumi.unsecret(
                 pulumi.all([authIni, flaskSecretKey.result]).apply(([ini, key]) => secretDataChecksum({ [AUTH_CONFIG_FILE]: ini, "flask-secret-key": key })),
@@ -320,11 +371,19 @@ export class MlflowServer extends pulumi.ComponentResource {
                 // Must be the same in every worker and replica, or CSRF tokens fail across them.
                 secretEnv("MLFLOW_FLASK_SERVER_SECRET_KEY", authSecret.metadata.name, "flask-secret-key"),
             );
-            volumes.push({ name: "auth-config", secret: { secretName: authSecret.metadata.name, items: [{ key: AUTH_CONFIG_FILE, path: AUTH_CONFIG_FILE }], defaultMode: 0o440 } });
+            volumes.push({
+                name: "auth-config",
+                secret: { secretName: authSecret.metadata.name, items: [{ key: AUTH_CONFIG_FILE, path: AUTH_CONFIG_FILE }], defaultMode: 0o440 },
+            });
             mounts.push({ name: "auth-config", mountPath: AUTH_CONFIG_DIR, readOnly: true });
         }
 
-        const container = (containerName: string, command: pulumi.Input<pulumi.Input<string>[]>, containerEnv: k8s.types.input.core.v1.EnvVar[], volumeMounts: k8s.types.input.core.v1.VolumeMount[]) => ({
+        const container = (
+            containerName: string,
+            command: pulumi.Input<pulumi.Input<string>[]>,
+            containerEnv: k8s.types.input.core.v1.EnvVar[],
+            volumeMounts: k8s.types.input.core.v1.VolumeMount[],
+        ) => ({
             name: containerName,
             image,
             command,
@@ -344,98 +403,136 @@ export class MlflowServer extends pulumi.ComponentResource {
         const migrationStep = (step: MigrationStep) => container(step.name, step.command, baseEnv, baseMounts);
         const jobLabels = platformLabels(`${name}-db-upgrade`, "schema-migration");
         const lastStep = steps[steps.length - 1] as MigrationStep;
-        const migration = new k8s.batch.v1.Job(`${name}-db-upgrade`, {
-            metadata: inNamespace(migrationJobName(name, image), jobLabels),
-            spec: {
-                backoffLimit: 3,
-                activeDeadlineSeconds: 3600,
-                template: {
-                    metadata: { labels: jobLabels },
-                    spec: {
-                        automountServiceAccountToken: false,
-                        securityContext: restrictedPodSecurityContext(),
-                        volumes: baseVolumes,
-                        restartPolicy: "Never",
-                        // Init containers run one after another, each to success: the steps' order.
-                        initContainers: steps.slice(0, -1).map(migrationStep),
-                        containers: [migrationStep(lastStep)],
+        const migration = new k8s.batch.v1.Job(
+            `${name}-db-upgrade`,
+            {
+                metadata: inNamespace(migrationJobName(name, image), jobLabels),
+                spec: {
+                    backoffLimit: 3,
+                    activeDeadlineSeconds: 3600,
+                    template: {
+                        metadata: { labels: jobLabels },
+                        spec: {
+                            automountServiceAccountToken: false,
+                            securityContext: restrictedPodSecurityContext(),
+                            volumes: baseVolumes,
+                            restartPolicy: "Never",
+                            // Init containers run one after another, each to success: the steps' order.
+                            initContainers: steps.slice(0, -1).map(migrationStep),
+                            containers: [migrationStep(lastStep)],
+                        },
                     },
                 },
             },
-        }, { parent: this, deleteBeforeReplace: true });
+            { parent: this, deleteBeforeReplace: true },
+        );
 
         const serviceName = name;
         const allowedHosts = mlflowAllowedHosts({ host: args.host, serviceName, namespace: namespaceName, port: MLFLOW_PORT, clusterDomain });
-        const command = artifactsDestination.apply((dest) => mlflowServerCommand({ artifactsDestination: dest, allowedHosts, port: MLFLOW_PORT, workers, basicAuth }));
-        const probe = (periodSeconds: number, failureThreshold: number) => ({ httpGet: { path: "/health", port: "http" }, periodSeconds, failureThreshold, timeoutSeconds: 5 });
+        const command = artifactsDestination.apply((dest) =>
+            mlflowServerCommand({ artifactsDestination: dest, allowedHosts, port: MLFLOW_PORT, workers, basicAuth }),
+        );
+        const probe = (periodSeconds: number, failureThreshold: number) => ({
+            httpGet: { path: "/health", port: "http" },
+            periodSeconds,
+            failureThreshold,
+            timeoutSeconds: 5,
+        });
         const selector = selectorLabels(name);
-        const deployment = new k8s.apps.v1.Deployment(`${name}-server`, {
-            metadata: inNamespace(name),
-            spec: {
-                replicas,
-                selector: { matchLabels: selector },
-                // A new pod must be ready before an old one goes: never below the available replicas.
-                strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-                template: {
-                    metadata: { labels, annotations: podAnnotations },
-                    spec: {
-                        automountServiceAccountToken: false,
-                        securityContext: restrictedPodSecurityContext(),
-                        volumes,
-                        serviceAccountName: serviceAccount.metadata.name,
-                        topologySpreadConstraints: [{ maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector } }],
-                        containers: [{
-                            ...container("mlflow", command, env, mounts),
-                            ports: [{ name: "http", containerPort: MLFLOW_PORT, protocol: "TCP" }],
-                            // The first start against a large database can take minutes; liveness waits for it.
-                            startupProbe: probe(5, 60),
-                            readinessProbe: probe(10, 3),
-                            livenessProbe: probe(20, 3),
-                        }],
+        const deployment = new k8s.apps.v1.Deployment(
+            `${name}-server`,
+            {
+                metadata: inNamespace(name),
+                spec: {
+                    replicas,
+                    selector: { matchLabels: selector },
+                    // A new pod must be ready before an old one goes: never below the available replicas.
+                    strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+                    template: {
+                        metadata: { labels, annotations: podAnnotations },
+                        spec: {
+                            automountServiceAccountToken: false,
+                            securityContext: restrictedPodSecurityContext(),
+                            volumes,
+                            serviceAccountName: serviceAccount.metadata.name,
+                            topologySpreadConstraints: [
+                                {
+                                    maxSkew: 1,
+                                    topologyKey: "kubernetes.io/hostname",
+                                    whenUnsatisfiable: "ScheduleAnyway",
+                                    labelSelector: { matchLabels: selector },
+                                },
+                            ],
+                            containers: [
+                                {
+                                    ...container("mlflow", command, env, mounts),
+                                    ports: [{ name: "http", containerPort: MLFLOW_PORT, protocol: "TCP" }],
+                                    // The first start against a large database can take minutes; liveness waits for it.
+                                    startupProbe: probe(5, 60),
+                                    readinessProbe: probe(10, 3),
+                                    livenessProbe: probe(20, 3),
+                                },
+                            ],
+                        },
                     },
                 },
             },
-        }, { parent: this, dependsOn: [migration] });
+            { parent: this, dependsOn: [migration] },
+        );
 
         // After the Deployment: Pulumi waits for a Service's endpoints, which exist only once pods are ready.
-        const service = new k8s.core.v1.Service(`${name}-service`, {
-            metadata: inNamespace(serviceName),
-            spec: { type: "ClusterIP", selector, ports: [{ name: "http", port: MLFLOW_PORT, targetPort: "http", protocol: "TCP" }] },
-        }, { parent: this, dependsOn: [deployment] });
+        const service = new k8s.core.v1.Service(
+            `${name}-service`,
+            {
+                metadata: inNamespace(serviceName),
+                spec: { type: "ClusterIP", selector, ports: [{ name: "http", port: MLFLOW_PORT, targetPort: "http", protocol: "TCP" }] },
+            },
+            { parent: this, dependsOn: [deployment] },
+        );
 
-        new k8s.networking.v1.Ingress(`${name}-ingress`, {
-            metadata: {
-                ...inNamespace(name),
-                annotations: {
-                    [CLUSTER_ISSUER_ANNOTATION]: args.clusterIssuer,
-                    // Artifacts are uploaded through the server: no body limit (nginx's default is 1m),
-                    // streamed rather than buffered, and time for slow multi-gigabyte models.
-                    "nginx.ingress.kubernetes.io/proxy-body-size": "0",
-                    "nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
-                    "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
-                    "nginx.ingress.kubernetes.io/proxy-send-timeout": "600",
+        new k8s.networking.v1.Ingress(
+            `${name}-ingress`,
+            {
+                metadata: {
+                    ...inNamespace(name),
+                    annotations: {
+                        [CLUSTER_ISSUER_ANNOTATION]: args.clusterIssuer,
+                        // Artifacts are uploaded through the server: no body limit (nginx's default is 1m),
+                        // streamed rather than buffered, and time for slow multi-gigabyte models.
+                        "nginx.ingress.kubernetes.io/proxy-body-size": "0",
+                        "nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
+                        "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
+                        "nginx.ingress.kubernetes.io/proxy-send-timeout": "600",
+                    },
+                },
+                spec: {
+                    ingressClassName: args.ingressClass ?? d.ingressClass,
+                    tls: [{ hosts: [args.host], secretName: `${name}-tls` }],
+                    rules: [
+                        {
+                            host: args.host,
+                            http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service.metadata.name, port: { name: "http" } } } }] },
+                        },
+                    ],
                 },
             },
-            spec: {
-                ingressClassName: args.ingressClass ?? d.ingressClass,
-                tls: [{ hosts: [args.host], secretName: `${name}-tls` }],
-                rules: [{
-                    host: args.host,
-                    http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: service.metadata.name, port: { name: "http" } } } }] },
-                }],
-            },
-        }, { parent: this });
+            { parent: this },
+        );
 
-        new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
-            metadata: inNamespace(name),
-            spec: {
-                // One at a time: a single replica can always be drained, two or more keep one serving.
-                maxUnavailable: 1,
-                // A crash-looping pod must not hold a node drain hostage.
-                unhealthyPodEvictionPolicy: "AlwaysAllow",
-                selector: { matchLabels: selector },
+        new k8s.policy.v1.PodDisruptionBudget(
+            `${name}-pdb`,
+            {
+                metadata: inNamespace(name),
+                spec: {
+                    // One at a time: a single replica can always be drained, two or more keep one serving.
+                    maxUnavailable: 1,
+                    // A crash-looping pod must not hold a node drain hostage.
+                    unhealthyPodEvictionPolicy: "AlwaysAllow",
+                    selector: { matchLabels: selector },
+                },
             },
-        }, { parent: this });
+            { parent: this },
+        );
 
         const internalUrl = pulumi.interpolate`http://${service.metadata.name}.${namespace}.svc.${clusterDomain}:${MLFLOW_PORT}`;
         let registryReaderSecretName: pulumi.Output<string> | undefined;
@@ -446,61 +543,81 @@ export class MlflowServer extends pulumi.ComponentResource {
             const credentials = { username: readerUsername, password: readerPassword.result };
             const readerLabels = platformLabels(readerName, "registry-reader");
             // What the model servers mount, in their namespace (a secretKeyRef cannot cross namespaces)...
-            const modelsSecret = new k8s.core.v1.Secret(readerName, {
-                metadata: { name: readerName, namespace: args.registryReader.namespace, labels: readerLabels },
-                type: "Opaque",
-                stringData: credentials,
-            }, { parent: this });
+            const modelsSecret = new k8s.core.v1.Secret(
+                readerName,
+                {
+                    metadata: { name: readerName, namespace: args.registryReader.namespace, labels: readerLabels },
+                    type: "Opaque",
+                    stringData: credentials,
+                },
+                { parent: this },
+            );
             // ...and the Job's copy beside the server, under its own name so that both may share a namespace.
-            const jobSecret = new k8s.core.v1.Secret(`${readerName}-job`, {
-                metadata: inNamespace(`${readerName}-job`, readerLabels),
-                type: "Opaque",
-                stringData: credentials,
-            }, { parent: this });
+            const jobSecret = new k8s.core.v1.Secret(
+                `${readerName}-job`,
+                {
+                    metadata: inNamespace(`${readerName}-job`, readerLabels),
+                    type: "Opaque",
+                    stringData: credentials,
+                },
+                { parent: this },
+            );
             const program = readFileSync(REGISTRY_READER_PROGRAM, "utf8");
-            const programMap = new k8s.core.v1.ConfigMap(`${readerName}-program`, {
-                metadata: inNamespace(`${readerName}-program`, readerLabels),
-                data: { [REGISTRY_READER_PROGRAM_FILE]: program },
-            }, { parent: this });
-            const readerJob = new k8s.batch.v1.Job(readerName, {
-                metadata: inNamespace(readerName, readerLabels),
-                spec: {
-                    backoffLimit: 3,
-                    activeDeadlineSeconds: 900,
-                    template: {
-                        metadata: {
-                            labels: readerLabels,
-                            // A Job runs once; its template changing makes Pulumi replace it, which runs it again.
-                            annotations: {
-                                [REGISTRY_READER_CHECKSUM_ANNOTATION]: pulumi.unsecret(readerPassword.result.apply((password) => secretDataChecksum({ username: readerUsername, password, program }))),
+            const programMap = new k8s.core.v1.ConfigMap(
+                `${readerName}-program`,
+                {
+                    metadata: inNamespace(`${readerName}-program`, readerLabels),
+                    data: { [REGISTRY_READER_PROGRAM_FILE]: program },
+                },
+                { parent: this },
+            );
+            const readerJob = new k8s.batch.v1.Job(
+                readerName,
+                {
+                    metadata: inNamespace(readerName, readerLabels),
+                    spec: {
+                        backoffLimit: 3,
+                        activeDeadlineSeconds: 900,
+                        template: {
+                            metadata: {
+                                labels: readerLabels,
+                                // A Job runs once; its template changing makes Pulumi replace it, which runs it again.
+                                annotations: {
+                                    [REGISTRY_READER_CHECKSUM_ANNOTATION]: pulumi.unsecret(
+                                        readerPassword.result.apply((password) => secretDataChecksum({ username: readerUsername, password, program })),
+                                    ),
+                                },
+                            },
+                            spec: {
+                                automountServiceAccountToken: false,
+                                securityContext: restrictedPodSecurityContext(),
+                                restartPolicy: "Never",
+                                volumes: [{ name: "program", configMap: { name: programMap.metadata.name, defaultMode: 0o444 } }],
+                                containers: [
+                                    {
+                                        name: "registry-reader",
+                                        image,
+                                        command: ["python", `${REGISTRY_READER_PROGRAM_DIR}/${REGISTRY_READER_PROGRAM_FILE}`],
+                                        env: [
+                                            { name: "MLFLOW_TRACKING_URI", value: internalUrl },
+                                            secretEnv("MLFLOW_ADMIN_USERNAME", adminSecret.metadata.name, "username"),
+                                            secretEnv("MLFLOW_ADMIN_PASSWORD", adminSecret.metadata.name, "password"),
+                                            secretEnv("READER_USERNAME", jobSecret.metadata.name, "username"),
+                                            secretEnv("READER_PASSWORD", jobSecret.metadata.name, "password"),
+                                            { name: "PYTHONDONTWRITEBYTECODE", value: "1" },
+                                        ],
+                                        volumeMounts: [{ name: "program", mountPath: REGISTRY_READER_PROGRAM_DIR, readOnly: true }],
+                                        resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "128Mi" } },
+                                        securityContext: restrictedContainerSecurityContext(true),
+                                    },
+                                ],
                             },
                         },
-                        spec: {
-                            automountServiceAccountToken: false,
-                            securityContext: restrictedPodSecurityContext(),
-                            restartPolicy: "Never",
-                            volumes: [{ name: "program", configMap: { name: programMap.metadata.name, defaultMode: 0o444 } }],
-                            containers: [{
-                                name: "registry-reader",
-                                image,
-                                command: ["python", `${REGISTRY_READER_PROGRAM_DIR}/${REGISTRY_READER_PROGRAM_FILE}`],
-                                env: [
-                                    { name: "MLFLOW_TRACKING_URI", value: internalUrl },
-                                    secretEnv("MLFLOW_ADMIN_USERNAME", adminSecret.metadata.name, "username"),
-                                    secretEnv("MLFLOW_ADMIN_PASSWORD", adminSecret.metadata.name, "password"),
-                                    secretEnv("READER_USERNAME", jobSecret.metadata.name, "username"),
-                                    secretEnv("READER_PASSWORD", jobSecret.metadata.name, "password"),
-                                    { name: "PYTHONDONTWRITEBYTECODE", value: "1" },
-                                ],
-                                volumeMounts: [{ name: "program", mountPath: REGISTRY_READER_PROGRAM_DIR, readOnly: true }],
-                                resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "128Mi" } },
-                                securityContext: restrictedContainerSecurityContext(true),
-                            }],
-                        },
                     },
+                    // The server must be ready and reachable: Pulumi waits for the Deployment's rollout and the Service's endpoints.
                 },
-                // The server must be ready and reachable: Pulumi waits for the Deployment's rollout and the Service's endpoints.
-            }, { parent: this, dependsOn: [deployment, service], deleteBeforeReplace: true });
+                { parent: this, dependsOn: [deployment, service], deleteBeforeReplace: true },
+            );
             // Through the Job: a model server that starts with these credentials finds its user in MLflow.
             registryReaderSecretName = pulumi.all([modelsSecret.metadata.name, readerJob.metadata.name]).apply(([secretName]) => secretName);
         }

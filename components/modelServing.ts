@@ -7,7 +7,16 @@ import { ANNOTATIONS, LABELS, modelLabels, platformLabels, selectorLabels } from
 import { canaryAnalysis, canaryProblems, resolveCanary } from "./modelServing/canary";
 import { applicationSpec, DELIVERY_DEFAULTS, type ModelDelivery, repositoryPath } from "./modelServing/delivery";
 import { GATEWAY_PROVIDERS, isServingProvider, quotedList, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
-import { CONTAINER_PORT, GPU_PLACEMENT_DEFAULTS, type GpuPlacement, gpuAtMaxScale, podSpec, promotionRecord, SERVICE_PORT, type ServedModel } from "./modelServing/workload";
+import {
+    CONTAINER_PORT,
+    GPU_PLACEMENT_DEFAULTS,
+    type GpuPlacement,
+    gpuAtMaxScale,
+    podSpec,
+    promotionRecord,
+    SERVICE_PORT,
+    type ServedModel,
+} from "./modelServing/workload";
 import { DNS_NAME, isPinnedImage, K8S_NAME } from "./names";
 import { parseQuantity } from "./quantity";
 import { type ArgProblem, assertValidArgs, show } from "./validation";
@@ -104,16 +113,26 @@ export function validateModelServingArgs(name: string, args: ModelServingArgs): 
     const problem = (arg: string, message: string) => problems.push({ arg, message });
     const { model, flagger } = args;
     if (!K8S_NAME.test(name)) problem("", `must be a Kubernetes name (it prefixes the names of the component's children), got ${show(name)}`);
-    if (!MODEL_NAME.test(model.name)) problem("model.name", `must be lower-case letters, digits and "-", starting with a letter, at most 40 characters, got ${show(model.name)}`);
+    if (!MODEL_NAME.test(model.name))
+        problem("model.name", `must be lower-case letters, digits and "-", starting with a letter, at most 40 characters, got ${show(model.name)}`);
     const provider = flagger.meshProvider;
     if (!isServingProvider(provider)) {
-        problem("flagger.meshProvider", `must be one of ${quotedList(SERVING_PROVIDERS)} (the providers whose routing ModelServing sets up), got ${show(provider)}`);
+        problem(
+            "flagger.meshProvider",
+            `must be one of ${quotedList(SERVING_PROVIDERS)} (the providers whose routing ModelServing sets up), got ${show(provider)}`,
+        );
     } else {
         if (GATEWAY_PROVIDERS.includes(provider) && args.ingress.gateway === undefined) {
-            problem("ingress.gateway", `is required with the provider "${provider}" (the Gateway that serves ${model.name}.${args.ingress.domain}), got nothing`);
+            problem(
+                "ingress.gateway",
+                `is required with the provider "${provider}" (the Gateway that serves ${model.name}.${args.ingress.domain}), got nothing`,
+            );
         }
         if (provider === "nginx" && args.ingress.gateway !== undefined) {
-            problem("ingress.gateway", `applies only to a Gateway provider (${quotedList(GATEWAY_PROVIDERS)}); with "nginx" the host is served by an Ingress, got ${show(args.ingress.gateway)}`);
+            problem(
+                "ingress.gateway",
+                `applies only to a Gateway provider (${quotedList(GATEWAY_PROVIDERS)}); with "nginx" the host is served by an Ingress, got ${show(args.ingress.gateway)}`,
+            );
         }
         problems.push(...canaryProblems(model.canary, provider).map((p) => ({ ...p, arg: `model.${p.arg}` })));
     }
@@ -122,14 +141,18 @@ export function validateModelServingArgs(name: string, args: ModelServingArgs): 
         if (!K8S_NAME.test(gateway.name)) problem("ingress.gateway.name", `must be the name of a Gateway, got ${show(gateway.name)}`);
         if (!K8S_NAME.test(gateway.namespace)) problem("ingress.gateway.namespace", `must be a namespace name, got ${show(gateway.namespace)}`);
     }
-    if (!DNS_NAME.test(`${model.name}.${args.ingress.domain}`)) problem("ingress.domain", `must be a DNS name under which ${model.name}.<domain> is a host, got ${show(args.ingress.domain)}`);
-    if (args.ingress.className !== undefined && !K8S_NAME.test(args.ingress.className)) problem("ingress.className", `must be the name of an IngressClass, got ${show(args.ingress.className)}`);
-    if (model.replicas.max < model.replicas.min) problem("model.replicas.max", `must be at least the minimum (${model.replicas.min}), got ${model.replicas.max}`);
+    if (!DNS_NAME.test(`${model.name}.${args.ingress.domain}`))
+        problem("ingress.domain", `must be a DNS name under which ${model.name}.<domain> is a host, got ${show(args.ingress.domain)}`);
+    if (args.ingress.className !== undefined && !K8S_NAME.test(args.ingress.className))
+        problem("ingress.className", `must be the name of an IngressClass, got ${show(args.ingress.className)}`);
+    if (model.replicas.max < model.replicas.min)
+        problem("model.replicas.max", `must be at least the minimum (${model.replicas.min}), got ${model.replicas.max}`);
     const { cpu, cpuLimit } = model.resources;
     if (cpuLimit !== undefined && (parseQuantity(cpuLimit) ?? 0) < (parseQuantity(cpu) ?? 0)) {
         problem("model.resources.cpuLimit", `must be at least the CPU request (${cpu}), got ${show(cpuLimit)}`);
     }
-    if (model.image !== undefined && !isPinnedImage(model.image)) problem("model.image", `must be pinned to a tag other than "latest" or to a digest, got ${show(model.image)}`);
+    if (model.image !== undefined && !isPinnedImage(model.image))
+        problem("model.image", `must be pinned to a tag other than "latest" or to a digest, got ${show(model.image)}`);
     if (!K8S_NAME.test(args.environment)) problem("environment", `must be a label value such as "production", got ${show(args.environment)}`);
     const startup = args.startupTimeoutSeconds;
     if (startup !== undefined && (!Number.isInteger(startup) || startup < 60)) problem("startupTimeoutSeconds", `must be an integer ≥ 60, got ${startup}`);
@@ -139,7 +162,8 @@ export function validateModelServingArgs(name: string, args: ModelServingArgs): 
     }
     if (args.delivery.mode === "gitops") {
         const app = applicationName(args.stack, model.name);
-        if (!K8S_NAME.test(app)) problem("stack", `${show(args.stack)} makes the Argo CD Application name "${app}", which is not a DNS label of at most 63 characters`);
+        if (!K8S_NAME.test(app))
+            problem("stack", `${show(args.stack)} makes the Argo CD Application name "${app}", which is not a DNS label of at most 63 characters`);
         const deliveryPath = args.delivery.path;
         if (deliveryPath !== undefined && (path.posix.isAbsolute(deliveryPath) || deliveryPath.split("/").includes(".."))) {
             problem("delivery.path", `must be a relative directory inside the repository, got "${deliveryPath}"`);
@@ -302,7 +326,14 @@ export class ModelServing extends pulumi.ComponentResource {
                         tls: [{ hosts: [host], secretName: `${model.name}-tls` }],
                         // Flagger's NGINX router needs a backend named after the apex Service (`<svc>`,
                         // which it creates) and clones this Ingress as `<name>-canary`.
-                        rules: [{ host, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: objectName, port: { number: SERVICE_PORT } } } }] } }],
+                        rules: [
+                            {
+                                host,
+                                http: {
+                                    paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: objectName, port: { number: SERVICE_PORT } } } }],
+                                },
+                            },
+                        ],
                     },
                 },
                 workloadOpts,

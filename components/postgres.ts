@@ -188,7 +188,10 @@ export function postgresConnectionUri(parts: { username: string; password: strin
 
 /** A final snapshot name unique to this component and stack (RDS: letters, digits, single "-"). */
 export function finalSnapshotIdentifier(name: string, stack: string): string {
-    const stackPart = stack.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
+    const stackPart = stack
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, "-")
+        .replace(/^-+|-+$/g, "");
     return [name, stackPart, "final"].filter((part) => part.length > 0).join("-");
 }
 
@@ -199,58 +202,78 @@ function createRds(parent: Postgres, name: string, args: RdsPostgresArgs): Creat
     const backupRetentionDays = args.backupRetentionDays ?? POSTGRES_DEFAULTS.backupRetentionDays;
     const maxAllocatedStorageGb = args.maxAllocatedStorageGb ?? Math.min(args.allocatedStorageGb * POSTGRES_DEFAULTS.maxAllocatedStorageFactor, MAX_STORAGE_GB);
 
-    const subnetGroup = new aws.rds.SubnetGroup(`${name}-subnets`, {
-        description: `MLflow backend database ${name}: private subnets`,
-        subnetIds: [...args.network.privateSubnetIds],
-    }, opts);
+    const subnetGroup = new aws.rds.SubnetGroup(
+        `${name}-subnets`,
+        {
+            description: `MLflow backend database ${name}: private subnets`,
+            subnetIds: [...args.network.privateSubnetIds],
+        },
+        opts,
+    );
     // No inline rules: the provider then removes AWS's default allow-all egress, and the database
     // never opens connections itself.
-    const securityGroup = new aws.ec2.SecurityGroup(`${name}-sg`, {
-        vpcId: args.network.vpcId,
-        description: `MLflow backend database ${name}: Postgres from the cluster nodes only`,
-    }, opts);
-    new aws.vpc.SecurityGroupIngressRule(`${name}-from-nodes`, {
-        securityGroupId: securityGroup.id,
-        referencedSecurityGroupId: args.network.nodeSecurityGroupId,
-        ipProtocol: "tcp",
-        fromPort: POSTGRES_PORT,
-        toPort: POSTGRES_PORT,
-        description: "Postgres from the cluster nodes",
-    }, opts);
-    const parameterGroup = new aws.rds.ParameterGroup(`${name}-params`, {
-        family: `postgres${POSTGRES_MAJOR_VERSION}`,
-        description: `MLflow backend database ${name}: TLS required`,
-        parameters: [{ name: "rds.force_ssl", value: "1" }],
-    }, opts);
+    const securityGroup = new aws.ec2.SecurityGroup(
+        `${name}-sg`,
+        {
+            vpcId: args.network.vpcId,
+            description: `MLflow backend database ${name}: Postgres from the cluster nodes only`,
+        },
+        opts,
+    );
+    new aws.vpc.SecurityGroupIngressRule(
+        `${name}-from-nodes`,
+        {
+            securityGroupId: securityGroup.id,
+            referencedSecurityGroupId: args.network.nodeSecurityGroupId,
+            ipProtocol: "tcp",
+            fromPort: POSTGRES_PORT,
+            toPort: POSTGRES_PORT,
+            description: "Postgres from the cluster nodes",
+        },
+        opts,
+    );
+    const parameterGroup = new aws.rds.ParameterGroup(
+        `${name}-params`,
+        {
+            family: `postgres${POSTGRES_MAJOR_VERSION}`,
+            description: `MLflow backend database ${name}: TLS required`,
+            parameters: [{ name: "rds.force_ssl", value: "1" }],
+        },
+        opts,
+    );
 
-    const instance = new aws.rds.Instance(`${name}-db`, {
-        engine: "postgres",
-        engineVersion: POSTGRES_MAJOR_VERSION,
-        autoMinorVersionUpgrade: true,
-        allowMajorVersionUpgrade: false,
-        instanceClass: args.instanceClass,
-        allocatedStorage: args.allocatedStorageGb,
-        ...(maxAllocatedStorageGb > args.allocatedStorageGb && { maxAllocatedStorage: maxAllocatedStorageGb }),
-        storageType: "gp3",
-        storageEncrypted: true,
-        dbName: DATABASE_NAME,
-        username: DATABASE_USER,
-        manageMasterUserPassword: true,
-        port: POSTGRES_PORT,
-        dbSubnetGroupName: subnetGroup.name,
-        vpcSecurityGroupIds: [securityGroup.id],
-        parameterGroupName: parameterGroup.name,
-        publiclyAccessible: false,
-        multiAz,
-        deletionProtection,
-        backupRetentionPeriod: backupRetentionDays,
-        // Automated backups outlive the instance for their retention period: a deleted database
-        // can still be restored to any point in time.
-        deleteAutomatedBackups: false,
-        skipFinalSnapshot: false,
-        finalSnapshotIdentifier: finalSnapshotIdentifier(name, pulumi.getStack()),
-        copyTagsToSnapshot: true,
-    }, opts);
+    const instance = new aws.rds.Instance(
+        `${name}-db`,
+        {
+            engine: "postgres",
+            engineVersion: POSTGRES_MAJOR_VERSION,
+            autoMinorVersionUpgrade: true,
+            allowMajorVersionUpgrade: false,
+            instanceClass: args.instanceClass,
+            allocatedStorage: args.allocatedStorageGb,
+            ...(maxAllocatedStorageGb > args.allocatedStorageGb && { maxAllocatedStorage: maxAllocatedStorageGb }),
+            storageType: "gp3",
+            storageEncrypted: true,
+            dbName: DATABASE_NAME,
+            username: DATABASE_USER,
+            manageMasterUserPassword: true,
+            port: POSTGRES_PORT,
+            dbSubnetGroupName: subnetGroup.name,
+            vpcSecurityGroupIds: [securityGroup.id],
+            parameterGroupName: parameterGroup.name,
+            publiclyAccessible: false,
+            multiAz,
+            deletionProtection,
+            backupRetentionPeriod: backupRetentionDays,
+            // Automated backups outlive the instance for their retention period: a deleted database
+            // can still be restored to any point in time.
+            deleteAutomatedBackups: false,
+            skipFinalSnapshot: false,
+            finalSnapshotIdentifier: finalSnapshotIdentifier(name, pulumi.getStack()),
+            copyTagsToSnapshot: true,
+        },
+        opts,
+    );
 
     const masterUserSecretArn = instance.masterUserSecrets.apply((secrets) => {
         const arn = secrets[0]?.secretArn;
@@ -260,12 +283,16 @@ function createRds(parent: Postgres, name: string, args: RdsPostgresArgs): Creat
         return arn;
     });
     if (args.masterPasswordRotationDays !== undefined) {
-        new aws.secretsmanager.SecretRotation(`${name}-password-rotation`, {
-            secretId: masterUserSecretArn,
-            rotationRules: { automaticallyAfterDays: args.masterPasswordRotationDays },
-            // A rotation right now would invalidate the URI this very update hands to MLflow.
-            rotateImmediately: false,
-        }, opts);
+        new aws.secretsmanager.SecretRotation(
+            `${name}-password-rotation`,
+            {
+                secretId: masterUserSecretArn,
+                rotationRules: { automaticallyAfterDays: args.masterPasswordRotationDays },
+                // A rotation right now would invalidate the URI this very update hands to MLflow.
+                rotateImmediately: false,
+            },
+            opts,
+        );
     }
 
     const secretVersion = aws.secretsmanager.getSecretVersionOutput({ secretId: masterUserSecretArn }, { parent });
@@ -274,7 +301,14 @@ function createRds(parent: Postgres, name: string, args: RdsPostgresArgs): Creat
         if (typeof credentials.password !== "string") {
             throw new pulumi.ResourceError(`Postgres "${name}": the managed master user secret has no password`, parent);
         }
-        return postgresConnectionUri({ username: credentials.username ?? DATABASE_USER, password: credentials.password, host, port, database: DATABASE_NAME, sslmode: "require" });
+        return postgresConnectionUri({
+            username: credentials.username ?? DATABASE_USER,
+            password: credentials.password,
+            host,
+            port,
+            database: DATABASE_NAME,
+            sslmode: "require",
+        });
     });
 
     return { connectionUri, host: instance.address, port: instance.port, instanceArn: instance.arn, masterUserSecretArn };
@@ -290,106 +324,135 @@ function createInCluster(parent: Postgres, name: string, args: InClusterPostgres
     const dataDir = "/var/lib/postgresql/data";
 
     // Named `-ns` like every component's namespace; the alias keeps the one created as `-namespace`.
-    const namespace = new k8s.core.v1.Namespace(`${name}-ns`, {
-        metadata: { name: namespaceName, labels: { ...labels, ...RESTRICTED_NAMESPACE_LABELS } },
-    }, { ...opts, aliases: [{ name: `${name}-namespace` }] });
+    const namespace = new k8s.core.v1.Namespace(
+        `${name}-ns`,
+        {
+            metadata: { name: namespaceName, labels: { ...labels, ...RESTRICTED_NAMESPACE_LABELS } },
+        },
+        { ...opts, aliases: [{ name: `${name}-namespace` }] },
+    );
     const inNamespace = { parent, dependsOn: [namespace] };
 
     // Letters and digits only: nothing to escape in the URI, in libpq or in the entrypoint's shell.
     const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, opts);
-    const credentials = new k8s.core.v1.Secret(`${name}-credentials`, {
-        metadata: { name: credentialsName, namespace: namespaceName, labels },
-        type: "kubernetes.io/basic-auth",
-        stringData: { username: DATABASE_USER, password: password.result },
-    }, inNamespace);
+    const credentials = new k8s.core.v1.Secret(
+        `${name}-credentials`,
+        {
+            metadata: { name: credentialsName, namespace: namespaceName, labels },
+            type: "kubernetes.io/basic-auth",
+            stringData: { username: DATABASE_USER, password: password.result },
+        },
+        inNamespace,
+    );
 
-    const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, {
-        metadata: { name, namespace: namespaceName, labels },
-        spec: {
-            serviceName: name,
-            replicas: 1,
-            selector: { matchLabels: selectorLabels(name) },
-            // The volume outlives the StatefulSet: deleting or scaling it never deletes the data.
-            persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
-            template: {
-                metadata: { labels },
-                spec: {
-                    automountServiceAccountToken: false,
-                    enableServiceLinks: false,
-                    // Postgres stops on SIGINT (fast shutdown) and needs time to checkpoint.
-                    terminationGracePeriodSeconds: 60,
-                    securityContext: restrictedPodSecurityContext(POSTGRES_UID, POSTGRES_UID),
-                    containers: [{
-                        name: "postgres",
-                        image: POSTGRES_IMAGE,
-                        ports: [{ name: "postgres", containerPort: POSTGRES_PORT, protocol: "TCP" }],
-                        env: [
-                            { name: "POSTGRES_USER", value: DATABASE_USER },
-                            { name: "POSTGRES_DB", value: DATABASE_NAME },
-                            // The entrypoint reads the password from the mounted Secret (`file_env`).
-                            { name: "POSTGRES_PASSWORD_FILE", value: "/etc/postgres-credentials/password" },
-                            { name: "POSTGRES_INITDB_ARGS", value: "--data-checksums" },
-                            // The volume's root holds lost+found; initdb wants an empty directory.
-                            { name: "PGDATA", value: `${dataDir}/pgdata` },
+    const statefulSet = new k8s.apps.v1.StatefulSet(
+        `${name}-statefulset`,
+        {
+            metadata: { name, namespace: namespaceName, labels },
+            spec: {
+                serviceName: name,
+                replicas: 1,
+                selector: { matchLabels: selectorLabels(name) },
+                // The volume outlives the StatefulSet: deleting or scaling it never deletes the data.
+                persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+                template: {
+                    metadata: { labels },
+                    spec: {
+                        automountServiceAccountToken: false,
+                        enableServiceLinks: false,
+                        // Postgres stops on SIGINT (fast shutdown) and needs time to checkpoint.
+                        terminationGracePeriodSeconds: 60,
+                        securityContext: restrictedPodSecurityContext(POSTGRES_UID, POSTGRES_UID),
+                        containers: [
+                            {
+                                name: "postgres",
+                                image: POSTGRES_IMAGE,
+                                ports: [{ name: "postgres", containerPort: POSTGRES_PORT, protocol: "TCP" }],
+                                env: [
+                                    { name: "POSTGRES_USER", value: DATABASE_USER },
+                                    { name: "POSTGRES_DB", value: DATABASE_NAME },
+                                    // The entrypoint reads the password from the mounted Secret (`file_env`).
+                                    { name: "POSTGRES_PASSWORD_FILE", value: "/etc/postgres-credentials/password" },
+                                    { name: "POSTGRES_INITDB_ARGS", value: "--data-checksums" },
+                                    // The volume's root holds lost+found; initdb wants an empty directory.
+                                    { name: "PGDATA", value: `${dataDir}/pgdata` },
+                                ],
+                                securityContext: restrictedContainerSecurityContext(true),
+                                resources: { requests: { cpu: resources.cpu, memory: resources.memory }, limits: { memory: resources.memory } },
+                                // TCP on 127.0.0.1: the entrypoint's initdb server listens on the socket only,
+                                // so the pod is not ready before the real server starts.
+                                startupProbe: { exec: { command: pgIsReady() }, periodSeconds: 10, failureThreshold: 30, timeoutSeconds: 5 },
+                                readinessProbe: { exec: { command: pgIsReady() }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 },
+                                livenessProbe: { exec: { command: pgIsReady() }, periodSeconds: 20, failureThreshold: 6, timeoutSeconds: 5 },
+                                volumeMounts: [
+                                    { name: "data", mountPath: dataDir },
+                                    { name: "credentials", mountPath: "/etc/postgres-credentials", readOnly: true },
+                                    // The only paths the server writes outside PGDATA (socket and lock, temp
+                                    // files, shared memory), so the root filesystem stays read-only.
+                                    { name: "run", mountPath: "/var/run/postgresql" },
+                                    { name: "tmp", mountPath: "/tmp" },
+                                    { name: "shm", mountPath: "/dev/shm" },
+                                ],
+                            },
                         ],
-                        securityContext: restrictedContainerSecurityContext(true),
-                        resources: { requests: { cpu: resources.cpu, memory: resources.memory }, limits: { memory: resources.memory } },
-                        // TCP on 127.0.0.1: the entrypoint's initdb server listens on the socket only,
-                        // so the pod is not ready before the real server starts.
-                        startupProbe: { exec: { command: pgIsReady() }, periodSeconds: 10, failureThreshold: 30, timeoutSeconds: 5 },
-                        readinessProbe: { exec: { command: pgIsReady() }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 },
-                        livenessProbe: { exec: { command: pgIsReady() }, periodSeconds: 20, failureThreshold: 6, timeoutSeconds: 5 },
-                        volumeMounts: [
-                            { name: "data", mountPath: dataDir },
-                            { name: "credentials", mountPath: "/etc/postgres-credentials", readOnly: true },
-                            // The only paths the server writes outside PGDATA (socket and lock, temp
-                            // files, shared memory), so the root filesystem stays read-only.
-                            { name: "run", mountPath: "/var/run/postgresql" },
-                            { name: "tmp", mountPath: "/tmp" },
-                            { name: "shm", mountPath: "/dev/shm" },
+                        volumes: [
+                            {
+                                name: "credentials",
+                                secret: { secretName: credentialsName, defaultMode: 0o440, items: [{ key: "password", path: "password" }] },
+                            },
+                            { name: "run", emptyDir: {} },
+                            { name: "tmp", emptyDir: {} },
+                            { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "256Mi" } },
                         ],
-                    }],
-                    volumes: [
-                        { name: "credentials", secret: { secretName: credentialsName, defaultMode: 0o440, items: [{ key: "password", path: "password" }] } },
-                        { name: "run", emptyDir: {} },
-                        { name: "tmp", emptyDir: {} },
-                        { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "256Mi" } },
-                    ],
+                    },
                 },
+                volumeClaimTemplates: [
+                    {
+                        metadata: { name: "data", labels },
+                        spec: {
+                            accessModes: ["ReadWriteOnce"],
+                            resources: { requests: { storage: `${args.allocatedStorageGb}Gi` } },
+                            ...(args.storageClass !== undefined && { storageClassName: args.storageClass }),
+                        },
+                    },
+                ],
             },
-            volumeClaimTemplates: [{
-                metadata: { name: "data", labels },
-                spec: {
-                    accessModes: ["ReadWriteOnce"],
-                    resources: { requests: { storage: `${args.allocatedStorageGb}Gi` } },
-                    ...(args.storageClass !== undefined && { storageClassName: args.storageClass }),
-                },
-            }],
         },
-    }, { parent, dependsOn: [namespace, credentials] });
+        { parent, dependsOn: [namespace, credentials] },
+    );
 
-    const service = new k8s.core.v1.Service(`${name}-service`, {
-        metadata: { name, namespace: namespaceName, labels },
-        spec: {
-            type: "ClusterIP",
-            selector: selectorLabels(name),
-            ports: [{ name: "postgres", port: POSTGRES_PORT, targetPort: "postgres", protocol: "TCP" }],
+    const service = new k8s.core.v1.Service(
+        `${name}-service`,
+        {
+            metadata: { name, namespace: namespaceName, labels },
+            spec: {
+                type: "ClusterIP",
+                selector: selectorLabels(name),
+                ports: [{ name: "postgres", port: POSTGRES_PORT, targetPort: "postgres", protocol: "TCP" }],
+            },
         },
-    }, inNamespace);
+        inNamespace,
+    );
 
-    new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, {
-        metadata: { name, namespace: namespaceName, labels },
-        spec: {
-            podSelector: { matchLabels: selectorLabels(name) },
-            // No egress rule at all: the database never opens connections.
-            policyTypes: ["Ingress", "Egress"],
-            ingress: [{
-                from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": args.mlflowNamespace } } }],
-                ports: [{ protocol: "TCP", port: POSTGRES_PORT }],
-            }],
-            egress: [],
+    new k8s.networking.v1.NetworkPolicy(
+        `${name}-network-policy`,
+        {
+            metadata: { name, namespace: namespaceName, labels },
+            spec: {
+                podSelector: { matchLabels: selectorLabels(name) },
+                // No egress rule at all: the database never opens connections.
+                policyTypes: ["Ingress", "Egress"],
+                ingress: [
+                    {
+                        from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": args.mlflowNamespace } } }],
+                        ports: [{ protocol: "TCP", port: POSTGRES_PORT }],
+                    },
+                ],
+                egress: [],
+            },
         },
-    }, inNamespace);
+        inNamespace,
+    );
 
     const host = `${name}.${namespaceName}.svc.${clusterDomain}`;
     // The official image has no server certificate: in-cluster traffic is confined by the
@@ -410,16 +473,22 @@ export function validatePostgresArgs(name: string, args: PostgresArgs): ArgProbl
     const problems: ArgProblem[] = [];
     const problem = (arg: string, message: string) => problems.push({ arg, message });
     if (!COMPONENT_NAME.test(name)) {
-        problem("", `must be lower-case letters, digits and single "-", starting with a letter, at most 32 characters (it names the database's resources), got ${show(name)}`);
+        problem(
+            "",
+            `must be lower-case letters, digits and single "-", starting with a letter, at most 32 characters (it names the database's resources), got ${show(name)}`,
+        );
     }
     const wholeInRange = (arg: string, value: number | undefined, min: number, max: number) => {
-        if (value !== undefined && !(Number.isInteger(value) && value >= min && value <= max)) problem(arg, `must be a whole number from ${min} to ${max}, got ${value}`);
+        if (value !== undefined && !(Number.isInteger(value) && value >= min && value <= max))
+            problem(arg, `must be a whole number from ${min} to ${max}, got ${value}`);
     };
     const positiveQuantity = (arg: string, value: string, example: string) => {
-        if (!((parseQuantity(value) ?? 0) > 0)) problem(arg, `must be a ${arg.endsWith("cpu") ? "CPU" : "memory"} quantity such as ${example}, got ${show(value)}`);
+        if (!((parseQuantity(value) ?? 0) > 0))
+            problem(arg, `must be a ${arg.endsWith("cpu") ? "CPU" : "memory"} quantity such as ${example}, got ${show(value)}`);
     };
     if (args.mode === "rds") {
-        if (!INSTANCE_CLASS.test(args.instanceClass)) problem("instanceClass", `must be an RDS instance class such as "db.t4g.medium", got ${show(args.instanceClass)}`);
+        if (!INSTANCE_CLASS.test(args.instanceClass))
+            problem("instanceClass", `must be an RDS instance class such as "db.t4g.medium", got ${show(args.instanceClass)}`);
         wholeInRange("allocatedStorageGb", args.allocatedStorageGb, 20, MAX_STORAGE_GB);
         wholeInRange("maxAllocatedStorageGb", args.maxAllocatedStorageGb, args.allocatedStorageGb + 1, MAX_STORAGE_GB);
         wholeInRange("backupRetentionDays", args.backupRetentionDays, 1, 35);
@@ -430,12 +499,17 @@ export function validatePostgresArgs(name: string, args: PostgresArgs): ArgProbl
         return problems;
     }
     wholeInRange("allocatedStorageGb", args.allocatedStorageGb, 1, MAX_STORAGE_GB);
-    for (const [arg, value] of [["mlflowNamespace", args.mlflowNamespace], ["namespace", args.namespace]] as const) {
+    for (const [arg, value] of [
+        ["mlflowNamespace", args.mlflowNamespace],
+        ["namespace", args.namespace],
+    ] as const) {
         const nsProblem = typeof value === "string" ? namespaceNameProblem(value, arg) : undefined;
         if (nsProblem !== undefined) problems.push(nsProblem);
     }
-    if (args.storageClass !== undefined && !DNS_SUBDOMAIN.test(args.storageClass)) problem("storageClass", `must be the name of a StorageClass, got ${show(args.storageClass)}`);
-    if (args.clusterDomain !== undefined && !DNS_SUBDOMAIN.test(args.clusterDomain)) problem("clusterDomain", `must be a DNS domain such as "cluster.local", got ${show(args.clusterDomain)}`);
+    if (args.storageClass !== undefined && !DNS_SUBDOMAIN.test(args.storageClass))
+        problem("storageClass", `must be the name of a StorageClass, got ${show(args.storageClass)}`);
+    if (args.clusterDomain !== undefined && !DNS_SUBDOMAIN.test(args.clusterDomain))
+        problem("clusterDomain", `must be a DNS domain such as "cluster.local", got ${show(args.clusterDomain)}`);
     if (args.resources !== undefined) {
         positiveQuantity("resources.cpu", args.resources.cpu, '"250m"');
         positiveQuantity("resources.memory", args.resources.memory, '"512Mi"');

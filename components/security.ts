@@ -16,10 +16,7 @@ export const RESTRICTED_NAMESPACE_LABELS: Readonly<Record<string, string>> = {
 /** A non-root user id for images that run as root by default (the MLflow images do). */
 export const DEFAULT_UID = 10001;
 
-export function restrictedPodSecurityContext(
-    uid: number = DEFAULT_UID,
-    fsGroup: number = uid,
-): k8s.types.input.core.v1.PodSecurityContext {
+export function restrictedPodSecurityContext(uid: number = DEFAULT_UID, fsGroup: number = uid): k8s.types.input.core.v1.PodSecurityContext {
     return {
         runAsNonRoot: true,
         runAsUser: uid,

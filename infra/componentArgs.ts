@@ -164,7 +164,10 @@ export function mlflowServerArgs(config: PlatformConfig, refs: MlflowServerRefs)
     };
 }
 
-export function argoCdArgs(config: PlatformConfig, refs: { readonly clusterIssuer: pulumi.Input<string>; readonly modelsNamespace: pulumi.Input<string> }): Mapped<ArgoCdArgs> {
+export function argoCdArgs(
+    config: PlatformConfig,
+    refs: { readonly clusterIssuer: pulumi.Input<string>; readonly modelsNamespace: pulumi.Input<string> },
+): Mapped<ArgoCdArgs> {
     return {
         args: {
             host: config.argocd.host,

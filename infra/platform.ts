@@ -81,8 +81,15 @@ export function createPlatform(config: PlatformConfig): PlatformOutputs {
         }).args,
         providers,
     );
-    const argocd = new ArgoCd(names.argocd, argoCdArgs(config, { clusterIssuer: certManager.clusterIssuerName, modelsNamespace: MODELS_NAMESPACE }).args, providers);
-    const flagger = new Flagger(names.flagger, flaggerArgs(config, { workloadNamespace: MODELS_NAMESPACE }).args, { ...providers, dependsOn: [modelsNamespace] });
+    const argocd = new ArgoCd(
+        names.argocd,
+        argoCdArgs(config, { clusterIssuer: certManager.clusterIssuerName, modelsNamespace: MODELS_NAMESPACE }).args,
+        providers,
+    );
+    const flagger = new Flagger(names.flagger, flaggerArgs(config, { workloadNamespace: MODELS_NAMESPACE }).args, {
+        ...providers,
+        dependsOn: [modelsNamespace],
+    });
 
     const models: PlatformOutputs["models"] = {};
     for (const model of config.models) {

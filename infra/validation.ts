@@ -64,7 +64,11 @@ export function componentProblems(config: PlatformConfig, invalid: ReadonlySet<s
             flagger: {
                 meshProvider: meshProviderOf(flagger.args),
                 loadTesterUrl: later,
-                metricTemplates: { accuracy: { name: "", namespace: later }, driftScore: { name: "", namespace: later }, confidence: { name: "", namespace: later } },
+                metricTemplates: {
+                    accuracy: { name: "", namespace: later },
+                    driftScore: { name: "", namespace: later },
+                    confidence: { name: "", namespace: later },
+                },
                 alertProvider: undefined,
             },
             argo: { namespace: later, project: later },

@@ -86,14 +86,30 @@ export class PolicyPackHandle {
         const started = performance.now();
         const project = loadPolicyProject(packDir);
         if (project.runtime !== "nodejs") {
-            throw new PolicyPackStartError(`policy pack ${JSON.stringify(packDir)} has runtime ${JSON.stringify(project.runtime)}; only nodejs packs can be run offline`, packDir);
+            throw new PolicyPackStartError(
+                `policy pack ${JSON.stringify(packDir)} has runtime ${JSON.stringify(project.runtime)}; only nodejs packs can be run offline`,
+                packDir,
+            );
         }
-        const pack = await PackProcess.start({ packDir, project, stack: options.stack, startupTimeoutMs: options.startupTimeoutMs ?? 60_000, ...(options.env && { env: options.env }) });
+        const pack = await PackProcess.start({
+            packDir,
+            project,
+            stack: options.stack,
+            startupTimeoutMs: options.startupTimeoutMs ?? 60_000,
+            ...(options.env && { env: options.env }),
+        });
         try {
             if (options.stack !== undefined) await configureStack(pack, options.stack);
             const pluginInfo = await rpc<PluginInfo>((cb) => pack.client.getPluginInfo(new Empty(), cb));
             const info = await rpc<analyzerPb.AnalyzerInfo>((cb) => pack.client.getAnalyzerInfo(new Empty(), cb));
-            return new PolicyPackHandle(packDir, pack, analyzerInfoFromPb(info, project), Math.round(performance.now() - started), pluginInfo.getVersion(), options.stack);
+            return new PolicyPackHandle(
+                packDir,
+                pack,
+                analyzerInfoFromPb(info, project),
+                Math.round(performance.now() - started),
+                pluginInfo.getVersion(),
+                options.stack,
+            );
         } catch (err) {
             await pack.close();
             throw err;
@@ -129,14 +145,17 @@ export class PolicyPackHandle {
         const info = this.analyzerInfo;
         const given = readConfigSource(source);
         if (!info.supportsConfig) {
-            if (source !== undefined) throw new PolicyPackConfigError([`policy pack ${JSON.stringify(info.name)} at ${JSON.stringify(this.packDir)} does not support config`]);
+            if (source !== undefined)
+                throw new PolicyPackConfigError([`policy pack ${JSON.stringify(info.name)} at ${JSON.stringify(this.packDir)} does not support config`]);
             return { config: new Map(), unknownPolicies: [] };
         }
         let reconciled;
         try {
             reconciled = reconcilePolicyPackConfig(info.policies, info.initialConfig, given);
         } catch (err) {
-            throw new PolicyPackConfigError([`reconciling policy config for ${JSON.stringify(info.name)} at ${JSON.stringify(this.packDir)}: ${(err as Error).message}`]);
+            throw new PolicyPackConfigError([
+                `reconciling policy config for ${JSON.stringify(info.name)} at ${JSON.stringify(this.packDir)}: ${(err as Error).message}`,
+            ]);
         }
         if (reconciled.validationErrors !== undefined) {
             // installAndLoadPolicyPlugins: one line per problem, sorted, then "validating policy config".
@@ -166,7 +185,11 @@ export class PolicyPackHandle {
      * Remediate, as the engine calls it for every registration before Analyze. `resources` is
      * where the provider reference is looked up.
      */
-    async remediate(resource: RecordedResource, resources: readonly RecordedResource[] = [resource], properties = resource.wireInputs): Promise<PolicyRemediation[]> {
+    async remediate(
+        resource: RecordedResource,
+        resources: readonly RecordedResource[] = [resource],
+        properties = resource.wireInputs,
+    ): Promise<PolicyRemediation[]> {
         const request = analyzeRequest(resource, new ResourceIndex(resources), properties);
         const response = await rpc<analyzerPb.RemediateResponse>((cb) => this.pack.client.remediate(request, cb));
         return response.getRemediationsList().map((r) => remediationFromPb(r, this.analyzerInfo, resource.urn));
@@ -176,7 +199,11 @@ export class PolicyPackHandle {
      * Analyze one registration (its wire inputs, or the remediated properties). The engine reports
      * every diagnostic against this resource's URN and turns "remediate" into "mandatory".
      */
-    async analyze(resource: RecordedResource, resources: readonly RecordedResource[] = [resource], properties = resource.wireInputs): Promise<PolicyDiagnostic[]> {
+    async analyze(
+        resource: RecordedResource,
+        resources: readonly RecordedResource[] = [resource],
+        properties = resource.wireInputs,
+    ): Promise<PolicyDiagnostic[]> {
         const request = analyzeRequest(resource, new ResourceIndex(resources), properties);
         const response = await rpc<analyzerPb.AnalyzeResponse>((cb) => this.pack.client.analyze(request, cb));
         return response.getDiagnosticsList().map((d) => {
@@ -192,7 +219,10 @@ export class PolicyPackHandle {
      * preview's outputs mostly are, minus provider-computed values). `properties` overrides a
      * resource's wire inputs (e.g. after remediation).
      */
-    async analyzeStack(resources: readonly RecordedResource[], properties: ReadonlyMap<string, Record<string, unknown>> = new Map()): Promise<PolicyDiagnostic[]> {
+    async analyzeStack(
+        resources: readonly RecordedResource[],
+        properties: ReadonlyMap<string, Record<string, unknown>> = new Map(),
+    ): Promise<PolicyDiagnostic[]> {
         const index = new ResourceIndex(resources);
         const request = new analyzerPb.AnalyzeStackRequest();
         request.setResourcesList(resources.map((r) => stackResource(r, index, properties.get(r.urn) ?? r.wireInputs)));
@@ -248,7 +278,13 @@ export interface PolicyPackRun extends PolicyAnalysis {
 /** Launch, configure, analyze every resource and the stack, and always kill the pack. */
 export async function runPolicyPack(options: RunPolicyPackOptions): Promise<PolicyPackRun> {
     const handle = await launchPolicyPack(options.packDir, {
-        stack: { stack: options.stack, project: options.project, dryRun: true, ...(options.organization !== undefined && { organization: options.organization }), config: options.stackConfig ?? {} },
+        stack: {
+            stack: options.stack,
+            project: options.project,
+            dryRun: true,
+            ...(options.organization !== undefined && { organization: options.organization }),
+            config: options.stackConfig ?? {},
+        },
         ...(options.startupTimeoutMs !== undefined && { startupTimeoutMs: options.startupTimeoutMs }),
     });
     let analysis: PolicyAnalysis;

@@ -68,7 +68,10 @@ const AWS: Record<string, ResourceModel> = {
     "aws:iam/rolePolicy:RolePolicy": echo,
     "aws:iam/policy:Policy": (name, inputs, cloud) => {
         const policyName = autoName(name, inputs);
-        return { id: `arn:aws:iam::${cloud.accountId}:policy/${policyName}`, state: { ...inputs, name: policyName, arn: `arn:aws:iam::${cloud.accountId}:policy/${policyName}` } };
+        return {
+            id: `arn:aws:iam::${cloud.accountId}:policy/${policyName}`,
+            state: { ...inputs, name: policyName, arn: `arn:aws:iam::${cloud.accountId}:policy/${policyName}` },
+        };
     },
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": echo,
     "aws:ec2/securityGroup:SecurityGroup": (name, inputs, cloud) => {
@@ -91,7 +94,8 @@ const AWS: Record<string, ResourceModel> = {
         const port = typeof inputs["port"] === "number" ? inputs["port"] : 5432;
         const secretArn = `arn:aws:secretsmanager:${cloud.region}:${cloud.accountId}:secret:rds!db-${uuidFrom(identifier)}-${suffix(identifier, 6)}`;
         // An AWS-managed key (`aws/rds`, `aws/secretsmanager`): one per account and region.
-        const awsManagedKeyArn = (alias: string) => `arn:aws:kms:${cloud.region}:${cloud.accountId}:key/${uuidFrom(`${cloud.accountId}/${cloud.region}/${alias}`)}`;
+        const awsManagedKeyArn = (alias: string) =>
+            `arn:aws:kms:${cloud.region}:${cloud.accountId}:key/${uuidFrom(`${cloud.accountId}/${cloud.region}/${alias}`)}`;
         return {
             id: identifier,
             state: {
@@ -103,7 +107,10 @@ const AWS: Record<string, ResourceModel> = {
                 arn: `arn:aws:rds:${cloud.region}:${cloud.accountId}:db:${identifier}`,
                 resourceId: `db-${suffix(identifier, 26).toUpperCase()}`,
                 // RDS picks the default minor of a major-only version, and AWS-managed keys when none is named.
-                engineVersionActual: typeof inputs["engineVersion"] === "string" && /^\d+$/.test(inputs["engineVersion"]) ? `${inputs["engineVersion"]}.6` : inputs["engineVersion"],
+                engineVersionActual:
+                    typeof inputs["engineVersion"] === "string" && /^\d+$/.test(inputs["engineVersion"])
+                        ? `${inputs["engineVersion"]}.6`
+                        : inputs["engineVersion"],
                 ...(inputs["storageEncrypted"] === true && { kmsKeyId: inputs["kmsKeyId"] ?? awsManagedKeyArn("aws/rds") }),
                 masterUserSecrets:
                     inputs["manageMasterUserPassword"] === true
@@ -180,7 +187,12 @@ const CALLS: Record<string, (inputs: State, cloud: MockCloud) => State> = {
         id: cloud.accountId,
     }),
     "aws:index/getPartition:getPartition": () => ({ partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws", id: "aws" }),
-    "aws:index/getRegion:getRegion": (_inputs, cloud) => ({ name: cloud.region, region: cloud.region, id: cloud.region, endpoint: `ec2.${cloud.region}.amazonaws.com` }),
+    "aws:index/getRegion:getRegion": (_inputs, cloud) => ({
+        name: cloud.region,
+        region: cloud.region,
+        id: cloud.region,
+        endpoint: `ec2.${cloud.region}.amazonaws.com`,
+    }),
 };
 
 export class UnmodelledError extends Error {}
@@ -198,7 +210,9 @@ export class PlatformMocks implements pulumi.runtime.Mocks {
             return { id: undefined, state: {} };
         }
         if (model === undefined) {
-            throw new UnmodelledError(`offline mocks: no model of what the cloud answers for a ${args.type} (resource "${args.name}"); add one to offline/mocks.ts`);
+            throw new UnmodelledError(
+                `offline mocks: no model of what the cloud answers for a ${args.type} (resource "${args.name}"); add one to offline/mocks.ts`,
+            );
         }
         return model(args.name, args.inputs as State, this.cloud);
     }

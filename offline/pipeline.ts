@@ -2,7 +2,15 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { loadPlatformConfig } from "../infra/validation";
 import { type PlatformConfig, PROJECT, readStackFile, stackFilePath } from "../stacks";
-import { AnalysisQueue, type AnalyzerInfo, type ConfigureResult, launchPolicyPack, type PackLogLine, type PolicyAnalysis, type PolicyPackHandle } from "./analyzer";
+import {
+    AnalysisQueue,
+    type AnalyzerInfo,
+    type ConfigureResult,
+    launchPolicyPack,
+    type PackLogLine,
+    type PolicyAnalysis,
+    type PolicyPackHandle,
+} from "./analyzer";
 import { kubernetesInventory, type ManifestProblem, schemasDir, validateManifests } from "./manifests";
 import { type ProgramRun, runProgram } from "./runtime";
 
@@ -108,7 +116,11 @@ export function configTooLargeForEnv(stackValues: Readonly<Record<string, string
 }
 
 /** Starts the real policy pack for a stack and configures it; the caller must `close()` it. */
-export async function startPolicyPack(options: PipelineOptions, stackValues: Readonly<Record<string, string>>, secretKeys: readonly string[] = []): Promise<StartedPolicyPack> {
+export async function startPolicyPack(
+    options: PipelineOptions,
+    stackValues: Readonly<Record<string, string>>,
+    secretKeys: readonly string[] = [],
+): Promise<StartedPolicyPack> {
     const packDir = options.policyPackDir ?? path.join(options.projectDir, "policies");
     const configFile = options.policyConfigFile ?? path.join(packDir, "config", `${options.stack}.json`);
     if (!fs.existsSync(configFile)) throw new Error(`${configFile}: no policy config for stack "${options.stack}"`);
@@ -171,14 +183,16 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
     // As the engine does, each registration is analyzed as it arrives (once the pack answers),
     // while the program goes on registering.
     const analysis = new AnalysisQueue(options.analyzeConcurrency ?? 1, (done, known) => options.onProgress?.("policies", done, known));
-    pack.then(({ handle }) => analysis.start(handle), () => undefined);
+    pack.then(
+        ({ handle }) => analysis.start(handle),
+        () => undefined,
+    );
 
     try {
         const program = loadProgram();
         const run = await stage(
             "program",
-            () =>
-                runProgram({ stack: options.stack, config: values, secretKeys, onRegistered: (resource) => analysis.add(resource) }, program),
+            () => runProgram({ stack: options.stack, config: values, secretKeys, onRegistered: (resource) => analysis.add(resource) }, program),
             `${config.models.length} models`,
         );
         const inventory = kubernetesInventory(run.resources);

@@ -150,9 +150,10 @@ function toRecord(urn: string, req: RegisterRequest): RecordedResource {
         propertyDependencies[key] = deps.getUrnsList();
     });
     const timeouts = req.getCustomtimeouts();
-    const customTimeouts = timeouts && (timeouts.getCreate() || timeouts.getUpdate() || timeouts.getDelete())
-        ? { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() }
-        : undefined;
+    const customTimeouts =
+        timeouts && (timeouts.getCreate() || timeouts.getUpdate() || timeouts.getDelete())
+            ? { create: timeouts.getCreate(), update: timeouts.getUpdate(), delete: timeouts.getDelete() }
+            : undefined;
     return {
         urn,
         type: req.getType(),

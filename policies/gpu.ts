@@ -1,7 +1,18 @@
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { configOf, type TypedConfigSchema } from "./policyConfig";
 import { asList, asString, field, isUnknown, showValue, stringEntries, UNKNOWN, type Unknown, type Value } from "./values";
-import { containersOf, HPA_TYPES, K8S, type KubeObject, kubeObjects, podTemplateOf, POD_BEARING_TYPES, refersTo, type StackResource, validatePodTemplates } from "./workloads";
+import {
+    containersOf,
+    HPA_TYPES,
+    K8S,
+    type KubeObject,
+    kubeObjects,
+    podTemplateOf,
+    POD_BEARING_TYPES,
+    refersTo,
+    type StackResource,
+    validatePodTemplates,
+} from "./workloads";
 
 /**
  * GPU policies: what one container may take, that GPU pods land on GPU nodes, and that the whole
@@ -127,7 +138,9 @@ export const gpuRequestsEqualLimits: ResourceValidationPolicy = {
             if (request.state === "unknown" || limit.state === "unknown") {
                 report(`${container.label}: the ${gpuResourceName} request or limit is unknown during preview, so they cannot be compared`);
             } else if (request.state === "count" && limit.state === "none") {
-                report(`${container.label}: requests ${plural(request.count, "GPU")} (${gpuResourceName}) without a limit; extended resources need a limit equal to the request`);
+                report(
+                    `${container.label}: requests ${plural(request.count, "GPU")} (${gpuResourceName}) without a limit; extended resources need a limit equal to the request`,
+                );
             } else if (request.state === "count" && limit.state === "count" && request.count !== limit.count) {
                 report(`${container.label}: ${gpuResourceName} request (${request.count}) must equal its limit (${limit.count})`);
             }
@@ -203,12 +216,17 @@ export const gpuNodePlacement: ResourceValidationPolicy = {
         if (isUnknown(tolerations)) {
             report(`${asking} and its tolerations are unknown during preview, so they cannot be checked`);
         } else if (!toleratesTaint(asList(tolerations) ?? [], config.gpuTaintKey, config.gpuTaintEffect)) {
-            report(`${asking} but does not tolerate the GPU nodes' taint "${config.gpuTaintKey}" (${config.gpuTaintEffect}), got tolerations ${showValue(tolerations)}`);
+            report(
+                `${asking} but does not tolerate the GPU nodes' taint "${config.gpuTaintKey}" (${config.gpuTaintEffect}), got tolerations ${showValue(tolerations)}`,
+            );
         }
         const nodeSelector = field(template.spec, "nodeSelector");
         if (isUnknown(nodeSelector)) {
             report(`${asking} and its nodeSelector is unknown during preview, so it cannot be checked`);
-        } else if (stringEntries(nodeSelector)[config.gpuNodeLabel] !== config.gpuNodeLabelValue && !affinityRequiresLabel(template.spec, config.gpuNodeLabel, config.gpuNodeLabelValue)) {
+        } else if (
+            stringEntries(nodeSelector)[config.gpuNodeLabel] !== config.gpuNodeLabelValue &&
+            !affinityRequiresLabel(template.spec, config.gpuNodeLabel, config.gpuNodeLabelValue)
+        ) {
             report(
                 `${asking} but does not select GPU nodes: expected nodeSelector "${config.gpuNodeLabel}": "${config.gpuNodeLabelValue}" ` +
                     `(or a required node affinity on that label), got nodeSelector ${showValue(nodeSelector)}`,
@@ -253,14 +271,16 @@ function replicasScale(workload: KubeObject, hpas: readonly KubeObject[]): Scale
         let best: { pods: number; scale: string } | undefined;
         for (const hpa of targeting) {
             const max = field(hpa.props, "spec", "maxReplicas");
-            if (typeof max !== "number") return { unbounded: `${hpa.display} maxReplicas is ${isUnknown(max) ? "unknown during preview" : `not a number (${showValue(max)})`}` };
+            if (typeof max !== "number")
+                return { unbounded: `${hpa.display} maxReplicas is ${isUnknown(max) ? "unknown during preview" : `not a number (${showValue(max)})`}` };
             if (best === undefined || max > best.pods) best = { pods: max, scale: `${hpa.display} maxReplicas ${max}` };
         }
         return best as { pods: number; scale: string };
     }
     const replicas = field(workload.props, "spec", "replicas");
     if (replicas === undefined || replicas === null) return { pods: 1, scale: "spec.replicas not set: 1" };
-    if (typeof replicas !== "number") return { unbounded: `spec.replicas is ${isUnknown(replicas) ? "unknown during preview" : `not a number (${showValue(replicas)})`}` };
+    if (typeof replicas !== "number")
+        return { unbounded: `spec.replicas is ${isUnknown(replicas) ? "unknown during preview" : `not a number (${showValue(replicas)})`}` };
     return { pods: replicas, scale: `spec.replicas ${replicas}` };
 }
 
@@ -277,7 +297,10 @@ function withCanary(base: Scale, workload: KubeObject, canaries: readonly KubeOb
     if (canary === undefined) return base;
     const primaryMax = field(canary.props, "spec", "autoscalerRef", "primaryScalerReplicas", "maxReplicas");
     if (typeof primaryMax === "number") {
-        return { pods: base.pods + primaryMax, scale: `${base.scale} for the canary + primaryScalerReplicas.maxReplicas ${primaryMax} for the primary of ${canary.display}` };
+        return {
+            pods: base.pods + primaryMax,
+            scale: `${base.scale} for the canary + primaryScalerReplicas.maxReplicas ${primaryMax} for the primary of ${canary.display}`,
+        };
     }
     if (isUnknown(primaryMax)) return { unbounded: `${canary.display} primaryScalerReplicas.maxReplicas is unknown during preview` };
     return { pods: base.pods * 2, scale: `${base.scale}, doubled: ${canary.display} runs primary and canary side by side` };

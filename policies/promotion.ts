@@ -1,9 +1,30 @@
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { type DeclaredPromotion, MODEL_LABELS, modelDeployments, modelOf, modelUrisOf, type ModelWorkload, PINNED_VERSION, PROMOTION_ANNOTATION, promotionOf } from "./models";
+import {
+    type DeclaredPromotion,
+    MODEL_LABELS,
+    modelDeployments,
+    modelOf,
+    modelUrisOf,
+    type ModelWorkload,
+    PINNED_VERSION,
+    PROMOTION_ANNOTATION,
+    promotionOf,
+} from "./models";
 import { configOf, type TypedConfigSchema } from "./policyConfig";
 import { registryEvidenceMatches } from "./registryEvidence";
 import { asList, field, isRecord, isUnknown, showValue, stringEntries, type Value } from "./values";
-import { HPA_TYPES, K8S, type KubeObject, kubeObject, kubeObjects, POD_BEARING_TYPES, podTemplateOf, refersTo, sameNamespace, selectorMatches } from "./workloads";
+import {
+    HPA_TYPES,
+    K8S,
+    type KubeObject,
+    kubeObject,
+    kubeObjects,
+    POD_BEARING_TYPES,
+    podTemplateOf,
+    refersTo,
+    sameNamespace,
+    selectorMatches,
+} from "./workloads";
 
 /**
  * Promotion policies: model versions are pinned, production versions carry evidence that meets the
@@ -20,7 +41,8 @@ const MODEL_WORKLOAD_TYPES: readonly string[] = [...POD_BEARING_TYPES, K8S.canar
 
 export const modelVersionPinned: ResourceValidationPolicy = {
     name: "model-version-pinned",
-    description: "Model workloads serve a pinned registry version: the mlops.dev/model-version label and the models:/ URI agree on a positive integer, never latest or an alias.",
+    description:
+        "Model workloads serve a pinned registry version: the mlops.dev/model-version label and the models:/ URI agree on a positive integer, never latest or an alias.",
     validateResource: (args, report) => {
         if (!MODEL_WORKLOAD_TYPES.includes(args.type)) return;
         const workload = modelOf(kubeObject(args));
@@ -38,7 +60,9 @@ export const modelVersionPinned: ResourceValidationPolicy = {
         for (const { container, uris } of containers) {
             for (const uri of uris) {
                 if (uri.alias !== undefined) {
-                    report(`${container} serves "${uri.text}": an alias moves without a commit; serve a pinned version, models:/${uri.registeredModel}/<version>`);
+                    report(
+                        `${container} serves "${uri.text}": an alias moves without a commit; serve a pinned version, models:/${uri.registeredModel}/<version>`,
+                    );
                 } else if (uri.version === undefined) {
                     report(`${container} serves "${uri.text}", which names no version; serve models:/${uri.registeredModel}/<version>`);
                 } else if (!PINNED_VERSION.test(uri.version)) {
@@ -82,9 +106,19 @@ const promotionEvidenceSchema: TypedConfigSchema<PromotionEvidenceConfig> = {
     properties: {
         minMetrics: metricBounds("Lowest acceptable value of each evaluation metric the evidence must carry.", { accuracy: 0.9, f1: 0.85 }),
         maxMetrics: metricBounds("Highest acceptable value of each metric where lower is better.", {}),
-        requiredValidationEnvironment: { type: "string", default: "staging", description: "Environment a version must have been validated in first; none when empty." },
+        requiredValidationEnvironment: {
+            type: "string",
+            default: "staging",
+            description: "Environment a version must have been validated in first; none when empty.",
+        },
         minApprovals: { type: "integer", minimum: 0, default: 2, description: "Approvals a promotion needs, from distinct allowed approvers." },
-        allowedApprovers: { type: "array", items: { type: "string", minLength: 1 }, uniqueItems: true, default: [], description: "Who may approve a promotion." },
+        allowedApprovers: {
+            type: "array",
+            items: { type: "string", minLength: 1 },
+            uniqueItems: true,
+            default: [],
+            description: "Who may approve a promotion.",
+        },
     },
 };
 
@@ -97,7 +131,10 @@ export function promotionEvidenceConfig(settings: Partial<PromotionEvidenceConfi
  * What keeps evidence from meeting an environment's bar: metric thresholds, where it was validated,
  * approvals. The policy reports these; the promote CLI refuses on them (one source of truth).
  */
-export function promotionCriteriaProblems(evidence: Pick<DeclaredPromotion, "metrics" | "validatedIn" | "approvedBy">, config: PromotionEvidenceConfig): string[] {
+export function promotionCriteriaProblems(
+    evidence: Pick<DeclaredPromotion, "metrics" | "validatedIn" | "approvedBy">,
+    config: PromotionEvidenceConfig,
+): string[] {
     const problems: string[] = [];
     for (const [metric, min] of Object.entries(config.minMetrics)) {
         const value = evidence.metrics[metric];
@@ -114,8 +151,10 @@ export function promotionCriteriaProblems(evidence: Pick<DeclaredPromotion, "met
     const required = config.requiredValidationEnvironment;
     if (required === "") {
         // The first environment a version reaches has nowhere it could have been validated before.
-    } else if (evidence.validatedIn === undefined) problems.push(`the evidence does not say where the version was validated; it must have been validated in "${required}"`);
-    else if (evidence.validatedIn !== required) problems.push(`the evidence says the version was validated in "${evidence.validatedIn}"; it must have been validated in "${required}"`);
+    } else if (evidence.validatedIn === undefined)
+        problems.push(`the evidence does not say where the version was validated; it must have been validated in "${required}"`);
+    else if (evidence.validatedIn !== required)
+        problems.push(`the evidence says the version was validated in "${evidence.validatedIn}"; it must have been validated in "${required}"`);
 
     const approvers = [...new Set(evidence.approvedBy)];
     const allowed = approvers.filter((a) => config.allowedApprovers.includes(a));
@@ -123,14 +162,17 @@ export function promotionCriteriaProblems(evidence: Pick<DeclaredPromotion, "met
         problems.push(`approver "${approver}" is not an allowed approver (allowed: ${config.allowedApprovers.join(", ") || "nobody"})`);
     }
     if (allowed.length < config.minApprovals) {
-        problems.push(`the promotion needs ${config.minApprovals} approvals from allowed approvers, got ${allowed.length}${allowed.length > 0 ? ` (${allowed.join(", ")})` : ""}`);
+        problems.push(
+            `the promotion needs ${config.minApprovals} approvals from allowed approvers, got ${allowed.length}${allowed.length > 0 ? ` (${allowed.join(", ")})` : ""}`,
+        );
     }
     return problems;
 }
 
 export const modelPromotionEvidence: ResourceValidationPolicy = {
     name: "model-promotion-evidence",
-    description: "A model Deployment declares promotion evidence (mlops.dev/promotion) that meets the environment's metric thresholds, was validated first, and is approved.",
+    description:
+        "A model Deployment declares promotion evidence (mlops.dev/promotion) that meets the environment's metric thresholds, was validated first, and is approved.",
     configSchema: promotionEvidenceSchema,
     validateResource: (args, report) => {
         if (args.type !== K8S.deployment) return;
@@ -185,7 +227,13 @@ export interface CanaryAnalysisConfig {
 
 const canaryAnalysisSchema: TypedConfigSchema<CanaryAnalysisConfig> = {
     properties: {
-        maxStepWeight: { type: "integer", minimum: 1, maximum: 100, default: 50, description: "Highest share of traffic, in percent, any analysis step may send to the canary." },
+        maxStepWeight: {
+            type: "integer",
+            minimum: 1,
+            maximum: 100,
+            default: 50,
+            description: "Highest share of traffic, in percent, any analysis step may send to the canary.",
+        },
         requiredMetrics: {
             type: "array",
             items: { type: "string", minLength: 1 },
@@ -202,19 +250,24 @@ export function stepWeightProblems(analysis: Value, maxStepWeight: number): stri
     if (isUnknown(stepWeights)) return ["analysis.stepWeights is unknown during preview, so it cannot be checked"];
     if (stepWeights !== undefined) {
         const weights = asList(stepWeights);
-        if (weights === undefined || weights.length === 0 || weights.some((w) => typeof w !== "number")) return [`analysis.stepWeights must be a list of percentages, got ${showValue(stepWeights)}`];
+        if (weights === undefined || weights.length === 0 || weights.some((w) => typeof w !== "number"))
+            return [`analysis.stepWeights must be a list of percentages, got ${showValue(stepWeights)}`];
         const problems: string[] = [];
         weights.forEach((weight, i) => {
-            if ((weight as number) > maxStepWeight) problems.push(`analysis.stepWeights[${i}] is ${weight as number}, over the maximum step weight of ${maxStepWeight}`);
+            if ((weight as number) > maxStepWeight)
+                problems.push(`analysis.stepWeights[${i}] is ${weight as number}, over the maximum step weight of ${maxStepWeight}`);
         });
-        if (weights.some((weight, i) => i > 0 && (weight as number) <= (weights[i - 1] as number))) problems.push(`analysis.stepWeights must ascend, got ${showValue(stepWeights)}`);
+        if (weights.some((weight, i) => i > 0 && (weight as number) <= (weights[i - 1] as number)))
+            problems.push(`analysis.stepWeights must ascend, got ${showValue(stepWeights)}`);
         return problems;
     }
     const stepWeight = field(analysis, "stepWeight");
     if (stepWeight !== undefined) {
         const maxWeight = field(analysis, "maxWeight");
         if (typeof stepWeight !== "number" || typeof maxWeight !== "number") {
-            return [`analysis.stepWeight ${showValue(stepWeight)} with analysis.maxWeight ${showValue(maxWeight)} does not bound the canary's traffic; set both, maxWeight at most ${maxStepWeight}`];
+            return [
+                `analysis.stepWeight ${showValue(stepWeight)} with analysis.maxWeight ${showValue(maxWeight)} does not bound the canary's traffic; set both, maxWeight at most ${maxStepWeight}`,
+            ];
         }
         return maxWeight > maxStepWeight ? [`analysis.maxWeight is ${maxWeight}, over the maximum step weight of ${maxStepWeight}`] : [];
     }
@@ -247,7 +300,10 @@ export const modelCanaryAnalysis: StackValidationPolicy = {
         for (const workload of modelDeployments(objects)) {
             const canaries = targetsOf(objects, [K8S.canary], ["spec", "targetRef"], workload.object);
             if (canaries.length === 0) {
-                report(`${workload.object.display} has no Flagger Canary targeting it (spec.targetRef kind Deployment, name "${deploymentName(workload)}")`, workload.object.resource.urn);
+                report(
+                    `${workload.object.display} has no Flagger Canary targeting it (spec.targetRef kind Deployment, name "${deploymentName(workload)}")`,
+                    workload.object.resource.urn,
+                );
             }
             for (const canary of canaries) {
                 const analysis = field(canary.props, "spec", "analysis");
@@ -275,7 +331,10 @@ export const modelAutoscaler: StackValidationPolicy = {
         for (const workload of modelDeployments(objects)) {
             const hpas = targetsOf(objects, HPA_TYPES, ["spec", "scaleTargetRef"], workload.object);
             if (hpas.length === 0) {
-                report(`${workload.object.display} has no HorizontalPodAutoscaler targeting it (spec.scaleTargetRef kind Deployment, name "${deploymentName(workload)}")`, workload.object.resource.urn);
+                report(
+                    `${workload.object.display} has no HorizontalPodAutoscaler targeting it (spec.scaleTargetRef kind Deployment, name "${deploymentName(workload)}")`,
+                    workload.object.resource.urn,
+                );
                 continue;
             }
             // Without autoscalerRef Flagger creates no "<name>-primary" autoscaler: the pods that serve run unscaled.
@@ -283,7 +342,10 @@ export const modelAutoscaler: StackValidationPolicy = {
                 const ref = field(canary.props, "spec", "autoscalerRef");
                 if (!hpas.some((hpa) => refersTo(ref, canary.meta, hpa))) {
                     const names = hpas.map((hpa) => `"${String(hpa.meta.name)}"`).join(" or ");
-                    report(`${canary.display}: spec.autoscalerRef must name the HorizontalPodAutoscaler ${names} so that Flagger scales the primary too, got ${showValue(ref)}`, canary.resource.urn);
+                    report(
+                        `${canary.display}: spec.autoscalerRef must name the HorizontalPodAutoscaler ${names} so that Flagger scales the primary too, got ${showValue(ref)}`,
+                        canary.resource.urn,
+                    );
                 }
             }
         }
@@ -310,7 +372,8 @@ export const modelDisruptionBudget: StackValidationPolicy = {
         for (const workload of modelDeployments(objects)) {
             const podLabels = servingPodLabels(workload.object);
             const covered = pdbs.some(
-                (pdb) => sameNamespace(pdb.meta, workload.object.meta) && podLabels.some((labels) => selectorMatches(field(pdb.props, "spec", "selector"), labels)),
+                (pdb) =>
+                    sameNamespace(pdb.meta, workload.object.meta) && podLabels.some((labels) => selectorMatches(field(pdb.props, "spec", "selector"), labels)),
             );
             if (!covered) {
                 const selector = stringEntries(field(workload.object.props, "spec", "selector", "matchLabels"));
@@ -327,4 +390,11 @@ export const modelDisruptionBudget: StackValidationPolicy = {
 
 export { registryEvidenceMatches };
 
-export const promotionPolicies = [modelVersionPinned, modelPromotionEvidence, registryEvidenceMatches, modelCanaryAnalysis, modelAutoscaler, modelDisruptionBudget];
+export const promotionPolicies = [
+    modelVersionPinned,
+    modelPromotionEvidence,
+    registryEvidenceMatches,
+    modelCanaryAnalysis,
+    modelAutoscaler,
+    modelDisruptionBudget,
+];

@@ -29,7 +29,9 @@ const ENVIRONMENT_NAME = /^[a-z][a-z0-9-]*$/;
 
 function checkedEnvironment(environment: string): string {
     if (!ENVIRONMENT_NAME.test(environment) || environment === "latest" || /^v\d+$/.test(environment)) {
-        throw new Error(`registry contract: an environment name must be lower-case letters, digits and "-" (and not "latest" or "v<digits>"), got "${environment}"`);
+        throw new Error(
+            `registry contract: an environment name must be lower-case letters, digits and "-" (and not "latest" or "v<digits>"), got "${environment}"`,
+        );
     }
     return environment;
 }

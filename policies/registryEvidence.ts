@@ -25,7 +25,12 @@ const registryEvidenceSchema: TypedConfigSchema<RegistryEvidenceConfig> = {
     properties: {
         trackingUri: { type: "string", pattern: "^(https?://.+)?$", default: "", description: "MLflow tracking server to check against; none when empty." },
         timeoutMs: { type: "integer", minimum: 1, maximum: 120000, default: 5000, description: "Upper bound, in milliseconds, of each registry call." },
-        metricTolerance: { type: "number", minimum: 0, default: 0.000001, description: "Largest difference tolerated between a declared metric and the run's value." },
+        metricTolerance: {
+            type: "number",
+            minimum: 0,
+            default: 0.000001,
+            description: "Largest difference tolerated between a declared metric and the run's value.",
+        },
     },
 };
 
@@ -47,7 +52,8 @@ const messageOf = (err: unknown) => (err instanceof Error ? err.message : String
 
 export const registryEvidenceMatches: ResourceValidationPolicy = {
     name: "registry-evidence-matches",
-    description: "When a registry is configured, each model Deployment's version exists and is READY in MLflow, and its declared evidence (run, metrics, validation) matches what the registry holds.",
+    description:
+        "When a registry is configured, each model Deployment's version exists and is READY in MLflow, and its declared evidence (run, metrics, validation) matches what the registry holds.",
     configSchema: registryEvidenceSchema,
     validateResource: async (args, report) => {
         if (args.type !== K8S.deployment) return;
@@ -56,7 +62,9 @@ export const registryEvidenceMatches: ResourceValidationPolicy = {
         const object = kubeObject(args);
         if (modelOf(object) === undefined) return;
         // What the Deployment serves; an unpinned or missing URI is model-version-pinned's to report.
-        const served = modelUrisOf(object).containers.flatMap((c) => c.uris).find((uri) => uri.version !== undefined && PINNED_VERSION.test(uri.version));
+        const served = modelUrisOf(object)
+            .containers.flatMap((c) => c.uris)
+            .find((uri) => uri.version !== undefined && PINNED_VERSION.test(uri.version));
         if (served === undefined || served.version === undefined) return;
         const name = served.registeredModel;
         const version = served.version;
@@ -68,13 +76,16 @@ export const registryEvidenceMatches: ResourceValidationPolicy = {
         } catch (err) {
             return report(`${subject} cannot be checked: ${messageOf(err)}`);
         }
-        const unconfirmed = (err: unknown) =>
-            report(`${subject} could not be confirmed by the registry, so its promotion is not proven: ${messageOf(err)}`);
+        const unconfirmed = (err: unknown) => report(`${subject} could not be confirmed by the registry, so its promotion is not proven: ${messageOf(err)}`);
         const deadline = config.timeoutMs + 1000;
 
         let modelVersion: ModelVersion;
         try {
-            modelVersion = await withDeadline(registry.getModelVersion(name, version), deadline, `MLflow registry ${registry.registryUrl}: getModelVersion(${name}, ${version})`);
+            modelVersion = await withDeadline(
+                registry.getModelVersion(name, version),
+                deadline,
+                `MLflow registry ${registry.registryUrl}: getModelVersion(${name}, ${version})`,
+            );
         } catch (err) {
             if (err instanceof RegistryNotFoundError) return report(`${subject} does not exist in the registry at ${registry.registryUrl}`);
             return unconfirmed(err);
@@ -87,20 +98,28 @@ export const registryEvidenceMatches: ResourceValidationPolicy = {
         const record = promotion.record;
 
         if (record.runId !== undefined && record.runId !== modelVersion.runId) {
-            report(`the evidence names run ${record.runId}, but ${subject} was registered from ${modelVersion.runId === undefined ? "no run" : `run ${modelVersion.runId}`}`);
+            report(
+                `the evidence names run ${record.runId}, but ${subject} was registered from ${modelVersion.runId === undefined ? "no run" : `run ${modelVersion.runId}`}`,
+            );
         }
         const declaredMetrics = Object.entries(record.metrics);
         if (modelVersion.runId !== undefined && declaredMetrics.length > 0) {
             let run: Run | undefined;
             try {
-                run = await withDeadline(registry.getRun(modelVersion.runId), deadline, `MLflow registry ${registry.registryUrl}: getRun(${modelVersion.runId})`);
+                run = await withDeadline(
+                    registry.getRun(modelVersion.runId),
+                    deadline,
+                    `MLflow registry ${registry.registryUrl}: getRun(${modelVersion.runId})`,
+                );
             } catch (err) {
-                if (err instanceof RegistryNotFoundError) report(`run ${modelVersion.runId} of ${subject} does not exist in the registry at ${registry.registryUrl}`);
+                if (err instanceof RegistryNotFoundError)
+                    report(`run ${modelVersion.runId} of ${subject} does not exist in the registry at ${registry.registryUrl}`);
                 else unconfirmed(err);
             }
             for (const [metric, declared] of run === undefined ? [] : declaredMetrics) {
                 const recorded = run?.metrics[metric];
-                if (recorded === undefined) report(`the evidence declares ${metric} = ${declared}, but run ${modelVersion.runId} recorded no "${metric}" metric`);
+                if (recorded === undefined)
+                    report(`the evidence declares ${metric} = ${declared}, but run ${modelVersion.runId} recorded no "${metric}" metric`);
                 else if (!(Math.abs(recorded - declared) <= config.metricTolerance)) {
                     report(`the evidence declares ${metric} = ${declared}, but run ${modelVersion.runId} recorded ${metric} = ${recorded}`);
                 }
@@ -114,7 +133,9 @@ export const registryEvidenceMatches: ResourceValidationPolicy = {
                 return report(`the evidence's validatedIn cannot be looked up: ${messageOf(err)}`);
             }
             if (modelVersion.tags[tag] === undefined) {
-                report(`the evidence says ${subject} was validated in "${record.validatedIn}", but the registry records no such validation (no "${tag}" tag on the version)`);
+                report(
+                    `the evidence says ${subject} was validated in "${record.validatedIn}", but the registry records no such validation (no "${tag}" tag on the version)`,
+                );
             }
         }
     },

@@ -81,7 +81,8 @@ export const s3BucketKmsEncryption = bucketPolicy(
                 report(`rules[${i}].applyServerSideEncryptionByDefault.sseAlgorithm must be "aws:kms" (or "aws:kms:dsse"), got ${showValue(algorithm)}`);
             }
             const bucketKey = field(rule, "bucketKeyEnabled");
-            if (bucketKey !== true) report(`rules[${i}].bucketKeyEnabled must be true (an S3 Bucket Key spares a KMS call per object), got ${showValue(bucketKey)}`);
+            if (bucketKey !== true)
+                report(`rules[${i}].bucketKeyEnabled must be true (an S3 Bucket Key spares a KMS call per object), got ${showValue(bucketKey)}`);
         });
     },
 );
@@ -161,7 +162,13 @@ export const s3BucketTlsOnly = bucketPolicy(
 const RDS_INSTANCE = "aws:rds/instance:Instance";
 
 /** Reports a field that must hold `wanted`; an unknown value is reported too: these are always written literally. */
-function expectValue(report: (message: string) => void, path: string, value: Value | undefined, ok: (v: Value | undefined) => boolean, requirement: string): void {
+function expectValue(
+    report: (message: string) => void,
+    path: string,
+    value: Value | undefined,
+    ok: (v: Value | undefined) => boolean,
+    requirement: string,
+): void {
     if (isUnknown(value)) report(`${path} is unknown during preview, so it cannot be verified`);
     else if (!ok(value)) report(`${path} ${requirement}, got ${showValue(value)}`);
 }
@@ -204,7 +211,13 @@ export const rdsResilience: ResourceValidationPolicy = {
         const props = plain(args.props);
         if (config.requireDeletionProtection) expectValue(report, "deletionProtection", field(props, "deletionProtection"), (v) => v === true, "must be true");
         const min = config.minBackupRetentionDays;
-        expectValue(report, "backupRetentionPeriod", field(props, "backupRetentionPeriod"), (v) => typeof v === "number" && v >= min, `must be at least ${min} days`);
+        expectValue(
+            report,
+            "backupRetentionPeriod",
+            field(props, "backupRetentionPeriod"),
+            (v) => typeof v === "number" && v >= min,
+            `must be at least ${min} days`,
+        );
         if (config.requireMultiAz) expectValue(report, "multiAz", field(props, "multiAz"), (v) => v === true, "must be true");
     },
 };
@@ -282,7 +295,8 @@ const SECCOMP_TYPES = ["RuntimeDefault", "Localhost"];
 
 export const podSecurityRestricted: ResourceValidationPolicy = {
     name: "pod-security-restricted",
-    description: 'Every pod meets the "restricted" Pod Security Standard: non-root, no privilege escalation, all capabilities dropped, seccomp, read-only root filesystem.',
+    description:
+        'Every pod meets the "restricted" Pod Security Standard: non-root, no privilege escalation, all capabilities dropped, seccomp, read-only root filesystem.',
     configSchema: podSecuritySchema,
     validateResource: validatePodTemplates((template, _object, args, report) => {
         const config = configOf(args, podSecuritySchema);
@@ -307,13 +321,25 @@ export const podSecurityRestricted: ResourceValidationPolicy = {
             };
             expectValue(report, `${at("runAsNonRoot")} (container or pod)`, either("runAsNonRoot"), (v) => v === true, "must be true");
             expectValue(report, `${at("runAsUser")} (container or pod)`, either("runAsUser"), (v) => v !== 0, "must not be 0 (root)");
-            expectValue(report, `${at("seccompProfile.type")} (container or pod)`, either("seccompProfile", "type"), (v) => typeof v === "string" && SECCOMP_TYPES.includes(v), 'must be "RuntimeDefault" or "Localhost"');
+            expectValue(
+                report,
+                `${at("seccompProfile.type")} (container or pod)`,
+                either("seccompProfile", "type"),
+                (v) => typeof v === "string" && SECCOMP_TYPES.includes(v),
+                'must be "RuntimeDefault" or "Localhost"',
+            );
             expectValue(report, at("allowPrivilegeEscalation"), field(context, "allowPrivilegeEscalation"), (v) => v === false, "must be false");
             expectValue(report, at("privileged"), field(context, "privileged"), (v) => v !== true, "must not be true");
             const drop = field(context, "capabilities", "drop");
             expectValue(report, at("capabilities.drop"), drop, (v) => (asList(v) ?? []).includes("ALL"), 'must include "ALL"');
             const add = field(context, "capabilities", "add");
-            expectValue(report, at("capabilities.add"), add, (v) => (asList(v) ?? []).every((c) => c === "NET_BIND_SERVICE"), 'may only hold "NET_BIND_SERVICE"');
+            expectValue(
+                report,
+                at("capabilities.add"),
+                add,
+                (v) => (asList(v) ?? []).every((c) => c === "NET_BIND_SERVICE"),
+                'may only hold "NET_BIND_SERVICE"',
+            );
             if (container.name === undefined || !config.writableRootFilesystemContainers.includes(container.name)) {
                 const requirement = `must be true${container.name === undefined ? "" : ` (or list "${container.name}" in writableRootFilesystemContainers)`}`;
                 expectValue(report, at("readOnlyRootFilesystem"), field(context, "readOnlyRootFilesystem"), (v) => v === true, requirement);
@@ -364,7 +390,8 @@ export function secretInText(text: string): string | undefined {
 
 export const noPlaintextSecrets: ResourceValidationPolicy = {
     name: "no-plaintext-secrets",
-    description: "No secret value sits in a container's plain env values, command or args: no static AWS keys, no passwords in URIs, no literal values for secret-named env vars.",
+    description:
+        "No secret value sits in a container's plain env values, command or args: no static AWS keys, no passwords in URIs, no literal values for secret-named env vars.",
     configSchema: plaintextSecretsSchema,
     validateResource: validatePodTemplates((template, _object, args, report) => {
         const patterns = configOf(args, plaintextSecretsSchema).secretEnvNamePatterns.map((p) => p.toUpperCase());

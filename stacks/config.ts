@@ -40,8 +40,7 @@ export type PostgresConfig =
       };
 
 export type DeliveryConfig =
-    | { readonly mode: "direct" }
-    | { readonly mode: "gitops"; readonly repoUrl: string; readonly targetRevision?: string; readonly path?: string };
+    { readonly mode: "direct" } | { readonly mode: "gitops"; readonly repoUrl: string; readonly targetRevision?: string; readonly path?: string };
 
 export interface ModelConfig extends Omit<RawModelConfig, "replicas"> {
     /** The model's key under `mlops-platform:models`; names every object of its serving stack. */
@@ -145,7 +144,10 @@ export function validatePlatformConfig(values: Readonly<Record<string, string>>,
         const value = raw[section];
         if (value === undefined && !REQUIRED_SECTIONS.includes(section)) continue;
         const sectionProblems: ConfigProblem[] = [];
-        const data = section === "models" ? parseModels(value, sectionProblems, invalid) : parseWith(stackSchema.shape[section], value, `${PROJECT}:${section}`, sectionProblems);
+        const data =
+            section === "models"
+                ? parseModels(value, sectionProblems, invalid)
+                : parseWith(stackSchema.shape[section], value, `${PROJECT}:${section}`, sectionProblems);
         if (sectionProblems.length > 0) {
             if (section !== "models") invalid.add(section);
             problems.push(...sectionProblems);
@@ -236,12 +238,21 @@ function crossSectionProblems(config: Partial<RawStackConfig>, invalid: Readonly
         if (mode === "in-cluster") {
             for (const rdsOnly of ["instanceClass", "multiAz", "deletionProtection", "backupRetentionDays"] as const) {
                 if (postgres[rdsOnly] !== undefined) {
-                    problems.push({ section: "postgres", problem: { path: key("postgres", rdsOnly), message: `applies only when postgres.mode is "rds", got ${showValue(postgres[rdsOnly])}` } });
+                    problems.push({
+                        section: "postgres",
+                        problem: { path: key("postgres", rdsOnly), message: `applies only when postgres.mode is "rds", got ${showValue(postgres[rdsOnly])}` },
+                    });
                 }
             }
         }
         if (mode === "rds" && postgres.storageClass !== undefined) {
-            problems.push({ section: "postgres", problem: { path: key("postgres", "storageClass"), message: `applies only when postgres.mode is "in-cluster", got ${showValue(postgres.storageClass)}` } });
+            problems.push({
+                section: "postgres",
+                problem: {
+                    path: key("postgres", "storageClass"),
+                    message: `applies only when postgres.mode is "in-cluster", got ${showValue(postgres.storageClass)}`,
+                },
+            });
         }
         if (mode === "rds" && config.cluster !== undefined) {
             const needs = [
@@ -251,14 +262,20 @@ function crossSectionProblems(config: Partial<RawStackConfig>, invalid: Readonly
             ] as const;
             for (const [name, what] of needs) {
                 if (config.cluster[name] === undefined) {
-                    problems.push({ section: "cluster", problem: { path: key("cluster", name), message: `expected ${what} (required when postgres.mode is "rds"), got nothing` } });
+                    problems.push({
+                        section: "cluster",
+                        problem: { path: key("cluster", name), message: `expected ${what} (required when postgres.mode is "rds"), got nothing` },
+                    });
                 }
             }
         }
     }
 
     if (valid("delivery") && config.delivery?.mode === "gitops" && config.delivery.repoUrl === undefined) {
-        problems.push({ section: "delivery", problem: { path: key("delivery", "repoUrl"), message: 'expected a git URL (required when delivery.mode is "gitops"), got nothing' } });
+        problems.push({
+            section: "delivery",
+            problem: { path: key("delivery", "repoUrl"), message: 'expected a git URL (required when delivery.mode is "gitops"), got nothing' },
+        });
     }
 
     return problems;

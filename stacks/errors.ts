@@ -17,10 +17,7 @@ export class ConfigError extends pulumi.RunError {
         readonly problems: readonly ConfigProblem[],
         readonly source = "stack configuration",
     ) {
-        super(
-            `${source} has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n` +
-                problems.map((p) => `  - ${formatProblem(p)}`).join("\n"),
-        );
+        super(`${source} has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n` + problems.map((p) => `  - ${formatProblem(p)}`).join("\n"));
         this.name = "ConfigError";
     }
 }

@@ -52,10 +52,7 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T)
 export function mapping<const Shape extends z.ZodRawShape>(shape: Shape) {
     const known = Object.keys(shape).join(", ");
     return z.strictObject(shape, {
-        error: (issue) =>
-            issue.code === "unrecognized_keys"
-                ? `unknown key; expected one of: ${known}`
-                : expected("a mapping")(issue),
+        error: (issue) => (issue.code === "unrecognized_keys" ? `unknown key; expected one of: ${known}` : expected("a mapping")(issue)),
     });
 }
 
@@ -70,9 +67,7 @@ export function dictionary<K extends z.ZodType<string, string>, V extends z.ZodT
 
 /** A Kubernetes quantity ("500m", "2Gi") that is greater than zero. */
 export function quantity(what: string) {
-    return z
-        .string({ error: expected(what) })
-        .refine((q) => isQuantity(q) && (parseQuantity(q) ?? 0) > 0, { error: expected(what) });
+    return z.string({ error: expected(what) }).refine((q) => isQuantity(q) && (parseQuantity(q) ?? 0) > 0, { error: expected(what) });
 }
 
 /** An image reference pinned to a tag other than `latest`, or to a digest (`components/names.ts` decides). */

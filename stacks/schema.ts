@@ -29,9 +29,7 @@ const cluster = mapping({
     // At most 200 characters, so that every host under it (`<model>.<domain>`, `mlflow.<domain>`) is a DNS name too.
     domain: text(PATTERNS.dnsName, 'a DNS name such as "ml.example.com"')
         .max(200, { error: expected('a DNS name of at most 200 characters such as "ml.example.com"') })
-        .describe(
-        "DNS zone under which the platform's hosts live (mlflow.<domain>, argocd.<domain>, <model>.<domain>).",
-    ),
+        .describe("DNS zone under which the platform's hosts live (mlflow.<domain>, argocd.<domain>, <model>.<domain>)."),
     ingressClass: text(PATTERNS.k8sName, "the name of an IngressClass").optional().describe("IngressClass of every Ingress."),
     gateway: mapping({
         name: text(PATTERNS.k8sName, "the name of a Gateway").describe("Gateway name."),
@@ -41,7 +39,11 @@ const cluster = mapping({
         .describe(
             "Existing Gateway that serves model hosts (<model>.<domain>) and terminates their TLS: an Istio Gateway (flagger.meshProvider istio) or a Gateway API Gateway (gatewayapi:v1, gatewayapi:v1beta1).",
         ),
-    kubeContext: z.string({ error: expected("a kubeconfig context name") }).min(1).optional().describe("kubeconfig context to deploy to."),
+    kubeContext: z
+        .string({ error: expected("a kubeconfig context name") })
+        .min(1)
+        .optional()
+        .describe("kubeconfig context to deploy to."),
     vpcId: text(PATTERNS.vpcId, 'a VPC id such as "vpc-0a1b2c3d"').optional().describe("VPC of the cluster (needed by postgres.mode rds)."),
     privateSubnetIds: list(text(PATTERNS.subnetId, 'a subnet id such as "subnet-0a1b2c3d"'), "a list of private subnet ids", 2)
         .optional()
@@ -87,7 +89,10 @@ const argocd = mapping({
     ha: bool().optional().describe("High-availability install: replicated server, repo server and Redis HA."),
     sso: mapping({
         issuer: text(PATTERNS.httpsUrl, "an https URL of an OIDC issuer").describe("OIDC issuer URL."),
-        clientId: z.string({ error: expected("an OIDC client id") }).min(1, { error: expected("an OIDC client id") }).describe("OIDC client id."),
+        clientId: z
+            .string({ error: expected("an OIDC client id") })
+            .min(1, { error: expected("an OIDC client id") })
+            .describe("OIDC client id."),
         clientSecretRef: mapping({
             name: text(PATTERNS.k8sName, "the name of a Secret in the argocd namespace").describe("Secret name (labelled app.kubernetes.io/part-of: argocd)."),
             key: text(/^[-._a-zA-Z0-9]+$/, "a key of that Secret").describe("Key of the client secret in it."),
@@ -101,12 +106,14 @@ const flagger = mapping({
     meshProvider: oneOf(MESH_PROVIDERS)
         .optional()
         .describe("Service mesh or ingress controller Flagger shifts traffic with (istio and gatewayapi need cluster.gateway)."),
-    metricsServer: text(PATTERNS.httpUrl, "an http(s) URL of a Prometheus server").optional().describe(
-        "Prometheus that holds the request and model metrics.",
-    ),
+    metricsServer: text(PATTERNS.httpUrl, "an http(s) URL of a Prometheus server").optional().describe("Prometheus that holds the request and model metrics."),
     alerts: mapping({
         type: oneOf(ALERT_PROVIDER_TYPES).describe("Chat service Flagger posts to."),
-        channel: z.string({ error: expected("a channel name") }).min(1).optional().describe("Channel to post in."),
+        channel: z
+            .string({ error: expected("a channel name") })
+            .min(1)
+            .optional()
+            .describe("Channel to post in."),
         secretName: text(PATTERNS.k8sName, "the name of a Secret holding the webhook address").describe(
             "Secret in the models namespace with an `address` key (the webhook URL).",
         ),
@@ -123,7 +130,9 @@ const toleration = mapping({
 });
 
 const gpu = mapping({
-    resourceName: text(PATTERNS.resourceName, 'an extended resource name such as "nvidia.com/gpu"').optional().describe("Extended resource GPUs are requested as."),
+    resourceName: text(PATTERNS.resourceName, 'an extended resource name such as "nvidia.com/gpu"')
+        .optional()
+        .describe("Extended resource GPUs are requested as."),
     nodeSelector: dictionary(text(PATTERNS.labelKey, "a node label key"), text(PATTERNS.labelValue, "a node label value"), "a mapping of node labels")
         .optional()
         .describe("Node labels a GPU pod must be scheduled on."),
@@ -132,17 +141,23 @@ const gpu = mapping({
 
 const delivery = mapping({
     mode: oneOf(["direct", "gitops"]).optional().describe("direct: Pulumi applies model workloads; gitops: Pulumi renders them for Argo CD to sync."),
-    repoUrl: text(PATTERNS.gitUrl, "a git URL (https://, ssh:// or git@)").optional().describe("Git repository Argo CD syncs rendered workloads from (gitops)."),
-    targetRevision: z.string({ error: expected("a branch, tag or commit") }).min(1).optional().describe("Revision Argo CD tracks (gitops)."),
-    path: text(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'a relative directory such as "deploy"').optional().describe(
-        "Directory of the rendered workloads in the repository: <path>/<stack>/<model> (gitops).",
-    ),
+    repoUrl: text(PATTERNS.gitUrl, "a git URL (https://, ssh:// or git@)")
+        .optional()
+        .describe("Git repository Argo CD syncs rendered workloads from (gitops)."),
+    targetRevision: z
+        .string({ error: expected("a branch, tag or commit") })
+        .min(1)
+        .optional()
+        .describe("Revision Argo CD tracks (gitops)."),
+    path: text(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'a relative directory such as "deploy"')
+        .optional()
+        .describe("Directory of the rendered workloads in the repository: <path>/<stack>/<model> (gitops)."),
 });
 
 const canary = mapping({
-    stepWeights: list(integer(1, 100), "a list of traffic weights in percent", 1).optional().describe(
-        "Traffic the canary gets at each step, ascending, in percent.",
-    ),
+    stepWeights: list(integer(1, 100), "a list of traffic weights in percent", 1)
+        .optional()
+        .describe("Traffic the canary gets at each step, ascending, in percent."),
     interval: text(PATTERNS.duration, 'a duration such as "30s", "1m" or "2h"').optional().describe("Time between analysis runs."),
     threshold: integer(1, 100).optional().describe("Failed checks before Flagger rolls back."),
     maxLatencyMs: integer(1, 600000).optional().describe("Highest acceptable p99 request duration, in milliseconds."),
@@ -167,7 +182,11 @@ const canary = mapping({
         .describe("Traffic Flagger's load tester sends to the canary during the analysis."),
     abTesting: mapping({
         header: text(PATTERNS.headerName, "an HTTP header name").optional().describe("Header that routes a request to the canary."),
-        value: z.string({ error: expected("a header value") }).min(1).optional().describe("Header value that routes to the canary."),
+        value: z
+            .string({ error: expected("a header value") })
+            .min(1)
+            .optional()
+            .describe("Header value that routes to the canary."),
         iterations: integer(1, 1000).optional().describe("Analysis runs before promotion."),
     })
         .optional()
@@ -182,7 +201,10 @@ const evidence = mapping({
         "The run's evaluation metrics, as the registry holds them.",
     ),
     validatedIn: oneOf(ENVIRONMENTS).optional().describe("Environment where this version was validated before (none for a first environment)."),
-    promotedAt: z.iso.datetime({ error: expected("an ISO-8601 date-time") }).optional().describe("When the promotion was made."),
+    promotedAt: z.iso
+        .datetime({ error: expected("an ISO-8601 date-time") })
+        .optional()
+        .describe("When the promotion was made."),
 });
 
 export const modelSchema = mapping({
@@ -190,9 +212,9 @@ export const modelSchema = mapping({
     version: text(PATTERNS.registryVersion, 'a pinned registry version such as "7" (never "latest" or an alias)').describe(
         "Pinned registry version served in this environment.",
     ),
-    image: pinnedImage("a container image pinned to a tag (not latest) or a digest").optional().describe(
-        "Image with MLflow and the model's dependencies (pyfunc flavour, --env-manager local).",
-    ),
+    image: pinnedImage("a container image pinned to a tag (not latest) or a digest")
+        .optional()
+        .describe("Image with MLflow and the model's dependencies (pyfunc flavour, --env-manager local)."),
     replicas: mapping({
         min: integer(1, 100).describe("Fewest serving pods."),
         max: integer(1, 100).describe("Most serving pods; a canary analysis runs as many again."),

@@ -36,7 +36,11 @@ export function runConfig(config: Readonly<Record<string, string>>, stack = "tes
 }
 
 /** Runs a piece of a program, such as one component, under the mocks. */
-export function runComponent<T extends Record<string, unknown> | void>(build: () => T | Promise<T>, config: Readonly<Record<string, string>> = BASE_CONFIG, stack = "test"): Promise<ProgramRun<T>> {
+export function runComponent<T extends Record<string, unknown> | void>(
+    build: () => T | Promise<T>,
+    config: Readonly<Record<string, string>> = BASE_CONFIG,
+    stack = "test",
+): Promise<ProgramRun<T>> {
     return runProgram({ stack, config }, build);
 }
 

@@ -141,7 +141,10 @@ export function referenceRows(): ReferenceRow[] {
         } else if (typeof schema.additionalProperties === "object" && schema.additionalProperties.properties !== undefined) {
             // A mapping keyed by the user's names (models): its entries are documented once, as <name>.
             walk({ ...schema.additionalProperties, description: undefined } as JsonSchema, `${prefix}.<name>`, true);
-            rows.splice(rows.findIndex((r) => r.key === `${prefix}.<name>`), 1);
+            rows.splice(
+                rows.findIndex((r) => r.key === `${prefix}.<name>`),
+                1,
+            );
         } else if (schema.type === "array" && schema.items?.properties !== undefined) {
             for (const [key, child] of Object.entries(schema.items.properties)) {
                 walk(child, `${prefix}[].${key}`, (schema.items.required ?? []).includes(key));
@@ -183,7 +186,10 @@ function typeOf(schema: JsonSchema): string {
         return lo !== undefined && hi !== undefined ? `${word} ${lo}–${hi}` : lo !== undefined ? `${word} ≥ ${lo}` : word;
     }
     if (schema.type === "array") return `list of ${schema.items ? typeOf(schema.items) : "values"}${schema.minItems ? ` (≥ ${schema.minItems})` : ""}`;
-    if (schema.type === "object") return schema.properties !== undefined ? "mapping" : `mapping of ${schema.additionalProperties && typeof schema.additionalProperties === "object" ? typeOf(schema.additionalProperties) : "values"}`;
+    if (schema.type === "object")
+        return schema.properties !== undefined
+            ? "mapping"
+            : `mapping of ${schema.additionalProperties && typeof schema.additionalProperties === "object" ? typeOf(schema.additionalProperties) : "values"}`;
     if (schema.format === "date-time") return "ISO-8601 date-time";
     return schema.type ?? "value";
 }

@@ -56,7 +56,9 @@ export function catalogueRows(policyConfigDir: string, environments: readonly st
                 levels: Object.fromEntries(environments.map((env) => [env, levelIn(configs[env] ?? {}, policy.name)])),
                 configKeys: Object.entries(schema?.properties ?? {}).map(([key, property]) => ({
                     key,
-                    values: Object.fromEntries(environments.map((env) => [env, valueIn(configs[env] ?? {}, policy.name, key) ?? (property as { default?: unknown }).default])),
+                    values: Object.fromEntries(
+                        environments.map((env) => [env, valueIn(configs[env] ?? {}, policy.name, key) ?? (property as { default?: unknown }).default]),
+                    ),
                 })),
             };
         }),
@@ -66,7 +68,10 @@ export function catalogueRows(policyConfigDir: string, environments: readonly st
 export function policyCatalogueMarkdown(policyConfigDir: string, environments: readonly string[]): string {
     const rows = catalogueRows(policyConfigDir, environments);
     const escape = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
-    const lines = [`| domain | policy | what it checks | ${environments.join(" | ")} | config: ${environments.join(" / ")} |`, `|---|---|---|${environments.map(() => "---|").join("")}---|`];
+    const lines = [
+        `| domain | policy | what it checks | ${environments.join(" | ")} | config: ${environments.join(" / ")} |`,
+        `|---|---|---|${environments.map(() => "---|").join("")}---|`,
+    ];
     const show = (value: unknown) => `\`${JSON.stringify(value)}\``;
     for (const r of rows) {
         const keys =

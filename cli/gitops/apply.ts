@@ -32,7 +32,10 @@ export async function requireCleanStackFile(repo: GitRepository, subject: string
     if (changes.length > 0) throw Refusal.of(subject, "input", `${shown} has uncommitted changes (${changes.join(", ").trim()}); commit or discard them first`);
 }
 
-export async function applyChange(plan: StackChangePlan, options: { readonly projectDir: string; readonly repo: GitRepository; readonly registry: MlflowRestClient }): Promise<AppliedChange> {
+export async function applyChange(
+    plan: StackChangePlan,
+    options: { readonly projectDir: string; readonly repo: GitRepository; readonly registry: MlflowRestClient },
+): Promise<AppliedChange> {
     const file = path.join(options.projectDir, plan.file);
     // The plan was made from the text read at the start: anything written since would be overwritten.
     if (fs.readFileSync(file, "utf8") !== plan.before) throw Refusal.of(plan.subject, "input", `${plan.file} changed while the command ran; run it again`);

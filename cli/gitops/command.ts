@@ -133,7 +133,12 @@ export async function askRegistry<T>(subject: string, question: () => Promise<T>
 }
 
 /** The version and, when it has one, its run. */
-export async function versionAndRun(registry: MlflowRestClient, subject: string, registeredModel: string, version: string): Promise<{ modelVersion: ModelVersion | undefined; run: Run | undefined }> {
+export async function versionAndRun(
+    registry: MlflowRestClient,
+    subject: string,
+    registeredModel: string,
+    version: string,
+): Promise<{ modelVersion: ModelVersion | undefined; run: Run | undefined }> {
     const modelVersion = await askRegistry(subject, () => registry.getModelVersion(registeredModel, version));
     const runId = modelVersion?.runId;
     const run = runId === undefined ? undefined : await askRegistry(subject, () => registry.getRun(runId));
@@ -142,5 +147,13 @@ export async function versionAndRun(registry: MlflowRestClient, subject: string,
 
 /** `a,b, c` → `["a", "b", "c"]`, without empties and repeats. */
 export function parseList(value: string, previous: readonly string[] = []): string[] {
-    return [...new Set([...previous, ...value.split(",").map((item) => item.trim()).filter((item) => item !== "")])];
+    return [
+        ...new Set([
+            ...previous,
+            ...value
+                .split(",")
+                .map((item) => item.trim())
+                .filter((item) => item !== ""),
+        ]),
+    ];
 }

@@ -24,7 +24,9 @@ export class CriteriaProblem extends Error {}
 
 /** `policies/config/<stack>.json`, else `policies/config/<environment>.json`: the `--policy-pack-config` of the stack. */
 export function criteriaFile(projectDir: string, stack: string, environment: string | undefined): string {
-    const candidates = [stack, ...(environment !== undefined && environment !== stack ? [environment] : [])].map((name) => path.join("policies", "config", `${name}.json`));
+    const candidates = [stack, ...(environment !== undefined && environment !== stack ? [environment] : [])].map((name) =>
+        path.join("policies", "config", `${name}.json`),
+    );
     const found = candidates.find((file) => fs.existsSync(path.join(projectDir, file)));
     if (found === undefined) throw new CriteriaProblem(`no policy config for stack "${stack}" (looked for ${candidates.join(", ")})`);
     return found;

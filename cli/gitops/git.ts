@@ -90,7 +90,10 @@ function runGit(cwd: string, args: readonly string[], input?: string): Promise<s
             { env: { ...process.env, LC_ALL: "C", GIT_TERMINAL_PROMPT: "0" }, maxBuffer: 64 * 1024 * 1024, encoding: "utf8" },
             (error, stdout, stderr) => {
                 if (error) {
-                    const detail = (stderr.trim() || stdout.trim() || error.message).split("\n").filter((line) => line.trim() !== "").join(" / ");
+                    const detail = (stderr.trim() || stdout.trim() || error.message)
+                        .split("\n")
+                        .filter((line) => line.trim() !== "")
+                        .join(" / ");
                     reject(new GitError(`git ${args[0] ?? ""} failed: ${detail}`));
                 } else resolve(stdout);
             },

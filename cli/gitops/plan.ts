@@ -77,7 +77,10 @@ export function promotionSubject(request: PromotionRequest): string {
 }
 
 /** The stack and model a promotion targets; refuses an unknown stack, model or malformed version before anything is asked of the registry. */
-export function promotionTarget(request: PromotionRequest, stacks: readonly StackText[]): { target: StackText; declared: ModelDeclaration; registeredModel: string; environment: string } {
+export function promotionTarget(
+    request: PromotionRequest,
+    stacks: readonly StackText[],
+): { target: StackText; declared: ModelDeclaration; registeredModel: string; environment: string } {
     const refuse = (message: string) => Refusal.of(promotionSubject(request), "input", message);
     const target = stacks.find((s) => s.source.stack === request.stack);
     if (target === undefined) throw refuse(`there is no stack "${request.stack}" (stacks: ${stacks.map((s) => s.source.stack).join(", ") || "none"})`);
@@ -88,7 +91,8 @@ export function promotionTarget(request: PromotionRequest, stacks: readonly Stac
     if (declared === undefined) throw refuse(`${file} declares no model "${request.model}" (declared: ${target.modelNames.join(", ") || "none"})`);
     const registeredModel = declared.registeredModel;
     if (registeredModel === undefined) throw refuse(`${file}: model "${request.model}" names no registeredModel`);
-    if (!PINNED_VERSION.test(request.version)) throw refuse(`"${request.version}" is not a registry version number (a pinned positive integer, never an alias or "latest")`);
+    if (!PINNED_VERSION.test(request.version))
+        throw refuse(`"${request.version}" is not a registry version number (a pinned positive integer, never an alias or "latest")`);
     if (declared.version === request.version) throw refuse(`${file} already declares version ${request.version}; nothing to promote`);
     return { target, declared, registeredModel, environment };
 }
@@ -101,19 +105,32 @@ export function planPromotion(inputs: PromotionInputs): StackChangePlan {
     const file = target.source.file;
 
     const modelVersion = registry.modelVersion;
-    if (modelVersion === undefined) throw refuse("input", `version ${request.version} of registered model "${registeredModel}" does not exist in the registry at ${registry.url}`);
+    if (modelVersion === undefined)
+        throw refuse("input", `version ${request.version} of registered model "${registeredModel}" does not exist in the registry at ${registry.url}`);
     const blocking: string[] = [];
-    if (modelVersion.status !== "READY") blocking.push(`version ${request.version} of "${registeredModel}" is ${modelVersion.status} in the registry, not READY`);
-    if (modelVersion.runId === undefined) blocking.push(`version ${request.version} of "${registeredModel}" was registered from no run, so there are no metrics to judge it by`);
-    else if (registry.run === undefined) blocking.push(`run ${modelVersion.runId} of version ${request.version} of "${registeredModel}" does not exist in the registry`);
+    if (modelVersion.status !== "READY")
+        blocking.push(`version ${request.version} of "${registeredModel}" is ${modelVersion.status} in the registry, not READY`);
+    if (modelVersion.runId === undefined)
+        blocking.push(`version ${request.version} of "${registeredModel}" was registered from no run, so there are no metrics to judge it by`);
+    else if (registry.run === undefined)
+        blocking.push(`run ${modelVersion.runId} of version ${request.version} of "${registeredModel}" does not exist in the registry`);
     if (blocking.length > 0 || modelVersion.runId === undefined || registry.run === undefined) throw reasons(subject, blocking);
     const run = registry.run;
 
     const { validatedIn, stageProblems, required } = previousStage(inputs, target, registeredModel, modelVersion);
     const metrics = evidenceMetrics(declared, run, criteria);
-    const evidence: PromotionEvidence = { runId: run.runId, metrics: metrics.values, ...(validatedIn !== undefined && { validatedIn }), promotedAt: inputs.promotedAt };
+    const evidence: PromotionEvidence = {
+        runId: run.runId,
+        metrics: metrics.values,
+        ...(validatedIn !== undefined && { validatedIn }),
+        promotedAt: inputs.promotedAt,
+    };
     // A skipped stage is reported above in terms of stack files; the policy's own wording would repeat it.
-    const verdict = judge(criteria, { metrics: run.metrics, validatedIn: validatedIn ?? (stageProblems.length > 0 ? required : undefined), approvedBy: request.approvedBy });
+    const verdict = judge(criteria, {
+        metrics: run.metrics,
+        validatedIn: validatedIn ?? (stageProblems.length > 0 ? required : undefined),
+        approvedBy: request.approvedBy,
+    });
     const advisory = criteria.enforcementLevel === "advisory";
     const unwritable = metrics.names
         .filter((name) => !Number.isFinite(run.metrics[name]))
@@ -151,7 +168,8 @@ export function planPromotion(inputs: PromotionInputs): StackChangePlan {
         after,
         commitMessage,
         warnings,
-        registryActions: (commit) => promotionActions(registeredModel, environment, request.version, { promotedAt: inputs.promotedAt, commit, approvedBy: request.approvedBy }),
+        registryActions: (commit) =>
+            promotionActions(registeredModel, environment, request.version, { promotedAt: inputs.promotedAt, commit, approvedBy: request.approvedBy }),
     };
 }
 
@@ -170,7 +188,11 @@ function previousStage(
     if (required === "" || criteria.enforcementLevel === "disabled") return { validatedIn: undefined, stageProblems: [], required };
     const sources = inputs.stacks.filter((s) => s !== target && s.environment === required);
     if (sources.length === 0) {
-        throw Refusal.of(promotionSubject(request), "input", `${criteria.file} requires validation in "${required}", but no stack file declares mlops-platform:environment ${required}`);
+        throw Refusal.of(
+            promotionSubject(request),
+            "input",
+            `${criteria.file} requires validation in "${required}", but no stack file declares mlops-platform:environment ${required}`,
+        );
     }
     const source = sources.find((s) => s.model(request.model)?.version === request.version && s.model(request.model)?.registeredModel === registeredModel);
     if (source === undefined) {
@@ -181,7 +203,9 @@ function previousStage(
     const recorded = modelVersion.tags[tag] !== undefined;
     const stageProblems = recorded
         ? []
-        : [`the registry records no promotion of version ${request.version} to ${required} (no "${tag}" tag); run npm run sync-registry -- --stack ${source.source.stack}`];
+        : [
+              `the registry records no promotion of version ${request.version} to ${required} (no "${tag}" tag); run npm run sync-registry -- --stack ${source.source.stack}`,
+          ];
     return { validatedIn: required, stageProblems, required };
 }
 
@@ -223,7 +247,10 @@ export function planRollback(inputs: RollbackInputs): StackChangePlan {
         throw refuse("input", `${file} at ${short(previous.commit)} declares no version of "${model}" to restore`);
     }
     if (restored.registeredModel !== declared.registeredModel) {
-        throw refuse("input", `${file} at ${short(previous.commit)} serves "${model}" from registered model "${restored.registeredModel}", not "${declared.registeredModel ?? "(none)"}"; roll back by hand`);
+        throw refuse(
+            "input",
+            `${file} at ${short(previous.commit)} serves "${model}" from registered model "${restored.registeredModel}", not "${declared.registeredModel ?? "(none)"}"; roll back by hand`,
+        );
     }
     const registeredModel = restored.registeredModel;
     const toVersion = restored.version;
@@ -271,7 +298,10 @@ export function planRollback(inputs: RollbackInputs): StackChangePlan {
 // ---- helpers --------------------------------------------------------------------------------------------
 
 function reasons(subject: string, messages: readonly string[]): Refusal {
-    return new Refusal(subject, messages.map((message) => ({ kind: "criteria" as const, message })));
+    return new Refusal(
+        subject,
+        messages.map((message) => ({ kind: "criteria" as const, message })),
+    );
 }
 
 function edited(subject: string, edit: () => string): string {

@@ -33,28 +33,51 @@ export interface StatusRow {
 /** A row per model of every stack; `answers` is keyed by registered model. */
 export function statusRows(stacks: readonly StackText[], answers: ReadonlyMap<string, Answer<RegisteredModel>>): StatusRow[] {
     // Grouped by model, in the order of the stacks given (stable sort).
-    return stacks.flatMap((stack) =>
-        stack.modelNames.map((name): StatusRow => {
-            const declared = stack.model(name);
-            const environment = stack.environment ?? null;
-            const alias = environment === null ? null : safeAlias(environment);
-            const base = { stack: stack.source.stack, environment, model: name, registeredModel: declared?.registeredModel ?? null, declaredVersion: declared?.version ?? null, alias };
-            const row = (state: DriftState, aliasVersion: string | null, detail: string): StatusRow => ({ ...base, aliasVersion, state, detail });
-            if (base.registeredModel === null || alias === null) return row("drift", null, `${stack.source.file} names no registered model or environment for it`);
-            const answer = answers.get(base.registeredModel) ?? { kind: "error", message: "not asked" };
-            if (answer.kind === "error") return row("unreachable", null, `registry cannot be asked: ${answer.message}`);
-            if (answer.kind === "missing") return row("model-missing", null, `registered model "${base.registeredModel}" does not exist in the registry`);
-            const pointsTo = answer.value.aliases[alias];
-            if (pointsTo === undefined) return row("alias-missing", null, `alias ${base.registeredModel}@${alias} is not set; declared ${base.declaredVersion ?? "(none)"}`);
-            if (pointsTo !== base.declaredVersion) return row("drift", pointsTo, `alias ${base.registeredModel}@${alias} → ${pointsTo}, but ${stack.source.file} declares ${base.declaredVersion ?? "(none)"}`);
-            return row("in-sync", pointsTo, "in sync");
-        }),
-    ).sort((a, b) => a.model.localeCompare(b.model));
+    return stacks
+        .flatMap((stack) =>
+            stack.modelNames.map((name): StatusRow => {
+                const declared = stack.model(name);
+                const environment = stack.environment ?? null;
+                const alias = environment === null ? null : safeAlias(environment);
+                const base = {
+                    stack: stack.source.stack,
+                    environment,
+                    model: name,
+                    registeredModel: declared?.registeredModel ?? null,
+                    declaredVersion: declared?.version ?? null,
+                    alias,
+                };
+                const row = (state: DriftState, aliasVersion: string | null, detail: string): StatusRow => ({ ...base, aliasVersion, state, detail });
+                if (base.registeredModel === null || alias === null)
+                    return row("drift", null, `${stack.source.file} names no registered model or environment for it`);
+                const answer = answers.get(base.registeredModel) ?? { kind: "error", message: "not asked" };
+                if (answer.kind === "error") return row("unreachable", null, `registry cannot be asked: ${answer.message}`);
+                if (answer.kind === "missing") return row("model-missing", null, `registered model "${base.registeredModel}" does not exist in the registry`);
+                const pointsTo = answer.value.aliases[alias];
+                if (pointsTo === undefined)
+                    return row("alias-missing", null, `alias ${base.registeredModel}@${alias} is not set; declared ${base.declaredVersion ?? "(none)"}`);
+                if (pointsTo !== base.declaredVersion)
+                    return row(
+                        "drift",
+                        pointsTo,
+                        `alias ${base.registeredModel}@${alias} → ${pointsTo}, but ${stack.source.file} declares ${base.declaredVersion ?? "(none)"}`,
+                    );
+                return row("in-sync", pointsTo, "in sync");
+            }),
+        )
+        .sort((a, b) => a.model.localeCompare(b.model));
 }
 
 export function formatStatusTable(rows: readonly StatusRow[], registryUrl: string | undefined): string {
     const header = ["MODEL", "STACK", "DECLARED", "ALIAS", "REGISTRY", "STATE"];
-    const cells = rows.map((r) => [r.model, r.stack, r.declaredVersion ?? "-", r.alias === null ? "-" : `@${r.alias}`, r.aliasVersion ?? "-", r.state === "in-sync" ? "in sync" : `${r.state}: ${r.detail}`]);
+    const cells = rows.map((r) => [
+        r.model,
+        r.stack,
+        r.declaredVersion ?? "-",
+        r.alias === null ? "-" : `@${r.alias}`,
+        r.aliasVersion ?? "-",
+        r.state === "in-sync" ? "in sync" : `${r.state}: ${r.detail}`,
+    ]);
     const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
     const line = (values: readonly string[]) => values.map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i] as number))).join("  ");
     return [`registry: ${registryUrl ?? "(MLFLOW_TRACKING_URI is not set)"}`, line(header), ...cells.map(line)].join("\n");
@@ -79,13 +102,23 @@ export interface SyncAnswers {
  * the declared version, and the version tagged as promoted there when it is not yet (that tag is how
  * the next environment's promotion knows it ran here). Nothing when both already hold: idempotent.
  */
-export function planSync(stack: StackText, answers: ReadonlyMap<string, SyncAnswers>, context: { readonly now: string; readonly commit: string | undefined }): SyncItem[] {
+export function planSync(
+    stack: StackText,
+    answers: ReadonlyMap<string, SyncAnswers>,
+    context: { readonly now: string; readonly commit: string | undefined },
+): SyncItem[] {
     const environment = stack.environment;
     return stack.modelNames.map((name): SyncItem => {
         const declared = stack.model(name);
         const registeredModel = declared?.registeredModel;
         const version = declared?.version;
-        const item = (problem: string | undefined, actions: RegistryAction[] = []): SyncItem => ({ model: name, registeredModel, declaredVersion: version, actions, problem });
+        const item = (problem: string | undefined, actions: RegistryAction[] = []): SyncItem => ({
+            model: name,
+            registeredModel,
+            declaredVersion: version,
+            actions,
+            problem,
+        });
         if (environment === undefined) return item(`${stack.source.file} sets no mlops-platform:environment`);
         if (registeredModel === undefined || version === undefined) return item(`${stack.source.file} declares no registeredModel and version for it`);
         const answer = answers.get(`${registeredModel}/${version}`);
@@ -101,7 +134,11 @@ export function planSync(stack: StackText, answers: ReadonlyMap<string, SyncAnsw
         const tagKey = promotionTagKey(environment);
         if (answer.version.value.tags[tagKey] === undefined) {
             const { promotedAt, approvedBy } = declaredPromotion(declared?.promotion);
-            const tag: PromotionTag = { promotedAt: promotedAt ?? context.now, ...(context.commit !== undefined && { commit: context.commit }), ...(approvedBy !== undefined && { approvedBy }) };
+            const tag: PromotionTag = {
+                promotedAt: promotedAt ?? context.now,
+                ...(context.commit !== undefined && { commit: context.commit }),
+                ...(approvedBy !== undefined && { approvedBy }),
+            };
             actions.push({ kind: "set-tag", registeredModel, version, key: tagKey, value: formatPromotionTag(tag) });
         }
         return item(undefined, actions);
@@ -109,7 +146,8 @@ export function planSync(stack: StackText, answers: ReadonlyMap<string, SyncAnsw
 }
 
 function declaredPromotion(promotion: YamlValue | undefined): { promotedAt?: string; approvedBy?: string[] } {
-    const record = (value: YamlValue | undefined) => (typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, YamlValue>) : undefined);
+    const record = (value: YamlValue | undefined) =>
+        typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, YamlValue>) : undefined;
     const evidence = record(record(promotion)?.["evidence"]);
     const approvers = record(promotion)?.["approvedBy"];
     return {

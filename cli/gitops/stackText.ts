@@ -138,7 +138,8 @@ export class StackText {
     private requireModel(name: string): YAMLMap {
         const node = this.modelMap(name);
         if (node === undefined) throw new StackFileProblem(`${this.source.file} declares no model "${name}"`);
-        if (node.flow) throw new StackFileProblem(`${this.source.file}: model "${name}" is written as a flow mapping; write it as a block mapping to promote it`);
+        if (node.flow)
+            throw new StackFileProblem(`${this.source.file}: model "${name}" is written as a flow mapping; write it as a block mapping to promote it`);
         return node;
     }
 

@@ -186,7 +186,10 @@ function renderInline(value: YamlValue): string {
 
 function renderFlow(value: YamlValue): string {
     if (Array.isArray(value)) return `[${(value as readonly YamlValue[]).map((item) => renderFlowItem(item)).join(", ")}]`;
-    if (isMapping(value)) return `{${Object.entries(value).map(([key, item]) => `${renderKey(key, true)}: ${renderFlowItem(item)}`).join(", ")}}`;
+    if (isMapping(value))
+        return `{${Object.entries(value)
+            .map(([key, item]) => `${renderKey(key, true)}: ${renderFlowItem(item)}`)
+            .join(", ")}}`;
     return renderScalar(value as string | number | boolean | null);
 }
 

@@ -60,7 +60,10 @@ export function componentGroups(resources: readonly RecordedResource[]): Resourc
     return [...groups.values()]
         .filter((g) => g.resources > 0)
         .map((g) => ({
-            component: g.component === undefined ? { name: root.name, type: root.type, urn: root.urn } : { name: g.component.name, type: g.component.type, urn: g.component.urn },
+            component:
+                g.component === undefined
+                    ? { name: root.name, type: root.type, urn: root.urn }
+                    : { name: g.component.name, type: g.component.type, urn: g.component.urn },
             resources: g.resources,
             byType: [...g.counts].map(([type, count]) => ({ type, count })).sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0)),
         }));

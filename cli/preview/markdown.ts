@@ -31,7 +31,10 @@ export function renderMarkdown(report: PreviewReport, repositoryRoot: string): s
     );
     for (const warning of report.warnings) out.push(`> **Warning:** ${escapeHtml(warning)}`, "");
     if (report.policies.unknownPolicies.length > 0) {
-        out.push(`> **Warning:** the policy config names ${report.policies.unknownPolicies.map((p) => `\`${p}\``).join(", ")}, which the pack does not have.`, "");
+        out.push(
+            `> **Warning:** the policy config names ${report.policies.unknownPolicies.map((p) => `\`${p}\``).join(", ")}, which the pack does not have.`,
+            "",
+        );
     }
 
     const { counts } = report.policies;
@@ -41,7 +44,8 @@ export function renderMarkdown(report: PreviewReport, repositoryRoot: string): s
         out.push("No policy violations.", "");
     } else {
         out.push("| Level | Policy | Resource | Violation |", "|---|---|---|---|");
-        for (const v of all) out.push(`| ${v.enforcementLevel} | \`${v.policy}\` | ${resourceCell(v)} | ${cell(v.message === "" ? v.description : v.message)} |`);
+        for (const v of all)
+            out.push(`| ${v.enforcementLevel} | \`${v.policy}\` | ${resourceCell(v)} | ${cell(v.message === "" ? v.description : v.message)} |`);
         out.push("");
     }
 
@@ -56,7 +60,9 @@ export function renderMarkdown(report: PreviewReport, repositoryRoot: string): s
         out.push("| Model | Registered model | Version | Replicas | Per pod | GPUs at max scale | Canary |", "|---|---|---|---|---|---|---|");
         for (const m of report.models) {
             const perPod = `${m.resources.cpu} CPU, ${m.resources.memory}${m.resources.gpu > 0 ? `, ${m.resources.gpu} GPU` : ""}`;
-            out.push(`| \`${m.name}\` | \`${m.registeredModel}\` | ${m.version} | ${m.replicas.min}–${m.replicas.max} | ${perPod} | ${m.gpusAtMaxScale} | ${cell(canaryText(m.canary))} |`);
+            out.push(
+                `| \`${m.name}\` | \`${m.registeredModel}\` | ${m.version} | ${m.replicas.min}–${m.replicas.max} | ${perPod} | ${m.gpusAtMaxScale} | ${cell(canaryText(m.canary))} |`,
+            );
         }
         out.push("");
     }
@@ -107,7 +113,11 @@ export function mermaidFlowchart(tree: ComponentNode): string[] {
         for (const [type, siblings] of byType) {
             if (siblings.length > MERMAID_SIBLING_LIMIT) {
                 const total = siblings.reduce((sum, s) => sum + s.resources, 0);
-                const folded = node(`${shortType(type)} × ${siblings.length}`, `${siblings[0]?.name} … ${siblings[siblings.length - 1]?.name}`, plural(total, "resource"));
+                const folded = node(
+                    `${shortType(type)} × ${siblings.length}`,
+                    `${siblings[0]?.name} … ${siblings[siblings.length - 1]?.name}`,
+                    plural(total, "resource"),
+                );
                 lines.push(`    ${id} --> ${folded}`);
                 continue;
             }

@@ -76,7 +76,8 @@ export function resolveOptions(flags: CliFlags, env: NodeJS.ProcessEnv = process
     const projectDir = flags.projectDir === undefined ? REPOSITORY_ROOT : path.resolve(cwd, flags.projectDir);
     if (!isDirectory(projectDir)) throw new UsageError(`--project-dir ${JSON.stringify(flags.projectDir)}: no such directory`);
     const policyConfigFile = flags.policyConfig === undefined ? undefined : path.resolve(cwd, flags.policyConfig);
-    if (policyConfigFile !== undefined && !fs.existsSync(policyConfigFile)) throw new UsageError(`--policy-config ${JSON.stringify(flags.policyConfig)}: no such file`);
+    if (policyConfigFile !== undefined && !fs.existsSync(policyConfigFile))
+        throw new UsageError(`--policy-config ${JSON.stringify(flags.policyConfig)}: no such file`);
     return {
         stack,
         format: flags.json === true ? "json" : flags.markdown === true ? "markdown" : "text",
@@ -92,7 +93,8 @@ export function resolveRegistry(flag: string | undefined, env: NodeJS.ProcessEnv
     const [uri, source]: [string | undefined, RegistrySource] = flag !== undefined ? [flag, "--registry"] : [env["MLFLOW_TRACKING_URI"], "MLFLOW_TRACKING_URI"];
     if (uri === undefined || uri === "") return undefined;
     // The registry policy's config schema takes http(s) URLs only; say so before the pack refuses it.
-    if (!/^https?:\/\/[^\s/]+/.test(uri)) throw new UsageError(`${source} ${JSON.stringify(uri)}: expected an http(s) URL of the MLflow tracking server, such as "https://mlflow.example.com"`);
+    if (!/^https?:\/\/[^\s/]+/.test(uri))
+        throw new UsageError(`${source} ${JSON.stringify(uri)}: expected an http(s) URL of the MLflow tracking server, such as "https://mlflow.example.com"`);
     return { uri, source };
 }
 
@@ -100,13 +102,19 @@ export function resolveRegistry(flag: string | undefined, env: NodeJS.ProcessEnv
  * The policy config for a stack: the one named, else `policies/config/<stack>.json`, else the
  * environment's `policies/config/<environment>.json` (so `production-eu` gets production's).
  */
-export function policyConfigFor(options: Pick<PreviewOptions, "stack" | "policyConfigFile">, environment: Environment, repositoryRoot: string = REPOSITORY_ROOT): string {
+export function policyConfigFor(
+    options: Pick<PreviewOptions, "stack" | "policyConfigFile">,
+    environment: Environment,
+    repositoryRoot: string = REPOSITORY_ROOT,
+): string {
     if (options.policyConfigFile !== undefined) return options.policyConfigFile;
     const dir = path.join(repositoryRoot, "policies", "config");
     const candidates = [path.join(dir, `${options.stack}.json`), path.join(dir, `${environment}.json`)];
     const found = candidates.find((file) => fs.existsSync(file));
     if (found === undefined) {
-        throw new UsageError(`no policy config for stack "${options.stack}": neither ${candidates.map((c) => path.relative(repositoryRoot, c)).join(" nor ")} exists; pass --policy-config <file>`);
+        throw new UsageError(
+            `no policy config for stack "${options.stack}": neither ${candidates.map((c) => path.relative(repositoryRoot, c)).join(" nor ")} exists; pass --policy-config <file>`,
+        );
     }
     return found;
 }

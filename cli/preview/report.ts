@@ -263,7 +263,12 @@ function gpuSummary(result: PipelineResult): { summary: GpuSummary; tally: GpuTa
     const budget = typeof properties["gpuBudget"] === "number" ? properties["gpuBudget"] : 0;
     // The pack saw remediated properties where a remediation ran; so does this tally.
     const remediated = new Map(result.policy.remediations.filter((r) => r.properties !== undefined).map((r) => [r.urn, r.properties]));
-    const stackResources = result.run.resources.map((r) => ({ type: r.type, urn: r.urn, name: r.name, props: remediated.has(r.urn) ? unwrapSecrets(remediated.get(r.urn)) : r.inputs }));
+    const stackResources = result.run.resources.map((r) => ({
+        type: r.type,
+        urn: r.urn,
+        name: r.name,
+        props: remediated.has(r.urn) ? unwrapSecrets(remediated.get(r.urn)) : r.inputs,
+    }));
     const tally = gpuAtMaxScale(stackResources, resourceName);
     const summary: GpuSummary = {
         resourceName,
@@ -297,7 +302,9 @@ function modelSummaries(result: PipelineResult, tally: GpuTally): ModelSummary[]
             canary: {
                 strategy: canary.strategy.kind,
                 stepWeights: canary.strategy.kind === "progressive" ? [...canary.strategy.stepWeights] : [],
-                ...(canary.strategy.kind === "abTesting" && { abTesting: { header: canary.strategy.header, value: canary.strategy.value, iterations: canary.strategy.iterations } }),
+                ...(canary.strategy.kind === "abTesting" && {
+                    abTesting: { header: canary.strategy.header, value: canary.strategy.value, iterations: canary.strategy.iterations },
+                }),
                 interval: canary.interval,
                 threshold: canary.threshold,
                 maxLatencyMs: canary.maxLatencyMs,

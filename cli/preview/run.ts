@@ -80,7 +80,11 @@ export async function runPreview(options: PreviewOptions, progress: Progress, cw
             registry: options.registry,
         });
         const output =
-            options.format === "json" ? `${JSON.stringify(report, null, 2)}\n` : options.format === "markdown" ? renderMarkdown(report, REPOSITORY_ROOT) : renderText(report, cwd);
+            options.format === "json"
+                ? `${JSON.stringify(report, null, 2)}\n`
+                : options.format === "markdown"
+                  ? renderMarkdown(report, REPOSITORY_ROOT)
+                  : renderText(report, cwd);
         return { exitCode: report.exitCode, output, errors: [], report };
     } catch (err) {
         return { exitCode: exitCodeOf(err, stage), output: "", errors: describeFailure(err, options.stack, stage, options.projectDir) };
@@ -107,7 +111,13 @@ function checkPolicyConfigJson(file: string): void {
 
 /** Errors a user causes and fixes: their message says it all. */
 function isBadInput(err: unknown, stage: string): boolean {
-    if (err instanceof UsageError || err instanceof StackFileError || err instanceof ConfigError || err instanceof PolicyPackConfigError || err instanceof SchemasFolderMissingError) {
+    if (
+        err instanceof UsageError ||
+        err instanceof StackFileError ||
+        err instanceof ConfigError ||
+        err instanceof PolicyPackConfigError ||
+        err instanceof SchemasFolderMissingError
+    ) {
         return true;
     }
     // The program refusing the stack's values: a component's argument check (an Error naming the
@@ -138,7 +148,10 @@ export function describeFailure(err: unknown, stack: string, stage: string, proj
     if (err instanceof StackFileError) return [`error: ${err.message}${stacksHint(err, projectDir)}`];
     if (err instanceof SchemasFolderMissingError) return [`error: ${err.message}`];
     if (err instanceof ConfigError) {
-        return [`error: ${err.source} has ${err.problems.length === 1 ? "1 problem" : `${err.problems.length} problems`}:`, ...err.problems.map((p) => `  - ${formatProblem(p)}`)];
+        return [
+            `error: ${err.source} has ${err.problems.length === 1 ? "1 problem" : `${err.problems.length} problems`}:`,
+            ...err.problems.map((p) => `  - ${formatProblem(p)}`),
+        ];
     }
     if (err instanceof PolicyPackConfigError) return err.errors.map((line) => `error: ${line}`);
     if (err instanceof PolicyPackStartError) {

@@ -16,7 +16,10 @@ export function renderText(report: PreviewReport, cwd: string = process.cwd()): 
     out.push(
         ...table([
             ["  stack file", show(inputs.stackFile)],
-            ["  policy pack", `${inputs.policyPack.name} ${inputs.policyPack.version} (${inputs.policyPack.policies} policies), config ${show(inputs.policyConfigFile)}`],
+            [
+                "  policy pack",
+                `${inputs.policyPack.name} ${inputs.policyPack.version} (${inputs.policyPack.policies} policies), config ${show(inputs.policyConfigFile)}`,
+            ],
             [
                 "  registry",
                 inputs.registry.checked
@@ -27,7 +30,9 @@ export function renderText(report: PreviewReport, cwd: string = process.cwd()): 
     );
     for (const warning of report.warnings) out.push(`  warning: ${warning}`);
     if (report.policies.unknownPolicies.length > 0) {
-        out.push(`  warning: the policy config names ${report.policies.unknownPolicies.map((p) => `"${p}"`).join(", ")}, which the pack does not have; they configure nothing`);
+        out.push(
+            `  warning: the policy config names ${report.policies.unknownPolicies.map((p) => `"${p}"`).join(", ")}, which the pack does not have; they configure nothing`,
+        );
     }
 
     out.push("", `Resources: ${report.resources.total}, by component and type`);
@@ -54,7 +59,10 @@ export function renderText(report: PreviewReport, cwd: string = process.cwd()): 
     out.push(...violationLines("mandatory", report.policies.mandatory), ...violationLines("advisory", report.policies.advisory));
 
     const m = report.manifests;
-    out.push("", `Manifests: ${m.files.length} files in ${show(m.outDir)}, ${m.invalid.length === 0 ? "all valid against their schemas" : `${m.invalid.length} invalid`}`);
+    out.push(
+        "",
+        `Manifests: ${m.files.length} files in ${show(m.outDir)}, ${m.invalid.length === 0 ? "all valid against their schemas" : `${m.invalid.length} invalid`}`,
+    );
     for (const problem of m.invalid) out.push(`  invalid: ${problem.line}`);
     if (m.releases.length > 0) {
         out.push("  installed by releases and packages (their objects are not rendered here):");
@@ -121,7 +129,8 @@ function violationLines(level: string, violations: readonly PolicyViolation[]): 
 }
 
 function releaseText(r: PreviewReport["manifests"]["releases"][number]): string {
-    if (r.what === "helm-release") return `Helm release ${r.name}: chart ${r.chart ?? "?"} ${r.version ?? ""}${r.repository === undefined ? "" : ` from ${r.repository}`}${r.namespace === undefined ? "" : ` in ${r.namespace}`}`;
+    if (r.what === "helm-release")
+        return `Helm release ${r.name}: chart ${r.chart ?? "?"} ${r.version ?? ""}${r.repository === undefined ? "" : ` from ${r.repository}`}${r.namespace === undefined ? "" : ` in ${r.namespace}`}`;
     return `${r.what === "patch" ? "patch" : "package"} ${r.name} (${r.type})`;
 }
 

@@ -58,11 +58,14 @@ export function decideRollout(declaredVersion: string, canary: unknown, primary:
             return waiting(`the last analysis failed at ${failedAt}, before this rollout began; Flagger has not started on the new revision yet`);
         }
         const checks = numberAt(canary, ["status", "failedChecks"]);
-        const facts = [checks !== undefined ? `${checks} failed check${checks === 1 ? "" : "s"}` : undefined, failedAt !== undefined ? `at ${failedAt}` : undefined].filter(
-            (fact): fact is string => fact !== undefined,
-        );
+        const facts = [
+            checks !== undefined ? `${checks} failed check${checks === 1 ? "" : "s"}` : undefined,
+            failedAt !== undefined ? `at ${failedAt}` : undefined,
+        ].filter((fact): fact is string => fact !== undefined);
         const serves = primaryVersion !== undefined ? `; the primary still serves version ${primaryVersion}` : "";
-        return failed(`Flagger rolled back version ${declaredVersion}: ${promoted?.message ?? "Canary analysis failed"}${facts.length > 0 ? ` (${facts.join(", ")})` : ""}${serves}`);
+        return failed(
+            `Flagger rolled back version ${declaredVersion}: ${promoted?.message ?? "Canary analysis failed"}${facts.length > 0 ? ` (${facts.join(", ")})` : ""}${serves}`,
+        );
     }
     if (phase === "Terminating" || phase === "Terminated") {
         return failed(`the Canary is being deleted (phase ${phase}); nothing will promote version ${declaredVersion}`);

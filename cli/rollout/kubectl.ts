@@ -81,11 +81,18 @@ export function classifyKubectlFailure(stderr: string, where = "the current kube
     if (/Unauthorized|must be logged in|provide credentials|getting credentials|ExpiredToken|exec plugin/i.test(stderr)) {
         return new KubectlError(`not authenticated to the cluster (${where}): ${line}`, "unauthenticated");
     }
-    if (/Unable to connect to the server|The connection to the server|connection refused|no such host|i\/o timeout|dial tcp|TLS handshake timeout|context deadline exceeded|killed after/i.test(stderr)) {
+    if (
+        /Unable to connect to the server|The connection to the server|connection refused|no such host|i\/o timeout|dial tcp|TLS handshake timeout|context deadline exceeded|killed after/i.test(
+            stderr,
+        )
+    ) {
         return new KubectlError(`cannot reach the cluster (${where}): ${line}`, "unreachable");
     }
     if (/\(Forbidden\)|forbidden/i.test(stderr)) {
-        return new KubectlError(`not allowed to read from the cluster (${where}): ${line} (the identity needs get on canaries.flagger.app and deployments.apps)`, "forbidden");
+        return new KubectlError(
+            `not allowed to read from the cluster (${where}): ${line} (the identity needs get on canaries.flagger.app and deployments.apps)`,
+            "forbidden",
+        );
     }
     return new KubectlError(`kubectl failed (${where}): ${line}`, "other");
 }

@@ -86,7 +86,10 @@ export async function waitForRollouts(models: readonly DeclaredModel[], deps: Wa
                 return { result: "timeout", pending: outcomes.filter((o) => o.decision.state === "waiting") };
             }
         } else if (deps.now() >= deadline) {
-            return { result: "timeout", pending: pending.map((m) => ({ model: m.name, version: m.version, decision: { state: "waiting", reason: "the cluster was unreachable" } })) };
+            return {
+                result: "timeout",
+                pending: pending.map((m) => ({ model: m.name, version: m.version, decision: { state: "waiting", reason: "the cluster was unreachable" } })),
+            };
         }
         await deps.sleep(Math.max(0, Math.min(options.intervalMs, deadline - deps.now())));
     }

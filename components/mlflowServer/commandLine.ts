@@ -34,7 +34,9 @@ export const REGISTRY_READER_PROGRAM_FILE = "registry_reader.py";
  * values hashed are generated passwords and URIs holding them, far too long to guess from it.
  */
 export function secretDataChecksum(data: Readonly<Record<string, string>>): string {
-    const ordered = Object.keys(data).sort().map((key) => [key, data[key]]);
+    const ordered = Object.keys(data)
+        .sort()
+        .map((key) => [key, data[key]]);
     return createHash("sha256").update(JSON.stringify(ordered)).digest("hex");
 }
 
@@ -102,7 +104,13 @@ export function mlflowMigrationSteps(options: { readonly basicAuth: boolean; rea
  * `/health` and `/version` are exempt, so kubelet probes on `<podIP>:<port>` pass). Listing any
  * replaces MLflow's defaults, so the in-cluster names and `localhost` (port-forward) are added back.
  */
-export function mlflowAllowedHosts(options: { readonly host: string; readonly serviceName: string; readonly namespace: string; readonly port: number; readonly clusterDomain: string }): string[] {
+export function mlflowAllowedHosts(options: {
+    readonly host: string;
+    readonly serviceName: string;
+    readonly namespace: string;
+    readonly port: number;
+    readonly clusterDomain: string;
+}): string[] {
     const { host, serviceName, namespace, port, clusterDomain } = options;
     return [
         host,
@@ -122,7 +130,12 @@ export function mlflowAllowedHosts(options: { readonly host: string; readonly se
 export function migrationJobName(baseName: string, image: string): string {
     const digest = /@sha256:([0-9a-f]{12})/.exec(image)?.[1];
     const tag = /:([^/:@]+)(?:@|$)/.exec(image)?.[1];
-    const version = digest ?? (tag ?? "untagged").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
+    const version =
+        digest ??
+        (tag ?? "untagged")
+            .toLowerCase()
+            .replace(/[^a-z0-9]+/g, "-")
+            .replace(/^-+|-+$/g, "");
     const jobName = `${baseName}-db-upgrade-${version}`;
     // Job names become a label value: at most 63 characters.
     return jobName.length <= 63 ? jobName : `${baseName}-db-upgrade-${createHash("sha256").update(image).digest("hex").slice(0, 10)}`;

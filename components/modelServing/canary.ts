@@ -128,15 +128,20 @@ export function canaryProblems(canary: CanarySettings | undefined, provider: Ser
             break;
         }
     }
-    if (canary.interval !== undefined && !DURATION.test(canary.interval)) problem("interval", `must be a duration such as "30s", "1m" or "2h", got ${show(canary.interval)}`);
+    if (canary.interval !== undefined && !DURATION.test(canary.interval))
+        problem("interval", `must be a duration such as "30s", "1m" or "2h", got ${show(canary.interval)}`);
     if (canary.abTesting !== undefined && canary.stepWeights !== undefined) {
-        problem("stepWeights", `cannot be combined with abTesting, which routes by header instead of shifting weights: remove one, got ${show(canary.stepWeights)}`);
+        problem(
+            "stepWeights",
+            `cannot be combined with abTesting, which routes by header instead of shifting weights: remove one, got ${show(canary.stepWeights)}`,
+        );
     }
     if (canary.mirror === true && canary.abTesting !== undefined) problem("mirror", "cannot be combined with abTesting, got true");
     if (canary.mirror === true && !MIRRORING_PROVIDERS.includes(provider)) {
         problem("mirror", `needs a provider that mirrors traffic (${quotedList(MIRRORING_PROVIDERS)}), and this one is "${provider}", got true`);
     }
-    if (canary.mirrorWeight !== undefined && canary.mirror !== true) problem("mirrorWeight", `applies only when mirror is true, got ${show(canary.mirrorWeight)}`);
+    if (canary.mirrorWeight !== undefined && canary.mirror !== true)
+        problem("mirrorWeight", `applies only when mirror is true, got ${show(canary.mirrorWeight)}`);
     return problems;
 }
 
@@ -263,7 +268,9 @@ export function canaryAnalysis(canary: ResolvedCanary, targets: AnalysisTargets)
         metrics,
         webhooks,
         ...(targets.alertProvider !== undefined && {
-            alerts: [{ name: "model-rollout", severity: "info", providerRef: { name: targets.alertProvider.name, namespace: targets.alertProvider.namespace } }],
+            alerts: [
+                { name: "model-rollout", severity: "info", providerRef: { name: targets.alertProvider.name, namespace: targets.alertProvider.namespace } },
+            ],
         }),
     };
 }

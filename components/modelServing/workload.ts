@@ -41,7 +41,12 @@ export interface ServedModel {
 export interface GpuPlacement {
     readonly resourceName: string;
     readonly nodeSelector: Readonly<Record<string, string>>;
-    readonly tolerations: ReadonlyArray<{ readonly key: string; readonly operator: "Exists" | "Equal"; readonly value?: string; readonly effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute" }>;
+    readonly tolerations: ReadonlyArray<{
+        readonly key: string;
+        readonly operator: "Exists" | "Equal";
+        readonly value?: string;
+        readonly effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+    }>;
 }
 
 /** NVIDIA's GPU operator: its resource, the node label its feature discovery sets, and the usual taint of GPU nodes. */
@@ -88,7 +93,18 @@ export function promotionRecord(model: ServedModel): PromotionRecord {
 export function serveArgs(model: Pick<ServedModel, "registeredModel" | "version">): string[] {
     // --env-manager local: the image already holds the model's dependencies; the default
     // (virtualenv) would build an environment at start-up, which a read-only pod cannot.
-    return ["models", "serve", "-m", `models:/${model.registeredModel}/${model.version}`, "--env-manager", "local", "--host", "0.0.0.0", "--port", String(CONTAINER_PORT)];
+    return [
+        "models",
+        "serve",
+        "-m",
+        `models:/${model.registeredModel}/${model.version}`,
+        "--env-manager",
+        "local",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        String(CONTAINER_PORT),
+    ];
 }
 
 export interface Probes {

@@ -75,7 +75,7 @@ export function parsePolicyPackConfig(text: string): Map<string, PolicyConfig> |
         throw new PolicyPackConfigError([`json: cannot unmarshal ${kind} into Go value of type map[string]interface {}`]);
     }
     for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
-        let enforcementLevel: EnforcementLevel | "" = "";
+        let enforcementLevel: EnforcementLevel | "";
         let properties: Record<string, unknown> | undefined;
         if (typeof value === "string") {
             if (!isEnforcementLevel(value)) {
@@ -215,7 +215,9 @@ function goValue(value: unknown): string {
     if (value === null || value === undefined) return "<nil>";
     if (Array.isArray(value)) return `[${value.map(goValue).join(" ")}]`;
     if (typeof value === "object") {
-        const entries = Object.keys(value).sort().map((k) => `${k}:${goValue((value as Record<string, unknown>)[k])}`);
+        const entries = Object.keys(value)
+            .sort()
+            .map((k) => `${k}:${goValue((value as Record<string, unknown>)[k])}`);
         return `map[${entries.join(" ")}]`;
     }
     return typeof value === "string" ? value : typeof value === "number" || typeof value === "boolean" ? String(value) : goJson(value);

@@ -134,11 +134,21 @@ export function policyPackEnv(stack: StackInfo | undefined, base: NodeJS.Process
 
 /** The in-process stand-in for the CLI's Engine gRPC service. */
 async function startEngineServer(onLog: (line: PackLogLine) => void): Promise<{ server: grpc.Server; address: string }> {
-    const severities = { [enginePb.LogSeverity.DEBUG]: "debug", [enginePb.LogSeverity.INFO]: "info", [enginePb.LogSeverity.WARNING]: "warning", [enginePb.LogSeverity.ERROR]: "error" } as const;
+    const severities = {
+        [enginePb.LogSeverity.DEBUG]: "debug",
+        [enginePb.LogSeverity.INFO]: "info",
+        [enginePb.LogSeverity.WARNING]: "warning",
+        [enginePb.LogSeverity.ERROR]: "error",
+    } as const;
     let rootUrn = "";
     const log: grpc.handleUnaryCall<enginePb.LogRequest, Empty> = (call, callback) => {
         const request = call.request;
-        onLog({ stream: "engine", severity: severities[request.getSeverity()], message: request.getMessage(), ...(request.getUrn() !== "" && { urn: request.getUrn() }) });
+        onLog({
+            stream: "engine",
+            severity: severities[request.getSeverity()],
+            message: request.getMessage(),
+            ...(request.getUrn() !== "" && { urn: request.getUrn() }),
+        });
         callback(null, new Empty());
     };
     const getRootResource: grpc.handleUnaryCall<enginePb.GetRootResourceRequest, enginePb.GetRootResourceResponse> = (_call, callback) =>
@@ -242,7 +252,11 @@ export class PackProcess {
                 if (code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED) {
                     throw new PolicyPackStartError(`policy pack ${JSON.stringify(dir)} did not begin responding to RPC connections`, dir, this.output.stderr);
                 }
-                throw new PolicyPackStartError(`failed to handshake with policy pack ${JSON.stringify(dir)}: ${(err as Error).message}`, dir, this.output.stderr);
+                throw new PolicyPackStartError(
+                    `failed to handshake with policy pack ${JSON.stringify(dir)}: ${(err as Error).message}`,
+                    dir,
+                    this.output.stderr,
+                );
             }
         }
     }
@@ -269,15 +283,20 @@ class PackOutput {
         const deadline = Date.now() + timeoutMs;
         return new Promise<number>((resolve, reject) => {
             let portLine: string | undefined;
-            const timer = setTimeout(() => {
-                const summary = summarizeStderr(this.stderr);
-                reject(new PolicyPackStartError(
-                    `policy pack ${JSON.stringify(dir)} did not report its port within ${timeoutMs / 1000}s${summary === undefined ? "" : `: ${summary}`}`,
-                    dir,
-                    this.stderr,
-                ));
-                child.kill("SIGKILL");
-            }, Math.max(0, deadline - Date.now()));
+            const timer = setTimeout(
+                () => {
+                    const summary = summarizeStderr(this.stderr);
+                    reject(
+                        new PolicyPackStartError(
+                            `policy pack ${JSON.stringify(dir)} did not report its port within ${timeoutMs / 1000}s${summary === undefined ? "" : `: ${summary}`}`,
+                            dir,
+                            this.stderr,
+                        ),
+                    );
+                    child.kill("SIGKILL");
+                },
+                Math.max(0, deadline - Date.now()),
+            );
             splitLines(child.stdout, (line) => {
                 if (portLine !== undefined) {
                     if (line.trim() !== "") this.lines.push({ stream: "stdout", severity: "info", message: line });
@@ -288,11 +307,13 @@ class PackOutput {
                 const port = parsePort(line);
                 if (port === undefined) {
                     child.kill("SIGKILL");
-                    reject(new PolicyPackStartError(
-                        `policy pack ${JSON.stringify(dir)} wrote an invalid port to stdout: ${JSON.stringify(line.trim())} (a pack must print nothing before its gRPC server's port)`,
-                        dir,
-                        this.stderr,
-                    ));
+                    reject(
+                        new PolicyPackStartError(
+                            `policy pack ${JSON.stringify(dir)} wrote an invalid port to stdout: ${JSON.stringify(line.trim())} (a pack must print nothing before its gRPC server's port)`,
+                            dir,
+                            this.stderr,
+                        ),
+                    );
                 } else {
                     resolve(port);
                 }
@@ -310,7 +331,13 @@ class PackOutput {
                 clearTimeout(timer);
                 if (portLine === undefined) {
                     const how = signal !== null ? `was killed by ${signal}` : `exited with code ${String(code)}`;
-                    reject(new PolicyPackStartError(`policy pack ${JSON.stringify(dir)} failed to start: ${summarizeStderr(this.stderr) ?? `it ${how} before reporting its port`}`, dir, this.stderr));
+                    reject(
+                        new PolicyPackStartError(
+                            `policy pack ${JSON.stringify(dir)} failed to start: ${summarizeStderr(this.stderr) ?? `it ${how} before reporting its port`}`,
+                            dir,
+                            this.stderr,
+                        ),
+                    );
                 }
             });
         });
@@ -348,7 +375,10 @@ function parsePort(line: string): number | undefined {
  * pack on load), a missing module, or the first error line of an unhandled exception.
  */
 export function summarizeStderr(stderr: string): string | undefined {
-    const lines = stderr.split("\n").map((l) => l.replace(/^(error|warning|info): \[runtime\] /, "").trim()).filter((l) => l !== "");
+    const lines = stderr
+        .split("\n")
+        .map((l) => l.replace(/^(error|warning|info): \[runtime\] /, "").trim())
+        .filter((l) => l !== "");
     const tsErrors = lines.filter((l) => /\berror TS\d+:/.test(l));
     if (tsErrors.length > 0) {
         const more = tsErrors.length > 1 ? ` (and ${tsErrors.length - 1} more TypeScript error${tsErrors.length > 2 ? "s" : ""})` : "";

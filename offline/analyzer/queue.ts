@@ -41,7 +41,15 @@ export async function analyzeResource(pack: AnalyzingPack, resource: RecordedRes
         if (remediation.diagnostic !== undefined) {
             // A remediation that could not run (e.g. an unknown value in preview) is shown as an advisory violation.
             const { policyName, policyPackName, policyPackVersion, description, urn } = remediation;
-            diagnostics.push({ policyName, policyPackName, policyPackVersion, description, urn, enforcementLevel: "advisory", message: remediation.diagnostic });
+            diagnostics.push({
+                policyName,
+                policyPackName,
+                policyPackVersion,
+                description,
+                urn,
+                enforcementLevel: "advisory",
+                message: remediation.diagnostic,
+            });
         } else if (remediation.properties !== undefined) {
             properties = remediation.properties;
             remediated = properties;

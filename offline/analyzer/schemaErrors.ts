@@ -106,9 +106,7 @@ function describe(error: ErrorObject): string {
         case "not":
             return "Must not validate the schema (not)";
         case "if":
-            return params["failingKeyword"] === "else"
-                ? `Must validate "else" as "if" was not valid`
-                : `Must validate "then" as "if" was valid`;
+            return params["failingKeyword"] === "else" ? `Must validate "else" as "if" was not valid` : `Must validate "then" as "if" was valid`;
         case "contains":
             return "At least one of the items must match";
         case "additionalItems":
@@ -139,14 +137,15 @@ export function goJson(value: unknown): string {
     const sorted = (v: unknown): unknown => {
         if (Array.isArray(v)) return v.map(sorted);
         if (v !== null && typeof v === "object") {
-            return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]));
+            return Object.fromEntries(
+                Object.keys(v)
+                    .sort()
+                    .map((k) => [k, sorted((v as Record<string, unknown>)[k])]),
+            );
         }
         return v;
     };
-    return (JSON.stringify(sorted(value)) ?? "null")
-        .replace(/</g, "\\u003c")
-        .replace(/>/g, "\\u003e")
-        .replace(/&/g, "\\u0026");
+    return (JSON.stringify(sorted(value)) ?? "null").replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026");
 }
 
 /** big.Float's `%v` (`Text('g', 10)`) agrees with JavaScript's number formatting for limits people write. */

@@ -105,10 +105,7 @@ function policyTypeFromPb(type: analyzerPb.PolicyType): PolicyType {
 /** The schema property the CLI injects into every policy of a pack that supports config. */
 const ENFORCEMENT_LEVEL_SCHEMA: JsonSchema = { type: "string", enum: ["advisory", "mandatory", "remediate", "disabled"] };
 
-export function analyzerInfoFromPb(
-    response: analyzerPb.AnalyzerInfo,
-    project: { readonly version?: string; readonly description?: string },
-): AnalyzerInfo {
+export function analyzerInfoFromPb(response: analyzerPb.AnalyzerInfo, project: { readonly version?: string; readonly description?: string }): AnalyzerInfo {
     const supportsConfig = response.getSupportsconfig();
     const policies = response.getPoliciesList().map((policy): PolicyInfo => {
         let configSchema: PolicyInfo["configSchema"];
@@ -279,7 +276,7 @@ function skipInternalKeys(value: unknown): unknown {
     );
 }
 
-const GO_DURATION_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, "µs": 1e-6, "μs": 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+const GO_DURATION_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, μs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
 
 /**
  * The resource monitor turns the SDK's custom-timeout strings into seconds with Go's

@@ -55,7 +55,10 @@ export function crdValidators(dir: string): ReadonlyMap<string, CrdValidator> {
     if (cached !== undefined) return cached;
     const ajv = newAjv();
     const validators = new Map<string, CrdValidator>();
-    for (const file of fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    for (const file of fs
+        .readdirSync(dir)
+        .filter((f) => /\.ya?ml$/.test(f))
+        .sort()) {
         const documents = loadKubernetesYaml(fs.readFileSync(path.join(dir, file), "utf8"), file);
         for (const crd of documents) {
             if (!isRecord(crd) || crd["kind"] !== "CustomResourceDefinition" || !isRecord(crd["spec"])) continue;
@@ -70,7 +73,7 @@ export function crdValidators(dir: string): ReadonlyMap<string, CrdValidator> {
                 try {
                     compiled = ajv.compile(toStrictJsonSchema(version["schema"]["openAPIV3Schema"], true));
                 } catch (err) {
-                    throw new Error(`${source}: cannot compile the openAPIV3Schema: ${(err as Error).message}`);
+                    throw new Error(`${source}: cannot compile the openAPIV3Schema: ${(err as Error).message}`, { cause: err });
                 }
                 validators.set(key, {
                     validate(object) {
@@ -88,8 +91,31 @@ export function crdValidators(dir: string): ReadonlyMap<string, CrdValidator> {
 // following formats are validated: ..."). A CRD using one we cannot check must fail loudly here,
 // not pass silently.
 const SERVER_VALIDATED_FORMATS = new Set([
-    "bsonobjectid", "uri", "email", "hostname", "ipv4", "ipv6", "cidr", "mac", "uuid", "uuid3", "uuid4", "uuid5",
-    "isbn", "isbn10", "isbn13", "creditcard", "ssn", "hexcolor", "rgbcolor", "byte", "password", "date", "duration", "datetime", "date-time",
+    "bsonobjectid",
+    "uri",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "cidr",
+    "mac",
+    "uuid",
+    "uuid3",
+    "uuid4",
+    "uuid5",
+    "isbn",
+    "isbn10",
+    "isbn13",
+    "creditcard",
+    "ssn",
+    "hexcolor",
+    "rgbcolor",
+    "byte",
+    "password",
+    "date",
+    "duration",
+    "datetime",
+    "date-time",
 ]);
 // RFC 3339 date-time, as Go's time.Parse(time.RFC3339) accepts it.
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;

@@ -44,7 +44,13 @@ export async function validateManifest(manifest: Manifest | KubernetesObject): P
     const label = objectLabel(object);
     const problem = (path: FieldPath, message: string): ManifestProblem => {
         const jsonPath = formatPath(path);
-        return { object: label, ...(urn !== undefined && { urn }), path: jsonPath, message, line: `${label}: ${jsonPath === "" ? "" : `${jsonPath}: `}${message}` };
+        return {
+            object: label,
+            ...(urn !== undefined && { urn }),
+            path: jsonPath,
+            message,
+            line: `${label}: ${jsonPath === "" ? "" : `${jsonPath}: `}${message}`,
+        };
     };
     if (typeof object.apiVersion !== "string" || typeof object.kind !== "string") {
         return [problem([], "apiVersion and kind must be strings")];
@@ -80,7 +86,8 @@ export async function validateManifests(manifests: readonly Manifest[]): Promise
 function schemaCheckFor(apiVersion: string, kind: string): Promise<SchemaCheck | undefined> {
     const [group, version] = apiVersion.includes("/") ? (apiVersion.split("/", 2) as [string, string]) : ["", apiVersion];
     // These name a module path below: only what an API group, version and kind can look like.
-    if (!/^([a-z0-9]([a-z0-9.-]*[a-z0-9])?)?$/.test(group) || !/^v[a-z0-9]+$/.test(version) || !/^[A-Z][A-Za-z0-9]*$/.test(kind)) return Promise.resolve(undefined);
+    if (!/^([a-z0-9]([a-z0-9.-]*[a-z0-9])?)?$/.test(group) || !/^v[a-z0-9]+$/.test(version) || !/^[A-Z][A-Za-z0-9]*$/.test(kind))
+        return Promise.resolve(undefined);
     const pkg = packageFor(group);
     // CRD schemas depend on the folder in use (which may change between calls); package ones do not.
     const key = pkg !== undefined ? `${pkg} ${apiVersion} ${kind}` : `${schemasDir()} ${apiVersion} ${kind}`;
@@ -119,7 +126,8 @@ async function importModel(specifier: string, kind: string): Promise<ModelClass 
         const code = (err as { code?: string }).code;
         // Only "this kind has no model"; a broken install (a dependency missing) must surface.
         const modulePath = specifier.split("/").slice(-3).join("/");
-        if ((code === "ERR_MODULE_NOT_FOUND" || code === "ERR_PACKAGE_PATH_NOT_EXPORTED") && String((err as Error).message).includes(modulePath)) return undefined;
+        if ((code === "ERR_MODULE_NOT_FOUND" || code === "ERR_PACKAGE_PATH_NOT_EXPORTED") && String((err as Error).message).includes(modulePath))
+            return undefined;
         throw err;
     }
     const model = module[kind];
@@ -153,7 +161,8 @@ function rawProblems(errors: readonly ErrorObject[], data: unknown): RawProblem[
                 e !== error &&
                 !folded.has(e) &&
                 (e.instancePath === error.instancePath || e.instancePath.startsWith(`${error.instancePath}/`)) &&
-                (e.schemaPath.startsWith(`${error.schemaPath}/`) || (e.instancePath === error.instancePath && e.keyword === "type" && e.schemaPath === "#/type")),
+                (e.schemaPath.startsWith(`${error.schemaPath}/`) ||
+                    (e.instancePath === error.instancePath && e.keyword === "type" && e.schemaPath === "#/type")),
         );
         branches.forEach((e) => folded.add(e));
         folded.add(error);
@@ -192,7 +201,8 @@ function describeAlternatives(error: ErrorObject, branches: readonly ErrorObject
     const path = pointerToPath(error.instancePath, data);
     const value = valueAt(data, path);
     const passing = (error.params as { passingSchemas?: unknown }).passingSchemas;
-    if (Array.isArray(passing)) return `must match exactly one of the schema's alternatives, matches ${passing.length} (${passing.map((i) => `#${Number(i) + 1}`).join(", ")})`;
+    if (Array.isArray(passing))
+        return `must match exactly one of the schema's alternatives, matches ${passing.length} (${passing.map((i) => `#${Number(i) + 1}`).join(", ")})`;
     if (branches.length > 0 && branches.every((b) => b.keyword === "type" && b.instancePath === error.instancePath)) {
         return `must be ${branches.map((b) => String((b.params as { type: unknown }).type)).join(" or ")}, got ${show(value)}`;
     }

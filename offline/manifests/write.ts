@@ -82,7 +82,10 @@ export function writeManifests(dir: string, manifests: readonly Manifest[]): str
     for (const { name } of named) counts.set(name, (counts.get(name) ?? 0) + 1);
     const files = named.map(({ manifest, name }) => ({
         manifest,
-        name: (counts.get(name) ?? 0) > 1 ? name.replace(/\.yaml$/, `-${createHash("sha256").update(`${manifest.object.apiVersion} ${manifest.urn}`).digest("hex").slice(0, 6)}.yaml`) : name,
+        name:
+            (counts.get(name) ?? 0) > 1
+                ? name.replace(/\.yaml$/, `-${createHash("sha256").update(`${manifest.object.apiVersion} ${manifest.urn}`).digest("hex").slice(0, 6)}.yaml`)
+                : name,
     }));
     files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return files.map(({ manifest, name }) => {
@@ -94,9 +97,10 @@ export function writeManifests(dir: string, manifests: readonly Manifest[]): str
 
 /** The text of one manifest file: where it comes from, how it is delivered, the object. */
 export function renderManifest(manifest: Manifest): string {
-    const delivery = manifest.delivery.mode === "gitops"
-        ? `# Rendered for Argo CD into ${manifest.delivery.directory} (provider ${manifest.delivery.providerUrn})`
-        : "# Applied directly by Pulumi";
+    const delivery =
+        manifest.delivery.mode === "gitops"
+            ? `# Rendered for Argo CD into ${manifest.delivery.directory} (provider ${manifest.delivery.providerUrn})`
+            : "# Applied directly by Pulumi";
     const body = yaml.dump(redacted(manifest), { noRefs: true, lineWidth: -1 });
     return `${SOURCE_PREFIX}${manifest.urn}\n${delivery}\n${body}`;
 }

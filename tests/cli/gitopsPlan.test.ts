@@ -35,7 +35,13 @@ const modelVersion = (overrides: Partial<ModelVersion> = {}): ModelVersion => ({
     creationTimestamp: 1_700_000_000_000,
     ...overrides,
 });
-const run = (metrics: Record<string, number> = { accuracy: 0.96, f1: 0.93, training_loss: 0.2 }): Run => ({ runId: RUN_ID, status: "FINISHED", metrics, params: {}, tags: {} });
+const run = (metrics: Record<string, number> = { accuracy: 0.96, f1: 0.93, training_loss: 0.2 }): Run => ({
+    runId: RUN_ID,
+    status: "FINISHED",
+    metrics,
+    params: {},
+    tags: {},
+});
 
 const request = (overrides: Partial<PromotionRequest> = {}): PromotionRequest => ({
     model: "fraud-detector",
@@ -88,8 +94,24 @@ describe("gitops plan: promotion", () => {
         ]);
         assert.equal(plan.before, shippedText("production"));
         assert.deepEqual(
-            { stack: plan.stack, file: plan.file, model: plan.model, registeredModel: plan.registeredModel, environment: plan.environment, fromVersion: plan.fromVersion, toVersion: plan.toVersion },
-            { stack: "production", file: "Pulumi.production.yaml", model: "fraud-detector", registeredModel: "fraud_detector", environment: "production", fromVersion: PRODUCTION_VERSION, toVersion: STAGING_VERSION },
+            {
+                stack: plan.stack,
+                file: plan.file,
+                model: plan.model,
+                registeredModel: plan.registeredModel,
+                environment: plan.environment,
+                fromVersion: plan.fromVersion,
+                toVersion: plan.toVersion,
+            },
+            {
+                stack: "production",
+                file: "Pulumi.production.yaml",
+                model: "fraud-detector",
+                registeredModel: "fraud_detector",
+                environment: "production",
+                fromVersion: PRODUCTION_VERSION,
+                toVersion: STAGING_VERSION,
+            },
         );
         assert.deepEqual(plan.warnings, []);
     });
@@ -125,13 +147,22 @@ describe("gitops plan: promotion", () => {
     });
 
     it("declares the metrics the criteria judge and those the stack already declares, not every metric of the run", () => {
-        const plan = planPromotion(inputs({ registry: { url: REGISTRY, modelVersion: modelVersion(), run: run({ accuracy: 0.96, f1: 0.93, auc: 0.99, training_loss: 0.2 }) } }));
-        assert.deepEqual((StackText.parse({ stack: "production", file: "Pulumi.production.yaml", text: plan.after }).model("fraud-detector")?.promotion as { evidence: unknown }).evidence, {
-            runId: RUN_ID,
-            metrics: { accuracy: 0.96, f1: 0.93 },
-            validatedIn: "staging",
-            promotedAt: PROMOTED_AT,
-        });
+        const plan = planPromotion(
+            inputs({ registry: { url: REGISTRY, modelVersion: modelVersion(), run: run({ accuracy: 0.96, f1: 0.93, auc: 0.99, training_loss: 0.2 }) } }),
+        );
+        assert.deepEqual(
+            (
+                StackText.parse({ stack: "production", file: "Pulumi.production.yaml", text: plan.after }).model("fraud-detector")?.promotion as {
+                    evidence: unknown;
+                }
+            ).evidence,
+            {
+                runId: RUN_ID,
+                metrics: { accuracy: 0.96, f1: 0.93 },
+                validatedIn: "staging",
+                promotedAt: PROMOTED_AT,
+            },
+        );
     });
 
     it("refuses a version below the production thresholds (exit 1)", () => {
@@ -151,19 +182,30 @@ describe("gitops plan: promotion", () => {
     });
 
     it("refuses too few approvals and approvers who may not approve (exit 1)", () => {
-        refuses(() => planPromotion(inputs({ request: request({ approvedBy: ["ml-lead"] }) })), `refused to ${subject}: the promotion needs 2 approvals from allowed approvers, got 1 (ml-lead)`, 1);
+        refuses(
+            () => planPromotion(inputs({ request: request({ approvedBy: ["ml-lead"] }) })),
+            `refused to ${subject}: the promotion needs 2 approvals from allowed approvers, got 1 (ml-lead)`,
+            1,
+        );
         refuses(
             () => planPromotion(inputs({ request: request({ approvedBy: ["ml-lead", "intern"] }) })),
             `refused to ${subject}: approver "intern" is not an allowed approver (allowed: ml-lead, product-owner, head-of-ml); the promotion needs 2 approvals from allowed approvers, got 1 (ml-lead)`,
             1,
         );
-        refuses(() => planPromotion(inputs({ request: request({ approvedBy: [] }) })), `refused to ${subject}: the promotion needs 2 approvals from allowed approvers, got 0`, 1);
+        refuses(
+            () => planPromotion(inputs({ request: request({ approvedBy: [] }) })),
+            `refused to ${subject}: the promotion needs 2 approvals from allowed approvers, got 0`,
+            1,
+        );
     });
 
     it("refuses a version that skips staging (not declared there), and one the registry records no staging promotion for (exit 1)", () => {
         const next = String(Number(STAGING_VERSION) + 1);
         refuses(
-            () => planPromotion(inputs({ request: request({ version: next }), registry: { url: REGISTRY, modelVersion: modelVersion({ version: next }), run: run() } })),
+            () =>
+                planPromotion(
+                    inputs({ request: request({ version: next }), registry: { url: REGISTRY, modelVersion: modelVersion({ version: next }), run: run() } }),
+                ),
             `refused to promote fraud-detector version ${next} to production: version ${next} skips staging: Pulumi.staging.yaml declares version ${STAGING_VERSION}; promote it to staging first`,
             1,
         );
@@ -188,7 +230,11 @@ describe("gitops plan: promotion", () => {
     });
 
     it("refuses an unknown stack, model or version, a version that is not a number, and one already declared (exit 2)", () => {
-        refuses(() => planPromotion(inputs({ request: request({ stack: "qa" }) })), `refused to promote fraud-detector version ${STAGING_VERSION} to qa: there is no stack "qa" (stacks: staging, production)`, 2);
+        refuses(
+            () => planPromotion(inputs({ request: request({ stack: "qa" }) })),
+            `refused to promote fraud-detector version ${STAGING_VERSION} to qa: there is no stack "qa" (stacks: staging, production)`,
+            2,
+        );
         refuses(
             () => planPromotion(inputs({ request: request({ model: "spam-filter" }) })),
             `refused to promote spam-filter version ${STAGING_VERSION} to production: Pulumi.production.yaml declares no model "spam-filter" (declared: fraud-detector, product-image-tagger)`,
@@ -213,7 +259,17 @@ describe("gitops plan: promotion", () => {
 
     it("refuses an edit that would make the stack file invalid (exit 2)", () => {
         refuses(
-            () => planPromotion(inputs({ request: request({ approvedBy: ["ml-lead", "no such person"] }), criteria: shippedCriteria("production", (c) => ((c["model-promotion-evidence"] as Record<string, unknown>)["allowedApprovers"] = ["ml-lead", "head-of-ml", "no such person"])) })),
+            () =>
+                planPromotion(
+                    inputs({
+                        request: request({ approvedBy: ["ml-lead", "no such person"] }),
+                        criteria: shippedCriteria(
+                            "production",
+                            (c) =>
+                                ((c["model-promotion-evidence"] as Record<string, unknown>)["allowedApprovers"] = ["ml-lead", "head-of-ml", "no such person"]),
+                        ),
+                    }),
+                ),
             `refused to ${subject}: the edited Pulumi.production.yaml would be invalid: mlops-platform:models.fraud-detector.promotion.approvedBy[1]: expected an approver name, got "no such person"`,
             2,
         );
@@ -229,8 +285,15 @@ describe("gitops plan: promotion", () => {
             }),
         );
         assert.deepEqual(plan.warnings, ['metric "accuracy" is 0.85, below the required 0.9']);
-        assert.equal(plan.commitMessage.split("\n").at(-1), 'Criteria:    policies/config/staging.json (advisory): not met: metric "accuracy" is 0.85, below the required 0.9');
-        const evidence = (StackText.parse({ stack: "staging", file: "Pulumi.staging.yaml", text: plan.after }).model("fraud-detector")?.promotion as { evidence: Record<string, unknown> }).evidence;
+        assert.equal(
+            plan.commitMessage.split("\n").at(-1),
+            'Criteria:    policies/config/staging.json (advisory): not met: metric "accuracy" is 0.85, below the required 0.9',
+        );
+        const evidence = (
+            StackText.parse({ stack: "staging", file: "Pulumi.staging.yaml", text: plan.after }).model("fraud-detector")?.promotion as {
+                evidence: Record<string, unknown>;
+            }
+        ).evidence;
         assert.equal(evidence["validatedIn"], undefined);
         assert.equal(plan.environment, "staging");
     });
@@ -241,7 +304,13 @@ describe("gitops plan: criteria from the policy config", () => {
         assert.deepEqual(shippedCriteria("production"), {
             file: "policies/config/production.json",
             enforcementLevel: "mandatory",
-            config: { minMetrics: { accuracy: 0.9, f1: 0.85 }, maxMetrics: {}, requiredValidationEnvironment: "staging", minApprovals: 2, allowedApprovers: ["ml-lead", "product-owner", "head-of-ml"] },
+            config: {
+                minMetrics: { accuracy: 0.9, f1: 0.85 },
+                maxMetrics: {},
+                requiredValidationEnvironment: "staging",
+                minApprovals: 2,
+                allowedApprovers: ["ml-lead", "product-owner", "head-of-ml"],
+            },
         });
     });
 
@@ -249,10 +318,19 @@ describe("gitops plan: criteria from the policy config", () => {
         assert.deepEqual(criteriaOf({}, "c.json"), {
             file: "c.json",
             enforcementLevel: "mandatory",
-            config: { minMetrics: { accuracy: 0.9, f1: 0.85 }, maxMetrics: {}, requiredValidationEnvironment: "staging", minApprovals: 2, allowedApprovers: [] },
+            config: {
+                minMetrics: { accuracy: 0.9, f1: 0.85 },
+                maxMetrics: {},
+                requiredValidationEnvironment: "staging",
+                minApprovals: 2,
+                allowedApprovers: [],
+            },
         });
         assert.equal(criteriaOf({ all: "advisory" }, "c.json").enforcementLevel, "advisory");
-        assert.equal(criteriaOf({ all: { enforcementLevel: "advisory" }, "model-promotion-evidence": { minApprovals: 1 } }, "c.json").enforcementLevel, "advisory");
+        assert.equal(
+            criteriaOf({ all: { enforcementLevel: "advisory" }, "model-promotion-evidence": { minApprovals: 1 } }, "c.json").enforcementLevel,
+            "advisory",
+        );
         assert.equal(criteriaOf({ "model-promotion-evidence": "disabled" }, "c.json").enforcementLevel, "disabled");
     });
 
@@ -260,13 +338,19 @@ describe("gitops plan: criteria from the policy config", () => {
         assert.throws(() => criteriaOf({ "model-promotion-evidence": { enforcementLevel: "strict" } }, "c.json"), {
             message: 'c.json: "model-promotion-evidence" has enforcement level "strict"; expected one of advisory, mandatory, remediate, disabled',
         });
-        assert.throws(() => criteriaOf({ "model-promotion-evidence": { minApprovals: "two" } }, "c.json"), { message: 'c.json: "model-promotion-evidence"/minApprovals must be integer' });
+        assert.throws(() => criteriaOf({ "model-promotion-evidence": { minApprovals: "two" } }, "c.json"), {
+            message: 'c.json: "model-promotion-evidence"/minApprovals must be integer',
+        });
         assert.throws(() => criteriaOf([], "c.json"), { message: "c.json must be a JSON object of policy names to settings" });
     });
 
     it("skips every check when the policy is disabled", () => {
         const plan = planPromotion(
-            inputs({ request: request({ approvedBy: [] }), criteria: shippedCriteria("production", (c) => (c["model-promotion-evidence"] = "disabled" as never)), registry: { url: REGISTRY, modelVersion: modelVersion({ tags: {} }), run: run({ accuracy: 0.1, f1: 0.1 }) } }),
+            inputs({
+                request: request({ approvedBy: [] }),
+                criteria: shippedCriteria("production", (c) => (c["model-promotion-evidence"] = "disabled" as never)),
+                registry: { url: REGISTRY, modelVersion: modelVersion({ tags: {} }), run: run({ accuracy: 0.1, f1: 0.1 }) },
+            }),
         );
         assert.deepEqual(plan.warnings, []);
     });
@@ -277,10 +361,18 @@ describe("gitops plan: rollback", () => {
     const previous = { commit: "1111111111111111111111111111111111111111", subject: "Initial stacks", stack: stackOf("production") };
 
     it("restores the previous declaration byte for byte, and moves the alias back after the commit", () => {
-        const plan = planRollback({ model: "fraud-detector", current: stackOf("production", promoted()), previous, registry: { url: REGISTRY, modelVersion: modelVersion({ version: PRODUCTION_VERSION }) } });
+        const plan = planRollback({
+            model: "fraud-detector",
+            current: stackOf("production", promoted()),
+            previous,
+            registry: { url: REGISTRY, modelVersion: modelVersion({ version: PRODUCTION_VERSION }) },
+        });
         assert.equal(plan.after, shippedText("production"));
-        assert.deepEqual(plan.registryActions("c0ffee"), [{ kind: "set-alias", registeredModel: "fraud_detector", alias: "production", version: PRODUCTION_VERSION }]);
-        const evidence = (stackOf("production").model("fraud-detector")?.promotion as { evidence: { runId: string; metrics: Record<string, number> } }).evidence;
+        assert.deepEqual(plan.registryActions("c0ffee"), [
+            { kind: "set-alias", registeredModel: "fraud_detector", alias: "production", version: PRODUCTION_VERSION },
+        ]);
+        const evidence = (stackOf("production").model("fraud-detector")?.promotion as { evidence: { runId: string; metrics: Record<string, number> } })
+            .evidence;
         assert.equal(
             plan.commitMessage,
             [
@@ -301,13 +393,28 @@ describe("gitops plan: rollback", () => {
 
     it("refuses to restore a version the registry no longer has (exit 1) or a model the old revision does not declare (exit 2)", () => {
         refuses(
-            () => planRollback({ model: "fraud-detector", current: stackOf("production", promoted()), previous, registry: { url: REGISTRY, modelVersion: undefined } }),
+            () =>
+                planRollback({
+                    model: "fraud-detector",
+                    current: stackOf("production", promoted()),
+                    previous,
+                    registry: { url: REGISTRY, modelVersion: undefined },
+                }),
             `refused to roll back fraud-detector in production: version ${PRODUCTION_VERSION} of registered model "fraud_detector" no longer exists in the registry at ${REGISTRY}`,
             1,
         );
-        const withoutModel = { ...previous, stack: stackOf("production", shippedText("production").replace("    fraud-detector:\n", "    fraud-detector-old:\n")) };
+        const withoutModel = {
+            ...previous,
+            stack: stackOf("production", shippedText("production").replace("    fraud-detector:\n", "    fraud-detector-old:\n")),
+        };
         refuses(
-            () => planRollback({ model: "fraud-detector", current: stackOf("production", promoted()), previous: withoutModel, registry: { url: REGISTRY, modelVersion: modelVersion() } }),
+            () =>
+                planRollback({
+                    model: "fraud-detector",
+                    current: stackOf("production", promoted()),
+                    previous: withoutModel,
+                    registry: { url: REGISTRY, modelVersion: modelVersion() },
+                }),
             'refused to roll back fraud-detector in production: Pulumi.production.yaml at 111111111111 declares no version of "fraud-detector" to restore',
             2,
         );
@@ -316,8 +423,26 @@ describe("gitops plan: rollback", () => {
 
 describe("gitops refusals", () => {
     it("exit 2 when any reason is bad input, else 1", () => {
-        assert.equal(new Refusal("x", [{ kind: "criteria", message: "a" }, { kind: "input", message: "b" }]).exitCode, 2);
-        assert.equal(new Refusal("x", [{ kind: "criteria", message: "a" }, { kind: "failure", message: "b" }]).exitCode, 1);
-        assert.equal(new Refusal("do x", [{ kind: "criteria", message: "a" }, { kind: "failure", message: "b" }]).message, "refused to do x: a; b");
+        assert.equal(
+            new Refusal("x", [
+                { kind: "criteria", message: "a" },
+                { kind: "input", message: "b" },
+            ]).exitCode,
+            2,
+        );
+        assert.equal(
+            new Refusal("x", [
+                { kind: "criteria", message: "a" },
+                { kind: "failure", message: "b" },
+            ]).exitCode,
+            1,
+        );
+        assert.equal(
+            new Refusal("do x", [
+                { kind: "criteria", message: "a" },
+                { kind: "failure", message: "b" },
+            ]).message,
+            "refused to do x: a; b",
+        );
     });
 });

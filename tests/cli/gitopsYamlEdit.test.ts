@@ -58,7 +58,10 @@ describe("gitops: editing a stack file in place", () => {
     it("adds the keys a promotion has and the file lacks, at the file's indentation, and removes the ones it no longer has", () => {
         const edited = stackText(HAND_WRITTEN).withDeclaration("fraud-detector", {
             version: "8",
-            promotion: { evidence: { runId: NEW_RUN, metrics: { accuracy: 0.95, f1: 0.92, auc: 0.99 }, promotedAt: "2026-11-20T08:00:00Z" }, approvedBy: ["ml-lead", "product-owner"] },
+            promotion: {
+                evidence: { runId: NEW_RUN, metrics: { accuracy: 0.95, f1: 0.92, auc: 0.99 }, promotedAt: "2026-11-20T08:00:00Z" },
+                approvedBy: ["ml-lead", "product-owner"],
+            },
         });
         assert.equal(
             edited,
@@ -70,7 +73,8 @@ describe("gitops: editing a stack file in place", () => {
     });
 
     it("writes a whole promotion block after a model's last key, indented the way the file indents", () => {
-        const fourSpaces = 'config:\n    mlops-platform:environment: staging\n    mlops-platform:models:\n        churn:\n            registeredModel: churn\n            version: "3"\n# end\n';
+        const fourSpaces =
+            'config:\n    mlops-platform:environment: staging\n    mlops-platform:models:\n        churn:\n            registeredModel: churn\n            version: "3"\n# end\n';
         const edited = stackText(fourSpaces, "staging").withDeclaration("churn", {
             version: "4",
             promotion: { evidence: { runId: NEW_RUN, metrics: { accuracy: 0.9 }, promotedAt: "2026-11-20T08:00:00Z" }, approvedBy: [] },
@@ -103,7 +107,10 @@ describe("gitops: editing a stack file in place", () => {
         const older = stackText(HAND_WRITTEN);
         const newer = older.withDeclaration("fraud-detector", {
             version: "8",
-            promotion: { evidence: { runId: NEW_RUN, metrics: { accuracy: 0.97, f1: 0.95 }, promotedAt: "2026-11-20T08:00:00Z" }, approvedBy: ["head-of-ml", "ml-lead"] },
+            promotion: {
+                evidence: { runId: NEW_RUN, metrics: { accuracy: 0.97, f1: 0.95 }, promotedAt: "2026-11-20T08:00:00Z" },
+                approvedBy: ["head-of-ml", "ml-lead"],
+            },
         });
         // Meanwhile someone changed another model.
         const changedElsewhere = newer.replace('version: "3"', 'version: "4"');
@@ -118,7 +125,15 @@ describe("gitops: editing a stack file in place", () => {
             for (const model of before.modelNames) {
                 const promoted = before.withDeclaration(model, {
                     version: "99",
-                    promotion: { evidence: { runId: NEW_RUN, metrics: { accuracy: 0.99, f1: 0.98, auc: 0.97 }, validatedIn: "staging", promotedAt: "2026-12-01T00:00:00Z" }, approvedBy: ["head-of-ml"] },
+                    promotion: {
+                        evidence: {
+                            runId: NEW_RUN,
+                            metrics: { accuracy: 0.99, f1: 0.98, auc: 0.97 },
+                            validatedIn: "staging",
+                            promotedAt: "2026-12-01T00:00:00Z",
+                        },
+                        approvedBy: ["head-of-ml"],
+                    },
                 });
                 assert.notEqual(promoted, original);
                 assert.equal(stackText(promoted, stack).withDeclarationOf(model, before), original, `${stack}/${model}`);
@@ -127,15 +142,21 @@ describe("gitops: editing a stack file in place", () => {
     });
 
     it("gives back the original bytes after adding a promotion to a model that had none and restoring", () => {
-        const original = 'config:\n  mlops-platform:environment: staging\n  mlops-platform:models:\n    churn:\n      registeredModel: churn\n      version: "3"  # first\n    other:\n      registeredModel: other\n      version: "1"\n';
+        const original =
+            'config:\n  mlops-platform:environment: staging\n  mlops-platform:models:\n    churn:\n      registeredModel: churn\n      version: "3"  # first\n    other:\n      registeredModel: other\n      version: "1"\n';
         const before = stackText(original, "staging");
-        const promoted = before.withDeclaration("churn", { version: "4", promotion: { evidence: { runId: NEW_RUN, metrics: {}, promotedAt: "2026-12-01T00:00:00Z" }, approvedBy: [] } });
+        const promoted = before.withDeclaration("churn", {
+            version: "4",
+            promotion: { evidence: { runId: NEW_RUN, metrics: {}, promotedAt: "2026-12-01T00:00:00Z" }, approvedBy: [] },
+        });
         assert.equal(stackText(promoted, "staging").withDeclarationOf("churn", before), original);
     });
 
     it("refuses an edit whose result would not read back as intended, instead of writing it", () => {
-        const fourSpaces = 'config:\n    mlops-platform:environment: production\n    mlops-platform:models:\n        churn:\n            registeredModel: churn\n            version: "4"\n            promotion:\n                approvedBy: [a]\n';
-        const olderTwoSpaces = 'config:\n  mlops-platform:environment: production\n  mlops-platform:models:\n    churn:\n      registeredModel: churn\n      version: "3"\n      promotion:\n        approvedBy: [a]\n        evidence: {runId: x}\n';
+        const fourSpaces =
+            'config:\n    mlops-platform:environment: production\n    mlops-platform:models:\n        churn:\n            registeredModel: churn\n            version: "4"\n            promotion:\n                approvedBy: [a]\n';
+        const olderTwoSpaces =
+            'config:\n  mlops-platform:environment: production\n  mlops-platform:models:\n    churn:\n      registeredModel: churn\n      version: "3"\n      promotion:\n        approvedBy: [a]\n        evidence: {runId: x}\n';
         // The older block, pasted at its own (shallower) indentation, would leave "promotion" empty and add a model "approvedBy".
         assert.throws(() => stackText(fourSpaces).withDeclarationOf("churn", stackText(olderTwoSpaces)), {
             message: 'Pulumi.production.yaml: editing model "churn" in place would not declare the intended version and evidence; edit the file by hand',
@@ -143,7 +164,9 @@ describe("gitops: editing a stack file in place", () => {
         // Deeper indentation is still the same YAML: restored as written.
         assert.equal(
             stackText(olderTwoSpaces).withDeclarationOf("churn", stackText(fourSpaces)),
-            olderTwoSpaces.replace('version: "3"', 'version: "4"').replace("\n        approvedBy: [a]\n        evidence: {runId: x}\n", "\n                approvedBy: [a]\n"),
+            olderTwoSpaces
+                .replace('version: "3"', 'version: "4"')
+                .replace("\n        approvedBy: [a]\n        evidence: {runId: x}\n", "\n                approvedBy: [a]\n"),
         );
     });
 
@@ -154,7 +177,10 @@ describe("gitops: editing a stack file in place", () => {
             message: `${FILE}: model "churn" is written as a flow mapping; write it as a block mapping to promote it`,
         });
         assert.throws(() => stackText(HAND_WRITTEN).withDeclaration("nope", { version: "4", promotion }), { message: `${FILE} declares no model "nope"` });
-        assert.throws(() => stackText("config:\n  a: [1, 2\n"), (err: unknown) => err instanceof StackFileProblem && err.message.startsWith(`${FILE}: malformed YAML: `));
+        assert.throws(
+            () => stackText("config:\n  a: [1, 2\n"),
+            (err: unknown) => err instanceof StackFileProblem && err.message.startsWith(`${FILE}: malformed YAML: `),
+        );
     });
 
     it("reads what a stack declares", () => {
@@ -169,8 +195,23 @@ describe("gitops: editing a stack file in place", () => {
 
 describe("gitops: text edits and diffs", () => {
     it("applies edits in offset order, keeps insertions at one offset in the order given, and refuses overlaps", () => {
-        assert.equal(applyEdits("abcdef", [{ start: 4, end: 6, text: "XY" }, { start: 1, end: 1, text: "1" }, { start: 1, end: 1, text: "2" }, { start: 1, end: 3, text: "" }]), "a12dXY");
-        assert.throws(() => applyEdits("abcdef", [{ start: 1, end: 4, text: "" }, { start: 2, end: 5, text: "" }]), { message: "overlapping edits at offset 2" });
+        assert.equal(
+            applyEdits("abcdef", [
+                { start: 4, end: 6, text: "XY" },
+                { start: 1, end: 1, text: "1" },
+                { start: 1, end: 1, text: "2" },
+                { start: 1, end: 3, text: "" },
+            ]),
+            "a12dXY",
+        );
+        assert.throws(
+            () =>
+                applyEdits("abcdef", [
+                    { start: 1, end: 4, text: "" },
+                    { start: 2, end: 5, text: "" },
+                ]),
+            { message: "overlapping edits at offset 2" },
+        );
     });
 
     it("shows a unified diff of the changed lines with two lines of context", () => {
@@ -178,7 +219,9 @@ describe("gitops: text edits and diffs", () => {
         const after = "a\nb\nC\nd\ne\nf\ng\nh\ni\nJ\nk\n";
         assert.equal(
             unifiedDiff("f.yaml", before, after),
-            ["--- a/f.yaml", "+++ b/f.yaml", "@@ -1,5 +1,5 @@", " a", " b", "-c", "+C", " d", " e", "@@ -8,4 +8,5 @@", " h", " i", "-j", "+J", "+k", " "].join("\n"),
+            ["--- a/f.yaml", "+++ b/f.yaml", "@@ -1,5 +1,5 @@", " a", " b", "-c", "+C", " d", " e", "@@ -8,4 +8,5 @@", " h", " i", "-j", "+J", "+k", " "].join(
+                "\n",
+            ),
         );
         assert.equal(unifiedDiff("f.yaml", before, before), "");
     });

@@ -86,7 +86,10 @@ describe("npm run preview", () => {
 
         it("summarises the models with their declared versions and resolved canary steps, and the GPU budget", () => {
             assert.match(text.stdout, /^ {2}fraud-detector: fraud_detector version 8, replicas 1–3, cpu 500m, memory 1Gi, gpu 0$/m);
-            assert.match(text.stdout, /^ {6}canary: steps 10% → 50%, every 30s, success ≥ 99%, p99 ≤ 500 ms, rollback after 3 failed checks, load test 10 rps$/m);
+            assert.match(
+                text.stdout,
+                /^ {6}canary: steps 10% → 50%, every 30s, success ≥ 99%, p99 ≤ 500 ms, rollback after 3 failed checks, load test 10 rps$/m,
+            );
             assert.match(text.stdout, /^GPUs at maximum scale: 4 of 4 nvidia\.com\/gpu \(gpu-budget, mandatory\)$/m);
             assert.match(text.stdout, /^ {2}ModelServing fraud-detector +9$/m);
         });
@@ -131,7 +134,11 @@ describe("npm run preview", () => {
                 secrets++;
                 const values = [...Object.values(object.data ?? {}), ...Object.values(object.stringData ?? {})];
                 assert.ok(values.length > 0, `${file} has no data`);
-                assert.deepEqual(values, values.map(() => REDACTED), file);
+                assert.deepEqual(
+                    values,
+                    values.map(() => REDACTED),
+                    file,
+                );
             }
             assert.ok(secrets >= 2, `expected the backend-store and database Secrets, found ${secrets}`);
         });
@@ -151,7 +158,21 @@ describe("npm run preview", () => {
         it("prints only the report, in the documented shape", () => {
             assert.equal(run.code, 0);
             assert.equal(run.stderr, "");
-            assert.deepEqual(Object.keys(report), ["format", "stack", "environment", "outcome", "exitCode", "inputs", "resources", "models", "gpu", "policies", "manifests", "warnings", "timingsMs"]);
+            assert.deepEqual(Object.keys(report), [
+                "format",
+                "stack",
+                "environment",
+                "outcome",
+                "exitCode",
+                "inputs",
+                "resources",
+                "models",
+                "gpu",
+                "policies",
+                "manifests",
+                "warnings",
+                "timingsMs",
+            ]);
             assert.deepEqual(report.warnings, []);
             assert.equal(report.format, REPORT_FORMAT);
             assert.equal(report.stack, "staging");
@@ -304,7 +325,9 @@ describe("npm run preview", () => {
         // Nothing listens on the discard port: the registry cannot confirm anything, which staging
         // treats as advisory (production fails closed, see policies/config).
         const dir = project("staging");
-        const run = await preview(["--stack", "staging", "--project-dir", dir, "--out", path.join(dir, "out"), "--json"], { MLFLOW_TRACKING_URI: "http://127.0.0.1:9" });
+        const run = await preview(["--stack", "staging", "--project-dir", dir, "--out", path.join(dir, "out"), "--json"], {
+            MLFLOW_TRACKING_URI: "http://127.0.0.1:9",
+        });
         assert.equal(run.code, 0);
         const report = JSON.parse(run.stdout) as PreviewReport;
         assert.deepEqual(report.inputs.registry, { checked: true, uri: "http://127.0.0.1:9", source: "MLFLOW_TRACKING_URI", enforcementLevel: "advisory" });

@@ -39,7 +39,11 @@ function stackOf(models: number): RecordedResource[] {
     const issuer = resource("kubernetes:cert-manager.io/v1:ClusterIssuer", "cert-manager-cluster-issuer", certManager.urn);
     const serving = Array.from({ length: models }, (_, i) => {
         const component = resource("mlops:serving:ModelServing", `model-${i + 1}`, stack.urn, false);
-        return [component, resource("kubernetes:apps/v1:Deployment", `model-${i + 1}-deployment`, component.urn), resource("kubernetes:core/v1:ServiceAccount", `model-${i + 1}-sa`, component.urn)];
+        return [
+            component,
+            resource("kubernetes:apps/v1:Deployment", `model-${i + 1}-deployment`, component.urn),
+            resource("kubernetes:core/v1:ServiceAccount", `model-${i + 1}-sa`, component.urn),
+        ];
     });
     return [stack, provider, certManager, release, issuer, ...serving.flat()];
 }
@@ -71,9 +75,14 @@ describe("preview options", () => {
             fs.mkdirSync(path.join(cwd, "project"));
             fs.writeFileSync(path.join(cwd, "policy.json"), "{}");
             const options = resolveOptions({ stack: "s", projectDir: "project", out: "rendered", policyConfig: "policy.json", json: true }, {}, cwd);
-            assert.deepEqual([options.projectDir, options.outDir, options.policyConfigFile, options.format], [path.join(cwd, "project"), path.join(cwd, "rendered"), path.join(cwd, "policy.json"), "json"]);
+            assert.deepEqual(
+                [options.projectDir, options.outDir, options.policyConfigFile, options.format],
+                [path.join(cwd, "project"), path.join(cwd, "rendered"), path.join(cwd, "policy.json"), "json"],
+            );
             assert.throws(() => resolveOptions({ stack: "s", projectDir: "missing" }, {}, cwd), { message: '--project-dir "missing": no such directory' });
-            assert.throws(() => resolveOptions({ stack: "s", policyConfig: "missing.json" }, {}, cwd), { message: '--policy-config "missing.json": no such file' });
+            assert.throws(() => resolveOptions({ stack: "s", policyConfig: "missing.json" }, {}, cwd), {
+                message: '--policy-config "missing.json": no such file',
+            });
         } finally {
             fs.rmSync(cwd, { recursive: true, force: true });
         }
@@ -101,7 +110,8 @@ describe("preview options", () => {
             assert.equal(policyConfigFor({ stack: "production-eu", policyConfigFile: undefined }, "production", root), path.join(dir, "production-eu.json"));
             assert.equal(policyConfigFor({ stack: "production-eu", policyConfigFile: "/given.json" }, "production", root), "/given.json");
             assert.throws(() => policyConfigFor({ stack: "qa", policyConfigFile: undefined }, "staging", root), {
-                message: 'no policy config for stack "qa": neither policies/config/qa.json nor policies/config/staging.json exists; pass --policy-config <file>',
+                message:
+                    'no policy config for stack "qa": neither policies/config/qa.json nor policies/config/staging.json exists; pass --policy-config <file>',
             });
         } finally {
             fs.rmSync(root, { recursive: true, force: true });
@@ -118,7 +128,10 @@ describe("preview failures", () => {
         ]);
         assert.equal(exitCodeOf(new TypeError("x is undefined"), "program"), 3);
         assert.equal(exitCodeOf(new Error("boom"), "policies"), 3);
-        assert.match(describeFailure(new TypeError("x is undefined"), "qa", "policies")[0] ?? "", /^error: the preview failed while in stage "policies" \(a bug; please report it\):$/);
+        assert.match(
+            describeFailure(new TypeError("x is undefined"), "qa", "policies")[0] ?? "",
+            /^error: the preview failed while in stage "policies" \(a bug; please report it\):$/,
+        );
     });
 });
 
@@ -129,7 +142,11 @@ describe("resources by component", () => {
             groups.map((g) => [g.component.name, g.resources, g.byType.map((t) => `${t.type}×${t.count}`)]),
             [
                 ["mlops-platform-staging", 2, ["pulumi:providers:kubernetes×1", "pulumi:pulumi:Stack×1"]],
-                ["cert-manager", 3, ["kubernetes-cert-manager:index:CertManager×1", "kubernetes:cert-manager.io/v1:ClusterIssuer×1", "mlops:tls:CertManager×1"]],
+                [
+                    "cert-manager",
+                    3,
+                    ["kubernetes-cert-manager:index:CertManager×1", "kubernetes:cert-manager.io/v1:ClusterIssuer×1", "mlops:tls:CertManager×1"],
+                ],
                 ["model-1", 3, ["kubernetes:apps/v1:Deployment×1", "kubernetes:core/v1:ServiceAccount×1", "mlops:serving:ModelServing×1"]],
                 ["model-2", 3, ["kubernetes:apps/v1:Deployment×1", "kubernetes:core/v1:ServiceAccount×1", "mlops:serving:ModelServing×1"]],
             ],
@@ -177,13 +194,22 @@ describe("Markdown", () => {
 
     it(`folds more than ${MERMAID_SIBLING_LIMIT} sibling components of one type into one node`, () => {
         const lines = mermaidFlowchart(componentTree(stackOf(MERMAID_SIBLING_LIMIT + 1)));
-        assert.deepEqual(lines.slice(-2), [`    n3["ModelServing × ${MERMAID_SIBLING_LIMIT + 1}<br/>model-1 … model-${MERMAID_SIBLING_LIMIT + 1}<br/>${3 * (MERMAID_SIBLING_LIMIT + 1)} resources"]`, "    n0 --> n3"]);
+        assert.deepEqual(lines.slice(-2), [
+            `    n3["ModelServing × ${MERMAID_SIBLING_LIMIT + 1}<br/>model-1 … model-${MERMAID_SIBLING_LIMIT + 1}<br/>${3 * (MERMAID_SIBLING_LIMIT + 1)} resources"]`,
+            "    n0 --> n3",
+        ]);
     });
 });
 
 describe("policy messages", () => {
     it("keeps the violation without the policy's description", () => {
-        assert.equal(violationText({ description: "No container asks for too many GPUs.", message: "No container asks for too many GPUs.\ncontainer \"m\" asks for 2 GPUs" }), 'container "m" asks for 2 GPUs');
+        assert.equal(
+            violationText({
+                description: "No container asks for too many GPUs.",
+                message: 'No container asks for too many GPUs.\ncontainer "m" asks for 2 GPUs',
+            }),
+            'container "m" asks for 2 GPUs',
+        );
         assert.equal(violationText({ description: "d", message: "something else" }), "something else");
         assert.equal(violationText({ description: "d", message: "d" }), "");
     });

@@ -61,9 +61,21 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
 
     /** Runs `work` and asserts that the stack files, HEAD, the working tree and the registry are exactly as before. */
     async function assertNothingChanged(work: () => Promise<void>): Promise<void> {
-        const before = { production: bench.repo.read(PRODUCTION), staging: bench.repo.read(STAGING), head: bench.repo.head(), status: bench.repo.git("status", "--porcelain"), registry: await snapshot() };
+        const before = {
+            production: bench.repo.read(PRODUCTION),
+            staging: bench.repo.read(STAGING),
+            head: bench.repo.head(),
+            status: bench.repo.git("status", "--porcelain"),
+            registry: await snapshot(),
+        };
         await work();
-        const after = { production: bench.repo.read(PRODUCTION), staging: bench.repo.read(STAGING), head: bench.repo.head(), status: bench.repo.git("status", "--porcelain"), registry: await snapshot() };
+        const after = {
+            production: bench.repo.read(PRODUCTION),
+            staging: bench.repo.read(STAGING),
+            head: bench.repo.head(),
+            status: bench.repo.git("status", "--porcelain"),
+            registry: await snapshot(),
+        };
         assert.deepEqual(after, before);
     }
 
@@ -96,9 +108,11 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
         assert.match(promotedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
         assert.ok(Date.parse(promotedAt) >= startedAt && Date.parse(promotedAt) <= Date.now(), promotedAt);
         const metrics = fraud.metrics[staged] as Record<string, number>;
-        const old = (parseYaml(original) as { config: Record<string, Record<string, { promotion: { evidence: { runId: string; metrics: Record<string, number>; promotedAt: string } } }>> }).config[
-            "mlops-platform:models"
-        ]?.["fraud-detector"]?.promotion.evidence;
+        const old = (
+            parseYaml(original) as {
+                config: Record<string, Record<string, { promotion: { evidence: { runId: string; metrics: Record<string, number>; promotedAt: string } } }>>;
+            }
+        ).config["mlops-platform:models"]?.["fraud-detector"]?.promotion.evidence;
         assert.ok(old !== undefined);
         assert.deepEqual(changedLines(original, edited), [
             [`      version: "${declaredInProduction}"`, `      version: "${staged}"`],
@@ -211,7 +225,10 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
                 `product-image-tagger (product_image_tagger version ${taggerVersion}): set tag mlops.promoted.production on ${tagger.registeredModel} version ${taggerVersion}\n`,
         );
         assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version, staged);
-        const tag = JSON.parse((await bench.registry.getModelVersion("fraud_detector", staged)).tags["mlops.promoted.production"] as string) as Record<string, unknown>;
+        const tag = JSON.parse((await bench.registry.getModelVersion("fraud_detector", staged)).tags["mlops.promoted.production"] as string) as Record<
+            string,
+            unknown
+        >;
         assert.equal(tag["commit"], commit);
         assert.deepEqual(tag["approvedBy"], ["ml-lead", "head-of-ml"]);
 
@@ -239,11 +256,17 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
         await assertNothingChanged(async () => {
             const model = await promote(["spam-filter", "3", "--to", "production", "--approved-by", "ml-lead,head-of-ml"]);
             assertExit(model, 2);
-            assert.equal(model.stderr, 'refused to promote spam-filter version 3 to production: Pulumi.production.yaml declares no model "spam-filter" (declared: fraud-detector, product-image-tagger)\n');
+            assert.equal(
+                model.stderr,
+                'refused to promote spam-filter version 3 to production: Pulumi.production.yaml declares no model "spam-filter" (declared: fraud-detector, product-image-tagger)\n',
+            );
 
             const version = await promote(["fraud-detector", "42", "--to", "production", "--approved-by", "ml-lead,head-of-ml"]);
             assertExit(version, 2);
-            assert.equal(version.stderr, `refused to promote fraud-detector version 42 to production: version 42 of registered model "fraud_detector" does not exist in the registry at ${bench.server.url}\n`);
+            assert.equal(
+                version.stderr,
+                `refused to promote fraud-detector version 42 to production: version 42 of registered model "fraud_detector" does not exist in the registry at ${bench.server.url}\n`,
+            );
 
             const stack = await promote(["fraud-detector", staged, "--to", "qa"]);
             assertExit(stack, 2);
@@ -255,7 +278,10 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
         await assertNothingChanged(async () => {
             const result = await promote(["fraud-detector", staged, "--to", "production", "--approved-by", "ml-lead"]);
             assertExit(result, 1);
-            assert.equal(result.stderr, `refused to promote fraud-detector version ${staged} to production: the promotion needs 2 approvals from allowed approvers, got 1 (ml-lead)\n`);
+            assert.equal(
+                result.stderr,
+                `refused to promote fraud-detector version ${staged} to production: the promotion needs 2 approvals from allowed approvers, got 1 (ml-lead)\n`,
+            );
         });
     });
 

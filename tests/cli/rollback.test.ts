@@ -33,8 +33,10 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
     let staged: string;
     let declaredInProduction: string;
 
-    const cli = (command: "promote" | "rollback", args: readonly string[], trackingUri = bench.server.url) => runCli(command, args, { projectDir: bench.repo.dir, trackingUri });
-    const promoteStaged = async () => assertExit(await cli("promote", ["fraud-detector", staged, "--to", "production", "--approved-by", "ml-lead,head-of-ml"]), 0);
+    const cli = (command: "promote" | "rollback", args: readonly string[], trackingUri = bench.server.url) =>
+        runCli(command, args, { projectDir: bench.repo.dir, trackingUri });
+    const promoteStaged = async () =>
+        assertExit(await cli("promote", ["fraud-detector", staged, "--to", "production", "--approved-by", "ml-lead,head-of-ml"]), 0);
 
     beforeEach(async () => {
         staged = (await bench.registry.getVersionByAlias("fraud_detector", "staging"))?.version as string;
@@ -77,8 +79,18 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
 
     it("restores the previous version and its evidence exactly as written, and touches no other model or key changed since", async () => {
         // A hand-written declaration: a comment in the evidence, approvers as a block list with a comment.
-        let handWritten = replaceInBlock(bench.repo.read(PRODUCTION), "fraud-detector", "        evidence:\n", "        evidence:\n          # holdout evaluation, 2026-10\n");
-        handWritten = replaceInBlock(handWritten, "fraud-detector", "approvedBy: [ml-lead, product-owner]", "approvedBy:   # CAB-1234\n          - ml-lead\n          - product-owner");
+        let handWritten = replaceInBlock(
+            bench.repo.read(PRODUCTION),
+            "fraud-detector",
+            "        evidence:\n",
+            "        evidence:\n          # holdout evaluation, 2026-10\n",
+        );
+        handWritten = replaceInBlock(
+            handWritten,
+            "fraud-detector",
+            "approvedBy: [ml-lead, product-owner]",
+            "approvedBy:   # CAB-1234\n          - ml-lead\n          - product-owner",
+        );
         const handWrittenCommit = bench.repo.commit(PRODUCTION, handWritten, "fraud-detector: note the evaluation and the change ticket");
 
         await promoteStaged();
@@ -90,11 +102,20 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
 
         const result = await cli("rollback", ["fraud-detector", "--stack", "production"]);
         assertExit(result, 0);
-        assert.match(result.stdout, new RegExp(`^rolled back fraud-detector ${staged} → ${declaredInProduction} in production \\(as of ${handWrittenCommit.slice(0, 12)}\\)`));
+        assert.match(
+            result.stdout,
+            new RegExp(`^rolled back fraud-detector ${staged} → ${declaredInProduction} in production \\(as of ${handWrittenCommit.slice(0, 12)}\\)`),
+        );
 
         const restored = bench.repo.read(PRODUCTION);
         assert.equal(modelBlock(restored, "fraud-detector").text, modelBlock(handWritten, "fraud-detector").text);
-        assert.equal(restored, replaceInBlock(handWritten, "product-image-tagger", "        max: 3\n", "        max: 4\n").replace("    replicas: 2\n    basicAuth: true\n", "    replicas: 3\n    basicAuth: true\n"));
+        assert.equal(
+            restored,
+            replaceInBlock(handWritten, "product-image-tagger", "        max: 3\n", "        max: 4\n").replace(
+                "    replicas: 2\n    basicAuth: true\n",
+                "    replicas: 3\n    basicAuth: true\n",
+            ),
+        );
         assert.equal(bench.repo.git("show", "--name-only", "--format=", "HEAD").trim(), PRODUCTION);
         assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version, declaredInProduction);
     });
@@ -103,7 +124,10 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
         const head = bench.repo.head();
         const result = await cli("rollback", ["fraud-detector", "--stack", "production"]);
         assertExit(result, 2);
-        assert.equal(result.stderr, `refused to roll back fraud-detector in production: no earlier revision of ${PRODUCTION} declares another version of "fraud-detector" than ${declaredInProduction}\n`);
+        assert.equal(
+            result.stderr,
+            `refused to roll back fraud-detector in production: no earlier revision of ${PRODUCTION} declares another version of "fraud-detector" than ${declaredInProduction}\n`,
+        );
         assert.equal(bench.repo.head(), head);
     });
 
@@ -116,7 +140,10 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
         bench.repo.write(PRODUCTION, promoted.replace("# Production:", "# Production (edited):"));
         const dirty = await cli("rollback", ["fraud-detector", "--stack", "production"]);
         assertExit(dirty, 2);
-        assert.equal(dirty.stderr, `refused to roll back fraud-detector in production: ${PRODUCTION} has uncommitted changes (M ${PRODUCTION}); commit or discard them first\n`);
+        assert.equal(
+            dirty.stderr,
+            `refused to roll back fraud-detector in production: ${PRODUCTION} has uncommitted changes (M ${PRODUCTION}); commit or discard them first\n`,
+        );
         bench.repo.write(PRODUCTION, promoted);
 
         const down = await unusedUrl();
@@ -135,6 +162,9 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
     it("refuses an unknown model (exit 2)", async () => {
         const result = await cli("rollback", ["spam-filter", "--stack", "production"]);
         assertExit(result, 2);
-        assert.equal(result.stderr, `refused to roll back spam-filter in production: ${PRODUCTION} declares no model "spam-filter" (declared: fraud-detector, product-image-tagger)\n`);
+        assert.equal(
+            result.stderr,
+            `refused to roll back spam-filter in production: ${PRODUCTION} declares no model "spam-filter" (declared: fraud-detector, product-image-tagger)\n`,
+        );
     });
 });

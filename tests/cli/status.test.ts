@@ -9,10 +9,27 @@ function assertExit(result: CliResult, code: number): void {
     assert.equal(result.code, code, `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
 }
 
-const STACK = 'config:\n  mlops-platform:environment: production\n  mlops-platform:models:\n    churn:\n      registeredModel: churn\n      version: "3"\n      promotion:\n        evidence: {runId: x, metrics: {}, promotedAt: "2026-11-01T00:00:00Z"}\n        approvedBy: [ml-lead]\n';
+const STACK =
+    'config:\n  mlops-platform:environment: production\n  mlops-platform:models:\n    churn:\n      registeredModel: churn\n      version: "3"\n      promotion:\n        evidence: {runId: x, metrics: {}, promotedAt: "2026-11-01T00:00:00Z"}\n        approvedBy: [ml-lead]\n';
 const stack = StackText.parse({ stack: "production", file: "Pulumi.production.yaml", text: STACK });
-const registered = (aliases: Record<string, string>): RegisteredModel => ({ name: "churn", description: "", aliases, tags: {}, creationTimestamp: 0, lastUpdatedTimestamp: 0 });
-const version = (tags: Record<string, string>): ModelVersion => ({ name: "churn", version: "3", status: "READY", runId: undefined, source: "s3://b/churn", aliases: [], tags, creationTimestamp: 0 });
+const registered = (aliases: Record<string, string>): RegisteredModel => ({
+    name: "churn",
+    description: "",
+    aliases,
+    tags: {},
+    creationTimestamp: 0,
+    lastUpdatedTimestamp: 0,
+});
+const version = (tags: Record<string, string>): ModelVersion => ({
+    name: "churn",
+    version: "3",
+    status: "READY",
+    runId: undefined,
+    source: "s3://b/churn",
+    aliases: [],
+    tags,
+    creationTimestamp: 0,
+});
 
 describe("gitops registry state (pure): status rows and sync plans", () => {
     const row = (answer: Parameters<typeof statusRows>[1] extends ReadonlyMap<string, infer A> ? A : never) => {
@@ -22,15 +39,31 @@ describe("gitops registry state (pure): status rows and sync plans", () => {
 
     it("tells in sync, drift, a missing alias, a missing registered model and an unanswered registry apart", () => {
         assert.deepEqual(row({ kind: "found", value: registered({ production: "3" }) }), { state: "in-sync", aliasVersion: "3", detail: "in sync" });
-        assert.deepEqual(row({ kind: "found", value: registered({ production: "4" }) }), { state: "drift", aliasVersion: "4", detail: "alias churn@production → 4, but Pulumi.production.yaml declares 3" });
-        assert.deepEqual(row({ kind: "found", value: registered({ staging: "3" }) }), { state: "alias-missing", aliasVersion: null, detail: "alias churn@production is not set; declared 3" });
-        assert.deepEqual(row({ kind: "missing" }), { state: "model-missing", aliasVersion: null, detail: 'registered model "churn" does not exist in the registry' });
+        assert.deepEqual(row({ kind: "found", value: registered({ production: "4" }) }), {
+            state: "drift",
+            aliasVersion: "4",
+            detail: "alias churn@production → 4, but Pulumi.production.yaml declares 3",
+        });
+        assert.deepEqual(row({ kind: "found", value: registered({ staging: "3" }) }), {
+            state: "alias-missing",
+            aliasVersion: null,
+            detail: "alias churn@production is not set; declared 3",
+        });
+        assert.deepEqual(row({ kind: "missing" }), {
+            state: "model-missing",
+            aliasVersion: null,
+            detail: 'registered model "churn" does not exist in the registry',
+        });
         assert.deepEqual(row({ kind: "error", message: "boom" }), { state: "unreachable", aliasVersion: null, detail: "registry cannot be asked: boom" });
     });
 
     it("plans the alias move and the missing promotion tag, with the declared promotion's time and approvers, and nothing once both hold", () => {
         const sync = (aliases: Record<string, string>, tags: Record<string, string>) =>
-            planSync(stack, new Map([["churn/3", { model: { kind: "found", value: registered(aliases) }, version: { kind: "found", value: version(tags) } }]]), { now: "2026-12-01T00:00:00Z", commit: "abc" });
+            planSync(
+                stack,
+                new Map([["churn/3", { model: { kind: "found", value: registered(aliases) }, version: { kind: "found", value: version(tags) } }]]),
+                { now: "2026-12-01T00:00:00Z", commit: "abc" },
+            );
         assert.deepEqual(sync({ production: "4" }, {}), [
             {
                 model: "churn",
@@ -39,19 +72,36 @@ describe("gitops registry state (pure): status rows and sync plans", () => {
                 problem: undefined,
                 actions: [
                     { kind: "set-alias", registeredModel: "churn", alias: "production", version: "3", previous: "4" },
-                    { kind: "set-tag", registeredModel: "churn", version: "3", key: "mlops.promoted.production", value: '{"promotedAt":"2026-11-01T00:00:00Z","commit":"abc","approvedBy":["ml-lead"]}' },
+                    {
+                        kind: "set-tag",
+                        registeredModel: "churn",
+                        version: "3",
+                        key: "mlops.promoted.production",
+                        value: '{"promotedAt":"2026-11-01T00:00:00Z","commit":"abc","approvedBy":["ml-lead"]}',
+                    },
                 ],
             },
         ]);
         assert.deepEqual(sync({ production: "3" }, { "mlops.promoted.production": "{}" })[0]?.actions, []);
-        assert.deepEqual(sync({}, { "mlops.promoted.production": "{}" })[0]?.actions, [{ kind: "set-alias", registeredModel: "churn", alias: "production", version: "3", previous: null }]);
+        assert.deepEqual(sync({}, { "mlops.promoted.production": "{}" })[0]?.actions, [
+            { kind: "set-alias", registeredModel: "churn", alias: "production", version: "3", previous: null },
+        ]);
     });
 
     it("reports a model it cannot sync instead of guessing", () => {
         const problem = (answers: Parameters<typeof planSync>[1]) => planSync(stack, answers, { now: "2026-12-01T00:00:00Z", commit: undefined })[0]?.problem;
-        assert.equal(problem(new Map([["churn/3", { model: { kind: "found", value: registered({}) }, version: { kind: "missing" } }]])), 'version 3 of "churn" does not exist in the registry');
-        assert.equal(problem(new Map([["churn/3", { model: { kind: "missing" }, version: { kind: "missing" } }]])), 'registered model "churn" does not exist in the registry');
-        assert.equal(problem(new Map([["churn/3", { model: { kind: "error", message: "down" }, version: { kind: "error", message: "down" } }]])), "registry cannot be asked: down");
+        assert.equal(
+            problem(new Map([["churn/3", { model: { kind: "found", value: registered({}) }, version: { kind: "missing" } }]])),
+            'version 3 of "churn" does not exist in the registry',
+        );
+        assert.equal(
+            problem(new Map([["churn/3", { model: { kind: "missing" }, version: { kind: "missing" } }]])),
+            'registered model "churn" does not exist in the registry',
+        );
+        assert.equal(
+            problem(new Map([["churn/3", { model: { kind: "error", message: "down" }, version: { kind: "error", message: "down" } }]])),
+            "registry cannot be asked: down",
+        );
     });
 });
 
@@ -61,7 +111,8 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
     let declared: Record<string, string>;
 
     /** `trackingUri` "" runs the command without MLFLOW_TRACKING_URI. */
-    const cli = (command: "status" | "sync-registry", args: readonly string[], trackingUri = bench.server.url) => runCli(command, args, { projectDir: bench.repo.dir, trackingUri });
+    const cli = (command: "status" | "sync-registry", args: readonly string[], trackingUri = bench.server.url) =>
+        runCli(command, args, { projectDir: bench.repo.dir, trackingUri });
 
     beforeEach(() => {
         declared = Object.fromEntries(declaredModels(bench.repo.dir).map((d) => [`${d.registeredModel}@${d.environment}`, d.version]));
@@ -94,8 +145,22 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
             registry: bench.server.url,
             models: [
                 row("fraud-detector", "fraud_detector", "staging", declared["fraud_detector@staging"] as string, "in-sync", "in sync"),
-                row("fraud-detector", "fraud_detector", "production", moved, "drift", `alias fraud_detector@production → ${moved}, but Pulumi.production.yaml declares ${declared["fraud_detector@production"]}`),
-                row("product-image-tagger", "product_image_tagger", "staging", null, "alias-missing", `alias product_image_tagger@staging is not set; declared ${declared["product_image_tagger@staging"]}`),
+                row(
+                    "fraud-detector",
+                    "fraud_detector",
+                    "production",
+                    moved,
+                    "drift",
+                    `alias fraud_detector@production → ${moved}, but Pulumi.production.yaml declares ${declared["fraud_detector@production"]}`,
+                ),
+                row(
+                    "product-image-tagger",
+                    "product_image_tagger",
+                    "staging",
+                    null,
+                    "alias-missing",
+                    `alias product_image_tagger@staging is not set; declared ${declared["product_image_tagger@staging"]}`,
+                ),
                 row("product-image-tagger", "product_image_tagger", "production", declared["product_image_tagger@production"] as string, "in-sync", "in sync"),
             ],
         });
@@ -108,7 +173,12 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
         const lines = result.stdout.trimEnd().split("\n");
         assert.equal(lines[0], `registry: ${bench.server.url}`);
         assert.match(lines[1] as string, /^MODEL\s+STACK\s+DECLARED\s+ALIAS\s+REGISTRY\s+STATE$/);
-        assert.match(lines[3] as string, new RegExp(`^fraud-detector\\s+production\\s+${declared["fraud_detector@production"]}\\s+@production\\s+${moved}\\s+drift: alias fraud_detector@production → ${moved}, but`));
+        assert.match(
+            lines[3] as string,
+            new RegExp(
+                `^fraud-detector\\s+production\\s+${declared["fraud_detector@production"]}\\s+@production\\s+${moved}\\s+drift: alias fraud_detector@production → ${moved}, but`,
+            ),
+        );
         assert.match(lines[4] as string, /^product-image-tagger\s+staging\s+\d+\s+@staging\s+-\s+alias-missing: /);
         assert.equal(lines.length, 6);
     });
@@ -117,20 +187,37 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
         const down = await unusedUrl();
         const result = await cli("status", ["--json"], down);
         assertExit(result, 0);
-        const report = JSON.parse(result.stdout) as { registry: string; models: Array<{ model: string; declaredVersion: string; state: string; detail: string; registeredModel: string }> };
+        const report = JSON.parse(result.stdout) as {
+            registry: string;
+            models: Array<{ model: string; declaredVersion: string; state: string; detail: string; registeredModel: string }>;
+        };
         assert.equal(report.registry, down);
         assert.equal(report.models.length, 4);
         for (const row of report.models) {
             assert.equal(row.state, "unreachable");
-            assert.equal(row.detail, `registry cannot be asked: MLflow registry ${down}: getRegisteredModel(${row.registeredModel}): unreachable (connect ECONNREFUSED 127.0.0.1:${new URL(down).port})`);
+            assert.equal(
+                row.detail,
+                `registry cannot be asked: MLflow registry ${down}: getRegisteredModel(${row.registeredModel}): unreachable (connect ECONNREFUSED 127.0.0.1:${new URL(down).port})`,
+            );
         }
-        assert.deepEqual(report.models.map((r) => r.declaredVersion), [declared["fraud_detector@staging"], declared["fraud_detector@production"], declared["product_image_tagger@staging"], declared["product_image_tagger@production"]]);
+        assert.deepEqual(
+            report.models.map((r) => r.declaredVersion),
+            [
+                declared["fraud_detector@staging"],
+                declared["fraud_detector@production"],
+                declared["product_image_tagger@staging"],
+                declared["product_image_tagger@production"],
+            ],
+        );
 
         const unset = await cli("status", ["--json"], "");
         assertExit(unset, 0);
         const unsetReport = JSON.parse(unset.stdout) as { registry: null; models: Array<{ state: string; detail: string }> };
         assert.equal(unsetReport.registry, null);
-        assert.deepEqual(new Set(unsetReport.models.map((r) => `${r.state}: ${r.detail}`)), new Set(["unreachable: registry cannot be asked: MLFLOW_TRACKING_URI is not set"]));
+        assert.deepEqual(
+            new Set(unsetReport.models.map((r) => `${r.state}: ${r.detail}`)),
+            new Set(["unreachable: registry cannot be asked: MLFLOW_TRACKING_URI is not set"]),
+        );
     });
 
     it("sync-registry points each alias at the declared version, tags what is not yet tagged, and is idempotent", async () => {
@@ -151,12 +238,18 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
         assertExit(first, 0);
         assert.equal(first.stdout, dryRun.stdout.replaceAll("would set", "set"));
         assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version, fraudVersion);
-        const tag = JSON.parse((await bench.registry.getModelVersion("fraud_detector", fraudVersion)).tags["mlops.promoted.production"] as string) as Record<string, unknown>;
+        const tag = JSON.parse((await bench.registry.getModelVersion("fraud_detector", fraudVersion)).tags["mlops.promoted.production"] as string) as Record<
+            string,
+            unknown
+        >;
         assert.equal(tag["commit"], bench.repo.head());
 
         const second = await cli("sync-registry", ["--stack", "production"]);
         assertExit(second, 0);
-        assert.equal(second.stdout, `fraud-detector (fraud_detector version ${fraudVersion}): already in sync\nproduct-image-tagger (product_image_tagger version ${taggerVersion}): already in sync\n`);
+        assert.equal(
+            second.stdout,
+            `fraud-detector (fraud_detector version ${fraudVersion}): already in sync\nproduct-image-tagger (product_image_tagger version ${taggerVersion}): already in sync\n`,
+        );
 
         const staging = await cli("sync-registry", ["--stack", "staging"]);
         assertExit(staging, 0);
@@ -170,7 +263,10 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
         bench.repo.commit("Pulumi.staging.yaml", edited, "product-image-tagger: version 42");
         const result = await cli("sync-registry", ["--stack", "staging"]);
         assertExit(result, 1);
-        assert.equal(result.stderr, 'product-image-tagger (product_image_tagger version 42): not synced: version 42 of "product_image_tagger" does not exist in the registry\n');
+        assert.equal(
+            result.stderr,
+            'product-image-tagger (product_image_tagger version 42): not synced: version 42 of "product_image_tagger" does not exist in the registry\n',
+        );
         assert.equal(result.stdout, `fraud-detector (fraud_detector version ${declared["fraud_detector@staging"]}): already in sync\n`);
     });
 });

@@ -110,7 +110,14 @@ function primary(servedVersion: string, rollout: Record<string, unknown> = {}, g
             generation,
             labels: { [LABELS.name]: `${MODEL}-primary` },
             ownerReferences: [
-                { apiVersion: "flagger.app/v1beta1", kind: "Canary", name: MODEL, uid: "6f0c2a7e-3d1b-4b8e-9f5a-2c7d9e1b4a60", controller: true, blockOwnerDeletion: true },
+                {
+                    apiVersion: "flagger.app/v1beta1",
+                    kind: "Canary",
+                    name: MODEL,
+                    uid: "6f0c2a7e-3d1b-4b8e-9f5a-2c7d9e1b4a60",
+                    controller: true,
+                    blockOwnerDeletion: true,
+                },
             ],
         },
         spec: {
@@ -123,7 +130,18 @@ function primary(servedVersion: string, rollout: Record<string, unknown> = {}, g
                         {
                             name: "model-server",
                             image: "ghcr.io/mlflow/mlflow:v3.17.2-full",
-                            args: ["models", "serve", "--model-uri", `models:/fraud_detector/${servedVersion}`, "--env-manager", "local", "--host", "0.0.0.0", "--port", "8080"],
+                            args: [
+                                "models",
+                                "serve",
+                                "--model-uri",
+                                `models:/fraud_detector/${servedVersion}`,
+                                "--env-manager",
+                                "local",
+                                "--host",
+                                "0.0.0.0",
+                                "--port",
+                                "8080",
+                            ],
                             ports: [{ name: "http", containerPort: 8080, protocol: "TCP" }],
                         },
                     ],
@@ -138,7 +156,12 @@ function primary(servedVersion: string, rollout: Record<string, unknown> = {}, g
             availableReplicas: 3,
             conditions: [
                 { type: "Available", status: "True", reason: "MinimumReplicasAvailable", message: "Deployment has minimum availability." },
-                { type: "Progressing", status: "True", reason: "NewReplicaSetAvailable", message: `ReplicaSet "${MODEL}-primary-6c9d7b8f5d" has successfully progressed.` },
+                {
+                    type: "Progressing",
+                    status: "True",
+                    reason: "NewReplicaSetAvailable",
+                    message: `ReplicaSet "${MODEL}-primary-6c9d7b8f5d" has successfully progressed.`,
+                },
             ],
             ...rollout,
         },
@@ -166,7 +189,11 @@ describe("wait-rollout: the rollout decision", () => {
     });
 
     it("a first deploy is serving once the Canary is Initialized and the primary runs the declared version", () => {
-        expectState(decideRollout("8", canary("8", status("Initialized", AFTER)), primary("8"), { since: new Date(T0) }), "serving", /version 8 is serving \(Canary Initialized; 3 primary replicas available\)/);
+        expectState(
+            decideRollout("8", canary("8", status("Initialized", AFTER)), primary("8"), { since: new Date(T0) }),
+            "serving",
+            /version 8 is serving \(Canary Initialized; 3 primary replicas available\)/,
+        );
     });
 
     it("a promotion is serving once the Canary Succeeded and the primary runs the declared version", () => {
@@ -183,12 +210,20 @@ describe("wait-rollout: the rollout decision", () => {
     });
 
     it("waits while a Succeeded phase belongs to an earlier revision (the primary serves the previous version)", () => {
-        expectState(decideRollout("8", canary("8", status("Succeeded", BEFORE)), primary("7")), "waiting", /primary serves version 7; Flagger has not detected version 8 yet/);
+        expectState(
+            decideRollout("8", canary("8", status("Succeeded", BEFORE)), primary("7")),
+            "waiting",
+            /primary serves version 7; Flagger has not detected version 8 yet/,
+        );
     });
 
     it("waits during the analysis, saying how far it got", () => {
         const progressing = status("Progressing", AFTER, { canaryWeight: 25, failedChecks: 1, lastAppliedSpec: "7d9e1f2a3" });
-        expectState(decideRollout("8", canary("8", progressing), primary("7")), "waiting", /canary analysis in progress: 25% of traffic on the canary, 1 failed check$/);
+        expectState(
+            decideRollout("8", canary("8", progressing), primary("7")),
+            "waiting",
+            /canary analysis in progress: 25% of traffic on the canary, 1 failed check$/,
+        );
     });
 
     it("waits while Flagger initializes, awaits approval, promotes and finalises", () => {
@@ -228,15 +263,42 @@ describe("wait-rollout: the rollout decision", () => {
 
     it("waits while the primary Deployment is missing or still rolling, and fails on its progress deadline", () => {
         expectState(decideRollout("8", canary("8", status("Succeeded", AFTER)), undefined), "waiting", /primary Deployment does not exist yet/);
-        expectState(decideRollout("8", canary("8", status("Succeeded", AFTER)), primary("8", { observedGeneration: 6 })), "waiting", /has not observed generation 7/);
-        expectState(decideRollout("8", canary("8", status("Succeeded", AFTER)), primary("8", { replicas: 4, updatedReplicas: 3 })), "waiting", /1 old replica pending termination/);
-        expectState(decideRollout("8", canary("8", status("Succeeded", AFTER)), primary("8", { updatedReplicas: 2, replicas: 2 })), "waiting", /2 of 3 new replicas updated/);
-        expectState(decideRollout("8", canary("8", status("Succeeded", AFTER)), primary("8", { availableReplicas: 1 })), "waiting", /1 of 3 updated replicas available/);
+        expectState(
+            decideRollout("8", canary("8", status("Succeeded", AFTER)), primary("8", { observedGeneration: 6 })),
+            "waiting",
+            /has not observed generation 7/,
+        );
+        expectState(
+            decideRollout("8", canary("8", status("Succeeded", AFTER)), primary("8", { replicas: 4, updatedReplicas: 3 })),
+            "waiting",
+            /1 old replica pending termination/,
+        );
+        expectState(
+            decideRollout("8", canary("8", status("Succeeded", AFTER)), primary("8", { updatedReplicas: 2, replicas: 2 })),
+            "waiting",
+            /2 of 3 new replicas updated/,
+        );
+        expectState(
+            decideRollout("8", canary("8", status("Succeeded", AFTER)), primary("8", { availableReplicas: 1 })),
+            "waiting",
+            /1 of 3 updated replicas available/,
+        );
         const stuck = primary("8", {
             availableReplicas: 1,
-            conditions: [{ type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded", message: `ReplicaSet "${MODEL}-primary-7f8e9d6c5b" has timed out progressing.` }],
+            conditions: [
+                {
+                    type: "Progressing",
+                    status: "False",
+                    reason: "ProgressDeadlineExceeded",
+                    message: `ReplicaSet "${MODEL}-primary-7f8e9d6c5b" has timed out progressing.`,
+                },
+            ],
         });
-        expectState(decideRollout("8", canary("8", status("Succeeded", AFTER)), stuck), "failed", /exceeded its progress deadline: ReplicaSet .* has timed out progressing\./);
+        expectState(
+            decideRollout("8", canary("8", status("Succeeded", AFTER)), stuck),
+            "failed",
+            /exceeded its progress deadline: ReplicaSet .* has timed out progressing\./,
+        );
     });
 
     it("reads counts Kubernetes leaves out when they are zero as zero", () => {
@@ -260,11 +322,18 @@ describe("wait-rollout: kubectl", () => {
         );
         assert.ok(unreachable instanceof KubectlError);
         assert.equal(unreachable.problem, "unreachable");
-        assert.equal(unreachable.message, "cannot reach the cluster (the current kubeconfig context): The connection to the server localhost:8080 was refused - did you specify the right host or port?");
+        assert.equal(
+            unreachable.message,
+            "cannot reach the cluster (the current kubeconfig context): The connection to the server localhost:8080 was refused - did you specify the right host or port?",
+        );
 
         const cases: [string, string, RegExp][] = [
             ['error: the server doesn\'t have a resource type "canaries"', "no-crd", /are Flagger's CRDs installed\?/],
-            ['error: context "prod" does not exist', "config", /^no usable kubeconfig for the current kubeconfig context: error: context "prod" does not exist \(for EKS: aws eks update-kubeconfig/],
+            [
+                'error: context "prod" does not exist',
+                "config",
+                /^no usable kubeconfig for the current kubeconfig context: error: context "prod" does not exist \(for EKS: aws eks update-kubeconfig/,
+            ],
             [
                 'Error from server (Forbidden): canaries.flagger.app "fraud-detector" is forbidden: User "arn:aws:sts::123456789012:assumed-role/deploy/gh" cannot get resource "canaries" in API group "flagger.app" in the namespace "models"',
                 "forbidden",
@@ -309,12 +378,15 @@ describe("wait-rollout: kubectl", () => {
                 "get canaries.flagger.app present --namespace models --output json --request-timeout 5s --context eks-prod",
                 "get deployments.apps absent-primary --namespace models --output json --request-timeout 5s --context eks-prod",
             ]);
-            await assert.rejects(kubectlReader({ executable: path.join(dir, "no-such-kubectl") }).get("canaries.flagger.app", MODEL, "models"), (err: unknown) => {
-                assert.ok(err instanceof KubectlError);
-                assert.equal(err.problem, "missing");
-                assert.match(err.message, /^kubectl not found \(looked for ".*no-such-kubectl" on PATH\): install kubectl or put it on PATH$/);
-                return true;
-            });
+            await assert.rejects(
+                kubectlReader({ executable: path.join(dir, "no-such-kubectl") }).get("canaries.flagger.app", MODEL, "models"),
+                (err: unknown) => {
+                    assert.ok(err instanceof KubectlError);
+                    assert.equal(err.problem, "missing");
+                    assert.match(err.message, /^kubectl not found \(looked for ".*no-such-kubectl" on PATH\): install kubectl or put it on PATH$/);
+                    return true;
+                },
+            );
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
@@ -390,7 +462,13 @@ describe("wait-rollout: the polling loop", () => {
         const outcome = await waitForRollouts(declared, { reader: cluster, ...clock, report: () => {} }, { ...options, timeoutMs: 40_000 });
         assert.deepEqual(outcome, {
             result: "timeout",
-            pending: [{ model: MODEL, version: "8", decision: { state: "waiting", reason: "the analysis passed; the promotion waits for approval (confirm-promotion webhook)" } }],
+            pending: [
+                {
+                    model: MODEL,
+                    version: "8",
+                    decision: { state: "waiting", reason: "the analysis passed; the promotion waits for approval (confirm-promotion webhook)" },
+                },
+            ],
         });
         assert.deepEqual(clock.slept, [15_000, 15_000, 10_000]);
     });
@@ -448,7 +526,11 @@ describe("wait-rollout: the command", () => {
 
     it("exits 0 once every declared model serves its declared version", async () => {
         const out = io();
-        const code = await main(["--stack", stack], out.streams, clusterWith((v) => ({ canary: canary(v, status("Succeeded", AFTER)), primary: primary(v) })));
+        const code = await main(
+            ["--stack", stack],
+            out.streams,
+            clusterWith((v) => ({ canary: canary(v, status("Succeeded", AFTER)), primary: primary(v) })),
+        );
         assert.equal(code, 0, out.stderr.join(""));
         assert.match(out.stdout.join(""), new RegExp(`every declared model of stack "${stack}" is serving its declared version`));
         for (const model of declared) assert.match(out.stdout.join(""), new RegExp(`${model.name}@${model.version}`));
@@ -466,22 +548,38 @@ describe("wait-rollout: the command", () => {
 
     it("exits 1 at the timeout, saying what each model waits for", async () => {
         const out = io();
-        const code = await main(["--stack", stack, "--timeout", "60ms", "--interval", "20ms"], out.streams, clusterWith(() => ({ canary: undefined, primary: undefined })));
+        const code = await main(
+            ["--stack", stack, "--timeout", "60ms", "--interval", "20ms"],
+            out.streams,
+            clusterWith(() => ({ canary: undefined, primary: undefined })),
+        );
         assert.equal(code, 1);
-        for (const model of declared) assert.match(out.stderr.join(""), new RegExp(`error: ${model.name} version ${model.version} is not serving after 60ms: waiting: no Canary yet`));
+        for (const model of declared)
+            assert.match(out.stderr.join(""), new RegExp(`error: ${model.name} version ${model.version} is not serving after 60ms: waiting: no Canary yet`));
     });
 
     it("exits 2 with one line for bad input and for an unreachable cluster", async () => {
         const bad: [string[], RegExp][] = [
             [["--stack", "no-such-stack"], /^error: .*Pulumi\.no-such-stack\.yaml: no such stack file\n$/],
             [["--stack", "../etc"], /invalid stack name/],
-            [["--stack", stack, "--timeout", "soon"], /option '--timeout <duration>' argument 'soon' is invalid\. expected a duration such as 30m, 90s or 1h30m, got "soon" \(see --help\)/],
+            [
+                ["--stack", stack, "--timeout", "soon"],
+                /option '--timeout <duration>' argument 'soon' is invalid\. expected a duration such as 30m, 90s or 1h30m, got "soon" \(see --help\)/,
+            ],
             [["--stack", stack, "--since", "yesterday"], /expected an ISO-8601 time/],
             [[], /required option '-s, --stack <name>' not specified/],
         ];
         for (const [argv, message] of bad) {
             const out = io();
-            assert.equal(await main(argv, out.streams, clusterWith(() => ({ canary: undefined, primary: undefined }))), 2, argv.join(" "));
+            assert.equal(
+                await main(
+                    argv,
+                    out.streams,
+                    clusterWith(() => ({ canary: undefined, primary: undefined })),
+                ),
+                2,
+                argv.join(" "),
+            );
             assert.match(out.stderr.join(""), message);
         }
         const out = io();

@@ -1,14 +1,6 @@
 import * as assert from "node:assert/strict";
 import { parse } from "yaml";
-import {
-    ARGO_CD_CHART,
-    ArgoCd,
-    type ArgoCdArgs,
-    IN_CLUSTER_SERVER,
-    MODEL_PROJECT_NAME,
-    MODEL_WORKLOAD_KINDS,
-    oidcConfig,
-} from "../../components/argoCd";
+import { ARGO_CD_CHART, ArgoCd, type ArgoCdArgs, IN_CLUSTER_SERVER, MODEL_PROJECT_NAME, MODEL_WORKLOAD_KINDS, oidcConfig } from "../../components/argoCd";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
 import { constructionFailure, findObject, findResource, ofType, promiseOf, type RecordedResource, runComponent } from "../harness";
 
@@ -36,7 +28,6 @@ async function failure(args: Partial<ArgoCdArgs>): Promise<{ message: string; ch
     const { message, resources } = await constructionFailure(() => new ArgoCd("argocd", { ...base, ...args }));
     return { message, children: resources.filter((r) => r.type.startsWith("kubernetes:")).length };
 }
-
 
 describe("ArgoCd", () => {
     describe("release", () => {
@@ -261,7 +252,11 @@ describe("ArgoCd", () => {
             ["ingressClass", { ingressClass: "Nginx" }, 'ArgoCd "argocd": ingressClass must be the name of an IngressClass, got "Nginx"'],
             ["chartVersion", { chartVersion: "^9.6" }, 'ArgoCd "argocd": chartVersion must be an exact chart version such as "9.6.1", got "^9.6"'],
             ["sourceRepos", { sourceRepos: ["*"] }, 'ArgoCd "argocd": sourceRepos[0] must name a repository exactly, without wildcards, got "*"'],
-            ["sso.issuer", { sso: { ...SSO, issuer: "http://login.example.com" } }, 'ArgoCd "argocd": sso.issuer must be an https URL, got "http://login.example.com"'],
+            [
+                "sso.issuer",
+                { sso: { ...SSO, issuer: "http://login.example.com" } },
+                'ArgoCd "argocd": sso.issuer must be an https URL, got "http://login.example.com"',
+            ],
             [
                 "sso.clientSecretRef.name",
                 { sso: { ...SSO, clientSecretRef: { name: "Argo_OIDC", key: "k" } } },

@@ -83,11 +83,13 @@ describe("ArtifactStore", () => {
             const keyArn = await promiseOf(outputs.kmsKeyArn);
             assert.match(keyArn, /^arn:aws:kms:eu-west-1:123456789012:key\/[0-9a-f-]{36}$/);
             const rules = only(resources, T.encryption).inputs["rules"] as Record<string, any>[];
-            assert.deepEqual(rules, [{
-                applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: keyArn },
-                bucketKeyEnabled: true,
-                blockedEncryptionTypes: ["SSE-C"],
-            }]);
+            assert.deepEqual(rules, [
+                {
+                    applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: keyArn },
+                    bucketKeyEnabled: true,
+                    blockedEncryptionTypes: ["SSE-C"],
+                },
+            ]);
         });
 
         it("uses a KMS key with rotation on and the longest deletion window", async () => {
@@ -193,7 +195,13 @@ describe("ArtifactStore", () => {
             const [bucketArn, keyArn] = await Promise.all([promiseOf(outputs.bucketArn), promiseOf(outputs.kmsKeyArn)]);
             const policy = findResource(resources, T.rolePolicy, "artifacts-mlflow-policy");
             assert.deepEqual(statements(policy.inputs["policy"]), [
-                { Sid: "ListArtifacts", Effect: "Allow", Action: "s3:ListBucket", Resource: bucketArn, Condition: { StringLike: { "s3:prefix": ["mlflow", "mlflow/*"] } } },
+                {
+                    Sid: "ListArtifacts",
+                    Effect: "Allow",
+                    Action: "s3:ListBucket",
+                    Resource: bucketArn,
+                    Condition: { StringLike: { "s3:prefix": ["mlflow", "mlflow/*"] } },
+                },
                 {
                     Sid: "ReadWriteArtifacts",
                     Effect: "Allow",
@@ -221,7 +229,10 @@ describe("ArtifactStore", () => {
 
         it("no static keys: no IAM users or access keys anywhere", async () => {
             const { resources } = await run();
-            assert.deepEqual(resources.filter((r) => r.type.startsWith("aws:iam/user") || r.type === "aws:iam/accessKey:AccessKey"), []);
+            assert.deepEqual(
+                resources.filter((r) => r.type.startsWith("aws:iam/user") || r.type === "aws:iam/accessKey:AccessKey"),
+                [],
+            );
         });
 
         it("names the S3 endpoint of the key's partition in kms:ViaService", () => {
@@ -230,9 +241,8 @@ describe("ArtifactStore", () => {
         });
 
         it("checks an oidcProviderArn known only later when it resolves", async () => {
-            await assert.rejects(
-                run({ oidcProviderArn: pulumi.output("arn:aws:iam::123456789012:role/not-a-provider") }),
-                (err: Error) => err.message.includes('ArtifactStore "artifacts": oidcProviderArn must be an IAM OIDC provider ARN'),
+            await assert.rejects(run({ oidcProviderArn: pulumi.output("arn:aws:iam::123456789012:role/not-a-provider") }), (err: Error) =>
+                err.message.includes('ArtifactStore "artifacts": oidcProviderArn must be an IAM OIDC provider ARN'),
             );
         });
     });
@@ -270,14 +280,20 @@ describe("ArtifactStore", () => {
 
         it("does not retain anything on delete", async () => {
             const { resources } = await run();
-            assert.deepEqual(resources.filter((r) => r.options.retainOnDelete).map((r) => r.name), []);
+            assert.deepEqual(
+                resources.filter((r) => r.options.retainOnDelete).map((r) => r.name),
+                [],
+            );
         });
     });
 
     describe("retainOnDelete", () => {
         it("keeps the bucket, its configuration and its key — and only those — when asked", async () => {
             const { resources } = await run({ retainOnDelete: true });
-            const retained = resources.filter((r) => r.options.retainOnDelete).map((r) => r.type).sort();
+            const retained = resources
+                .filter((r) => r.options.retainOnDelete)
+                .map((r) => r.type)
+                .sort();
             assert.deepEqual(retained, [T.key, T.bucket, T.lifecycle, T.ownership, T.policy, T.publicAccessBlock, T.encryption, T.versioning].sort());
             for (const role of ofType(resources, T.role)) assert.equal(role.options.retainOnDelete, false);
         });
@@ -288,19 +304,43 @@ describe("ArtifactStore", () => {
             [{ abortIncompleteUploadDays: 0 }, 'ArtifactStore "artifacts": abortIncompleteUploadDays must be ≥ 1, got 0'],
             [{ noncurrentVersionExpirationDays: -5 }, 'ArtifactStore "artifacts": noncurrentVersionExpirationDays must be ≥ 1, got -5'],
             [{ noncurrentVersionExpirationDays: 1.5 }, 'ArtifactStore "artifacts": noncurrentVersionExpirationDays must be a whole number of days, got 1.5'],
-            [{ artifactPrefix: "/mlflow" }, 'ArtifactStore "artifacts": artifactPrefix must be "/"-separated segments of letters, digits, ".", "_" and "-", without a leading or trailing "/", got "/mlflow"'],
-            [{ artifactPrefix: "" }, 'ArtifactStore "artifacts": artifactPrefix must be "/"-separated segments of letters, digits, ".", "_" and "-", without a leading or trailing "/", got ""'],
-            [{ mlflowServiceAccount: { namespace: "mlflow", name: "*" } }, 'ArtifactStore "artifacts": mlflowServiceAccount.name must name one service account, got "*"'],
-            [{ mlflowServiceAccount: { namespace: "MLflow", name: "server" } }, 'ArtifactStore "artifacts": mlflowServiceAccount.namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "MLflow"'],
-            [{ mlflowServiceAccount: { namespace: "mlflow", name: "Server" } }, 'ArtifactStore "artifacts": mlflowServiceAccount.name must be a service account name or "*" (every service account of the namespace), got "Server"'],
-            [{ modelsNamespace: "models_ns" }, 'ArtifactStore "artifacts": modelsNamespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "models_ns"'],
-            [{ oidcProviderArn: "oidc.eks.eu-west-1.amazonaws.com/id/TEST" }, 'ArtifactStore "artifacts": oidcProviderArn must be an IAM OIDC provider ARN such as "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE", got "oidc.eks.eu-west-1.amazonaws.com/id/TEST"'],
+            [
+                { artifactPrefix: "/mlflow" },
+                'ArtifactStore "artifacts": artifactPrefix must be "/"-separated segments of letters, digits, ".", "_" and "-", without a leading or trailing "/", got "/mlflow"',
+            ],
+            [
+                { artifactPrefix: "" },
+                'ArtifactStore "artifacts": artifactPrefix must be "/"-separated segments of letters, digits, ".", "_" and "-", without a leading or trailing "/", got ""',
+            ],
+            [
+                { mlflowServiceAccount: { namespace: "mlflow", name: "*" } },
+                'ArtifactStore "artifacts": mlflowServiceAccount.name must name one service account, got "*"',
+            ],
+            [
+                { mlflowServiceAccount: { namespace: "MLflow", name: "server" } },
+                'ArtifactStore "artifacts": mlflowServiceAccount.namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "MLflow"',
+            ],
+            [
+                { mlflowServiceAccount: { namespace: "mlflow", name: "Server" } },
+                'ArtifactStore "artifacts": mlflowServiceAccount.name must be a service account name or "*" (every service account of the namespace), got "Server"',
+            ],
+            [
+                { modelsNamespace: "models_ns" },
+                'ArtifactStore "artifacts": modelsNamespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "models_ns"',
+            ],
+            [
+                { oidcProviderArn: "oidc.eks.eu-west-1.amazonaws.com/id/TEST" },
+                'ArtifactStore "artifacts": oidcProviderArn must be an IAM OIDC provider ARN such as "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE", got "oidc.eks.eu-west-1.amazonaws.com/id/TEST"',
+            ],
         ];
         for (const [args, message] of cases) {
             it(`throws before any child exists: ${message}`, async () => {
                 const { outputs, resources } = await attempt("artifacts", { ...ARGS, ...args });
                 assert.equal(outputs.error, message);
-                assert.deepEqual(resources.filter((r) => r.type !== "pulumi:pulumi:Stack"), []);
+                assert.deepEqual(
+                    resources.filter((r) => r.type !== "pulumi:pulumi:Stack"),
+                    [],
+                );
             });
         }
 
@@ -310,7 +350,10 @@ describe("ArtifactStore", () => {
                 outputs.error,
                 'ArtifactStore "Artifacts_Store": the name must be lower-case letters, digits and single "-", starting with a letter, at most 32 characters (it prefixes the bucket and role names), got "Artifacts_Store"',
             );
-            assert.deepEqual(resources.filter((r) => r.type !== "pulumi:pulumi:Stack"), []);
+            assert.deepEqual(
+                resources.filter((r) => r.type !== "pulumi:pulumi:Stack"),
+                [],
+            );
             assert.equal((await attempt("a".repeat(33), ARGS)).outputs.error.includes("at most 32 characters"), true);
             assert.equal((await attempt("a".repeat(32), ARGS)).outputs.error, "");
         });
@@ -330,7 +373,10 @@ describe("ArtifactStore", () => {
                 const component = findResource(resources, "mlops:storage:ArtifactStore", team);
                 const own = descendantsOf(resources, component.urn);
                 assert.equal(own.length, 12);
-                assert.ok(own.every((r) => r.name.startsWith(`${team}-`)), team);
+                assert.ok(
+                    own.every((r) => r.name.startsWith(`${team}-`)),
+                    team,
+                );
             }
             assert.notEqual(await promiseOf(outputs.a), await promiseOf(outputs.b));
         });

@@ -66,7 +66,9 @@ describe("CertManager pure helpers", () => {
     });
 
     it("refuses an ACME issuer without an e-mail", () => {
-        assert.throws(() => clusterIssuerManifest({ name: "le", issuer: "letsencrypt", ingressClass: "nginx" }), { message: 'acmeEmail is required by the "letsencrypt" issuer, got nothing' });
+        assert.throws(() => clusterIssuerManifest({ name: "le", issuer: "letsencrypt", ingressClass: "nginx" }), {
+            message: 'acmeEmail is required by the "letsencrypt" issuer, got nothing',
+        });
     });
 
     it("replicates every deployment in HA, the webhook three times", () => {
@@ -78,23 +80,38 @@ describe("CertManager pure helpers", () => {
 describe("CertManager argument validation", () => {
     const cases: [string, Partial<CertManagerArgs>, string][] = [
         ["missing e-mail (letsencrypt)", { issuer: "letsencrypt", acmeEmail: undefined }, 'acmeEmail is required by the "letsencrypt" issuer, got nothing'],
-        ["missing e-mail (letsencrypt-staging)", { issuer: "letsencrypt-staging", acmeEmail: undefined }, 'acmeEmail is required by the "letsencrypt-staging" issuer, got nothing'],
+        [
+            "missing e-mail (letsencrypt-staging)",
+            { issuer: "letsencrypt-staging", acmeEmail: undefined },
+            'acmeEmail is required by the "letsencrypt-staging" issuer, got nothing',
+        ],
         ["e-mail", { acmeEmail: "platform-at-example.com" }, 'acmeEmail must be an e-mail address, got "platform-at-example.com"'],
         ["issuer", { issuer: "vault" as CertManagerArgs["issuer"] }, 'issuer must be "letsencrypt", "letsencrypt-staging" or "self-signed", got "vault"'],
         ["ingressClass", { ingressClass: "NGINX" }, 'ingressClass must be the name of an IngressClass, got "NGINX"'],
-        ["namespace", { namespace: "cert_manager" }, 'namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "cert_manager"'],
-        ["clusterIssuerName", { clusterIssuerName: "Lets.Encrypt" }, 'clusterIssuerName must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got "Lets.Encrypt"'],
+        [
+            "namespace",
+            { namespace: "cert_manager" },
+            'namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "cert_manager"',
+        ],
+        [
+            "clusterIssuerName",
+            { clusterIssuerName: "Lets.Encrypt" },
+            'clusterIssuerName must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got "Lets.Encrypt"',
+        ],
         ["chartVersion", { chartVersion: "latest" }, 'chartVersion must be an exact chart version such as "v1.19.4", got "latest"'],
     ];
     for (const [what, args, message] of cases) {
         it(`rejects a bad ${what} before creating anything`, () => {
-            assert.throws(() => new CertManager("cert-manager", { ...ARGS, ...args } as CertManagerArgs), { message: `CertManager "cert-manager": ${message}` });
+            assert.throws(() => new CertManager("cert-manager", { ...ARGS, ...args } as CertManagerArgs), {
+                message: `CertManager "cert-manager": ${message}`,
+            });
         });
     }
 
     it("rejects a name that cannot name the Helm release", () => {
         assert.throws(() => new CertManager("Cert_Manager", ARGS), {
-            message: 'CertManager "Cert_Manager": the name must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Helm release), got "Cert_Manager"',
+            message:
+                'CertManager "Cert_Manager": the name must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Helm release), got "Cert_Manager"',
         });
     });
 
@@ -105,7 +122,7 @@ describe("CertManager argument validation", () => {
 });
 
 describe("CertManager defaults", () => {
-    it("installs into the restricted namespace \"cert-manager\"", async () => {
+    it('installs into the restricted namespace "cert-manager"', async () => {
         const { resources, outputs } = await run();
         const ns = findObject(resources, T.ns, "cert-manager");
         for (const [key, value] of Object.entries(RESTRICTED_NAMESPACE_LABELS)) assert.equal(ns.metadata.labels[key], value);
@@ -155,7 +172,14 @@ describe("CertManager release", () => {
         const { resources } = await run();
         const release = releaseOf(resources);
         const pod = { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: "RuntimeDefault" } };
-        const container = { allowPrivilegeEscalation: false, privileged: false, runAsNonRoot: true, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } };
+        const container = {
+            allowPrivilegeEscalation: false,
+            privileged: false,
+            runAsNonRoot: true,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ["ALL"] },
+            seccompProfile: { type: "RuntimeDefault" },
+        };
         assert.deepEqual(release.securityContext, pod);
         assert.deepEqual(release.webhook.securityContext, pod);
         assert.deepEqual(release.startupapicheck.securityContext, pod);
@@ -182,7 +206,11 @@ describe("CertManager release", () => {
     });
 
     it("renders the ClusterIssuer as cert-manager.io/v1, valid against cert-manager's schema", async () => {
-        for (const args of [{}, { issuer: "letsencrypt-staging" as const, ingressClass: "nginx-public" }, { issuer: "self-signed" as const, acmeEmail: undefined }]) {
+        for (const args of [
+            {},
+            { issuer: "letsencrypt-staging" as const, ingressClass: "nginx-public" },
+            { issuer: "self-signed" as const, acmeEmail: undefined },
+        ]) {
             const { resources } = await run(args);
             const [issuer] = ofType(resources, T.issuer);
             assert.ok(issuer !== undefined);
@@ -203,7 +231,17 @@ describe("CertManager release", () => {
         });
         const urns = resources.map((r) => r.urn);
         assert.equal(new Set(urns).size, urns.length);
-        assert.deepEqual(ofType(resources, T.release).map((r) => (r.inputs as any).helmOptions.name).sort(), ["cm-a", "cm-b"]);
-        assert.deepEqual(ofType(resources, T.issuer).map((r) => (r.inputs as any).metadata.name).sort(), ["issuer-a", "issuer-b"]);
+        assert.deepEqual(
+            ofType(resources, T.release)
+                .map((r) => (r.inputs as any).helmOptions.name)
+                .sort(),
+            ["cm-a", "cm-b"],
+        );
+        assert.deepEqual(
+            ofType(resources, T.issuer)
+                .map((r) => (r.inputs as any).metadata.name)
+                .sort(),
+            ["issuer-a", "issuer-b"],
+        );
     });
 });

@@ -1,15 +1,17 @@
 import * as assert from "node:assert/strict";
 import * as k8s from "@pulumi/kubernetes";
-import {
-    CANARY_POD_SELECTOR,
-    Flagger,
-    type FlaggerArgs,
-    LOADTESTER_CHART,
-    MODEL_QUALITY_METRICS,
-    modelQualityQuery,
-} from "../../components/flagger";
+import { CANARY_POD_SELECTOR, Flagger, type FlaggerArgs, LOADTESTER_CHART, MODEL_QUALITY_METRICS, modelQualityQuery } from "../../components/flagger";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
-import { constructionFailure, findObject, findResource, ofType, promiseOf, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT } from "../harness";
+import {
+    constructionFailure,
+    findObject,
+    findResource,
+    ofType,
+    promiseOf,
+    type RecordedResource,
+    runComponent,
+    RESTRICTED_CONTAINER_CONTEXT,
+} from "../harness";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const METRIC_TEMPLATE = "kubernetes:flagger.app/v1beta1:MetricTemplate";
@@ -42,7 +44,6 @@ async function failure(args: Partial<FlaggerArgs>): Promise<{ message: string; c
     const { message, resources } = await constructionFailure(() => new Flagger("flagger", { ...base, ...args }));
     return { message, children: resources.filter((r) => r.type.startsWith("kubernetes:")).length };
 }
-
 
 function assertRestricted(context: Record<string, any>, uid: number): void {
     assert.deepEqual(context, { ...RESTRICTED_CONTAINER_CONTEXT, runAsUser: uid });
@@ -258,7 +259,11 @@ describe("Flagger", () => {
                 { meshProvider: "envoy" as FlaggerArgs["meshProvider"] },
                 'Flagger "flagger": meshProvider must be one of nginx, istio, linkerd, contour, gloo, skipper, traefik, apisix, kuma, osm, appmesh, gatewayapi:v1, gatewayapi:v1beta1, got "envoy"',
             ],
-            ["metricsServer", { metricsServer: "prometheus:9090" }, 'Flagger "flagger": metricsServer must be an http(s) URL of a Prometheus server, got "prometheus:9090"'],
+            [
+                "metricsServer",
+                { metricsServer: "prometheus:9090" },
+                'Flagger "flagger": metricsServer must be an http(s) URL of a Prometheus server, got "prometheus:9090"',
+            ],
             ["workloadNamespace", { workloadNamespace: "Models" }, 'Flagger "flagger": workloadNamespace must be a namespace name, got "Models"'],
             ["chartVersion", { chartVersion: "1.44" }, 'Flagger "flagger": chartVersion must be an exact chart version such as "1.44.0", got "1.44"'],
             [
@@ -271,7 +276,11 @@ describe("Flagger", () => {
                 { alerts: { ...ALERTS, type: "pagerduty" as "slack" } },
                 'Flagger "flagger": alerts.type must be one of slack, msteams, discord, rocket, gchat, got "pagerduty"',
             ],
-            ["alerts.secretName", { alerts: { ...ALERTS, secretName: "Slack Hook" } }, 'Flagger "flagger": alerts.secretName must be the name of a Secret, got "Slack Hook"'],
+            [
+                "alerts.secretName",
+                { alerts: { ...ALERTS, secretName: "Slack Hook" } },
+                'Flagger "flagger": alerts.secretName must be the name of a Secret, got "Slack Hook"',
+            ],
         ];
         for (const [arg, args, message] of cases) {
             it(arg, async () => {

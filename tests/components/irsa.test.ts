@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { IRSA_AUDIENCE, irsaSubjectProblem, irsaTrustPolicy, namespaceNameProblem, oidcIssuerFromProviderArn, serviceAccountSubject } from "../../components/irsa";
+import {
+    IRSA_AUDIENCE,
+    irsaSubjectProblem,
+    irsaTrustPolicy,
+    namespaceNameProblem,
+    oidcIssuerFromProviderArn,
+    serviceAccountSubject,
+} from "../../components/irsa";
 
 const PROVIDER = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC";
 const ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/ABC";
@@ -17,12 +24,20 @@ describe("irsa", () => {
         });
 
         it("accepts other partitions and non-EKS issuers", () => {
-            assert.equal(oidcIssuerFromProviderArn("arn:aws-cn:iam::123456789012:oidc-provider/oidc.eks.cn-north-1.amazonaws.com.cn/id/XYZ"), "oidc.eks.cn-north-1.amazonaws.com.cn/id/XYZ");
+            assert.equal(
+                oidcIssuerFromProviderArn("arn:aws-cn:iam::123456789012:oidc-provider/oidc.eks.cn-north-1.amazonaws.com.cn/id/XYZ"),
+                "oidc.eks.cn-north-1.amazonaws.com.cn/id/XYZ",
+            );
             assert.equal(oidcIssuerFromProviderArn("arn:aws-us-gov:iam::123456789012:oidc-provider/issuer.example.com"), "issuer.example.com");
         });
 
         it("rejects anything that is not an OIDC provider ARN", () => {
-            for (const bad of ["", "oidc.eks.eu-west-1.amazonaws.com/id/ABC", "arn:aws:iam::123456789012:role/oidc-provider", "arn:aws:iam::12345:oidc-provider/oidc.example.com"]) {
+            for (const bad of [
+                "",
+                "oidc.eks.eu-west-1.amazonaws.com/id/ABC",
+                "arn:aws:iam::123456789012:role/oidc-provider",
+                "arn:aws:iam::12345:oidc-provider/oidc.example.com",
+            ]) {
                 assert.throws(() => oidcIssuerFromProviderArn(bad), {
                     message: `oidcProviderArn must be an IAM OIDC provider ARN such as "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE", got ${JSON.stringify(bad)}`,
                 });
@@ -57,9 +72,20 @@ describe("irsa", () => {
         });
 
         it("lists several subjects once each, and uses StringLike for all of them when one is a wildcard", () => {
-            const exact = parse(irsaTrustPolicy(PROVIDER, [{ namespace: "a", name: "x" }, { namespace: "b", name: "y" }, { namespace: "a", name: "x" }]));
+            const exact = parse(
+                irsaTrustPolicy(PROVIDER, [
+                    { namespace: "a", name: "x" },
+                    { namespace: "b", name: "y" },
+                    { namespace: "a", name: "x" },
+                ]),
+            );
             assert.deepEqual(exact.Statement[0]?.Condition["StringEquals"]?.[`${ISSUER}:sub`], ["system:serviceaccount:a:x", "system:serviceaccount:b:y"]);
-            const mixed = parse(irsaTrustPolicy(PROVIDER, [{ namespace: "a", name: "x" }, { namespace: "models", name: "*" }]));
+            const mixed = parse(
+                irsaTrustPolicy(PROVIDER, [
+                    { namespace: "a", name: "x" },
+                    { namespace: "models", name: "*" },
+                ]),
+            );
             assert.deepEqual(mixed.Statement[0]?.Condition["StringLike"]?.[`${ISSUER}:sub`], ["system:serviceaccount:a:x", "system:serviceaccount:models:*"]);
             assert.equal(mixed.Statement[0]?.Condition["StringEquals"]?.[`${ISSUER}:sub`], undefined);
         });
@@ -69,10 +95,20 @@ describe("irsa", () => {
             assert.throws(() => irsaTrustPolicy(PROVIDER, [{ namespace: "Models", name: "*" }]), {
                 message: 'subjects[0].namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "Models"',
             });
-            assert.throws(() => irsaTrustPolicy(PROVIDER, [{ namespace: "mlflow", name: "ok" }, { namespace: "models", name: "model-*" }]), {
-                message: 'subjects[1].name must be a service account name or "*" (every service account of the namespace), got "model-*"',
-            });
-            assert.throws(() => irsaTrustPolicy("arn:aws:iam::123456789012:role/x", [{ namespace: "a", name: "b" }]), /^Error: oidcProviderArn must be an IAM OIDC provider ARN/);
+            assert.throws(
+                () =>
+                    irsaTrustPolicy(PROVIDER, [
+                        { namespace: "mlflow", name: "ok" },
+                        { namespace: "models", name: "model-*" },
+                    ]),
+                {
+                    message: 'subjects[1].name must be a service account name or "*" (every service account of the namespace), got "model-*"',
+                },
+            );
+            assert.throws(
+                () => irsaTrustPolicy("arn:aws:iam::123456789012:role/x", [{ namespace: "a", name: "b" }]),
+                /^Error: oidcProviderArn must be an IAM OIDC provider ARN/,
+            );
         });
     });
 

@@ -74,22 +74,54 @@ const jobContainers = (resources: readonly RecordedResource[]) => {
 describe("MlflowServer pure helpers", () => {
     it("builds the server command line with every flag, the backend store URI left to the environment", () => {
         assert.deepEqual(
-            mlflowServerCommand({ artifactsDestination: "s3://b/mlflow", allowedHosts: ["a.example.com", "localhost:*"], port: 5000, workers: 3, basicAuth: false }),
-            ["mlflow", "server", "--serve-artifacts", "--artifacts-destination", "s3://b/mlflow", "--host", "0.0.0.0", "--port", "5000", "--workers", "3", "--allowed-hosts", "a.example.com,localhost:*"],
+            mlflowServerCommand({
+                artifactsDestination: "s3://b/mlflow",
+                allowedHosts: ["a.example.com", "localhost:*"],
+                port: 5000,
+                workers: 3,
+                basicAuth: false,
+            }),
+            [
+                "mlflow",
+                "server",
+                "--serve-artifacts",
+                "--artifacts-destination",
+                "s3://b/mlflow",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                "5000",
+                "--workers",
+                "3",
+                "--allowed-hosts",
+                "a.example.com,localhost:*",
+            ],
         );
     });
 
     it("adds the basic-auth app and honours a bind address for local runs", () => {
-        const command = mlflowServerCommand({ artifactsDestination: "file:///tmp/a", allowedHosts: ["localhost:*"], port: 5999, workers: 1, basicAuth: true, bindAddress: "127.0.0.1" });
+        const command = mlflowServerCommand({
+            artifactsDestination: "file:///tmp/a",
+            allowedHosts: ["localhost:*"],
+            port: 5999,
+            workers: 1,
+            basicAuth: true,
+            bindAddress: "127.0.0.1",
+        });
         assert.deepEqual(command.slice(5, 7), ["--host", "127.0.0.1"]);
         assert.deepEqual(command.slice(-2), ["--app-name", "basic-auth"]);
     });
 
     it("migrates through Kubernetes' $(VAR) expansion by default, and with a given URI for local runs", () => {
-        assert.deepEqual(mlflowMigrationSteps({ basicAuth: false }), [{ name: "tracking-db-upgrade", command: ["mlflow", "db", "upgrade", "$(MLFLOW_BACKEND_STORE_URI)"] }]);
+        assert.deepEqual(mlflowMigrationSteps({ basicAuth: false }), [
+            { name: "tracking-db-upgrade", command: ["mlflow", "db", "upgrade", "$(MLFLOW_BACKEND_STORE_URI)"] },
+        ]);
         assert.deepEqual(mlflowMigrationSteps({ basicAuth: true, backendStoreUri: "postgresql+psycopg2://postgres@127.0.0.1:5432/x" }), [
             { name: "tracking-db-upgrade", command: ["mlflow", "db", "upgrade", "postgresql+psycopg2://postgres@127.0.0.1:5432/x"] },
-            { name: "auth-db-upgrade", command: ["python", "-m", "mlflow.server.auth", "db", "upgrade", "--url", "postgresql+psycopg2://postgres@127.0.0.1:5432/x"] },
+            {
+                name: "auth-db-upgrade",
+                command: ["python", "-m", "mlflow.server.auth", "db", "upgrade", "--url", "postgresql+psycopg2://postgres@127.0.0.1:5432/x"],
+            },
         ]);
     });
 
@@ -122,9 +154,16 @@ describe("MlflowServer pure helpers", () => {
     });
 
     it("accepts PostgreSQL URIs and names only the scheme of anything else", () => {
-        for (const uri of ["postgresql://u:p@h/db", "postgresql+psycopg2://u:p@h/db", "postgresql+psycopg://u:p@h/db"]) assert.equal(backendStoreUriProblem(uri), undefined);
-        assert.equal(backendStoreUriProblem("mysql+pymysql://u:hunter2@h/db"), 'backendStoreUri must be a PostgreSQL URI (postgresql+psycopg2://user:password@host:5432/db), got one with scheme "mysql+pymysql"');
-        assert.equal(backendStoreUriProblem("hunter2"), 'backendStoreUri must be a PostgreSQL URI (postgresql+psycopg2://user:password@host:5432/db), got one with scheme ""');
+        for (const uri of ["postgresql://u:p@h/db", "postgresql+psycopg2://u:p@h/db", "postgresql+psycopg://u:p@h/db"])
+            assert.equal(backendStoreUriProblem(uri), undefined);
+        assert.equal(
+            backendStoreUriProblem("mysql+pymysql://u:hunter2@h/db"),
+            'backendStoreUri must be a PostgreSQL URI (postgresql+psycopg2://user:password@host:5432/db), got one with scheme "mysql+pymysql"',
+        );
+        assert.equal(
+            backendStoreUriProblem("hunter2"),
+            'backendStoreUri must be a PostgreSQL URI (postgresql+psycopg2://user:password@host:5432/db), got one with scheme ""',
+        );
     });
 });
 
@@ -132,23 +171,59 @@ describe("MlflowServer argument validation", () => {
     const cases: [string, Partial<MlflowServerArgs>, string][] = [
         ["host", { host: "not a host" }, 'host must be a DNS name such as "mlflow.ml.example.com", got "not a host"'],
         ["host without a domain", { host: "mlflow" }, 'host must be a DNS name such as "mlflow.ml.example.com", got "mlflow"'],
-        ["namespace", { namespace: "ML_flow" }, 'namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "ML_flow"'],
-        ["serviceAccountName", { serviceAccountName: "-sa" }, 'serviceAccountName must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got "-sa"'],
+        [
+            "namespace",
+            { namespace: "ML_flow" },
+            'namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "ML_flow"',
+        ],
+        [
+            "serviceAccountName",
+            { serviceAccountName: "-sa" },
+            'serviceAccountName must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got "-sa"',
+        ],
         ["replicas < 1", { replicas: 0 }, "replicas must be a whole number ≥ 1, got 0"],
         ["fractional replicas", { replicas: 1.5 }, "replicas must be a whole number ≥ 1, got 1.5"],
         ["workers < 1", { workers: 0 }, "workers must be a whole number ≥ 1, got 0"],
-        ["image latest", { image: "ghcr.io/mlflow/mlflow:latest" }, 'image must be pinned to a tag or digest other than "latest", got "ghcr.io/mlflow/mlflow:latest"'],
-        ["untagged image", { image: "registry.example.com:5000/mlflow" }, 'image must be pinned to a tag or digest other than "latest", got "registry.example.com:5000/mlflow"'],
+        [
+            "image latest",
+            { image: "ghcr.io/mlflow/mlflow:latest" },
+            'image must be pinned to a tag or digest other than "latest", got "ghcr.io/mlflow/mlflow:latest"',
+        ],
+        [
+            "untagged image",
+            { image: "registry.example.com:5000/mlflow" },
+            'image must be pinned to a tag or digest other than "latest", got "registry.example.com:5000/mlflow"',
+        ],
         ["resources.cpu", { resources: { cpu: "lots", memory: "1Gi" } }, 'resources.cpu must be a positive quantity such as "500m" or "1", got "lots"'],
         ["resources.memory", { resources: { cpu: "1", memory: "0" } }, 'resources.memory must be a positive quantity such as "1Gi", got "0"'],
         ["ingressClass", { ingressClass: "Nginx" }, 'ingressClass must be the name of an IngressClass, got "Nginx"'],
         ["clusterDomain", { clusterDomain: "Cluster_Local" }, 'clusterDomain must be a DNS domain such as "cluster.local", got "Cluster_Local"'],
-        ["artifactsDestination", { artifactsDestination: "/var/mlartifacts" }, 'artifactsDestination must be an S3 URI such as "s3://bucket/mlflow", got "/var/mlartifacts"'],
+        [
+            "artifactsDestination",
+            { artifactsDestination: "/var/mlartifacts" },
+            'artifactsDestination must be an S3 URI such as "s3://bucket/mlflow", got "/var/mlartifacts"',
+        ],
         ["roleArn", { roleArn: "mlflow-role" }, 'roleArn must be an IAM role ARN such as "arn:aws:iam::123456789012:role/mlflow", got "mlflow-role"'],
-        ["basicAuth.adminUsername", { basicAuth: { enabled: true, adminUsername: "ad:min" } }, 'basicAuth.adminUsername must be non-empty, without ":" or whitespace (HTTP basic auth), got "ad:min"'],
-        ["registryReader.namespace", { registryReader: { namespace: "Models" } }, 'registryReader.namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "Models"'],
-        ["registryReader.username", { registryReader: { namespace: "models", username: "model server" } }, 'registryReader.username must be non-empty, without ":" or whitespace (HTTP basic auth), got "model server"'],
-        ["registryReader.username equal to the default admin", { basicAuth: { enabled: true }, registryReader: { namespace: "models", username: "admin" } }, 'registryReader.username must not be the admin user "admin": model servers never get the admin\'s credentials'],
+        [
+            "basicAuth.adminUsername",
+            { basicAuth: { enabled: true, adminUsername: "ad:min" } },
+            'basicAuth.adminUsername must be non-empty, without ":" or whitespace (HTTP basic auth), got "ad:min"',
+        ],
+        [
+            "registryReader.namespace",
+            { registryReader: { namespace: "Models" } },
+            'registryReader.namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "Models"',
+        ],
+        [
+            "registryReader.username",
+            { registryReader: { namespace: "models", username: "model server" } },
+            'registryReader.username must be non-empty, without ":" or whitespace (HTTP basic auth), got "model server"',
+        ],
+        [
+            "registryReader.username equal to the default admin",
+            { basicAuth: { enabled: true }, registryReader: { namespace: "models", username: "admin" } },
+            'registryReader.username must not be the admin user "admin": model servers never get the admin\'s credentials',
+        ],
         [
             "registryReader.username equal to a custom admin",
             { basicAuth: { enabled: true, adminUsername: "model-server" }, registryReader: { namespace: "models" } },
@@ -163,25 +238,32 @@ describe("MlflowServer argument validation", () => {
 
     it("rejects a name that cannot name a Service", () => {
         assert.throws(() => new MlflowServer("MLflow", ARGS), {
-            message: 'MlflowServer "MLflow": the name must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Service and the migration Job), got "MLflow"',
+            message:
+                'MlflowServer "MLflow": the name must be lower-case letters, digits and "-", starting with a letter, at most 40 characters (it names the Service and the migration Job), got "MLflow"',
         });
     });
 
     it("rejects a backend store URI that is not PostgreSQL once it is known, without printing it", async () => {
         await assert.rejects(run({ backendStoreUri: pulumi.secret("mysql+pymysql://mlflow:hunter2@db/mlflow") }), (err: Error) => {
-            assert.match(err.message, /MlflowServer "mlflow": backendStoreUri must be a PostgreSQL URI \(postgresql\+psycopg2:\/\/user:password@host:5432\/db\), got one with scheme "mysql\+pymysql"/);
+            assert.match(
+                err.message,
+                /MlflowServer "mlflow": backendStoreUri must be a PostgreSQL URI \(postgresql\+psycopg2:\/\/user:password@host:5432\/db\), got one with scheme "mysql\+pymysql"/,
+            );
             assert.doesNotMatch(err.message, /hunter2/);
             return true;
         });
     });
 
     it("rejects an artifacts destination Output that is not an S3 URI", async () => {
-        await assert.rejects(run({ artifactsDestination: pulumi.output("file:///tmp/artifacts") }), /MlflowServer "mlflow": artifactsDestination must be an S3 URI such as "s3:\/\/bucket\/mlflow", got "file:\/\/\/tmp\/artifacts"/);
+        await assert.rejects(
+            run({ artifactsDestination: pulumi.output("file:///tmp/artifacts") }),
+            /MlflowServer "mlflow": artifactsDestination must be an S3 URI such as "s3:\/\/bucket\/mlflow", got "file:\/\/\/tmp\/artifacts"/,
+        );
     });
 });
 
 describe("MlflowServer defaults", () => {
-    it("creates the restricted namespace \"mlflow\" and puts every object in it", async () => {
+    it('creates the restricted namespace "mlflow" and puts every object in it', async () => {
         const { resources } = await run();
         const ns = findObject(resources, T.ns, MLFLOW_SERVER_DEFAULTS.namespace);
         for (const [key, value] of Object.entries(RESTRICTED_NAMESPACE_LABELS)) assert.equal(ns.metadata.labels[key], value);
@@ -190,7 +272,7 @@ describe("MlflowServer defaults", () => {
         }
     });
 
-    it("uses the service account \"mlflow\", the one the ArtifactStore's role trusts", async () => {
+    it('uses the service account "mlflow", the one the ArtifactStore\'s role trusts', async () => {
         const { resources, outputs } = await run();
         findObject(resources, T.sa, "mlflow");
         assert.equal(deploymentOf(resources).spec.template.spec.serviceAccountName, "mlflow");
@@ -232,10 +314,16 @@ describe("MlflowServer defaults", () => {
     it("leaves authentication off: no passwords, no auth Secrets, no basic-auth app", async () => {
         const { resources, outputs } = await run();
         assert.equal(ofType(resources, T.password).length, 0);
-        assert.deepEqual(ofType(resources, T.secret).map((r) => (r.inputs as any).metadata.name), ["mlflow-backend-store"]);
+        assert.deepEqual(
+            ofType(resources, T.secret).map((r) => (r.inputs as any).metadata.name),
+            ["mlflow-backend-store"],
+        );
         assert.ok(!("adminSecretName" in outputs), "adminSecretName must be undefined without basic auth");
         assert.ok(!serverContainer(resources).command.includes("--app-name"));
-        assert.deepEqual(jobContainers(resources).map((c) => c.name), ["tracking-db-upgrade"]);
+        assert.deepEqual(
+            jobContainers(resources).map((c) => c.name),
+            ["tracking-db-upgrade"],
+        );
     });
 });
 
@@ -249,7 +337,10 @@ describe("MlflowServer security", () => {
             }
         }
         // Only the two Secrets hold it (the auth config with configparser's %% escaping).
-        const holders = resources.filter((r) => JSON.stringify(r.inputs).includes("@db.example.internal:5432")).map((r) => r.name).sort();
+        const holders = resources
+            .filter((r) => JSON.stringify(r.inputs).includes("@db.example.internal:5432"))
+            .map((r) => r.name)
+            .sort();
         assert.deepEqual(holders, ["mlflow-auth", "mlflow-backend-store"]);
         for (const name of holders) assert.equal((findResource(resources, T.secret, name).wireInputs["stringData"] as any)[SECRET_SIG.key], SECRET_SIG.secret);
     });
@@ -266,7 +357,8 @@ describe("MlflowServer security", () => {
             assert.equal(c.command.at(-1), "$(MLFLOW_BACKEND_STORE_URI)");
         }
         for (const c of [serverContainer(resources), ...jobContainers(resources)]) {
-            for (const e of c.env) assert.ok(e.value === undefined || !/postgres|password|secret/i.test(e.value), `${e.name} has a plain value that looks secret`);
+            for (const e of c.env)
+                assert.ok(e.value === undefined || !/postgres|password|secret/i.test(e.value), `${e.name} has a plain value that looks secret`);
         }
     });
 
@@ -274,11 +366,23 @@ describe("MlflowServer security", () => {
         const { resources } = await run();
         for (const pod of [deploymentOf(resources).spec.template.spec, jobOf(resources).spec.template.spec]) {
             assert.equal(pod.automountServiceAccountToken, false);
-            assert.deepEqual(pod.securityContext, { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } });
-            assert.deepEqual(pod.volumes.slice(0, 2), [{ name: "tmp", emptyDir: {} }, { name: "home", emptyDir: {} }]);
+            assert.deepEqual(pod.securityContext, {
+                runAsNonRoot: true,
+                runAsUser: 10001,
+                runAsGroup: 10001,
+                fsGroup: 10001,
+                seccompProfile: { type: "RuntimeDefault" },
+            });
+            assert.deepEqual(pod.volumes.slice(0, 2), [
+                { name: "tmp", emptyDir: {} },
+                { name: "home", emptyDir: {} },
+            ]);
             for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
                 assert.deepEqual(c.securityContext, RESTRICTED_CONTAINER_CONTEXT);
-                assert.deepEqual(c.volumeMounts.slice(0, 2), [{ name: "tmp", mountPath: "/tmp" }, { name: "home", mountPath: "/home/mlflow" }]);
+                assert.deepEqual(c.volumeMounts.slice(0, 2), [
+                    { name: "tmp", mountPath: "/tmp" },
+                    { name: "home", mountPath: "/home/mlflow" },
+                ]);
                 assert.ok(c.env.some((e: any) => e.name === "HOME" && e.value === "/home/mlflow"));
                 assert.ok(c.resources.requests.cpu !== undefined && c.resources.requests.memory !== undefined);
             }
@@ -301,10 +405,12 @@ describe("MlflowServer security", () => {
         assert.equal(ingress.metadata.annotations["cert-manager.io/cluster-issuer"], "letsencrypt-staging");
         assert.equal(ingress.metadata.annotations["nginx.ingress.kubernetes.io/proxy-body-size"], "0");
         assert.equal(ingress.metadata.annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"], "off");
-        assert.deepEqual(ingress.spec.rules, [{
-            host: "mlflow.ml.example.com",
-            http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "mlflow", port: { name: "http" } } } }] },
-        }]);
+        assert.deepEqual(ingress.spec.rules, [
+            {
+                host: "mlflow.ml.example.com",
+                http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "mlflow", port: { name: "http" } } } }] },
+            },
+        ]);
     });
 
     it("accepts only its own Host headers and probes /health, which MLflow exempts from that check", async () => {
@@ -373,9 +479,18 @@ describe("MlflowServer basic auth", () => {
         assert.notEqual(admin.stringData.password, "password1234", "MLflow's former default admin password");
         assert.equal(await promiseOf(outputs.adminSecretName as pulumi.Output<string>), "mlflow-admin");
         const env = serverContainer(resources).env as any[];
-        assert.deepEqual(env.find((e) => e.name === "MLFLOW_AUTH_ADMIN_PASSWORD"), { name: "MLFLOW_AUTH_ADMIN_PASSWORD", valueFrom: { secretKeyRef: { name: "mlflow-admin", key: "password" } } });
-        assert.deepEqual(env.find((e) => e.name === "MLFLOW_AUTH_ADMIN_USERNAME"), { name: "MLFLOW_AUTH_ADMIN_USERNAME", valueFrom: { secretKeyRef: { name: "mlflow-admin", key: "username" } } });
-        assert.deepEqual(env.find((e) => e.name === "MLFLOW_FLASK_SERVER_SECRET_KEY"), { name: "MLFLOW_FLASK_SERVER_SECRET_KEY", valueFrom: { secretKeyRef: { name: "mlflow-auth", key: "flask-secret-key" } } });
+        assert.deepEqual(
+            env.find((e) => e.name === "MLFLOW_AUTH_ADMIN_PASSWORD"),
+            { name: "MLFLOW_AUTH_ADMIN_PASSWORD", valueFrom: { secretKeyRef: { name: "mlflow-admin", key: "password" } } },
+        );
+        assert.deepEqual(
+            env.find((e) => e.name === "MLFLOW_AUTH_ADMIN_USERNAME"),
+            { name: "MLFLOW_AUTH_ADMIN_USERNAME", valueFrom: { secretKeyRef: { name: "mlflow-admin", key: "username" } } },
+        );
+        assert.deepEqual(
+            env.find((e) => e.name === "MLFLOW_FLASK_SERVER_SECRET_KEY"),
+            { name: "MLFLOW_FLASK_SERVER_SECRET_KEY", valueFrom: { secretKeyRef: { name: "mlflow-auth", key: "flask-secret-key" } } },
+        );
     });
 
     it("keeps users in the backend database through a mounted config, and runs the basic-auth app", async () => {
@@ -390,7 +505,7 @@ describe("MlflowServer basic auth", () => {
         assert.equal(deploymentOf(resources).spec.template.spec.volumes.at(-1).secret.secretName, "mlflow-auth");
     });
 
-    it("uses READ as the default permission and \"admin\" as the admin user", async () => {
+    it('uses READ as the default permission and "admin" as the admin user', async () => {
         const { resources } = await run({ basicAuth: { enabled: true } });
         assert.match(findObject(resources, T.secret, "mlflow-auth").stringData["basic_auth.ini"], /^default_permission = READ$/m);
         assert.equal(findObject(resources, T.secret, "mlflow-admin").stringData.username, "admin");
@@ -399,9 +514,19 @@ describe("MlflowServer basic auth", () => {
     it("migrates the auth tables after the tracking tables, without the admin credentials", async () => {
         const { resources } = await run({ basicAuth: { enabled: true } });
         const spec = jobOf(resources).spec.template.spec;
-        assert.deepEqual(spec.initContainers.map((c: any) => c.name), ["tracking-db-upgrade"]);
-        assert.deepEqual(spec.containers.map((c: any) => c.command), [["python", "-m", "mlflow.server.auth", "db", "upgrade", "--url", "$(MLFLOW_BACKEND_STORE_URI)"]]);
-        for (const c of jobContainers(resources)) assert.deepEqual(c.env.map((e: any) => e.name), ["MLFLOW_BACKEND_STORE_URI", "HOME"]);
+        assert.deepEqual(
+            spec.initContainers.map((c: any) => c.name),
+            ["tracking-db-upgrade"],
+        );
+        assert.deepEqual(
+            spec.containers.map((c: any) => c.command),
+            [["python", "-m", "mlflow.server.auth", "db", "upgrade", "--url", "$(MLFLOW_BACKEND_STORE_URI)"]],
+        );
+        for (const c of jobContainers(resources))
+            assert.deepEqual(
+                c.env.map((e: any) => e.name),
+                ["MLFLOW_BACKEND_STORE_URI", "HOME"],
+            );
         assert.ok(!JSON.stringify(spec.volumes).includes("mlflow-auth"));
     });
 });
@@ -458,12 +583,15 @@ describe("MlflowServer registry reader", () => {
             const { resources, outputs } = await run(args);
             assert.ok(!("registryReaderSecretName" in outputs), "registryReaderSecretName must be undefined");
             assert.equal(ofType(resources, T.configMap).length, 0);
-            assert.deepEqual(ofType(resources, T.job).map((r) => r.name), ["mlflow-db-upgrade"]);
+            assert.deepEqual(
+                ofType(resources, T.job).map((r) => r.name),
+                ["mlflow-db-upgrade"],
+            );
             assert.ok(!resources.some((r) => r.name.includes("registry-reader")));
         }
     });
 
-    it("keeps a generated password for the user \"model-server\" in a Secret in the model servers' namespace, and outputs its name", async () => {
+    it('keeps a generated password for the user "model-server" in a Secret in the model servers\' namespace, and outputs its name', async () => {
         const { resources, outputs } = await run(READER);
         const password = findResource(resources, T.password, "mlflow-registry-reader-password");
         assert.equal(password.inputs["length"], 32, "MLflow refuses passwords under 12 characters");
@@ -515,7 +643,10 @@ describe("MlflowServer registry reader", () => {
             { name: "READER_PASSWORD", valueFrom: { secretKeyRef: { name: "mlflow-registry-reader-job", key: "password" } } },
             { name: "PYTHONDONTWRITEBYTECODE", value: "1" },
         ]);
-        const passwords = [findObject(resources, T.secret, "mlflow-admin").stringData.password, findObject(resources, T.secret, "mlflow-registry-reader").stringData.password];
+        const passwords = [
+            findObject(resources, T.secret, "mlflow-admin").stringData.password,
+            findObject(resources, T.secret, "mlflow-registry-reader").stringData.password,
+        ];
         for (const r of [readerJob(resources), findResource(resources, T.configMap, "mlflow-registry-reader-program")]) {
             for (const view of [r.inputs, r.wireInputs]) {
                 for (const password of passwords) assert.ok(!JSON.stringify(view).includes(password), `${r.name} holds a password`);
@@ -549,7 +680,13 @@ describe("MlflowServer registry reader", () => {
         const { resources } = await run(READER);
         const pod = readerPod(resources).spec;
         assert.equal(pod.automountServiceAccountToken, false);
-        assert.deepEqual(pod.securityContext, { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } });
+        assert.deepEqual(pod.securityContext, {
+            runAsNonRoot: true,
+            runAsUser: 10001,
+            runAsGroup: 10001,
+            fsGroup: 10001,
+            seccompProfile: { type: "RuntimeDefault" },
+        });
         assert.equal(pod.containers[0].securityContext.readOnlyRootFilesystem, true);
         assert.deepEqual(pod.containers[0].resources, { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "128Mi" } });
         const selector = findObject(resources, T.service, "mlflow").spec.selector as Record<string, string>;
@@ -559,7 +696,10 @@ describe("MlflowServer registry reader", () => {
     it("resolves the Secret's name only once the Job has run, so model servers wait for their user", async () => {
         const { resources } = await runComponent(() => {
             const server = new MlflowServer("mlflow", { ...ARGS, ...READER });
-            new k8s.core.v1.ConfigMap("consumer", { metadata: { name: "consumer", namespace: "models" }, data: { secret: server.registryReaderSecretName as pulumi.Output<string> } });
+            new k8s.core.v1.ConfigMap("consumer", {
+                metadata: { name: "consumer", namespace: "models" },
+                data: { secret: server.registryReaderSecretName as pulumi.Output<string> },
+            });
         });
         const consumer = findResource(resources, T.configMap, "consumer");
         assert.ok(consumer.dependencies.includes(readerJob(resources).urn));
@@ -592,7 +732,9 @@ describe("MlflowServer outputs and instances", () => {
         ];
         for (const [type, module] of models) {
             const kind = module.split("/").pop() as string;
-            const Model = ((await import(module)) as Record<string, new (data: unknown) => { validate(): void }>)[kind] as new (data: unknown) => { validate(): void };
+            const Model = ((await import(module)) as Record<string, new (data: unknown) => { validate(): void }>)[kind] as new (data: unknown) => {
+                validate(): void;
+            };
             const objects = ofType(resources, type);
             assert.ok(objects.length > 0, type);
             for (const r of objects) new Model(r.inputs).validate();
@@ -602,11 +744,19 @@ describe("MlflowServer outputs and instances", () => {
     it("lets two instances live side by side without a name collision", async () => {
         const { resources } = await runComponent(() => {
             new MlflowServer("mlflow-a", { ...ARGS, namespace: "team-a", basicAuth: { enabled: true }, registryReader: { namespace: "models" } });
-            new MlflowServer("mlflow-b", { ...ARGS, host: "mlflow-b.ml.example.com", namespace: "team-b", basicAuth: { enabled: true }, registryReader: { namespace: "models" } });
+            new MlflowServer("mlflow-b", {
+                ...ARGS,
+                host: "mlflow-b.ml.example.com",
+                namespace: "team-b",
+                basicAuth: { enabled: true },
+                registryReader: { namespace: "models" },
+            });
         });
         const urns = resources.map((r) => r.urn);
         assert.equal(new Set(urns).size, urns.length);
-        const objects = resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => `${r.type}/${(r.inputs as any).metadata.namespace ?? ""}/${(r.inputs as any).metadata.name}`);
+        const objects = resources
+            .filter((r) => r.type.startsWith("kubernetes:"))
+            .map((r) => `${r.type}/${(r.inputs as any).metadata.namespace ?? ""}/${(r.inputs as any).metadata.name}`);
         assert.equal(new Set(objects).size, objects.length);
         assert.equal(ofType(resources, T.deployment).length, 2);
     });

@@ -40,14 +40,32 @@ const FLAGGER: ModelServingFlagger = {
     },
     alertProvider: undefined,
 };
-const CPU_MODEL: ServedModel = { name: "fraud-detector", registeredModel: "fraud_detector", version: "7", replicas: { min: 3, max: 10 }, resources: { cpu: "1", memory: "2Gi" } };
-const GPU_MODEL: ServedModel = { name: "product-image-tagger", registeredModel: "product_image_tagger", version: "3", replicas: { min: 1, max: 3 }, resources: { cpu: "2", memory: "8Gi", gpu: 1 } };
+const CPU_MODEL: ServedModel = {
+    name: "fraud-detector",
+    registeredModel: "fraud_detector",
+    version: "7",
+    replicas: { min: 3, max: 10 },
+    resources: { cpu: "1", memory: "2Gi" },
+};
+const GPU_MODEL: ServedModel = {
+    name: "product-image-tagger",
+    registeredModel: "product_image_tagger",
+    version: "3",
+    replicas: { min: 1, max: 3 },
+    resources: { cpu: "2", memory: "8Gi", gpu: 1 },
+};
 const GPU_NODES: GpuPlacement = {
     resourceName: "nvidia.com/gpu",
     nodeSelector: { "nvidia.com/gpu.present": "true" },
     tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
 };
-const GITOPS = { mode: "gitops", repoUrl: "https://github.com/example-org/mlops-platform.git", targetRevision: "main", path: "deploy", project: "models" } as const;
+const GITOPS = {
+    mode: "gitops",
+    repoUrl: "https://github.com/example-org/mlops-platform.git",
+    targetRevision: "main",
+    path: "deploy",
+    project: "models",
+} as const;
 
 function argsFor(model: ServedModel, overrides: Partial<ModelServingArgs> = {}): ModelServingArgs {
     return {
@@ -135,7 +153,13 @@ describe("ModelServing", () => {
         it("runs restricted: non-root, read-only root filesystem, writes only to an emptyDir at /tmp", async () => {
             const rendered = await renderOne(argsFor(CPU_MODEL));
             const pod = child(rendered, "fraud-detector", T.deployment)["spec"]["template"]["spec"];
-            assert.deepEqual(pod.securityContext, { runAsNonRoot: true, runAsUser: DEFAULT_UID, runAsGroup: DEFAULT_UID, fsGroup: DEFAULT_UID, seccompProfile: { type: "RuntimeDefault" } });
+            assert.deepEqual(pod.securityContext, {
+                runAsNonRoot: true,
+                runAsUser: DEFAULT_UID,
+                runAsGroup: DEFAULT_UID,
+                fsGroup: DEFAULT_UID,
+                seccompProfile: { type: "RuntimeDefault" },
+            });
             assert.deepEqual(pod.containers[0].securityContext, RESTRICTED_CONTAINER_CONTEXT);
             assert.deepEqual(pod.containers[0].volumeMounts, [{ name: "scratch", mountPath: "/tmp" }]);
             assert.deepEqual(pod.volumes, [{ name: "scratch", emptyDir: {} }]);
@@ -208,7 +232,9 @@ describe("ModelServing", () => {
         });
 
         it("requests GPUs under the stack's GPU resource name, with its own selector and tolerations", async () => {
-            const alone = await renderOne(argsFor(GPU_MODEL, { gpu: { resourceName: "amd.com/gpu", nodeSelector: { pool: "gpu" }, tolerations: [{ key: "gpu", operator: "Exists" }] } }));
+            const alone = await renderOne(
+                argsFor(GPU_MODEL, { gpu: { resourceName: "amd.com/gpu", nodeSelector: { pool: "gpu" }, tolerations: [{ key: "gpu", operator: "Exists" }] } }),
+            );
             const pod = child(alone, "product-image-tagger", T.deployment)["spec"]["template"]["spec"];
             assert.deepEqual(pod.containers[0].resources.limits, { memory: "8Gi", "amd.com/gpu": "1" });
             assert.deepEqual(pod.nodeSelector, { pool: "gpu" });
@@ -223,8 +249,14 @@ describe("ModelServing", () => {
         });
 
         it("rolls a GPU primary in place (no surge past its GPUs) and a CPU primary with surge and no loss", async () => {
-            assert.deepEqual(child(rendered, "product-image-tagger", T.deployment)["spec"]["strategy"], { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } });
-            assert.deepEqual(child(rendered, "fraud-detector", T.deployment)["spec"]["strategy"], { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } });
+            assert.deepEqual(child(rendered, "product-image-tagger", T.deployment)["spec"]["strategy"], {
+                type: "RollingUpdate",
+                rollingUpdate: { maxSurge: 0, maxUnavailable: 1 },
+            });
+            assert.deepEqual(child(rendered, "fraud-detector", T.deployment)["spec"]["strategy"], {
+                type: "RollingUpdate",
+                rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 },
+            });
         });
 
         it("reports GPUs at maximum scale as HPA max × GPUs × 2, and 0 for the CPU model", async () => {
@@ -247,7 +279,10 @@ describe("ModelServing", () => {
         });
 
         it("labels the workloads with the model labels and selects pods by the stable name only", async () => {
-            for (const [name, model] of [["fraud-detector", CPU_MODEL], ["product-image-tagger", GPU_MODEL]] as const) {
+            for (const [name, model] of [
+                ["fraud-detector", CPU_MODEL],
+                ["product-image-tagger", GPU_MODEL],
+            ] as const) {
                 const labels = modelLabels(model, "production");
                 for (const type of [T.deployment, T.canary, T.hpa, T.pdb]) assert.deepEqual(child(rendered, name, type)["metadata"]["labels"], labels, type);
                 const deployment = child(rendered, name, T.deployment);
@@ -274,7 +309,11 @@ describe("ModelServing", () => {
 
         it("protects the pods that serve: the primary's, whose name label Flagger suffixes with -primary", async () => {
             const spec = child(await renderOne(argsFor(CPU_MODEL)), "fraud-detector", T.pdb)["spec"];
-            assert.deepEqual(spec, { selector: { matchLabels: { "app.kubernetes.io/name": "fraud-detector-primary" } }, maxUnavailable: 1, unhealthyPodEvictionPolicy: "AlwaysAllow" });
+            assert.deepEqual(spec, {
+                selector: { matchLabels: { "app.kubernetes.io/name": "fraud-detector-primary" } },
+                maxUnavailable: 1,
+                unhealthyPodEvictionPolicy: "AlwaysAllow",
+            });
         });
     });
 
@@ -286,7 +325,12 @@ describe("ModelServing", () => {
             assert.deepEqual(ingress["spec"], {
                 ingressClassName: "nginx",
                 tls: [{ hosts: ["fraud-detector.ml.example.com"], secretName: "fraud-detector-tls" }],
-                rules: [{ host: "fraud-detector.ml.example.com", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "fraud-detector", port: { number: 80 } } } }] } }],
+                rules: [
+                    {
+                        host: "fraud-detector.ml.example.com",
+                        http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "fraud-detector", port: { number: 80 } } } }] },
+                    },
+                ],
             });
             const spec = child(rendered, "fraud-detector", T.canary)["spec"];
             assert.deepEqual(spec.ingressRef, { apiVersion: "networking.k8s.io/v1", kind: "Ingress", name: "fraud-detector" });
@@ -299,25 +343,46 @@ describe("ModelServing", () => {
 
         it("routes through the given Istio Gateway and the mesh, with no Ingress", async () => {
             const rendered = await renderOne(
-                argsFor(CPU_MODEL, { flagger: { ...FLAGGER, meshProvider: "istio" }, ingress: { className: "nginx", domain: "ml.example.com", clusterIssuer: "x", gateway: { name: "public", namespace: "istio-ingress" } } }),
+                argsFor(CPU_MODEL, {
+                    flagger: { ...FLAGGER, meshProvider: "istio" },
+                    ingress: { className: "nginx", domain: "ml.example.com", clusterIssuer: "x", gateway: { name: "public", namespace: "istio-ingress" } },
+                }),
             );
             const spec = child(rendered, "fraud-detector", T.canary)["spec"];
-            assert.deepEqual(spec.service, { name: "fraud-detector", port: 80, targetPort: 8080, gateways: ["istio-ingress/public", "mesh"], hosts: ["fraud-detector.ml.example.com"] });
+            assert.deepEqual(spec.service, {
+                name: "fraud-detector",
+                port: 80,
+                targetPort: 8080,
+                gateways: ["istio-ingress/public", "mesh"],
+                hosts: ["fraud-detector.ml.example.com"],
+            });
             assert.equal("ingressRef" in spec, false);
             assert.equal(childrenOf(rendered, "fraud-detector").filter((r) => r.type === T.ingress).length, 0);
         });
 
         it("attaches to the given Gateway API Gateway", async () => {
             const rendered = await renderOne(
-                argsFor(CPU_MODEL, { flagger: { ...FLAGGER, meshProvider: "gatewayapi:v1" }, ingress: { className: "nginx", domain: "ml.example.com", clusterIssuer: "x", gateway: { name: "public", namespace: "gateways" } } }),
+                argsFor(CPU_MODEL, {
+                    flagger: { ...FLAGGER, meshProvider: "gatewayapi:v1" },
+                    ingress: { className: "nginx", domain: "ml.example.com", clusterIssuer: "x", gateway: { name: "public", namespace: "gateways" } },
+                }),
             );
             const service = child(rendered, "fraud-detector", T.canary)["spec"]["service"];
-            assert.deepEqual(service, { name: "fraud-detector", port: 80, targetPort: 8080, gatewayRefs: [{ name: "public", namespace: "gateways" }], hosts: ["fraud-detector.ml.example.com"] });
+            assert.deepEqual(service, {
+                name: "fraud-detector",
+                port: 80,
+                targetPort: 8080,
+                gatewayRefs: [{ name: "public", namespace: "gateways" }],
+                hosts: ["fraud-detector.ml.example.com"],
+            });
         });
 
         it("creates no Service: Flagger creates <svc>, <svc>-primary and <svc>-canary", async () => {
             const rendered = await renderOne(argsFor(CPU_MODEL, { delivery: GITOPS }));
-            assert.deepEqual(rendered.resources.filter((r) => r.type === "kubernetes:core/v1:Service"), []);
+            assert.deepEqual(
+                rendered.resources.filter((r) => r.type === "kubernetes:core/v1:Service"),
+                [],
+            );
         });
     });
 
@@ -326,7 +391,12 @@ describe("ModelServing", () => {
             const promoted: ServedModel = {
                 ...CPU_MODEL,
                 promotion: {
-                    evidence: { runId: "3f2a9c4e8b7d41f09a6c5e2d1b0f8a73", metrics: { accuracy: 0.95, f1: 0.92 }, validatedIn: "staging", promotedAt: "2026-11-02T09:14:00Z" },
+                    evidence: {
+                        runId: "3f2a9c4e8b7d41f09a6c5e2d1b0f8a73",
+                        metrics: { accuracy: 0.95, f1: 0.92 },
+                        validatedIn: "staging",
+                        promotedAt: "2026-11-02T09:14:00Z",
+                    },
                     approvedBy: ["ml-lead", "product-owner"],
                 },
             };
@@ -382,16 +452,26 @@ describe("ModelServing", () => {
             assert.deepEqual(app["metadata"]["finalizers"], ["resources-finalizer.argocd.argoproj.io"]);
             assert.deepEqual(app["spec"], {
                 project: "models",
-                source: { repoURL: "https://github.com/example-org/mlops-platform.git", targetRevision: "main", path: "deploy/production/fraud-detector", directory: { recurse: true } },
+                source: {
+                    repoURL: "https://github.com/example-org/mlops-platform.git",
+                    targetRevision: "main",
+                    path: "deploy/production/fraud-detector",
+                    directory: { recurse: true },
+                },
                 destination: { server: "https://kubernetes.default.svc", namespace: "models" },
-                syncPolicy: { automated: { prune: true, selfHeal: true }, syncOptions: ["CreateNamespace=false", "RespectIgnoreDifferences=true", "PruneLast=true"] },
+                syncPolicy: {
+                    automated: { prune: true, selfHeal: true },
+                    syncOptions: ["CreateNamespace=false", "RespectIgnoreDifferences=true", "PruneLast=true"],
+                },
                 ignoreDifferences: [{ group: "apps", kind: "Deployment", jsonPointers: ["/spec/replicas"] }],
             });
         });
 
         it("gitops defaults: revision HEAD, path deploy, render root the project directory, Argo CD in argocd", async () => {
             assert.deepEqual(DELIVERY_DEFAULTS, { targetRevision: "HEAD", path: "deploy", renderRoot: ".", argoNamespace: "argocd" });
-            const rendered = await renderOne(argsFor(CPU_MODEL, { stack: "staging", delivery: { mode: "gitops", repoUrl: "https://git.example.com/ml.git", project: "models" } }));
+            const rendered = await renderOne(
+                argsFor(CPU_MODEL, { stack: "staging", delivery: { mode: "gitops", repoUrl: "https://git.example.com/ml.git", project: "models" } }),
+            );
             const app = child(rendered, "fraud-detector", T.application);
             assert.equal(app["spec"]["source"]["targetRevision"], "HEAD");
             assert.equal(app["spec"]["source"]["path"], "deploy/staging/fraud-detector");
@@ -406,7 +486,16 @@ describe("ModelServing", () => {
                 return counts;
             };
             const gitops = await renderOne(argsFor(CPU_MODEL, { delivery: GITOPS }));
-            assert.deepEqual(byType(gitops), { [T.provider]: 1, [T.serviceAccount]: 1, [T.deployment]: 1, [T.hpa]: 1, [T.pdb]: 1, [T.ingress]: 1, [T.canary]: 1, [T.application]: 1 });
+            assert.deepEqual(byType(gitops), {
+                [T.provider]: 1,
+                [T.serviceAccount]: 1,
+                [T.deployment]: 1,
+                [T.hpa]: 1,
+                [T.pdb]: 1,
+                [T.ingress]: 1,
+                [T.canary]: 1,
+                [T.application]: 1,
+            });
             // The component itself counts too.
             assert.ok(childrenOf(gitops, "fraud-detector").length + 1 <= 10);
             const direct = await renderOne(argsFor(CPU_MODEL));
@@ -436,19 +525,28 @@ describe("ModelServing", () => {
                     ["prediction-confidence", "prediction-confidence", { min: 0.7 }],
                 ],
             );
-            assert.deepEqual(a.webhooks.map((w: any) => [w.name, w.type, w.url, w.metadata.type]), [
-                ["acceptance-test", "pre-rollout", "http://flagger-loadtester.flagger/", "bash"],
-                ["load-test", "rollout", "http://flagger-loadtester.flagger/", "cmd"],
-            ]);
+            assert.deepEqual(
+                a.webhooks.map((w: any) => [w.name, w.type, w.url, w.metadata.type]),
+                [
+                    ["acceptance-test", "pre-rollout", "http://flagger-loadtester.flagger/", "bash"],
+                    ["load-test", "rollout", "http://flagger-loadtester.flagger/", "cmd"],
+                ],
+            );
             assert.match(a.webhooks[0].metadata.cmd, /http:\/\/fraud-detector-canary\.models:80\/invocations$/);
-            assert.match(a.webhooks[1].metadata.cmd, /^hey -z 1m -q 10 -c 2 -m POST -T application\/json -d '.*' https:\/\/fraud-detector\.ml\.example\.com\/invocations$/);
+            assert.match(
+                a.webhooks[1].metadata.cmd,
+                /^hey -z 1m -q 10 -c 2 -m POST -T application\/json -d '.*' https:\/\/fraud-detector\.ml\.example\.com\/invocations$/,
+            );
             assert.deepEqual(a.alerts, [{ name: "model-rollout", severity: "info", providerRef: { name: "slack", namespace: "flagger" } }]);
         });
 
         it("has no alerts without an AlertProvider, and no quality metrics unless configured", async () => {
             const a = child(await renderOne(argsFor(CPU_MODEL)), "fraud-detector", T.canary)["spec"]["analysis"];
             assert.equal("alerts" in a, false);
-            assert.deepEqual(a.metrics.map((m: any) => m.name), ["request-success-rate", "request-duration"]);
+            assert.deepEqual(
+                a.metrics.map((m: any) => m.name),
+                ["request-success-rate", "request-duration"],
+            );
             assert.deepEqual(a.stepWeights, [...CANARY_DEFAULTS.stepWeights]);
         });
 
@@ -463,7 +561,10 @@ describe("ModelServing", () => {
 
         it("mirrors traffic on Istio with the configured weight, loading the canary Service directly", async () => {
             const model = { ...CPU_MODEL, canary: { mirror: true, mirrorWeight: 30 } };
-            const args = argsFor(model, { flagger: { ...FLAGGER, meshProvider: "istio" }, ingress: { className: "nginx", domain: "ml.example.com", clusterIssuer: "x", gateway: { name: "public", namespace: "istio-ingress" } } });
+            const args = argsFor(model, {
+                flagger: { ...FLAGGER, meshProvider: "istio" },
+                ingress: { className: "nginx", domain: "ml.example.com", clusterIssuer: "x", gateway: { name: "public", namespace: "istio-ingress" } },
+            });
             const a = child(await renderOne(args), "fraud-detector", T.canary)["spec"]["analysis"];
             assert.deepEqual([a.mirror, a.mirrorWeight, a.stepWeights], [true, 30, [1, 5, 25, 50]]);
             assert.equal(a.webhooks[1].metadata.cmd, "hey -z 1m -q 5 -c 2 http://fraud-detector-canary.models:80/health");
@@ -474,7 +575,10 @@ describe("ModelServing", () => {
         it("leaves out the load test when it is switched off", async () => {
             const model = { ...CPU_MODEL, canary: { loadTest: { enabled: false } } };
             const a = child(await renderOne(argsFor(model)), "fraud-detector", T.canary)["spec"]["analysis"];
-            assert.deepEqual(a.webhooks.map((w: any) => w.name), ["acceptance-test"]);
+            assert.deepEqual(
+                a.webhooks.map((w: any) => w.name),
+                ["acceptance-test"],
+            );
         });
     });
 
@@ -495,8 +599,16 @@ describe("ModelServing", () => {
                 argsFor({ ...CPU_MODEL, replicas: { min: 3, max: 2 } }),
                 'ModelServing "serving": model.replicas.max must be at least the minimum (3), got 2',
             ],
-            ["a short startup budget", argsFor(CPU_MODEL, { startupTimeoutSeconds: 30 }), 'ModelServing "serving": startupTimeoutSeconds must be an integer ≥ 60, got 30'],
-            ["a CPU target of 0", argsFor(CPU_MODEL, { targetCpuUtilizationPercent: 0 }), 'ModelServing "serving": targetCpuUtilizationPercent must be an integer from 1 to 100, got 0'],
+            [
+                "a short startup budget",
+                argsFor(CPU_MODEL, { startupTimeoutSeconds: 30 }),
+                'ModelServing "serving": startupTimeoutSeconds must be an integer ≥ 60, got 30',
+            ],
+            [
+                "a CPU target of 0",
+                argsFor(CPU_MODEL, { targetCpuUtilizationPercent: 0 }),
+                'ModelServing "serving": targetCpuUtilizationPercent must be an integer from 1 to 100, got 0',
+            ],
             [
                 "an Application name past 63 characters",
                 argsFor(CPU_MODEL, { stack: "a-very-long-stack-name-for-the-production-platform", delivery: GITOPS }),

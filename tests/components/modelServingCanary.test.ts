@@ -20,7 +20,7 @@ import { describeArgProblem } from "../../components/validation";
 function shell(sh: "sh" | "bash", command: string): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
         execFile(sh, ["-c", command], { timeout: 20_000 }, (err, stdout, stderr) => {
-            const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : -1;
+            const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1;
             resolve({ code, stdout, stderr });
         });
     });
@@ -76,7 +76,15 @@ describe("ModelServing canary analysis", () => {
 
     describe("resolveCanary with the user's values", () => {
         it("keeps what is declared and switches the load test off when asked", () => {
-            const r = resolveCanary({ stepWeights: [10, 50], interval: "30s", threshold: 3, maxLatencyMs: 1500, minSuccessRate: 98, loadTest: { enabled: false }, quality: { maxDriftScore: 0.2 } });
+            const r = resolveCanary({
+                stepWeights: [10, 50],
+                interval: "30s",
+                threshold: 3,
+                maxLatencyMs: 1500,
+                minSuccessRate: 98,
+                loadTest: { enabled: false },
+                quality: { maxDriftScore: 0.2 },
+            });
             assert.deepEqual(r.strategy, { kind: "progressive", stepWeights: [10, 50] });
             assert.deepEqual([r.interval, r.threshold, r.maxLatencyMs, r.minSuccessRate, r.loadTest], ["30s", 3, 1500, 98, undefined]);
             assert.deepEqual(r.quality, { maxDriftScore: 0.2 });
@@ -89,7 +97,10 @@ describe("ModelServing canary analysis", () => {
             assert.equal(metricInterval("30s"), "1m");
             assert.equal(metricInterval("2m"), "2m");
             const a = canaryAnalysis(resolveCanary({ interval: "30s" }), TARGETS);
-            assert.deepEqual((a["metrics"] as Array<{ interval: string }>).map((m) => m.interval), ["1m", "1m"]);
+            assert.deepEqual(
+                (a["metrics"] as Array<{ interval: string }>).map((m) => m.interval),
+                ["1m", "1m"],
+            );
             assert.equal(a["interval"], "30s");
         });
     });
@@ -109,7 +120,10 @@ describe("ModelServing canary analysis", () => {
             const server = await recordingServer(200);
             try {
                 assert.equal((await shell("bash", acceptanceCommand(resolveCanary({}), server.url))).code, 0);
-                assert.deepEqual(server.received.map((r) => [r.method, r.url]), [["GET", "/health"]]);
+                assert.deepEqual(
+                    server.received.map((r) => [r.method, r.url]),
+                    [["GET", "/health"]],
+                );
             } finally {
                 await server.close();
             }
@@ -131,10 +145,27 @@ describe("ModelServing canary analysis", () => {
 
         it("sends the configured rate (rps split over two workers) of the request to the public host", async () => {
             const command = loadTestCommand(resolveCanary({ acceptanceRequest: TRICKY_BODY, loadTest: { rps: 5 } }), TARGETS) as string;
-            assert.deepEqual(await argv(command), ["-z", "1m", "-q", "2.5", "-c", "2", "-m", "POST", "-T", "application/json", "-d", TRICKY_BODY, "https://m.ml.example.com/invocations"]);
+            assert.deepEqual(await argv(command), [
+                "-z",
+                "1m",
+                "-q",
+                "2.5",
+                "-c",
+                "2",
+                "-m",
+                "POST",
+                "-T",
+                "application/json",
+                "-d",
+                TRICKY_BODY,
+                "https://m.ml.example.com/invocations",
+            ]);
         });
         it("carries the A/B header, so that the load reaches the canary", async () => {
-            const command = loadTestCommand(resolveCanary({ abTesting: { header: "X-Cohort", value: "beta testers" }, loadTest: { rps: 1 } }), TARGETS) as string;
+            const command = loadTestCommand(
+                resolveCanary({ abTesting: { header: "X-Cohort", value: "beta testers" }, loadTest: { rps: 1 } }),
+                TARGETS,
+            ) as string;
             assert.deepEqual(await argv(command), ["-z", "1m", "-q", "1", "-c", "1", "-H", "X-Cohort: beta testers", "https://m.ml.example.com/health"]);
         });
         it("is absent when the load test is off", () => {
@@ -144,13 +175,18 @@ describe("ModelServing canary analysis", () => {
     });
 
     describe("canaryProblems: what a provider's router can do, and settings that exclude each other", () => {
-        const problems = (provider: Parameters<typeof canaryProblems>[1], canary: Parameters<typeof canaryProblems>[0]) => canaryProblems(canary, provider).map(describeArgProblem);
+        const problems = (provider: Parameters<typeof canaryProblems>[1], canary: Parameters<typeof canaryProblems>[0]) =>
+            canaryProblems(canary, provider).map(describeArgProblem);
 
         it("mirrors only through Istio: Flagger's Gateway API routers do not mirror a weighted canary", () => {
             assert.deepEqual(MIRRORING_PROVIDERS, ["istio"]);
             assert.deepEqual(problems("istio", { mirror: true }), []);
-            assert.deepEqual(problems("gatewayapi:v1", { mirror: true }), ['canary.mirror needs a provider that mirrors traffic ("istio"), and this one is "gatewayapi:v1", got true']);
-            assert.deepEqual(problems("nginx", { mirror: true }), ['canary.mirror needs a provider that mirrors traffic ("istio"), and this one is "nginx", got true']);
+            assert.deepEqual(problems("gatewayapi:v1", { mirror: true }), [
+                'canary.mirror needs a provider that mirrors traffic ("istio"), and this one is "gatewayapi:v1", got true',
+            ]);
+            assert.deepEqual(problems("nginx", { mirror: true }), [
+                'canary.mirror needs a provider that mirrors traffic ("istio"), and this one is "nginx", got true',
+            ]);
         });
         it("takes mirrorWeight only with mirror", () => {
             assert.deepEqual(problems("istio", { mirrorWeight: 20 }), ["canary.mirrorWeight applies only when mirror is true, got 20"]);
@@ -161,10 +197,13 @@ describe("ModelServing canary analysis", () => {
             assert.deepEqual(problems("nginx", { abTesting: {}, stepWeights: [10] }), [
                 "canary.stepWeights cannot be combined with abTesting, which routes by header instead of shifting weights: remove one, got [10]",
             ]);
-            for (const provider of ["nginx", "istio", "gatewayapi:v1", "gatewayapi:v1beta1"] as const) assert.deepEqual(problems(provider, { abTesting: { iterations: 5 } }), [], provider);
+            for (const provider of ["nginx", "istio", "gatewayapi:v1", "gatewayapi:v1beta1"] as const)
+                assert.deepEqual(problems(provider, { abTesting: { iterations: 5 } }), [], provider);
         });
         it("wants step weights from 1 to 100, ascending, and a Flagger interval", () => {
-            assert.deepEqual(problems("nginx", { stepWeights: [10, 10] }), ["canary.stepWeights[1] must be more than the step before (10): weights ascend, got [10,10]"]);
+            assert.deepEqual(problems("nginx", { stepWeights: [10, 10] }), [
+                "canary.stepWeights[1] must be more than the step before (10): weights ascend, got [10,10]",
+            ]);
             assert.deepEqual(problems("nginx", { stepWeights: [0, 10] }), ["canary.stepWeights[0] must be a whole percentage from 1 to 100, got 0"]);
             assert.deepEqual(problems("nginx", { interval: "1d" }), ['canary.interval must be a duration such as "30s", "1m" or "2h", got "1d"']);
             assert.deepEqual(problems("nginx", { stepWeights: [1, 5, 25, 50], interval: "2h" }), []);

@@ -21,7 +21,12 @@ const FLAGGER_REFS = {
     alertProvider: { name: "slack", namespace: "flagger" },
 };
 
-async function problemsOf(models: readonly ServedModel[], stack: string, meshProvider: ServingProvider, gpu: ModelServingArgs["gpu"]): Promise<{ kinds: string[]; problems: string[] }> {
+async function problemsOf(
+    models: readonly ServedModel[],
+    stack: string,
+    meshProvider: ServingProvider,
+    gpu: ModelServingArgs["gpu"],
+): Promise<{ kinds: string[]; problems: string[] }> {
     const run = await runComponent(() => {
         for (const model of models) {
             new ModelServing(model.name, {
@@ -32,9 +37,20 @@ async function problemsOf(models: readonly ServedModel[], stack: string, meshPro
                 trackingUri: "http://mlflow.mlflow.svc.cluster.local:5000",
                 artifactReaderRoleArn: "arn:aws:iam::123456789012:role/mlops-artifacts-reader",
                 gpu,
-                ingress: { className: "nginx", domain: "ml.example.com", clusterIssuer: "letsencrypt", ...(meshProvider !== "nginx" && { gateway: { name: "public", namespace: "gateways" } }) },
+                ingress: {
+                    className: "nginx",
+                    domain: "ml.example.com",
+                    clusterIssuer: "letsencrypt",
+                    ...(meshProvider !== "nginx" && { gateway: { name: "public", namespace: "gateways" } }),
+                },
                 flagger: { meshProvider, ...FLAGGER_REFS },
-                delivery: { mode: "gitops", repoUrl: "https://github.com/example-org/mlops-platform.git", targetRevision: "main", path: "deploy", project: "models" },
+                delivery: {
+                    mode: "gitops",
+                    repoUrl: "https://github.com/example-org/mlops-platform.git",
+                    targetRevision: "main",
+                    path: "deploy",
+                    project: "models",
+                },
                 trackingCredentials: { secretName: "mlflow-model-reader" },
             });
         }
@@ -49,9 +65,22 @@ describe("ModelServing manifests against their schemas", () => {
     for (const stack of ["staging", "production"]) {
         it(`${stack}: every object of the shipped models is valid (nginx)`, async () => {
             const config = shippedConfig(stack);
-            const refs = { namespace: "models", trackingUri: "", artifactReaderRoleArn: "", clusterIssuer: "", flagger: { meshProvider: "nginx", ...FLAGGER_REFS }, argo: { namespace: "argocd", project: "models" }, trackingCredentialsSecret: undefined };
+            const refs = {
+                namespace: "models",
+                trackingUri: "",
+                artifactReaderRoleArn: "",
+                clusterIssuer: "",
+                flagger: { meshProvider: "nginx", ...FLAGGER_REFS },
+                argo: { namespace: "argocd", project: "models" },
+                trackingCredentialsSecret: undefined,
+            };
             const args = config.models.map((m) => modelServingArgs(config, m, refs).args);
-            const { kinds, problems } = await problemsOf(args.map((a) => a.model), stack, "nginx", args[0]?.gpu);
+            const { kinds, problems } = await problemsOf(
+                args.map((a) => a.model),
+                stack,
+                "nginx",
+                args[0]?.gpu,
+            );
             assert.deepEqual(kinds, ["Application", "Canary", "Deployment", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget", "ServiceAccount"]);
             assert.deepEqual(problems, []);
         });
@@ -76,7 +105,11 @@ describe("ModelServing manifests against their schemas", () => {
             apiVersion: "flagger.app/v1beta1",
             kind: "Canary",
             metadata: { name: "m", namespace: "models" },
-            spec: { targetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "m" }, service: { port: 80 }, analysis: { interval: "2h", threshold: 5, stepWeights: [1] } },
+            spec: {
+                targetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "m" },
+                service: { port: 80 },
+                analysis: { interval: "2h", threshold: 5, stepWeights: [1] },
+            },
         });
         assert.equal(problem?.line, 'Canary models/m: spec.analysis.interval: must match ^[0-9]+(m|s), got string "2h"');
     });

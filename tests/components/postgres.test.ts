@@ -13,7 +13,17 @@ import {
     postgresConnectionUri,
 } from "../../components/postgres";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
-import { constructionFailure, descendantsOf, findObject, findResource, ofType, promiseOf, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT } from "../harness";
+import {
+    constructionFailure,
+    descendantsOf,
+    findObject,
+    findResource,
+    ofType,
+    promiseOf,
+    type RecordedResource,
+    runComponent,
+    RESTRICTED_CONTAINER_CONTEXT,
+} from "../harness";
 
 const RDS: RdsPostgresArgs = {
     mode: "rds",
@@ -161,8 +171,14 @@ describe("Postgres", () => {
 
         it("exposes the instance and master secret ARNs", async () => {
             const { outputs } = await run(RDS);
-            assert.match(String(await promiseOf(outputs.instanceArn as pulumi.Output<string>)), /^arn:aws:rds:eu-west-1:123456789012:db:mlflow-db-db-[0-9a-f]{7}$/);
-            assert.match(String(await promiseOf(outputs.masterUserSecretArn as pulumi.Output<string>)), /^arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-/);
+            assert.match(
+                String(await promiseOf(outputs.instanceArn as pulumi.Output<string>)),
+                /^arn:aws:rds:eu-west-1:123456789012:db:mlflow-db-db-[0-9a-f]{7}$/,
+            );
+            assert.match(
+                String(await promiseOf(outputs.masterUserSecretArn as pulumi.Output<string>)),
+                /^arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-/,
+            );
             assert.equal(outputs.mode, "rds");
             assert.equal(outputs.databaseName, "mlflow");
             assert.equal(outputs.namespace, "(none)");
@@ -170,7 +186,10 @@ describe("Postgres", () => {
 
         it("creates no Kubernetes objects and no generated password", async () => {
             const { resources } = await run(RDS);
-            assert.deepEqual(resources.filter(isKubernetes).map((r) => r.type), []);
+            assert.deepEqual(
+                resources.filter(isKubernetes).map((r) => r.type),
+                [],
+            );
         });
 
         it("leaves the rotation schedule to RDS unless masterPasswordRotationDays is set", async () => {
@@ -231,9 +250,14 @@ describe("Postgres", () => {
                 container.env.find((e: { name: string }) => e.name === "POSTGRES_PASSWORD_FILE"),
                 { name: "POSTGRES_PASSWORD_FILE", value: "/etc/postgres-credentials/password" },
             );
-            assert.equal(container.env.some((e: { name: string }) => e.name === "POSTGRES_PASSWORD"), false);
+            assert.equal(
+                container.env.some((e: { name: string }) => e.name === "POSTGRES_PASSWORD"),
+                false,
+            );
             assert.ok(container.env.every((e: { value?: string }) => !String(e.value ?? "").includes(secret["stringData"].password)));
-            const volume = findObject(resources, T.statefulSet, "mlflow-db")["spec"].template.spec.volumes.find((v: { name: string }) => v.name === "credentials");
+            const volume = findObject(resources, T.statefulSet, "mlflow-db")["spec"].template.spec.volumes.find(
+                (v: { name: string }) => v.name === "credentials",
+            );
             assert.deepEqual(volume.secret, { secretName: "mlflow-db-credentials", defaultMode: 0o440, items: [{ key: "password", path: "password" }] });
         });
 
@@ -249,7 +273,13 @@ describe("Postgres", () => {
         it("runs as the image's postgres user (999) under the restricted security contexts", async () => {
             const { resources } = await run(IN_CLUSTER);
             const pod = findObject(resources, T.statefulSet, "mlflow-db")["spec"].template.spec;
-            assert.deepEqual(pod.securityContext, { runAsNonRoot: true, runAsUser: 999, runAsGroup: 999, fsGroup: 999, seccompProfile: { type: "RuntimeDefault" } });
+            assert.deepEqual(pod.securityContext, {
+                runAsNonRoot: true,
+                runAsUser: 999,
+                runAsGroup: 999,
+                fsGroup: 999,
+                seccompProfile: { type: "RuntimeDefault" },
+            });
             assert.equal(pod.automountServiceAccountToken, false);
             const container = pod.containers[0];
             assert.deepEqual(container.securityContext, RESTRICTED_CONTAINER_CONTEXT);
@@ -271,8 +301,14 @@ describe("Postgres", () => {
             const { resources } = await run({ ...IN_CLUSTER, allocatedStorageGb: 50, storageClass: "gp3-encrypted" });
             const spec = findObject(resources, T.statefulSet, "mlflow-db")["spec"];
             const container = spec.template.spec.containers[0];
-            assert.deepEqual(container.env.find((e: { name: string }) => e.name === "PGDATA"), { name: "PGDATA", value: "/var/lib/postgresql/data/pgdata" });
-            assert.deepEqual(container.volumeMounts.find((m: { name: string }) => m.name === "data"), { name: "data", mountPath: "/var/lib/postgresql/data" });
+            assert.deepEqual(
+                container.env.find((e: { name: string }) => e.name === "PGDATA"),
+                { name: "PGDATA", value: "/var/lib/postgresql/data/pgdata" },
+            );
+            assert.deepEqual(
+                container.volumeMounts.find((m: { name: string }) => m.name === "data"),
+                { name: "data", mountPath: "/var/lib/postgresql/data" },
+            );
             assert.equal(spec.volumeClaimTemplates.length, 1);
             assert.equal(spec.volumeClaimTemplates[0].metadata.name, "data");
             assert.deepEqual(spec.volumeClaimTemplates[0].spec.resources, { requests: { storage: "50Gi" } });
@@ -307,10 +343,12 @@ describe("Postgres", () => {
             assert.equal(policy["metadata"].namespace, "mlflow-db");
             assert.deepEqual(policy["spec"].podSelector, { matchLabels: statefulSet["spec"].selector.matchLabels });
             assert.deepEqual(policy["spec"].policyTypes, ["Ingress", "Egress"]);
-            assert.deepEqual(policy["spec"].ingress, [{
-                from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "tracking" } } }],
-                ports: [{ protocol: "TCP", port: 5432 }],
-            }]);
+            assert.deepEqual(policy["spec"].ingress, [
+                {
+                    from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "tracking" } } }],
+                    ports: [{ protocol: "TCP", port: 5432 }],
+                },
+            ]);
             assert.deepEqual(policy["spec"].egress, []);
         });
 
@@ -350,7 +388,10 @@ describe("Postgres", () => {
 
         it("creates no AWS resources and has no RDS outputs", async () => {
             const { resources, outputs } = await run(IN_CLUSTER);
-            assert.deepEqual(resources.filter(isAws).map((r) => r.type), []);
+            assert.deepEqual(
+                resources.filter(isAws).map((r) => r.type),
+                [],
+            );
             assert.equal("instanceArn" in outputs, false);
             assert.equal("masterUserSecretArn" in outputs, false);
             assert.equal(outputs.mode, "in-cluster");
@@ -361,7 +402,8 @@ describe("Postgres", () => {
                 const { resources } = await run(IN_CLUSTER, "backend");
                 assert.equal(findObject(resources, T.statefulSet, "backend")["metadata"].namespace, "backend");
                 const custom = await run({ ...IN_CLUSTER, namespace: "databases" }, "backend");
-                for (const type of [T.statefulSet, T.service, T.networkPolicy]) assert.equal(findObject(custom.resources, type, "backend")["metadata"].namespace, "databases");
+                for (const type of [T.statefulSet, T.service, T.networkPolicy])
+                    assert.equal(findObject(custom.resources, type, "backend")["metadata"].namespace, "databases");
             });
             it("requests 250m CPU and 512Mi memory", async () => {
                 const container = findObject((await run(IN_CLUSTER)).resources, T.statefulSet, "mlflow-db")["spec"].template.spec.containers[0];
@@ -373,7 +415,10 @@ describe("Postgres", () => {
             });
             it("uses the cluster.local DNS domain", async () => {
                 assert.equal(await promiseOf((await run(IN_CLUSTER)).outputs.host), "mlflow-db.mlflow-db.svc.cluster.local");
-                assert.equal(await promiseOf((await run({ ...IN_CLUSTER, clusterDomain: "k8s.internal" })).outputs.host), "mlflow-db.mlflow-db.svc.k8s.internal");
+                assert.equal(
+                    await promiseOf((await run({ ...IN_CLUSTER, clusterDomain: "k8s.internal" })).outputs.host),
+                    "mlflow-db.mlflow-db.svc.k8s.internal",
+                );
             });
         });
     });
@@ -381,7 +426,14 @@ describe("Postgres", () => {
     describe("helpers", () => {
         it("postgresConnectionUri percent-encodes the user and password", () => {
             assert.equal(
-                postgresConnectionUri({ username: "ml flow", password: "p@ss:w/rd%#?", host: "db.example.com", port: 5432, database: "mlflow", sslmode: "require" }),
+                postgresConnectionUri({
+                    username: "ml flow",
+                    password: "p@ss:w/rd%#?",
+                    host: "db.example.com",
+                    port: 5432,
+                    database: "mlflow",
+                    sslmode: "require",
+                }),
                 "postgresql+psycopg2://ml%20flow:p%40ss%3Aw%2Frd%25%23%3F@db.example.com:5432/mlflow?sslmode=require",
             );
         });
@@ -400,12 +452,21 @@ describe("Postgres", () => {
             [{ backupRetentionDays: 0 }, 'Postgres "mlflow-db": backupRetentionDays must be a whole number from 1 to 35, got 0'],
             [{ backupRetentionDays: 36 }, 'Postgres "mlflow-db": backupRetentionDays must be a whole number from 1 to 35, got 36'],
             [{ masterPasswordRotationDays: 400 }, 'Postgres "mlflow-db": masterPasswordRotationDays must be a whole number from 1 to 365, got 400'],
-            [{ network: { ...RDS.network, privateSubnetIds: ["subnet-0a1b2c3d4e5f60001"] } }, 'Postgres "mlflow-db": network.privateSubnetIds must list subnets in at least two availability zones, got 1'],
+            [
+                { network: { ...RDS.network, privateSubnetIds: ["subnet-0a1b2c3d4e5f60001"] } },
+                'Postgres "mlflow-db": network.privateSubnetIds must list subnets in at least two availability zones, got 1',
+            ],
         ];
         const inClusterCases: [Partial<InClusterPostgresArgs>, string][] = [
             [{ allocatedStorageGb: 0 }, 'Postgres "mlflow-db": allocatedStorageGb must be a whole number from 1 to 65536, got 0'],
-            [{ mlflowNamespace: "ML" }, 'Postgres "mlflow-db": mlflowNamespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "ML"'],
-            [{ namespace: "db_ns" }, 'Postgres "mlflow-db": namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "db_ns"'],
+            [
+                { mlflowNamespace: "ML" },
+                'Postgres "mlflow-db": mlflowNamespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "ML"',
+            ],
+            [
+                { namespace: "db_ns" },
+                'Postgres "mlflow-db": namespace must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got "db_ns"',
+            ],
             [{ storageClass: "Fast SSD" }, 'Postgres "mlflow-db": storageClass must be the name of a StorageClass, got "Fast SSD"'],
             [{ clusterDomain: "cluster.local." }, 'Postgres "mlflow-db": clusterDomain must be a DNS domain such as "cluster.local", got "cluster.local."'],
             [{ resources: { cpu: "a lot", memory: "1Gi" } }, 'Postgres "mlflow-db": resources.cpu must be a CPU quantity such as "250m", got "a lot"'],
@@ -419,7 +480,10 @@ describe("Postgres", () => {
             it(`throws before any child exists: ${message}`, async () => {
                 const { outputs, resources } = await attempt("mlflow-db", args);
                 assert.equal(outputs.error, message);
-                assert.deepEqual(resources.filter((r) => r.type !== "pulumi:pulumi:Stack"), []);
+                assert.deepEqual(
+                    resources.filter((r) => r.type !== "pulumi:pulumi:Stack"),
+                    [],
+                );
             });
         }
 
@@ -435,7 +499,10 @@ describe("Postgres", () => {
     });
 
     describe("two instances", () => {
-        for (const [mode, args] of [["rds", RDS], ["in-cluster", IN_CLUSTER]] as const) {
+        for (const [mode, args] of [
+            ["rds", RDS],
+            ["in-cluster", IN_CLUSTER],
+        ] as const) {
             it(`never collide in logical or Kubernetes names (${mode})`, async () => {
                 const { resources } = await runComponent(() => {
                     new Postgres("db-a", args);

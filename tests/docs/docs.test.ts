@@ -1,4 +1,5 @@
 import * as assert from "node:assert/strict";
+import { z } from "zod";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import Ajv2020 from "ajv/dist/2020";
@@ -25,7 +26,7 @@ function schemaKeys(): Set<string> {
             walk(node["items"], `${prefix}[]`);
         }
     };
-    walk(JSON.parse(JSON.stringify(require("zod").z.toJSONSchema(stackSchema, { io: "input", unrepresentable: "any" }))), "");
+    walk(JSON.parse(JSON.stringify(z.toJSONSchema(stackSchema, { io: "input", unrepresentable: "any" }))), "");
     return keys;
 }
 
@@ -42,7 +43,10 @@ describe("README and generated docs", () => {
 
     it("starts with the two commands: set up + preview a stack, and the tests", () => {
         const firstBlock = /```bash\n([\s\S]*?)```/.exec(readme)?.[1] ?? "";
-        const commands = firstBlock.split("\n").filter((l) => l.trim() !== "").map((l) => l.replace(/\s+#.*$/, ""));
+        const commands = firstBlock
+            .split("\n")
+            .filter((l) => l.trim() !== "")
+            .map((l) => l.replace(/\s+#.*$/, ""));
         assert.deepEqual(commands, ["npm ci && npm run preview -- --stack staging", "npm test"]);
         assert.ok(readme.indexOf(firstBlock) < 1000, "the commands come first");
         assert.match(fs.readFileSync(path.join(PROJECT_DIR, ".ci", "run"), "utf8"), /^npm test$/m, ".ci/run runs the README's test command");
@@ -51,13 +55,24 @@ describe("README and generated docs", () => {
     it("documents every configuration key the schema accepts, and no other", () => {
         const documented = readmeKeys(readme);
         const accepted = schemaKeys();
-        assert.deepEqual([...accepted].filter((k) => !documented.has(k)), [], "accepted but undocumented");
-        assert.deepEqual([...documented].filter((k) => !accepted.has(k)), [], "documented but not accepted");
+        assert.deepEqual(
+            [...accepted].filter((k) => !documented.has(k)),
+            [],
+            "accepted but undocumented",
+        );
+        assert.deepEqual(
+            [...documented].filter((k) => !accepted.has(k)),
+            [],
+            "documented but not accepted",
+        );
     });
 
     it("names no default for a key the schema does not have", () => {
         const accepted = schemaKeys();
-        assert.deepEqual(Object.keys(DOCUMENTED_DEFAULTS).filter((k) => !accepted.has(k)), []);
+        assert.deepEqual(
+            Object.keys(DOCUMENTED_DEFAULTS).filter((k) => !accepted.has(k)),
+            [],
+        );
     });
 
     it("lists every policy of the pack in the catalogue", () => {
@@ -74,7 +89,8 @@ describe("README and generated docs", () => {
     describe("stacks/stack-file.schema.json, the editor's view of a stack file", () => {
         const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
         const validate = ajv.compile(JSON.parse(fs.readFileSync(STACK_FILE_SCHEMA, "utf8")) as object);
-        const load = (stack: string) => yaml.load(fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+        const load = (stack: string) =>
+            yaml.load(fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
 
         for (const stack of listStacks(PROJECT_DIR)) {
             it(`accepts the shipped Pulumi.${stack}.yaml`, () => {

@@ -40,7 +40,10 @@ describe("infra/componentArgs: the stack configuration as component args", () =>
         });
 
         it("staging: the bundled Prometheus, no alerts", () => {
-            assert.deepEqual(flaggerArgs(shippedConfig("staging"), { workloadNamespace: "models" }).args, { meshProvider: "nginx", workloadNamespace: "models" });
+            assert.deepEqual(flaggerArgs(shippedConfig("staging"), { workloadNamespace: "models" }).args, {
+                meshProvider: "nginx",
+                workloadNamespace: "models",
+            });
         });
 
         it("leaves the provider to the component when the stack does not name one", () => {
@@ -57,7 +60,16 @@ describe("infra/componentArgs: the stack configuration as component args", () =>
             trackingUri: "http://mlflow",
             artifactReaderRoleArn: "arn",
             clusterIssuer: "issuer",
-            flagger: { meshProvider: "nginx", loadTesterUrl: "http://lt/", metricTemplates: { accuracy: { name: "a", namespace: "models" }, driftScore: { name: "d", namespace: "models" }, confidence: { name: "c", namespace: "models" } }, alertProvider: undefined },
+            flagger: {
+                meshProvider: "nginx",
+                loadTesterUrl: "http://lt/",
+                metricTemplates: {
+                    accuracy: { name: "a", namespace: "models" },
+                    driftScore: { name: "d", namespace: "models" },
+                    confidence: { name: "c", namespace: "models" },
+                },
+                alertProvider: undefined,
+            },
             argo: { namespace: "argocd", project: "models" },
             trackingCredentialsSecret: undefined,
         };

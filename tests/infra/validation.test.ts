@@ -47,8 +47,16 @@ const CASES: ReadonlyArray<readonly [string, Record<string, string>, string, str
         withModel({}, { cluster: cluster({ gateway: GATEWAY }) }),
         'mlops-platform:cluster.gateway: applies only to a Gateway provider ("istio", "gatewayapi:v1" or "gatewayapi:v1beta1"); with "nginx" the host is served by an Ingress, got {"name":"public","namespace":"istio-ingress"}',
     ],
-    ["ModelServing: at least as many pods at most as at least", withModel({ replicas: { min: 3, max: 2 } }), "mlops-platform:models.m.replicas.max: must be at least the minimum (3), got 2"],
-    ["ModelServing: a CPU limit under the request", withModel({ resources: { cpu: "2", memory: "1Gi", cpuLimit: "1" } }), 'mlops-platform:models.m.resources.cpuLimit: must be at least the CPU request (2), got "1"'],
+    [
+        "ModelServing: at least as many pods at most as at least",
+        withModel({ replicas: { min: 3, max: 2 } }),
+        "mlops-platform:models.m.replicas.max: must be at least the minimum (3), got 2",
+    ],
+    [
+        "ModelServing: a CPU limit under the request",
+        withModel({ resources: { cpu: "2", memory: "1Gi", cpuLimit: "1" } }),
+        'mlops-platform:models.m.resources.cpuLimit: must be at least the CPU request (2), got "1"',
+    ],
     [
         "ModelServing: step weights ascend",
         withModel({ canary: { stepWeights: [10, 5] } }),
@@ -69,7 +77,11 @@ const CASES: ReadonlyArray<readonly [string, Record<string, string>, string, str
         withModel({ canary: { mirror: true } }, { flagger: { meshProvider: "gatewayapi:v1beta1" }, cluster: cluster({ gateway: GATEWAY }) }),
         'mlops-platform:models.m.canary.mirror: needs a provider that mirrors traffic ("istio"), and this one is "gatewayapi:v1beta1", got true',
     ],
-    ["ModelServing: a mirror weight needs mirroring", withModel({ canary: { mirrorWeight: 20 } }), "mlops-platform:models.m.canary.mirrorWeight: applies only when mirror is true, got 20"],
+    [
+        "ModelServing: a mirror weight needs mirroring",
+        withModel({ canary: { mirrorWeight: 20 } }),
+        "mlops-platform:models.m.canary.mirrorWeight: applies only when mirror is true, got 20",
+    ],
     [
         "ModelServing, MlflowServer, ArgoCd: every host under the domain is a DNS name (the schema leaves room for them)",
         withModel({}, { cluster: cluster({ domain: LONG_DOMAIN }) }),

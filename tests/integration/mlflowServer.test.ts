@@ -65,7 +65,8 @@ function resolveEnv(resources: readonly RecordedResource[], env: readonly EnvVar
     const resolved: Record<string, string> = {};
     for (const variable of env) {
         const ref = variable.valueFrom?.secretKeyRef;
-        const value = overrides[variable.name] ?? (ref === undefined ? variable.value : findObject(resources, "kubernetes:core/v1:Secret", ref.name).stringData[ref.key]);
+        const value =
+            overrides[variable.name] ?? (ref === undefined ? variable.value : findObject(resources, "kubernetes:core/v1:Secret", ref.name).stringData[ref.key]);
         assert.equal(typeof value, "string", `no value for ${variable.name}`);
         resolved[variable.name] = value as string;
     }
@@ -110,7 +111,12 @@ function requestWithHost(url: string, pathAndQuery: string, host: string): Promi
 const basic = (username: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}` });
 
 /** Runs the reader Job's command (its program from the component's ConfigMap), with its environment made local. */
-async function runReaderProgram(rendered: Awaited<ReturnType<typeof renderComponent>>, serverUrl: string, scratch: string, overrides: Readonly<Record<string, string>> = {}) {
+async function runReaderProgram(
+    rendered: Awaited<ReturnType<typeof renderComponent>>,
+    serverUrl: string,
+    scratch: string,
+    overrides: Readonly<Record<string, string>> = {},
+) {
     const job = rendered.readerJob as Container;
     const programMap = findObject(rendered.resources, "kubernetes:core/v1:ConfigMap", "mlflow-registry-reader-program");
     const programDir = mkdtempSync(path.join(scratch, "program-"));
@@ -123,12 +129,26 @@ async function runReaderProgram(rendered: Awaited<ReturnType<typeof renderCompon
 }
 
 /** Starts what the component's Deployment runs, after its migration steps, with the pod's environment made local. */
-async function startShippedServer(rendered: Awaited<ReturnType<typeof renderComponent>>, basicAuth: boolean, scratch: string, defaultPermission: MlflowPermission = "READ"): Promise<RunningServer> {
+async function startShippedServer(
+    rendered: Awaited<ReturnType<typeof renderComponent>>,
+    basicAuth: boolean,
+    scratch: string,
+    defaultPermission: MlflowPermission = "READ",
+): Promise<RunningServer> {
     // The component's own command line, rebuilt from the helper, must be what the Deployment carries.
-    const shipped = { artifactsDestination: S3_DESTINATION, allowedHosts: ALLOWED_HOSTS, port: MLFLOW_PORT, workers: MLFLOW_SERVER_DEFAULTS.workers, basicAuth };
+    const shipped = {
+        artifactsDestination: S3_DESTINATION,
+        allowedHosts: ALLOWED_HOSTS,
+        port: MLFLOW_PORT,
+        workers: MLFLOW_SERVER_DEFAULTS.workers,
+        basicAuth,
+    };
     assert.deepEqual(rendered.server.command, mlflowServerCommand(shipped));
     const migrationSpec = rendered.migration.spec.template.spec;
-    assert.deepEqual([...(migrationSpec.initContainers ?? []), ...migrationSpec.containers].map((c: Container) => c.command), mlflowMigrationSteps({ basicAuth }).map((s) => s.command));
+    assert.deepEqual(
+        [...(migrationSpec.initContainers ?? []), ...migrationSpec.containers].map((c: Container) => c.command),
+        mlflowMigrationSteps({ basicAuth }).map((s) => s.command),
+    );
 
     const authConfig = path.join(scratch, AUTH_CONFIG_FILE);
     // Filled in beforeStart, once the fresh database's URI is known; the fixture reads it when it spawns the server.
@@ -148,7 +168,12 @@ async function startShippedServer(rendered: Awaited<ReturnType<typeof renderComp
             );
         },
         command: (context) => {
-            const [program, ...args] = mlflowServerCommand({ ...shipped, artifactsDestination: `file://${context.artifactsDestination}`, port: context.port, bindAddress: context.host });
+            const [program, ...args] = mlflowServerCommand({
+                ...shipped,
+                artifactsDestination: `file://${context.artifactsDestination}`,
+                port: context.port,
+                bindAddress: context.host,
+            });
             assert.equal(program, "mlflow");
             return args;
         },
@@ -197,7 +222,7 @@ describe("MlflowServer's command line against a real MLflow 3.17.2 on PostgreSQL
 
     it("proxies artifacts to the --artifacts-destination folder (--serve-artifacts)", async () => {
         const { experimentId, runId } = await server.seed.createRun({ experimentName: "artifacts-proxy" });
-        const got = await (await fetch(`${server.url}/api/2.0/mlflow/runs/get?run_id=${runId}`)).json() as { run: { info: { artifact_uri: string } } };
+        const got = (await (await fetch(`${server.url}/api/2.0/mlflow/runs/get?run_id=${runId}`)).json()) as { run: { info: { artifact_uri: string } } };
         assert.equal(got.run.info.artifact_uri, `mlflow-artifacts:/${experimentId}/${runId}/artifacts`);
         // What MlflowClient.log_artifact sends for a run whose artifact URI is mlflow-artifacts:/…
         const artifactPath = `${experimentId}/${runId}/artifacts/model/MLmodel`;
@@ -257,7 +282,11 @@ describe("MlflowServer's command line with basic auth, and the registry reader p
         assert.equal(result.code, 1);
         assert.match(result.stderr, /registry reader: the admin credentials were refused \(HTTP 401\)/);
         assert.ok(!`${result.stdout}${result.stderr}`.includes("not-the-admin-password"));
-        assert.equal((await fetch(`${server.url}/api/2.0/mlflow/users/current`, { headers: basic(reader.username, reader.password) })).status, 401, "no user was created");
+        assert.equal(
+            (await fetch(`${server.url}/api/2.0/mlflow/users/current`, { headers: basic(reader.username, reader.password) })).status,
+            401,
+            "no user was created",
+        );
     });
 
     describe("the registry reader program, run twice", () => {
@@ -301,7 +330,7 @@ describe("MlflowServer's command line with basic auth, and the registry reader p
             const current = `${server.url}/api/2.0/mlflow/users/current`;
             assert.equal((await fetch(current, { headers: basic(reader.username, reader.password) })).status, 401, "the old password no longer works");
             const signedIn = await fetch(current, { headers: basic(reader.username, newPassword) });
-            assert.deepEqual((await signedIn.json() as { user: unknown }).user, { id: 2, username: "model-server", is_admin: false });
+            assert.deepEqual(((await signedIn.json()) as { user: unknown }).user, { id: 2, username: "model-server", is_admin: false });
         });
 
         it("never prints a password", () => {
@@ -316,7 +345,9 @@ describe("MlflowServer's command line with basic auth, and the registry reader p
             const version = await registry.getModelVersion("fraud_detector", "1");
             assert.equal(version.runId, runId);
             assert.equal((await registry.getRun(runId)).metrics["accuracy"], 0.97);
-            const artifact = await fetch(`${server.url}/api/2.0/mlflow-artifacts/artifacts/${experimentId}/${runId}/artifacts/model/MLmodel`, { headers: basic("model-server", newPassword) });
+            const artifact = await fetch(`${server.url}/api/2.0/mlflow-artifacts/artifacts/${experimentId}/${runId}/artifacts/model/MLmodel`, {
+                headers: basic("model-server", newPassword),
+            });
             assert.equal(await artifact.text(), "flavors: {}\n");
         });
 
@@ -329,8 +360,15 @@ describe("MlflowServer's command line with basic auth, and the registry reader p
             });
             assert.equal(create.status, 403, await create.text());
             const registry = new MlflowRestClient({ trackingUri: server.url, auth: { kind: "basic", username: "model-server", password: newPassword } });
-            await assert.rejects(registry.setAlias("fraud_detector", "champion", "1"), (error: unknown) => error instanceof RegistryHttpError && error.status === 403);
-            const upload = await fetch(`${server.url}/api/2.0/mlflow-artifacts/artifacts/${experimentId}/${runId}/artifacts/model/evil.pkl`, { method: "PUT", headers: asReader, body: "x" });
+            await assert.rejects(
+                registry.setAlias("fraud_detector", "champion", "1"),
+                (error: unknown) => error instanceof RegistryHttpError && error.status === 403,
+            );
+            const upload = await fetch(`${server.url}/api/2.0/mlflow-artifacts/artifacts/${experimentId}/${runId}/artifacts/model/evil.pkl`, {
+                method: "PUT",
+                headers: asReader,
+                body: "x",
+            });
             assert.equal(upload.status, 403);
             const user = await fetch(`${server.url}/api/2.0/mlflow/users/create`, {
                 method: "POST",
@@ -384,6 +422,9 @@ describe("the registry reader program on a server whose default permission is NO
         });
         assert.equal(created.status, 200);
         const withoutGrants = new MlflowRestClient({ trackingUri: server.url, auth: { kind: "basic", ...plain } });
-        await assert.rejects(withoutGrants.getModelVersion("fraud_detector", "1"), (error: unknown) => error instanceof RegistryHttpError && error.status === 403);
+        await assert.rejects(
+            withoutGrants.getModelVersion("fraud_detector", "1"),
+            (error: unknown) => error instanceof RegistryHttpError && error.status === 403,
+        );
     });
 });

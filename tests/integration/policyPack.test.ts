@@ -80,88 +80,177 @@ const promotion = (resources: RecordedResource[], name: string) => {
 };
 
 const MUTATIONS: Array<[string, string, Mutation]> = [
-    ["a GPU container above the cap", "gpu-limit-per-container", (rs) => {
-        const { resources } = container(rs, "product-image-tagger");
-        resources.limits["nvidia.com/gpu"] = "4";
-        resources.requests["nvidia.com/gpu"] = "4";
-    }],
-    ["GPU requests below limits", "gpu-requests-equal-limits", (rs) => {
-        container(rs, "product-image-tagger").resources.requests["nvidia.com/gpu"] = "0";
-    }],
-    ["a GPU pod without the GPU toleration", "gpu-node-placement", (rs) => {
-        delete target(rs, DEPLOYMENT, "product-image-tagger")["spec"].template.spec.tolerations;
-    }],
-    ["GPUs at maximum scale over the budget", "gpu-budget", (rs) => {
-        target(rs, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "product-image-tagger")["spec"].maxReplicas = 20;
-    }],
-    ["an unpinned model version", "model-version-pinned", (rs) => {
-        const c = container(rs, "fraud-detector");
-        c.args = c.args.map((a: string) => (a.startsWith("models:/") ? "models:/fraud_detector/latest" : a));
-    }],
-    ["an alias instead of a version", "model-version-pinned", (rs) => {
-        const c = container(rs, "fraud-detector");
-        c.args = c.args.map((a: string) => (a.startsWith("models:/") ? "models:/fraud_detector@champion" : a));
-    }],
-    ["evidence below the metric thresholds", "model-promotion-evidence", (rs) => {
-        const p = promotion(rs, "fraud-detector");
-        p.write({ ...p.read(), metrics: { accuracy: 0.71, f1: 0.62 } });
-    }],
-    ["evidence not validated in staging", "model-promotion-evidence", (rs) => {
-        const p = promotion(rs, "fraud-detector");
-        const { validatedIn: _dropped, ...rest } = p.read();
-        p.write(rest);
-    }],
-    ["too few approvals", "model-promotion-evidence", (rs) => {
-        const p = promotion(rs, "fraud-detector");
-        p.write({ ...p.read(), approvedBy: ["ml-lead"] });
-    }],
-    ["an approver who may not approve", "model-promotion-evidence", (rs) => {
-        const p = promotion(rs, "fraud-detector");
-        p.write({ ...p.read(), approvedBy: ["ml-lead", "intern"] });
-    }],
+    [
+        "a GPU container above the cap",
+        "gpu-limit-per-container",
+        (rs) => {
+            const { resources } = container(rs, "product-image-tagger");
+            resources.limits["nvidia.com/gpu"] = "4";
+            resources.requests["nvidia.com/gpu"] = "4";
+        },
+    ],
+    [
+        "GPU requests below limits",
+        "gpu-requests-equal-limits",
+        (rs) => {
+            container(rs, "product-image-tagger").resources.requests["nvidia.com/gpu"] = "0";
+        },
+    ],
+    [
+        "a GPU pod without the GPU toleration",
+        "gpu-node-placement",
+        (rs) => {
+            delete target(rs, DEPLOYMENT, "product-image-tagger")["spec"].template.spec.tolerations;
+        },
+    ],
+    [
+        "GPUs at maximum scale over the budget",
+        "gpu-budget",
+        (rs) => {
+            target(rs, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "product-image-tagger")["spec"].maxReplicas = 20;
+        },
+    ],
+    [
+        "an unpinned model version",
+        "model-version-pinned",
+        (rs) => {
+            const c = container(rs, "fraud-detector");
+            c.args = c.args.map((a: string) => (a.startsWith("models:/") ? "models:/fraud_detector/latest" : a));
+        },
+    ],
+    [
+        "an alias instead of a version",
+        "model-version-pinned",
+        (rs) => {
+            const c = container(rs, "fraud-detector");
+            c.args = c.args.map((a: string) => (a.startsWith("models:/") ? "models:/fraud_detector@champion" : a));
+        },
+    ],
+    [
+        "evidence below the metric thresholds",
+        "model-promotion-evidence",
+        (rs) => {
+            const p = promotion(rs, "fraud-detector");
+            p.write({ ...p.read(), metrics: { accuracy: 0.71, f1: 0.62 } });
+        },
+    ],
+    [
+        "evidence not validated in staging",
+        "model-promotion-evidence",
+        (rs) => {
+            const p = promotion(rs, "fraud-detector");
+            const { validatedIn: _dropped, ...rest } = p.read();
+            p.write(rest);
+        },
+    ],
+    [
+        "too few approvals",
+        "model-promotion-evidence",
+        (rs) => {
+            const p = promotion(rs, "fraud-detector");
+            p.write({ ...p.read(), approvedBy: ["ml-lead"] });
+        },
+    ],
+    [
+        "an approver who may not approve",
+        "model-promotion-evidence",
+        (rs) => {
+            const p = promotion(rs, "fraud-detector");
+            p.write({ ...p.read(), approvedBy: ["ml-lead", "intern"] });
+        },
+    ],
     ["a production model without its canary", "model-canary-analysis", (rs) => remove(rs, "kubernetes:flagger.app/v1beta1:Canary", "fraud-detector")],
-    ["a canary step above the bound", "model-canary-analysis", (rs) => {
-        target(rs, "kubernetes:flagger.app/v1beta1:Canary", "fraud-detector")["spec"].analysis.stepWeights = [10, 80];
-    }],
-    ["a canary without its latency check", "model-canary-analysis", (rs) => {
-        const analysis = target(rs, "kubernetes:flagger.app/v1beta1:Canary", "fraud-detector")["spec"].analysis;
-        analysis.metrics = analysis.metrics.filter((m: { name: string }) => m.name !== "request-duration");
-    }],
+    [
+        "a canary step above the bound",
+        "model-canary-analysis",
+        (rs) => {
+            target(rs, "kubernetes:flagger.app/v1beta1:Canary", "fraud-detector")["spec"].analysis.stepWeights = [10, 80];
+        },
+    ],
+    [
+        "a canary without its latency check",
+        "model-canary-analysis",
+        (rs) => {
+            const analysis = target(rs, "kubernetes:flagger.app/v1beta1:Canary", "fraud-detector")["spec"].analysis;
+            analysis.metrics = analysis.metrics.filter((m: { name: string }) => m.name !== "request-duration");
+        },
+    ],
     ["a model without its autoscaler", "model-autoscaler", (rs) => remove(rs, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "fraud-detector")],
     ["a model without its disruption budget", "model-disruption-budget", (rs) => remove(rs, "kubernetes:policy/v1:PodDisruptionBudget", "fraud-detector")],
-    ["a public bucket", "s3-bucket-public-access-block", (rs) => {
-        (rs.find((r) => r.type === "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")?.wireInputs as Record<string, any>)["blockPublicPolicy"] = false;
-    }],
-    ["a bucket without its KMS encryption", "s3-bucket-kms-encryption", (rs) => {
-        const i = rs.findIndex((r) => r.type === "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration");
-        rs.splice(i, 1);
-    }],
-    ["a bucket with versioning suspended", "s3-bucket-versioning", (rs) => {
-        const versioning = rs.find((r) => r.type === "aws:s3/bucketVersioning:BucketVersioning")?.wireInputs as Record<string, any>;
-        versioning["versioningConfiguration"].status = "Suspended";
-    }],
-    ["a bucket policy that allows plain HTTP", "s3-bucket-tls-only", (rs) => {
-        const i = rs.findIndex((r) => r.type === "aws:s3/bucketPolicy:BucketPolicy");
-        rs.splice(i, 1);
-    }],
-    ["a publicly accessible database", "rds-encrypted-private", (rs) => {
-        (rs.find((r) => r.type === "aws:rds/instance:Instance")?.wireInputs as Record<string, any>)["publiclyAccessible"] = true;
-    }],
-    ["a production database without deletion protection", "rds-resilience", (rs) => {
-        (rs.find((r) => r.type === "aws:rds/instance:Instance")?.wireInputs as Record<string, any>)["deletionProtection"] = false;
-    }],
-    ["an Ingress without TLS", "ingress-tls", (rs) => {
-        delete target(rs, "kubernetes:networking.k8s.io/v1:Ingress", "mlflow")["spec"].tls;
-    }],
-    ["a container that may escalate privileges", "pod-security-restricted", (rs) => {
-        container(rs, "fraud-detector").securityContext.allowPrivilegeEscalation = true;
-    }],
-    ["a password in a plain env value", "no-plaintext-secrets", (rs) => {
-        container(rs, "fraud-detector").env.push({ name: "DB_PASSWORD", value: "hunter2hunter2" });
-    }],
-    ["an image on latest", "images-pinned", (rs) => {
-        container(rs, "fraud-detector").image = "ghcr.io/mlflow/mlflow:latest";
-    }],
+    [
+        "a public bucket",
+        "s3-bucket-public-access-block",
+        (rs) => {
+            (rs.find((r) => r.type === "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")?.wireInputs as Record<string, any>)["blockPublicPolicy"] =
+                false;
+        },
+    ],
+    [
+        "a bucket without its KMS encryption",
+        "s3-bucket-kms-encryption",
+        (rs) => {
+            const i = rs.findIndex((r) => r.type === "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration");
+            rs.splice(i, 1);
+        },
+    ],
+    [
+        "a bucket with versioning suspended",
+        "s3-bucket-versioning",
+        (rs) => {
+            const versioning = rs.find((r) => r.type === "aws:s3/bucketVersioning:BucketVersioning")?.wireInputs as Record<string, any>;
+            versioning["versioningConfiguration"].status = "Suspended";
+        },
+    ],
+    [
+        "a bucket policy that allows plain HTTP",
+        "s3-bucket-tls-only",
+        (rs) => {
+            const i = rs.findIndex((r) => r.type === "aws:s3/bucketPolicy:BucketPolicy");
+            rs.splice(i, 1);
+        },
+    ],
+    [
+        "a publicly accessible database",
+        "rds-encrypted-private",
+        (rs) => {
+            (rs.find((r) => r.type === "aws:rds/instance:Instance")?.wireInputs as Record<string, any>)["publiclyAccessible"] = true;
+        },
+    ],
+    [
+        "a production database without deletion protection",
+        "rds-resilience",
+        (rs) => {
+            (rs.find((r) => r.type === "aws:rds/instance:Instance")?.wireInputs as Record<string, any>)["deletionProtection"] = false;
+        },
+    ],
+    [
+        "an Ingress without TLS",
+        "ingress-tls",
+        (rs) => {
+            delete target(rs, "kubernetes:networking.k8s.io/v1:Ingress", "mlflow")["spec"].tls;
+        },
+    ],
+    [
+        "a container that may escalate privileges",
+        "pod-security-restricted",
+        (rs) => {
+            container(rs, "fraud-detector").securityContext.allowPrivilegeEscalation = true;
+        },
+    ],
+    [
+        "a password in a plain env value",
+        "no-plaintext-secrets",
+        (rs) => {
+            container(rs, "fraud-detector").env.push({ name: "DB_PASSWORD", value: "hunter2hunter2" });
+        },
+    ],
+    [
+        "an image on latest",
+        "images-pinned",
+        (rs) => {
+            container(rs, "fraud-detector").image = "ghcr.io/mlflow/mlflow:latest";
+        },
+    ],
 ];
 
 describe("the policy pack refuses each broken rule with a mandatory violation (production)", () => {
@@ -207,7 +296,12 @@ describe("registry-evidence-matches through the real pack, against a real MLflow
             const { runId } = await seed.createRun({ experimentName: model.registeredModel, metrics: evidence.metrics });
             await seed.createRegisteredModel(model.registeredModel);
             for (let v = 1; v <= Number(model.version); v++) await seed.createModelVersion({ model: model.registeredModel, runId });
-            await seed.setModelVersionTag(model.registeredModel, model.version, promotionTagKey("staging"), formatPromotionTag({ promotedAt: "2026-11-01T00:00:00Z" }));
+            await seed.setModelVersionTag(
+                model.registeredModel,
+                model.version,
+                promotionTagKey("staging"),
+                formatPromotionTag({ promotedAt: "2026-11-01T00:00:00Z" }),
+            );
             await seed.setAlias(model.registeredModel, environmentAlias("staging"), model.version);
             evidence.runId = runId;
         }

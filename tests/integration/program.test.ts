@@ -1,15 +1,7 @@
 import * as assert from "node:assert/strict";
 import { kubernetesInventory, validateManifests } from "../../offline/manifests";
 import { listStacks } from "../../stacks";
-import {
-    findObject,
-    ofType,
-    PROJECT_DIR,
-    promiseOf,
-    type RecordedResource,
-    runStack,
-    shippedConfig,
-} from "../harness";
+import { findObject, ofType, PROJECT_DIR, promiseOf, type RecordedResource, runStack, shippedConfig } from "../harness";
 import { runProgram } from "../../offline/runtime";
 import main = require("../../infra");
 
@@ -74,7 +66,10 @@ for (const stack of listStacks(PROJECT_DIR)) {
             const account = /iam::(\d{12}):/.exec(config.cluster.oidcProviderArn)?.[1];
             assert.match(await promiseOf(outputs.mlflowRoleArn), new RegExp(`^arn:aws:iam::${account}:role/`));
             assert.match(await promiseOf(outputs.modelReaderRoleArn), new RegExp(`^arn:aws:iam::${account}:role/`));
-            assert.deepEqual(Object.keys(outputs.models), config.models.map((m) => m.name));
+            assert.deepEqual(
+                Object.keys(outputs.models),
+                config.models.map((m) => m.name),
+            );
             for (const model of config.models) {
                 assert.equal(outputs.models[model.name]?.version, model.version);
                 assert.equal(outputs.models[model.name]?.url, `https://${model.name}.${config.cluster.domain}`);
@@ -131,7 +126,9 @@ for (const stack of listStacks(PROJECT_DIR)) {
         });
 
         it("runs no container as root, with privilege escalation, capabilities or an unpinned image", () => {
-            const workloads = run.resources.filter((r) => ["kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job"].includes(r.type));
+            const workloads = run.resources.filter((r) =>
+                ["kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job"].includes(r.type),
+            );
             assert.ok(workloads.length > config.models.length);
             for (const workload of workloads) {
                 const pod = (workload.inputs["spec"] as { template: { spec: Record<string, any> } }).template.spec;
@@ -147,7 +144,9 @@ for (const stack of listStacks(PROJECT_DIR)) {
         });
 
         it("keeps every secret value out of plain env values and args", () => {
-            const text = JSON.stringify(run.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Secret").map((r) => r.inputs));
+            const text = JSON.stringify(
+                run.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Secret").map((r) => r.inputs),
+            );
             assert.doesNotMatch(text, /postgresql(\+psycopg2)?:\/\/[^"$]*:[^"$@]+@/, "a database URI with a password");
             assert.doesNotMatch(text, /AKIA[0-9A-Z]{16}/, "a static AWS access key");
         });
@@ -156,7 +155,10 @@ for (const stack of listStacks(PROJECT_DIR)) {
             const { manifests } = kubernetesInventory(run.resources);
             assert.ok(manifests.length > 20, `${manifests.length} manifests`);
             const problems = await validateManifests(manifests);
-            assert.deepEqual(problems.map((p) => p.line), []);
+            assert.deepEqual(
+                problems.map((p) => p.line),
+                [],
+            );
         });
 
         if (config.environment === "production") {
@@ -186,7 +188,10 @@ for (const stack of listStacks(PROJECT_DIR)) {
                 const applications = ofType(run.resources, "kubernetes:argoproj.io/v1alpha1:Application");
                 assert.equal(applications.length, config.models.length);
                 const paths = applications.map((a) => (a.inputs["spec"] as { source: { path: string } }).source.path).sort();
-                assert.deepEqual(paths, config.models.map((m) => `${config.delivery.mode === "gitops" ? config.delivery.path ?? "deploy" : ""}/${stack}/${m.name}`).sort());
+                assert.deepEqual(
+                    paths,
+                    config.models.map((m) => `${config.delivery.mode === "gitops" ? (config.delivery.path ?? "deploy") : ""}/${stack}/${m.name}`).sort(),
+                );
             });
         }
     });
@@ -211,6 +216,9 @@ describe("the program on invalid configuration", () => {
                 "  - mlops-platform:cluster.oidcProviderArn: expected the ARN of the cluster's IAM OIDC provider, got nothing\n" +
                 '  - mlops-platform:cluster.domain: expected a DNS name such as "ml.example.com", got nothing',
         );
-        assert.deepEqual(run.resources.map((r) => r.type), ["pulumi:pulumi:Stack"]);
+        assert.deepEqual(
+            run.resources.map((r) => r.type),
+            ["pulumi:pulumi:Stack"],
+        );
     });
 });

@@ -39,7 +39,12 @@ function record(type: string, name: string, wireInputs: Record<string, unknown>,
 }
 
 function deployment(name: string, spec: { replicas: number; labels: Record<string, string> }, extra: Partial<RecordedResource> = {}): RecordedResource {
-    return record(DEPLOYMENT, name, { apiVersion: "apps/v1", kind: "Deployment", metadata: { name, labels: spec.labels }, spec: { replicas: spec.replicas } }, extra);
+    return record(
+        DEPLOYMENT,
+        name,
+        { apiVersion: "apps/v1", kind: "Deployment", metadata: { name, labels: spec.labels }, spec: { replicas: spec.replicas } },
+        extra,
+    );
 }
 
 const COMPLETE_LABELS = { "app.kubernetes.io/name": "web", [MANAGED_BY]: "pulumi" };
@@ -52,8 +57,16 @@ function stackOf(): RecordedResource[] {
     const platform = record("test:index:Platform", "platform", {});
     const namespace = record("kubernetes:core/v1:Namespace", "apps", { metadata: { name: "apps" } }, { parent: platform.urn });
     const settings = record("kubernetes:core/v1:ConfigMap", "settings", { metadata: { name: "settings" } }, { parent: platform.urn });
-    const web = deployment("web", { replicas: 3, labels: COMPLETE_LABELS }, { parent: platform.urn, propertyDependencies: { metadata: [namespace.urn], spec: [] } });
-    const worker = deployment("worker", { replicas: 1, labels: { "app.kubernetes.io/name": "worker" } }, { parent: platform.urn, dependencies: [settings.urn] });
+    const web = deployment(
+        "web",
+        { replicas: 3, labels: COMPLETE_LABELS },
+        { parent: platform.urn, propertyDependencies: { metadata: [namespace.urn], spec: [] } },
+    );
+    const worker = deployment(
+        "worker",
+        { replicas: 1, labels: { "app.kubernetes.io/name": "worker" } },
+        { parent: platform.urn, dependencies: [settings.urn] },
+    );
     return [stack, platform, namespace, settings, web, worker];
 }
 
@@ -172,7 +185,10 @@ describe("policy pack analyzer: the fixture pack as a running plugin", () => {
         const { config } = await pack.configure({ value: { all: "disabled", "replica-floor": "advisory" } });
         assert.deepEqual(config.get("all"), { enforcementLevel: "disabled", properties: undefined });
         const diagnostics = await pack.analyze(noncompliant);
-        assert.deepEqual(diagnostics.map((d) => [d.policyName, d.enforcementLevel]), [["replica-floor", "advisory"]]);
+        assert.deepEqual(
+            diagnostics.map((d) => [d.policyName, d.enforcementLevel]),
+            [["replica-floor", "advisory"]],
+        );
     });
 
     it(`turns one policy off with "disabled" and leaves the others`, async () => {
@@ -183,19 +199,22 @@ describe("policy pack analyzer: the fixture pack as a running plugin", () => {
     it(`downgrades a mandatory stack policy with { "enforcementLevel": "advisory" }`, async () => {
         await pack.configure({ value: { "namespaced-workloads": { enforcementLevel: "advisory" } } });
         const diagnostics = await pack.analyzeStack(stackOf());
-        assert.deepEqual(diagnostics.map((d) => [d.policyName, d.enforcementLevel]), [["namespaced-workloads", "advisory"]]);
+        assert.deepEqual(
+            diagnostics.map((d) => [d.policyName, d.enforcementLevel]),
+            [["namespaced-workloads", "advisory"]],
+        );
     });
 
     it("rejects an invalid value with the CLI's exact message and sends nothing", async () => {
         await pack.configure({ value: { "replica-floor": "disabled" } });
-        await assert.rejects(
-            pack.configure({ file: configFile({ "replica-floor": { minReplicas: "two" } }) }),
-            (err: unknown) => {
-                assert.ok(err instanceof PolicyPackConfigError);
-                assert.equal(err.message, "validating policy config: analyzer-fixture 0.3.1  replica-floor: minReplicas: Invalid type. Expected: integer, given: string");
-                return true;
-            },
-        );
+        await assert.rejects(pack.configure({ file: configFile({ "replica-floor": { minReplicas: "two" } }) }), (err: unknown) => {
+            assert.ok(err instanceof PolicyPackConfigError);
+            assert.equal(
+                err.message,
+                "validating policy config: analyzer-fixture 0.3.1  replica-floor: minReplicas: Invalid type. Expected: integer, given: string",
+            );
+            return true;
+        });
         await assert.rejects(pack.configure({ value: { "required-labels": { labels: "app" }, "replica-floor": { minReplicas: 0 } } }), {
             message: [
                 "validating policy config: analyzer-fixture 0.3.1  replica-floor: minReplicas: Must be greater than or equal to 1",
@@ -209,7 +228,10 @@ describe("policy pack analyzer: the fixture pack as a running plugin", () => {
     it("rejects malformed entries as the CLI parses them", async () => {
         const cases: [unknown, string][] = [
             [{ "replica-floor": "warn" }, `parsing enforcement level for "replica-floor": "warn" is not a valid enforcement level`],
-            [{ "replica-floor": { enforcementLevel: 1 } }, `parsing enforcement level for "replica-floor": 1 is not a valid enforcement level; must be a string`],
+            [
+                { "replica-floor": { enforcementLevel: 1 } },
+                `parsing enforcement level for "replica-floor": 1 is not a valid enforcement level; must be a string`,
+            ],
             [{ "replica-floor": 3 }, `parsing "replica-floor": 3 is not a valid value; must be a string or object`],
             [["replica-floor"], "json: cannot unmarshal array into Go value of type map[string]interface {}"],
         ];
@@ -265,7 +287,8 @@ describe("policy pack analyzer: the fixture pack as a running plugin", () => {
                 policyPackVersion: "0.3.1",
                 enforcementLevel: "mandatory",
                 description: "Every Deployment depends on a Namespace of the stack.",
-                message: "Every Deployment depends on a Namespace of the stack.\nworker (parent test:index:Platform) depends on no Namespace; it depends on [settings]",
+                message:
+                    "Every Deployment depends on a Namespace of the stack.\nworker (parent test:index:Platform) depends on no Namespace; it depends on [settings]",
                 urn: resources[5]?.urn,
             },
         ]);
@@ -276,10 +299,16 @@ describe("policy pack analyzer: the fixture pack as a running plugin", () => {
         const stack = record("pulumi:pulumi:Stack", "fixture-staging", {});
         const expected = [["namespaced-workloads", ROOT, "Every Deployment depends on a Namespace of the stack.\nthe stack has Deployments but no Namespace"]];
         const withStack = await pack.analyzeStack([stack, noncompliant]);
-        assert.deepEqual(withStack.map((d) => [d.policyName, d.urn, d.message]), expected);
+        assert.deepEqual(
+            withStack.map((d) => [d.policyName, d.urn, d.message]),
+            expected,
+        );
         // Without a recorded stack resource the root URN comes from the stack the pack was launched for.
         const withoutStack = await pack.analyzeStack([noncompliant]);
-        assert.deepEqual(withoutStack.map((d) => [d.policyName, d.urn, d.message]), expected);
+        assert.deepEqual(
+            withoutStack.map((d) => [d.policyName, d.urn, d.message]),
+            expected,
+        );
     });
 });
 
@@ -293,11 +322,17 @@ describe("policy pack analyzer: runPolicyPack, as pulumi preview runs a pack", (
             const run = await runPolicyPack({ packDir: FIXTURE, configFile, stack: "staging", project: "fixture", resources });
             const worker = resources[5]?.urn;
             assert.equal(run.info.name, "analyzer-fixture");
-            assert.deepEqual(run.remediations.map((r) => [r.policyName, r.urn]), [["managed-by-label", worker]]);
-            assert.deepEqual(run.diagnostics.map((d) => [d.policyName, d.enforcementLevel, d.urn]), [
-                ["replica-floor", "mandatory", worker],
-                ["namespaced-workloads", "mandatory", worker],
-            ]);
+            assert.deepEqual(
+                run.remediations.map((r) => [r.policyName, r.urn]),
+                [["managed-by-label", worker]],
+            );
+            assert.deepEqual(
+                run.diagnostics.map((d) => [d.policyName, d.enforcementLevel, d.urn]),
+                [
+                    ["replica-floor", "mandatory", worker],
+                    ["namespaced-workloads", "mandatory", worker],
+                ],
+            );
             assert.deepEqual(
                 run.logs.map((l) => [l.stream, l.message]),
                 [
@@ -334,7 +369,10 @@ describe("policy pack analyzer: launch failures and shutdown", () => {
         const { dir, line } = brokenCopy("const broken: number = ;");
         cleanup.push(dir);
         const err = await startFailure(dir);
-        assert.equal(err.message, `policy pack ${JSON.stringify(dir)} failed to start: TypeScript error: index.ts(${line},24): error TS1109: Expression expected.`);
+        assert.equal(
+            err.message,
+            `policy pack ${JSON.stringify(dir)} failed to start: TypeScript error: index.ts(${line},24): error TS1109: Expression expected.`,
+        );
         assert.match(err.stderr, /Unable to compile TypeScript/);
     });
 
@@ -351,7 +389,10 @@ describe("policy pack analyzer: launch failures and shutdown", () => {
     it("says where PulumiPolicy.yaml is missing", async () => {
         const dir = path.join(os.tmpdir(), "analyzer-no-such-pack");
         const err = await startFailure(dir);
-        assert.equal(err.message, `failed to load Pulumi policy project located at ${JSON.stringify(dir)}: open ${dir}/PulumiPolicy.yaml: no such file or directory`);
+        assert.equal(
+            err.message,
+            `failed to load Pulumi policy project located at ${JSON.stringify(dir)}: open ${dir}/PulumiPolicy.yaml: no such file or directory`,
+        );
     });
 
     it("says the dependencies are not installed when @pulumi/pulumi cannot be resolved from the pack", async () => {
@@ -359,7 +400,10 @@ describe("policy pack analyzer: launch failures and shutdown", () => {
         cleanup.push(dir);
         for (const file of ["package.json", "PulumiPolicy.yaml", "index.ts"]) fs.copyFileSync(path.join(FIXTURE, file), path.join(dir, file));
         const err = await startFailure(dir);
-        assert.equal(err.message, `it looks like the policy pack's dependencies are not installed; try running npm install or yarn install in ${JSON.stringify(dir)}`);
+        assert.equal(
+            err.message,
+            `it looks like the policy pack's dependencies are not installed; try running npm install or yarn install in ${JSON.stringify(dir)}`,
+        );
     });
 
     it("says why a pack could not even be spawned (an environment over the kernel's limit), and leaves nothing running", async () => {
@@ -371,7 +415,10 @@ describe("policy pack analyzer: launch failures and shutdown", () => {
         });
         // The engine server was shut down: nothing but this test's own handles keeps the event loop alive.
         const servers = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().filter((h) => h?.constructor?.name === "Http2Server");
-        assert.deepEqual(servers.map((h) => (h as { address(): unknown }).address()).filter((a) => a !== null), []);
+        assert.deepEqual(
+            servers.map((h) => (h as { address(): unknown }).address()).filter((a) => a !== null),
+            [],
+        );
     });
 
     it("close() kills the pack process and can be called again", async () => {
@@ -387,27 +434,56 @@ describe("policy pack analyzer: launch failures and shutdown", () => {
 });
 
 describe("policy pack analyzer: the CLI's config rules (pure)", () => {
-    const policy = (name: string, enforcementLevel: PolicyConfigInfo["enforcementLevel"], properties: Record<string, Record<string, unknown>> = {}, required: string[] = []): PolicyConfigInfo => ({
+    const policy = (
+        name: string,
+        enforcementLevel: PolicyConfigInfo["enforcementLevel"],
+        properties: Record<string, Record<string, unknown>> = {},
+        required: string[] = [],
+    ): PolicyConfigInfo => ({
         name,
         enforcementLevel,
-        configSchema: { properties: { ...properties, enforcementLevel: { type: "string", enum: ["advisory", "mandatory", "remediate", "disabled"] } }, required },
+        configSchema: {
+            properties: { ...properties, enforcementLevel: { type: "string", enum: ["advisory", "mandatory", "remediate", "disabled"] } },
+            required,
+        },
     });
 
     // Cases and expected messages from pulumi/pulumi pkg/resource/analyzer/config_test.go.
     it("reports schema problems in gojsonschema's words", () => {
         const cases: [PolicyConfigInfo, Record<string, unknown> | undefined, string[]][] = [
             [policy("foo-policy", "advisory", { foo: { type: "string" } }, ["foo"]), undefined, ["foo-policy: foo is required"]],
-            [policy("foo-policy", "advisory", { foo: { type: "string", default: 1 } }), undefined, ["foo-policy: foo: Invalid type. Expected: string, given: integer"]],
-            [policy("foo-policy", "advisory", { foo: { type: "string", maxLength: 3, default: "this value is too long" } }), undefined, ["foo-policy: foo: String length must be less than or equal to 3"]],
-            [policy("foo-policy", "advisory", { foo: { type: "string", enum: ["bar", "baz"] } }), { foo: "blah" }, [`foo-policy: foo: foo must be one of the following: "bar", "baz"`]],
+            [
+                policy("foo-policy", "advisory", { foo: { type: "string", default: 1 } }),
+                undefined,
+                ["foo-policy: foo: Invalid type. Expected: string, given: integer"],
+            ],
+            [
+                policy("foo-policy", "advisory", { foo: { type: "string", maxLength: 3, default: "this value is too long" } }),
+                undefined,
+                ["foo-policy: foo: String length must be less than or equal to 3"],
+            ],
+            [
+                policy("foo-policy", "advisory", { foo: { type: "string", enum: ["bar", "baz"] } }),
+                { foo: "blah" },
+                [`foo-policy: foo: foo must be one of the following: "bar", "baz"`],
+            ],
             [policy("foo-policy", "advisory", { foo: { const: "bar" } }), { foo: "blah" }, [`foo-policy: foo: foo does not match: "bar"`]],
             // gojsonschema stops at a type mismatch: no enum complaint on top.
-            [policy("foo-policy", "advisory", { foo: { type: "string", enum: ["bar", "baz"] } }), { foo: 1 }, ["foo-policy: foo: Invalid type. Expected: string, given: integer"]],
-            [policy("foo-policy", "advisory", { foo: { type: ["string", "null"] } }), { foo: true }, ["foo-policy: foo: Invalid type. Expected: [string,null], given: boolean"]],
-            [policy("foo-policy", "advisory", { foo: { type: "object", properties: { bar: { type: "integer" } }, required: ["baz"] } }), { foo: { bar: "x" } }, [
-                "foo-policy: foo.bar: Invalid type. Expected: integer, given: string",
-                "foo-policy: foo: baz is required",
-            ]],
+            [
+                policy("foo-policy", "advisory", { foo: { type: "string", enum: ["bar", "baz"] } }),
+                { foo: 1 },
+                ["foo-policy: foo: Invalid type. Expected: string, given: integer"],
+            ],
+            [
+                policy("foo-policy", "advisory", { foo: { type: ["string", "null"] } }),
+                { foo: true },
+                ["foo-policy: foo: Invalid type. Expected: [string,null], given: boolean"],
+            ],
+            [
+                policy("foo-policy", "advisory", { foo: { type: "object", properties: { bar: { type: "integer" } }, required: ["baz"] } }),
+                { foo: { bar: "x" } },
+                ["foo-policy: foo.bar: Invalid type. Expected: integer, given: string", "foo-policy: foo: baz is required"],
+            ],
             [
                 policy("foo-policy", "advisory", { foo: { type: "string", maxLength: 3 }, bar: { type: "integer" } }),
                 { foo: "this is too long", bar: 3.14 },
@@ -426,7 +502,12 @@ describe("policy pack analyzer: the CLI's config rules (pure)", () => {
         const result = reconcilePolicyPackConfig(policies, undefined, parsePolicyPackConfig(`{"policy-three": "advisory", "all": "mandatory"}`));
         assert.deepEqual(
             [...(result.config ?? [])].map(([name, config]) => [name, config.enforcementLevel]),
-            [["policy-one", "mandatory"], ["policy-two", "mandatory"], ["policy-three", "advisory"], ["all", "mandatory"]],
+            [
+                ["policy-one", "mandatory"],
+                ["policy-two", "mandatory"],
+                ["policy-three", "advisory"],
+                ["all", "mandatory"],
+            ],
         );
     });
 
@@ -437,12 +518,26 @@ describe("policy pack analyzer: the CLI's config rules (pure)", () => {
 });
 
 describe("policy pack analyzer: what goes on the wire", () => {
-    const provider = record("pulumi:providers:kubernetes", "cluster", { kubeconfig: { [SECRET_SIG.key]: SECRET_SIG.secret, value: "apiVersion: v1" }, __internal: true });
-    const workload = deployment("web", { replicas: 3, labels: COMPLETE_LABELS }, {
-        provider: `${provider.urn}::04da6b54-80e4-46f7-96ec-b56ff0331ba9`,
-        propertyDependencies: { metadata: ["urn:pulumi:staging::fixture::kubernetes:core/v1:Namespace::apps"], spec: [] },
-        options: { protect: true, retainOnDelete: false, ignoreChanges: ["spec.replicas"], deleteBeforeReplace: false, additionalSecretOutputs: [], customTimeouts: { create: "5m", update: "1h30m" } },
+    const provider = record("pulumi:providers:kubernetes", "cluster", {
+        kubeconfig: { [SECRET_SIG.key]: SECRET_SIG.secret, value: "apiVersion: v1" },
+        __internal: true,
     });
+    const workload = deployment(
+        "web",
+        { replicas: 3, labels: COMPLETE_LABELS },
+        {
+            provider: `${provider.urn}::04da6b54-80e4-46f7-96ec-b56ff0331ba9`,
+            propertyDependencies: { metadata: ["urn:pulumi:staging::fixture::kubernetes:core/v1:Namespace::apps"], spec: [] },
+            options: {
+                protect: true,
+                retainOnDelete: false,
+                ignoreChanges: ["spec.replicas"],
+                deleteBeforeReplace: false,
+                additionalSecretOutputs: [],
+                customTimeouts: { create: "5m", update: "1h30m" },
+            },
+        },
+    );
 
     it("resolves the provider from the provider reference and sends options as the engine does", () => {
         const request = analyzeRequest(workload, new ResourceIndex([provider, workload]));
@@ -451,12 +546,17 @@ describe("policy pack analyzer: what goes on the wire", () => {
         assert.equal(request.getProvider()?.getType(), "pulumi:providers:kubernetes");
         assert.equal(request.getProvider()?.getName(), "cluster");
         // Secrets keep their wire form; internal `__` keys are skipped.
-        assert.deepEqual(request.getProvider()?.getProperties()?.toJavaScript(), { kubeconfig: { [SECRET_SIG.key]: SECRET_SIG.secret, value: "apiVersion: v1" } });
+        assert.deepEqual(request.getProvider()?.getProperties()?.toJavaScript(), {
+            kubeconfig: { [SECRET_SIG.key]: SECRET_SIG.secret, value: "apiVersion: v1" },
+        });
         const options = request.getOptions();
         assert.equal(options?.getParent(), ROOT);
         assert.equal(options?.getProtect(), true);
         assert.deepEqual(options?.getIgnorechangesList(), ["spec.replicas"]);
-        assert.deepEqual([options?.getCustomtimeouts()?.getCreate(), options?.getCustomtimeouts()?.getUpdate(), options?.getCustomtimeouts()?.getDelete()], [300, 5400, 0]);
+        assert.deepEqual(
+            [options?.getCustomtimeouts()?.getCreate(), options?.getCustomtimeouts()?.getUpdate(), options?.getCustomtimeouts()?.getDelete()],
+            [300, 5400, 0],
+        );
     });
 
     it("gives AnalyzeStack the parent in its own field and only non-empty property dependencies", () => {

@@ -39,15 +39,17 @@ function validArgs() {
                     metadata: { labels },
                     spec: {
                         securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
-                        containers: [{
-                            name: "server",
-                            image: "ghcr.io/mlflow/mlflow:v3.17.2-full",
-                            args: ["mlflow", "models", "serve", "-m", "models:/fraud_detector/7", "--env-manager", "local"],
-                            ports: [{ name: "http", containerPort: 8080 }],
-                            readinessProbe: { httpGet: { path: "/health", port: "http" } },
-                            resources: { requests: { cpu: "1", memory: "2Gi" }, limits: { memory: "2Gi" } },
-                            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-                        }],
+                        containers: [
+                            {
+                                name: "server",
+                                image: "ghcr.io/mlflow/mlflow:v3.17.2-full",
+                                args: ["mlflow", "models", "serve", "-m", "models:/fraud_detector/7", "--env-manager", "local"],
+                                ports: [{ name: "http", containerPort: 8080 }],
+                                readinessProbe: { httpGet: { path: "/health", port: "http" } },
+                                resources: { requests: { cpu: "1", memory: "2Gi" }, limits: { memory: "2Gi" } },
+                                securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+                            },
+                        ],
                     },
                 },
             },
@@ -70,9 +72,21 @@ function validArgs() {
                     stepWeights: [1, 5, 25, 50],
                     metrics: [
                         { name: "request-success-rate", interval: "1m", thresholdRange: { min: 99 } },
-                        { name: "model-error-rate", interval: "1m", templateRef: { name: "model-error-rate", namespace: "models" }, thresholdRange: { max: 1 } },
+                        {
+                            name: "model-error-rate",
+                            interval: "1m",
+                            templateRef: { name: "model-error-rate", namespace: "models" },
+                            thresholdRange: { max: 1 },
+                        },
                     ],
-                    webhooks: [{ name: "load-test", url: "http://flagger-loadtester.flagger/", timeout: "5s", metadata: { cmd: "hey -z 1m http://fraud-detector-canary.models/" } }],
+                    webhooks: [
+                        {
+                            name: "load-test",
+                            url: "http://flagger-loadtester.flagger/",
+                            timeout: "5s",
+                            metadata: { cmd: "hey -z 1m http://fraud-detector-canary.models/" },
+                        },
+                    ],
                 },
             },
         } as Args,
@@ -124,7 +138,13 @@ async function register(change: (fixture: Fixture) => void = () => undefined, ex
         new k8s.apiextensions.CustomResource("model-error-rate", fixture.metricTemplate as k8s.apiextensions.CustomResourceArgs, { provider: gitops });
         new k8s.apiextensions.CustomResource("models-app", fixture.application as k8s.apiextensions.CustomResourceArgs);
         new k8s.apiextensions.CustomResource("letsencrypt", fixture.clusterIssuer as k8s.apiextensions.CustomResourceArgs);
-        new k8s.helm.v3.Release("argocd", { name: "argocd", chart: "argo-cd", version: "7.7.11", namespace: "argocd", repositoryOpts: { repo: "https://argoproj.github.io/argo-helm" } });
+        new k8s.helm.v3.Release("argocd", {
+            name: "argocd",
+            chart: "argo-cd",
+            version: "7.7.11",
+            namespace: "argocd",
+            repositoryOpts: { repo: "https://argoproj.github.io/argo-helm" },
+        });
         new certmanager.CertManager("cert-manager", { installCRDs: true, helmOptions: { namespace: "cert-manager" } });
         extra();
     });
@@ -206,17 +226,34 @@ describe("offline manifests", () => {
 
         it("lists the Helm release and the cert-manager component apart, and makes no manifest of them or of providers", () => {
             const inventory = kubernetesInventory(resources);
-            const notObjects = resources.filter((r) => r.type === "kubernetes:helm.sh/v3:Release" || r.type.startsWith("pulumi:providers:") || r.type === "kubernetes-cert-manager:index:CertManager");
+            const notObjects = resources.filter(
+                (r) =>
+                    r.type === "kubernetes:helm.sh/v3:Release" ||
+                    r.type.startsWith("pulumi:providers:") ||
+                    r.type === "kubernetes-cert-manager:index:CertManager",
+            );
             assert.equal(notObjects.length, 3);
             for (const r of notObjects) assert.ok(!manifests.some((m) => m.urn === r.urn), `${r.type} became a manifest`);
             assert.deepEqual(
                 inventory.releases.map(({ urn: _urn, ...release }) => release).sort((a, b) => a.name.localeCompare(b.name)),
                 [
-                    { type: "kubernetes:helm.sh/v3:Release", name: "argocd", what: "helm-release", chart: "argo-cd", version: "7.7.11", namespace: "argocd", repository: "https://argoproj.github.io/argo-helm", delivery: { mode: "direct" } },
+                    {
+                        type: "kubernetes:helm.sh/v3:Release",
+                        name: "argocd",
+                        what: "helm-release",
+                        chart: "argo-cd",
+                        version: "7.7.11",
+                        namespace: "argocd",
+                        repository: "https://argoproj.github.io/argo-helm",
+                        delivery: { mode: "direct" },
+                    },
                     { type: "kubernetes-cert-manager:index:CertManager", name: "cert-manager", what: "component", delivery: { mode: "direct" } },
                 ],
             );
-            assert.deepEqual(inventory.providers.map(({ urn: _urn, ...p }) => p), [{ name: "gitops", renderYamlToDirectory: GITOPS_DIR }]);
+            assert.deepEqual(
+                inventory.providers.map(({ urn: _urn, ...p }) => p),
+                [{ name: "gitops", renderYamlToDirectory: GITOPS_DIR }],
+            );
         });
 
         it("lists a patch of an existing object apart: it is not a whole object", async () => {
@@ -225,14 +262,25 @@ describe("offline manifests", () => {
             });
             const inventory = kubernetesInventory(withPatch);
             assert.ok(!inventory.manifests.some((m) => m.object.metadata.name === "coredns"));
-            assert.deepEqual(inventory.releases.filter((r) => r.what === "patch").map((r) => r.type), ["kubernetes:apps/v1:DeploymentPatch"]);
+            assert.deepEqual(
+                inventory.releases.filter((r) => r.what === "patch").map((r) => r.type),
+                ["kubernetes:apps/v1:DeploymentPatch"],
+            );
         });
 
         it("records which fields were Pulumi secrets", async () => {
-            const withSecrets = toManifests(await register(undefined, () => {
-                new k8s.core.v1.Secret("db", { metadata: { name: "mlflow-db", namespace: "models" }, stringData: { uri: "postgresql://mlflow:pw@db:5432/mlflow" } });
-                new k8s.core.v1.ConfigMap("settings", { metadata: { name: "settings", namespace: "models" }, data: { plain: "visible", token: pulumi.secret("s3cr3t") } });
-            }));
+            const withSecrets = toManifests(
+                await register(undefined, () => {
+                    new k8s.core.v1.Secret("db", {
+                        metadata: { name: "mlflow-db", namespace: "models" },
+                        stringData: { uri: "postgresql://mlflow:pw@db:5432/mlflow" },
+                    });
+                    new k8s.core.v1.ConfigMap("settings", {
+                        metadata: { name: "settings", namespace: "models" },
+                        data: { plain: "visible", token: pulumi.secret("s3cr3t") },
+                    });
+                }),
+            );
             // @pulumi/kubernetes makes a Secret's data and stringData secrets as a whole.
             assert.deepEqual(byKind(withSecrets, "Secret").secretPaths, [["stringData"]]);
             assert.deepEqual(byKind(withSecrets, "ConfigMap").secretPaths, [["data", "token"]]);
@@ -251,7 +299,9 @@ describe("offline manifests", () => {
             const lines = await problemLines("Deployment", (f) => {
                 f.deployment["spec"].template.spec.containers[0].ports[0].containerPort = "8080";
             });
-            assert.deepEqual(lines, ['Deployment models/fraud-detector: spec.template.spec.containers[0].ports[0].containerPort: must be integer, got string "8080"']);
+            assert.deepEqual(lines, [
+                'Deployment models/fraud-detector: spec.template.spec.containers[0].ports[0].containerPort: must be integer, got string "8080"',
+            ]);
         });
 
         it("reports a Deployment without a selector", async () => {
@@ -288,29 +338,39 @@ describe("offline manifests", () => {
 
         it("reports a kind that is a type, not an object, of a known package", async () => {
             const problems = await validateManifest({ apiVersion: "apps/v1", kind: "DeploymentSpec", metadata: { name: "x" } });
-            assert.deepEqual(problems.map((p) => p.line), ["DeploymentSpec x: no schema for apps/v1 DeploymentSpec"]);
+            assert.deepEqual(
+                problems.map((p) => p.line),
+                ["DeploymentSpec x: no schema for apps/v1 DeploymentSpec"],
+            );
         });
 
         it("names the object, the field path and the problem apart as well as in one line", async () => {
-            const changed = toManifests(await register((f) => {
-                f.service["spec"].ports[0].port = "80";
-            }));
+            const changed = toManifests(
+                await register((f) => {
+                    f.service["spec"].ports[0].port = "80";
+                }),
+            );
             const problems = await validateManifest(byKind(changed, "Service"));
             assert.equal(problems.length, 1);
             const [problem] = problems;
-            assert.deepEqual({ ...problem }, {
-                object: "Service models/mlflow",
-                urn: byKind(manifests, "Service").urn,
-                path: "spec.ports[0].port",
-                message: 'must be integer, got string "80"',
-                line: 'Service models/mlflow: spec.ports[0].port: must be integer, got string "80"',
-            });
+            assert.deepEqual(
+                { ...problem },
+                {
+                    object: "Service models/mlflow",
+                    urn: byKind(manifests, "Service").urn,
+                    path: "spec.ports[0].port",
+                    message: 'must be integer, got string "80"',
+                    line: 'Service models/mlflow: spec.ports[0].port: must be integer, got string "80"',
+                },
+            );
         });
 
         it("reports an object declared twice for the same target", async () => {
-            const twice = toManifests(await register(undefined, () => {
-                new k8s.core.v1.Namespace("models-again", { metadata: { name: "models", labels: { "pod-security.kubernetes.io/enforce": "restricted" } } });
-            }));
+            const twice = toManifests(
+                await register(undefined, () => {
+                    new k8s.core.v1.Namespace("models-again", { metadata: { name: "models", labels: { "pod-security.kubernetes.io/enforce": "restricted" } } });
+                }),
+            );
             const [first] = twice.filter((m) => m.object.kind === "Namespace");
             const lines = (await validateManifests(twice.filter((m) => m.object.kind === "Namespace"))).map((p) => p.line);
             assert.deepEqual(lines, [`Namespace models: declared twice: also by ${first?.urn}`]);
@@ -326,7 +386,9 @@ describe("offline manifests", () => {
             let audited = 0;
             for (const pkg of ["kubernetes-models", "@kubernetes-models/argo-cd", "@kubernetes-models/cert-manager", "@kubernetes-models/apimachinery"]) {
                 const root = path.dirname(require.resolve(`${pkg}/package.json`));
-                for (const model of filesUnder(root).filter((f) => f.endsWith(".js") && !f.endsWith("index.js") && !f.includes(`${path.sep}_schemas${path.sep}`))) {
+                for (const model of filesUnder(root).filter(
+                    (f) => f.endsWith(".js") && !f.endsWith("index.js") && !f.includes(`${path.sep}_schemas${path.sep}`),
+                )) {
                     const schema = /import\{validate\}from"([^"]+)"/.exec(fs.readFileSync(model, "utf8"))?.[1];
                     const declaration = model.replace(/\.js$/, ".d.ts");
                     if (schema === undefined || !fs.existsSync(declaration)) continue;
@@ -334,7 +396,8 @@ describe("offline manifests", () => {
                     const validator = fs.readFileSync(path.resolve(path.dirname(model), schema), "utf8");
                     audited++;
                     for (const [, name = ""] of body.matchAll(/^ {4}"([^"]+)"\??:/gm)) {
-                        if (name !== "apiVersion" && name !== "kind" && !validator.includes(`data.${name}`) && !validator.includes(`data["${name}"]`)) blind.add(name);
+                        if (name !== "apiVersion" && name !== "kind" && !validator.includes(`data.${name}`) && !validator.includes(`data["${name}"]`))
+                            blind.add(name);
                     }
                 }
             }
@@ -343,13 +406,17 @@ describe("offline manifests", () => {
         });
 
         it("accepts a declared field its validator does not read", async () => {
-            const project = { apiVersion: "argoproj.io/v1alpha1", kind: "AppProject", metadata: { name: "models", namespace: "argocd" }, spec: { description: "model workloads", sourceRepos: ["*"] } };
+            const project = {
+                apiVersion: "argoproj.io/v1alpha1",
+                kind: "AppProject",
+                metadata: { name: "models", namespace: "argocd" },
+                spec: { description: "model workloads", sourceRepos: ["*"] },
+            };
             assert.deepEqual(await validateManifest(project), []);
         });
     });
 
     describe("validateManifest (Flagger kinds, from the pinned CRDs)", () => {
-
         it("passes every valid object, Flagger's included", async () => {
             assert.deepEqual(await validateManifests(manifests), []);
         });
@@ -389,7 +456,10 @@ describe("offline manifests", () => {
                 f.metricTemplate["spec"].provider.type = "prom";
             });
             assert.equal(lines.length, 1);
-            assert.match(lines[0] ?? "", /^MetricTemplate models\/model-error-rate: spec\.provider\.type: must be one of "prometheus", "influxdb", .*, got string "prom"$/);
+            assert.match(
+                lines[0] ?? "",
+                /^MetricTemplate models\/model-error-rate: spec\.provider\.type: must be one of "prometheus", "influxdb", .*, got string "prom"$/,
+            );
         });
     });
 
@@ -402,7 +472,12 @@ describe("offline manifests", () => {
             if (saved === undefined) delete process.env[SCHEMAS_DIR_ENV];
             else process.env[SCHEMAS_DIR_ENV] = saved;
         });
-        const widget = (spec: Record<string, unknown>) => ({ apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w", namespace: "models" }, spec });
+        const widget = (spec: Record<string, unknown>) => ({
+            apiVersion: "example.com/v1",
+            kind: "Widget",
+            metadata: { name: "w", namespace: "models" },
+            spec,
+        });
         const lines = async (spec: Record<string, unknown>) => (await validateManifest(widget(spec))).map((p) => p.line);
 
         it("takes the schemas folder from MLOPS_SCHEMAS_DIR", () => {
@@ -417,7 +492,9 @@ describe("offline manifests", () => {
 
         it("keeps unknown fields where x-kubernetes-preserve-unknown-fields, but still checks the fields it declares", async () => {
             assert.deepEqual(await lines({ port: 1, values: { anything: { nested: [1] } }, settings: { mode: "fast", extra: true } }), []);
-            assert.deepEqual(await lines({ port: 1, settings: { mode: "quick" } }), ['Widget models/w: spec.settings.mode: must be one of "fast", "safe", got string "quick"']);
+            assert.deepEqual(await lines({ port: 1, settings: { mode: "quick" } }), [
+                'Widget models/w: spec.settings.mode: must be one of "fast", "safe", got string "quick"',
+            ]);
         });
 
         it("rejects unknown fields everywhere else, maps excepted", async () => {
@@ -432,7 +509,10 @@ describe("offline manifests", () => {
 
         it("reports a kind that no package and no CRD in the folder describes, never passing it", async () => {
             const problems = await validateManifest({ apiVersion: "example.com/v1", kind: "Foo", metadata: { name: "x", namespace: "models" } });
-            assert.deepEqual(problems.map((p) => p.line), ["Foo models/x: no schema for example.com/v1 Foo"]);
+            assert.deepEqual(
+                problems.map((p) => p.line),
+                ["Foo models/x: no schema for example.com/v1 Foo"],
+            );
         });
 
         it("reports a required field", async () => {
@@ -496,16 +576,22 @@ describe("offline manifests", () => {
 
         it("writes one file per object, named by kind, namespace and name, in reading order", () => {
             const files = writeManifests(dir, manifests);
-            assert.deepEqual(files.map((f) => path.relative(dir, f)), [
-                "00-namespace-models.yaml",
-                "21-deployment-models-fraud-detector.yaml",
-                "30-service-models-mlflow.yaml",
-                "50-clusterissuer-letsencrypt.yaml",
-                "61-application-argocd-models.yaml",
-                "70-metrictemplate-models-model-error-rate.yaml",
-                "72-canary-models-fraud-detector.yaml",
-            ]);
-            assert.deepEqual(fs.readdirSync(dir).sort(), files.map((f) => path.basename(f)));
+            assert.deepEqual(
+                files.map((f) => path.relative(dir, f)),
+                [
+                    "00-namespace-models.yaml",
+                    "21-deployment-models-fraud-detector.yaml",
+                    "30-service-models-mlflow.yaml",
+                    "50-clusterissuer-letsencrypt.yaml",
+                    "61-application-argocd-models.yaml",
+                    "70-metrictemplate-models-model-error-rate.yaml",
+                    "72-canary-models-fraud-detector.yaml",
+                ],
+            );
+            assert.deepEqual(
+                fs.readdirSync(dir).sort(),
+                files.map((f) => path.basename(f)),
+            );
         });
 
         it("starts each file with its source URN and delivery, then the object as YAML", () => {
@@ -517,18 +603,26 @@ describe("offline manifests", () => {
             assert.equal(source, `# Source: ${canary.urn}`);
             assert.equal(delivery, `# Rendered for Argo CD into ${GITOPS_DIR} (provider ${gitops.providerUrn})`);
             assert.deepEqual(loadKubernetesYaml(body.join("\n"), "canary"), [canary.object]);
-            assert.match(fs.readFileSync(files[0] ?? "", "utf8"), /^# Source: urn:pulumi:.*::models\n# Applied directly by Pulumi\napiVersion: v1\nkind: Namespace\n/);
+            assert.match(
+                fs.readFileSync(files[0] ?? "", "utf8"),
+                /^# Source: urn:pulumi:.*::models\n# Applied directly by Pulumi\napiVersion: v1\nkind: Namespace\n/,
+            );
         });
 
         it("redacts Secret data and every value that was a Pulumi secret", async () => {
-            const withSecrets = toManifests(await register(undefined, () => {
-                new k8s.core.v1.Secret("db", {
-                    metadata: { name: "mlflow-db", namespace: "models" },
-                    data: { password: Buffer.from("hunter2").toString("base64") },
-                    stringData: { uri: pulumi.secret("postgresql://mlflow:hunter2@db:5432/mlflow") },
-                });
-                new k8s.core.v1.ConfigMap("settings", { metadata: { name: "settings", namespace: "models" }, data: { plain: "visible", token: pulumi.secret("s3cr3t") } });
-            }));
+            const withSecrets = toManifests(
+                await register(undefined, () => {
+                    new k8s.core.v1.Secret("db", {
+                        metadata: { name: "mlflow-db", namespace: "models" },
+                        data: { password: Buffer.from("hunter2").toString("base64") },
+                        stringData: { uri: pulumi.secret("postgresql://mlflow:hunter2@db:5432/mlflow") },
+                    });
+                    new k8s.core.v1.ConfigMap("settings", {
+                        metadata: { name: "settings", namespace: "models" },
+                        data: { plain: "visible", token: pulumi.secret("s3cr3t") },
+                    });
+                }),
+            );
             const files = writeManifests(dir, withSecrets);
             const read = (name: string) => fs.readFileSync(files.find((f) => path.basename(f) === name) ?? assert.fail(`${name} not written`), "utf8");
             const secret = read("11-secret-models-mlflow-db.yaml");
@@ -546,16 +640,21 @@ describe("offline manifests", () => {
             fs.writeFileSync(path.join(dir, "99-hand-written.yaml"), "apiVersion: v1\nkind: ConfigMap\n");
             fs.mkdirSync(path.join(dir, "21-sub.yaml"));
             writeManifests(dir, manifests);
-            const second = writeManifests(dir, manifests.filter((m) => m.object.kind !== "Service"));
+            const second = writeManifests(
+                dir,
+                manifests.filter((m) => m.object.kind !== "Service"),
+            );
             assert.ok(!second.some((f) => f.includes("service")));
             assert.deepEqual(fs.readdirSync(dir).sort(), [...second.map((f) => path.basename(f)), "21-sub.yaml", "99-hand-written.yaml", "README.md"].sort());
             assert.equal(fs.readFileSync(path.join(dir, "99-hand-written.yaml"), "utf8"), "apiVersion: v1\nkind: ConfigMap\n");
         });
 
         it("gives the same names on every run and keeps two objects that would share one", async () => {
-            const twice = toManifests(await register(undefined, () => {
-                new k8s.core.v1.Namespace("models-again", { metadata: { name: "models" } });
-            }));
+            const twice = toManifests(
+                await register(undefined, () => {
+                    new k8s.core.v1.Namespace("models-again", { metadata: { name: "models" } });
+                }),
+            );
             const first = writeManifests(dir, twice).map((f) => path.basename(f));
             const again = writeManifests(dir, twice).map((f) => path.basename(f));
             assert.deepEqual(again, first);

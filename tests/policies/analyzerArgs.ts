@@ -38,7 +38,13 @@ export function resourceValidationArgs(resource: ResourceInput, config: object):
         props,
         urn: urnOf(resource.type, resource.name),
         name: resource.name,
-        opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [] },
+        opts: {
+            protect: false,
+            ignoreChanges: [],
+            aliases: [],
+            customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+            additionalSecretOutputs: [],
+        },
         stackTags: new Map(),
         isType: () => false,
         asType: () => undefined,
@@ -52,7 +58,8 @@ export function resourceValidationArgs(resource: ResourceInput, config: object):
 /** The messages a resource policy reports for one resource. */
 export async function violationsOf(policy: ResourceValidationPolicy, resource: ResourceInput, config: object = {}): Promise<string[]> {
     const messages: string[] = [];
-    const validations = policy.validateResource === undefined ? [] : Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource];
+    const validations =
+        policy.validateResource === undefined ? [] : Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource];
     for (const validate of validations) {
         try {
             await validate(resourceValidationArgs(resource, config), (message) => messages.push(message));
@@ -80,7 +87,13 @@ export function stackValidationArgs(inputs: readonly StackInput[], config: objec
             props,
             urn: urnOf(input.type, input.name),
             name: input.name,
-            opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [] },
+            opts: {
+                protect: false,
+                ignoreChanges: [],
+                aliases: [],
+                customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+                additionalSecretOutputs: [],
+            },
             dependencies: [],
             propertyDependencies: {},
             isType: () => false,

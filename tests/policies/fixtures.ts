@@ -46,8 +46,22 @@ export interface ModelFixture {
     readonly namespace: string;
 }
 
-export const FRAUD: ModelFixture = { name: "fraud-detector", registeredModel: "fraud_detector", version: "7", environment: "production", gpus: 0, namespace: "models" };
-export const TAGGER: ModelFixture = { name: "product-image-tagger", registeredModel: "product_image_tagger", version: "3", environment: "production", gpus: 1, namespace: "models" };
+export const FRAUD: ModelFixture = {
+    name: "fraud-detector",
+    registeredModel: "fraud_detector",
+    version: "7",
+    environment: "production",
+    gpus: 0,
+    namespace: "models",
+};
+export const TAGGER: ModelFixture = {
+    name: "product-image-tagger",
+    registeredModel: "product_image_tagger",
+    version: "3",
+    environment: "production",
+    gpus: 1,
+    namespace: "models",
+};
 
 export function modelLabels(m: ModelFixture): Record<string, string> {
     return {
@@ -111,7 +125,18 @@ export function modelDeployment(m: ModelFixture = FRAUD) {
                             name: "model-server",
                             image: MLFLOW_IMAGE,
                             command: ["mlflow"],
-                            args: ["models", "serve", "-m", `models:/${m.registeredModel}/${m.version}`, "--env-manager", "local", "--host", "0.0.0.0", "--port", "8080"],
+                            args: [
+                                "models",
+                                "serve",
+                                "-m",
+                                `models:/${m.registeredModel}/${m.version}`,
+                                "--env-manager",
+                                "local",
+                                "--host",
+                                "0.0.0.0",
+                                "--port",
+                                "8080",
+                            ],
                             env: [
                                 { name: "MLFLOW_TRACKING_URI", value: "http://mlflow.mlflow.svc.cluster.local:5000" },
                                 { name: "HOME", value: "/tmp" },
@@ -171,7 +196,12 @@ export function modelCanary(m: ModelFixture = FRAUD) {
                 metrics: [
                     { name: "request-success-rate", interval: "1m", thresholdRange: { min: 99 } },
                     { name: "request-duration", interval: "1m", thresholdRange: { max: 500 } },
-                    { name: "model-accuracy", templateRef: { name: "model-accuracy", namespace: "flagger-system" }, interval: "1m", thresholdRange: { min: 0.9 } },
+                    {
+                        name: "model-accuracy",
+                        templateRef: { name: "model-accuracy", namespace: "flagger-system" },
+                        interval: "1m",
+                        thresholdRange: { min: 0.9 },
+                    },
                 ],
             },
         },

@@ -236,7 +236,8 @@ describe("podGpus", () => {
 });
 
 describe("gpuAtMaxScale", () => {
-    const resourcesOf = (inputs: readonly StackInput[]) => inputs.map((i) => ({ type: i.type, urn: urnOf(i.type, i.name), name: i.name, props: analyzerProps(i.props) }));
+    const resourcesOf = (inputs: readonly StackInput[]) =>
+        inputs.map((i) => ({ type: i.type, urn: urnOf(i.type, i.name), name: i.name, props: analyzerProps(i.props) }));
     const withoutCanary = (m: ModelFixture, max: number) => servingStack(m, max).filter((r) => r.type !== T.canary);
 
     it("counts the HPA's maxReplicas twice where a Flagger Canary runs primary and canary side by side", () => {
@@ -267,7 +268,9 @@ describe("gpuAtMaxScale", () => {
 
     it("uses the primary's own maximum when the Canary sets primaryScalerReplicas", () => {
         const stack = servingStack(TAGGER, 3).map((r) =>
-            r.type === T.canary ? { ...r, props: changed(modelCanary(TAGGER), (c) => (c.spec.autoscalerRef.primaryScalerReplicas = { minReplicas: 2, maxReplicas: 5 })) } : r,
+            r.type === T.canary
+                ? { ...r, props: changed(modelCanary(TAGGER), (c) => (c.spec.autoscalerRef.primaryScalerReplicas = { minReplicas: 2, maxReplicas: 5 })) }
+                : r,
         );
         const [contribution] = gpuAtMaxScale(resourcesOf(stack), GPU).contributions;
         assert.equal(contribution?.pods, 8);
@@ -348,9 +351,21 @@ describe("gpuAtMaxScale", () => {
             totalGpus: 0,
             contributions: [],
             unbounded: [
-                { workload: 'DaemonSet "models/gpu-agent"', urn: urnOf(T.daemonSet, "agent"), reason: "a DaemonSet runs one pod on every matching node, a number the stack does not bound" },
-                { workload: 'Deployment "models/product-image-tagger"', urn: urnOf(T.deployment, "d"), reason: 'HorizontalPodAutoscaler "models/product-image-tagger" maxReplicas is unknown during preview' },
-                { workload: 'Deployment "models/mystery"', urn: urnOf(T.deployment, "m"), reason: "its containers' nvidia.com/gpu are unknown during preview or not whole numbers" },
+                {
+                    workload: 'DaemonSet "models/gpu-agent"',
+                    urn: urnOf(T.daemonSet, "agent"),
+                    reason: "a DaemonSet runs one pod on every matching node, a number the stack does not bound",
+                },
+                {
+                    workload: 'Deployment "models/product-image-tagger"',
+                    urn: urnOf(T.deployment, "d"),
+                    reason: 'HorizontalPodAutoscaler "models/product-image-tagger" maxReplicas is unknown during preview',
+                },
+                {
+                    workload: 'Deployment "models/mystery"',
+                    urn: urnOf(T.deployment, "m"),
+                    reason: "its containers' nvidia.com/gpu are unknown during preview or not whole numbers",
+                },
             ],
         });
     });
@@ -382,7 +397,9 @@ describe("gpu-budget", () => {
     });
 
     it("reports a GPU workload whose maximum scale cannot be bounded, against that workload", async () => {
-        const stack = servingStack(TAGGER, 3).map((r) => (r.type === T.hpa ? { ...r, props: changed(modelHpa(TAGGER, 3), (h) => (h.spec.maxReplicas = UNKNOWN)) } : r));
+        const stack = servingStack(TAGGER, 3).map((r) =>
+            r.type === T.hpa ? { ...r, props: changed(modelHpa(TAGGER, 3), (h) => (h.spec.maxReplicas = UNKNOWN)) } : r,
+        );
         assert.deepEqual(await stackViolationsOf(gpuBudget, stack, config), [
             {
                 message:

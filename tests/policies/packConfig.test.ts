@@ -71,7 +71,9 @@ function entryOf(value: unknown): { enforcementLevel: string | undefined; proper
 
 /** A policy's config as the CLI hands it over: the schema's defaults, then the file's values (shallowly). */
 function effectiveConfig(policy: Policy, environment: string): Record<string, unknown> {
-    const defaults = Object.fromEntries(Object.entries(policy.configSchema?.properties ?? {}).flatMap(([key, p]) => (p.default === undefined ? [] : [[key, p.default]])));
+    const defaults = Object.fromEntries(
+        Object.entries(policy.configSchema?.properties ?? {}).flatMap(([key, p]) => (p.default === undefined ? [] : [[key, p.default]])),
+    );
     return { ...defaults, ...entryOf(readConfigFile(environment)[policy.name]).properties };
 }
 
@@ -207,7 +209,8 @@ describe("the shipped stacks against their policy configs", () => {
         for (const model of parsePlatformConfig(values, "production").models) {
             const promotion = model.promotion;
             assert.ok(promotion !== undefined, `${model.name} declares no promotion`);
-            for (const [metric, min] of Object.entries(minMetrics)) assert.ok((promotion.evidence.metrics[metric] ?? -Infinity) >= min, `${model.name}: ${metric}`);
+            for (const [metric, min] of Object.entries(minMetrics))
+                assert.ok((promotion.evidence.metrics[metric] ?? -Infinity) >= min, `${model.name}: ${metric}`);
             assert.equal(promotion.evidence.validatedIn, evidenceConfig["requiredValidationEnvironment"]);
             assert.ok(promotion.approvedBy.filter((a) => allowed.includes(a)).length >= (evidenceConfig["minApprovals"] as number), `${model.name}: approvals`);
         }

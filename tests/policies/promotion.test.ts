@@ -116,7 +116,14 @@ describe("model-promotion-evidence", () => {
     });
 
     it("checks only model Deployments", async () => {
-        assert.deepEqual(await violationsOf(modelPromotionEvidence, { type: T.canary, name: "c", props: changed(modelCanary(), (c) => delete c.metadata.annotations) }, config), []);
+        assert.deepEqual(
+            await violationsOf(
+                modelPromotionEvidence,
+                { type: T.canary, name: "c", props: changed(modelCanary(), (c) => delete c.metadata.annotations) },
+                config,
+            ),
+            [],
+        );
     });
 
     it("reports a missing annotation", async () => {
@@ -141,11 +148,15 @@ describe("model-promotion-evidence", () => {
     });
 
     it("reports a metric below its threshold", async () => {
-        assert.deepEqual(await check(withAnnotation({ ...promotionRecord(FRAUD), metrics: { accuracy: 0.95, f1: 0.8 } })), ['metric "f1" is 0.8, below the required 0.85']);
+        assert.deepEqual(await check(withAnnotation({ ...promotionRecord(FRAUD), metrics: { accuracy: 0.95, f1: 0.8 } })), [
+            'metric "f1" is 0.8, below the required 0.85',
+        ]);
     });
 
     it("reports a required metric the evidence lacks", async () => {
-        assert.deepEqual(await check(withAnnotation({ ...promotionRecord(FRAUD), metrics: { accuracy: 0.95 } })), ['the evidence lacks metric "f1" (at least 0.85 required)']);
+        assert.deepEqual(await check(withAnnotation({ ...promotionRecord(FRAUD), metrics: { accuracy: 0.95 } })), [
+            'the evidence lacks metric "f1" (at least 0.85 required)',
+        ]);
     });
 
     it("takes the thresholds from the config, upper bounds included", async () => {
@@ -158,7 +169,9 @@ describe("model-promotion-evidence", () => {
 
     it("reports evidence validated elsewhere than the config requires, or nowhere", async () => {
         const { validatedIn: _validatedIn, ...unvalidated } = promotionRecord(FRAUD);
-        assert.deepEqual(await check(withAnnotation(unvalidated)), ['the evidence does not say where the version was validated; it must have been validated in "staging"']);
+        assert.deepEqual(await check(withAnnotation(unvalidated)), [
+            'the evidence does not say where the version was validated; it must have been validated in "staging"',
+        ]);
         assert.deepEqual(await check(withAnnotation({ ...promotionRecord(FRAUD), validatedIn: "production" })), [
             'the evidence says the version was validated in "production"; it must have been validated in "staging"',
         ]);
@@ -225,13 +238,26 @@ describe("model-canary-analysis", () => {
 
     it("does not count a Canary in another namespace", async () => {
         const violations = await stackViolationsOf(modelCanaryAnalysis, withCanary(changed(modelCanary(), (c) => (c.metadata.namespace = "other"))), config);
-        assert.deepEqual(violations.map((v) => v.resource), ["fraud-detector-deployment"]);
+        assert.deepEqual(
+            violations.map((v) => v.resource),
+            ["fraud-detector-deployment"],
+        );
     });
 
     it("reports a step over the maximum step weight", async () => {
-        assert.deepEqual(await stackViolationsOf(modelCanaryAnalysis, analysisChanged((a) => (a.stepWeights = [10, 50, 80])), config), [
-            { message: 'Canary "models/fraud-detector": analysis.stepWeights[2] is 80, over the maximum step weight of 50', resource: "fraud-detector-canary" },
-        ]);
+        assert.deepEqual(
+            await stackViolationsOf(
+                modelCanaryAnalysis,
+                analysisChanged((a) => (a.stepWeights = [10, 50, 80])),
+                config,
+            ),
+            [
+                {
+                    message: 'Canary "models/fraud-detector": analysis.stepWeights[2] is 80, over the maximum step weight of 50',
+                    resource: "fraud-detector-canary",
+                },
+            ],
+        );
     });
 
     it("takes the maximum step weight from the config", async () => {
@@ -241,9 +267,14 @@ describe("model-canary-analysis", () => {
     });
 
     it("reports steps that do not ascend", async () => {
-        assert.deepEqual(await stackViolationsOf(modelCanaryAnalysis, analysisChanged((a) => (a.stepWeights = [5, 25, 25, 50])), config), [
-            { message: 'Canary "models/fraud-detector": analysis.stepWeights must ascend, got [5,25,25,50]', resource: "fraud-detector-canary" },
-        ]);
+        assert.deepEqual(
+            await stackViolationsOf(
+                modelCanaryAnalysis,
+                analysisChanged((a) => (a.stepWeights = [5, 25, 25, 50])),
+                config,
+            ),
+            [{ message: 'Canary "models/fraud-detector": analysis.stepWeights must ascend, got [5,25,25,50]', resource: "fraud-detector-canary" }],
+        );
     });
 
     it("bounds linear steps by maxWeight, and accepts iterations (A/B testing) without weights", async () => {
@@ -259,7 +290,8 @@ describe("model-canary-analysis", () => {
         ]);
         assert.deepEqual(await stackViolationsOf(modelCanaryAnalysis, linear(undefined), config), [
             {
-                message: 'Canary "models/fraud-detector": analysis.stepWeight 10 with analysis.maxWeight nothing does not bound the canary\'s traffic; set both, maxWeight at most 50',
+                message:
+                    'Canary "models/fraud-detector": analysis.stepWeight 10 with analysis.maxWeight nothing does not bound the canary\'s traffic; set both, maxWeight at most 50',
                 resource: "fraud-detector-canary",
             },
         ]);
@@ -272,21 +304,46 @@ describe("model-canary-analysis", () => {
     });
 
     it("reports an analysis without traffic steps", async () => {
-        assert.deepEqual(await stackViolationsOf(modelCanaryAnalysis, analysisChanged((a) => delete a.stepWeights), config), [
-            { message: 'Canary "models/fraud-detector": analysis has no stepWeights (nor stepWeight with maxWeight, nor iterations)', resource: "fraud-detector-canary" },
-        ]);
+        assert.deepEqual(
+            await stackViolationsOf(
+                modelCanaryAnalysis,
+                analysisChanged((a) => delete a.stepWeights),
+                config,
+            ),
+            [
+                {
+                    message: 'Canary "models/fraud-detector": analysis has no stepWeights (nor stepWeight with maxWeight, nor iterations)',
+                    resource: "fraud-detector-canary",
+                },
+            ],
+        );
     });
 
     it("reports a missing latency check", async () => {
-        assert.deepEqual(await stackViolationsOf(modelCanaryAnalysis, analysisChanged((a) => a.metrics.splice(1, 1)), config), [
-            { message: 'Canary "models/fraud-detector": analysis has no "request-duration" check', resource: "fraud-detector-canary" },
-        ]);
+        assert.deepEqual(
+            await stackViolationsOf(
+                modelCanaryAnalysis,
+                analysisChanged((a) => a.metrics.splice(1, 1)),
+                config,
+            ),
+            [{ message: 'Canary "models/fraud-detector": analysis has no "request-duration" check', resource: "fraud-detector-canary" }],
+        );
     });
 
     it("reports a success-rate check without a threshold", async () => {
-        assert.deepEqual(await stackViolationsOf(modelCanaryAnalysis, analysisChanged((a) => delete a.metrics[0].thresholdRange), config), [
-            { message: 'Canary "models/fraud-detector": check "request-success-rate" has no thresholdRange, so it can never fail', resource: "fraud-detector-canary" },
-        ]);
+        assert.deepEqual(
+            await stackViolationsOf(
+                modelCanaryAnalysis,
+                analysisChanged((a) => delete a.metrics[0].thresholdRange),
+                config,
+            ),
+            [
+                {
+                    message: 'Canary "models/fraud-detector": check "request-success-rate" has no thresholdRange, so it can never fail',
+                    resource: "fraud-detector-canary",
+                },
+            ],
+        );
     });
 
     it("takes the required checks from the config", async () => {
@@ -311,7 +368,8 @@ describe("model-autoscaler", () => {
     it("reports a model Deployment without an HPA", async () => {
         assert.deepEqual(await stackViolationsOf(modelAutoscaler, replaceIn(servingStack(), T.hpa, undefined)), [
             {
-                message: 'Deployment "models/fraud-detector" has no HorizontalPodAutoscaler targeting it (spec.scaleTargetRef kind Deployment, name "fraud-detector")',
+                message:
+                    'Deployment "models/fraud-detector" has no HorizontalPodAutoscaler targeting it (spec.scaleTargetRef kind Deployment, name "fraud-detector")',
                 resource: "fraud-detector-deployment",
             },
         ]);
@@ -319,14 +377,18 @@ describe("model-autoscaler", () => {
 
     it("does not count an HPA that targets another Deployment", async () => {
         const other = changed(modelHpa(), (h) => (h.spec.scaleTargetRef.name = "fraud-detector-primary"));
-        assert.deepEqual((await stackViolationsOf(modelAutoscaler, replaceIn(servingStack(), T.hpa, other))).map((v) => v.resource), ["fraud-detector-deployment"]);
+        assert.deepEqual(
+            (await stackViolationsOf(modelAutoscaler, replaceIn(servingStack(), T.hpa, other))).map((v) => v.resource),
+            ["fraud-detector-deployment"],
+        );
     });
 
     it("reports a Canary that does not hand the HPA to Flagger (the primary would not scale)", async () => {
         const canary = changed(modelCanary(), (c) => delete c.spec.autoscalerRef);
         assert.deepEqual(await stackViolationsOf(modelAutoscaler, replaceIn(servingStack(), T.canary, canary)), [
             {
-                message: 'Canary "models/fraud-detector": spec.autoscalerRef must name the HorizontalPodAutoscaler "fraud-detector" so that Flagger scales the primary too, got nothing',
+                message:
+                    'Canary "models/fraud-detector": spec.autoscalerRef must name the HorizontalPodAutoscaler "fraud-detector" so that Flagger scales the primary too, got nothing',
                 resource: "fraud-detector-canary",
             },
         ]);
@@ -346,7 +408,10 @@ describe("model-disruption-budget", () => {
     it("passes a PDB that selects the Deployment's own pods, by labels or expressions", async () => {
         const own = changed(modelPdb(), (p) => (p.spec.selector = { matchLabels: { "app.kubernetes.io/name": "fraud-detector" } }));
         assert.deepEqual(await stackViolationsOf(modelDisruptionBudget, replaceIn(servingStack(), T.pdb, own)), []);
-        const expression = changed(modelPdb(), (p) => (p.spec.selector = { matchExpressions: [{ key: "mlops.dev/model", operator: "In", values: ["fraud-detector"] }] }));
+        const expression = changed(
+            modelPdb(),
+            (p) => (p.spec.selector = { matchExpressions: [{ key: "mlops.dev/model", operator: "In", values: ["fraud-detector"] }] }),
+        );
         assert.deepEqual(await stackViolationsOf(modelDisruptionBudget, replaceIn(servingStack(), T.pdb, expression)), []);
     });
 

@@ -78,16 +78,28 @@ describe("registry-evidence-matches", function () {
     });
 
     it("reports evidence that names another run than the version's", async () => {
-        assert.deepEqual(await violationsOf(registryEvidenceMatches, deploymentOf(v("3"), trainingRun, (r) => (r.metrics = { accuracy: 0.93 })), config), [
-            `the evidence names run ${trainingRun}, but version 3 of registered model "fraud_detector" was registered from run ${otherRun}`,
-        ]);
+        assert.deepEqual(
+            await violationsOf(
+                registryEvidenceMatches,
+                deploymentOf(v("3"), trainingRun, (r) => (r.metrics = { accuracy: 0.93 })),
+                config,
+            ),
+            [`the evidence names run ${trainingRun}, but version 3 of registered model "fraud_detector" was registered from run ${otherRun}`],
+        );
     });
 
     it("reports declared metrics the run does not hold, or holds with another value", async () => {
-        assert.deepEqual(await violationsOf(registryEvidenceMatches, deploymentOf(v("1"), trainingRun, (r) => (r.metrics = { accuracy: 0.97, f1: 0.92, auc: 0.99 })), config), [
-            `the evidence declares accuracy = 0.97, but run ${trainingRun} recorded accuracy = 0.95`,
-            `the evidence declares auc = 0.99, but run ${trainingRun} recorded no "auc" metric`,
-        ]);
+        assert.deepEqual(
+            await violationsOf(
+                registryEvidenceMatches,
+                deploymentOf(v("1"), trainingRun, (r) => (r.metrics = { accuracy: 0.97, f1: 0.92, auc: 0.99 })),
+                config,
+            ),
+            [
+                `the evidence declares accuracy = 0.97, but run ${trainingRun} recorded accuracy = 0.95`,
+                `the evidence declares auc = 0.99, but run ${trainingRun} recorded no "auc" metric`,
+            ],
+        );
     });
 
     it("reports a staging validation the registry does not record", async () => {
@@ -126,9 +138,10 @@ describe("registry-evidence-matches", function () {
         it("reports a registry that does not answer in time, within a bounded time", async () => {
             faulty = await startSilentServer();
             const started = Date.now();
-            assert.deepEqual(await violationsOf(registryEvidenceMatches, deploymentOf(v("1"), trainingRun), { ...config, trackingUri: faulty.url, timeoutMs: 300 }), [
-                `${unconfirmed}MLflow registry ${faulty.url}: getModelVersion(fraud_detector, 1): no complete answer within 300 ms`,
-            ]);
+            assert.deepEqual(
+                await violationsOf(registryEvidenceMatches, deploymentOf(v("1"), trainingRun), { ...config, trackingUri: faulty.url, timeoutMs: 300 }),
+                [`${unconfirmed}MLflow registry ${faulty.url}: getModelVersion(fraud_detector, 1): no complete answer within 300 ms`],
+            );
             assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
         });
 
@@ -141,7 +154,14 @@ describe("registry-evidence-matches", function () {
 
         it("reports a version that is not READY", async () => {
             const pending = {
-                model_version: { name: "fraud_detector", version: "1", status: "PENDING_REGISTRATION", run_id: trainingRun, source: `runs:/${trainingRun}/model`, creation_timestamp: 1767225600000 },
+                model_version: {
+                    name: "fraud_detector",
+                    version: "1",
+                    status: "PENDING_REGISTRATION",
+                    run_id: trainingRun,
+                    source: `runs:/${trainingRun}/model`,
+                    creation_timestamp: 1767225600000,
+                },
             };
             faulty = await startCannedServer({ status: 200, body: JSON.stringify(pending) });
             const bare = changed(deploymentOf(v("1"), trainingRun), (d) => delete d.props.metadata.annotations);

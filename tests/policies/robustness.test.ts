@@ -29,8 +29,19 @@ function replaced(fixture: object, path: Path, value: unknown): object {
     });
 }
 
-const leaf = fc.oneof(fc.constant(UNKNOWN), fc.constant(null), fc.boolean(), fc.integer({ min: -3, max: 100 }), fc.string({ maxLength: 12 }), fc.constantFrom("latest", "Always", "0.5", "models:/x@y", "ALL"));
-const anyValue = fc.oneof(leaf, fc.array(leaf, { maxLength: 3 }), fc.dictionary(fc.constantFrom("name", "key", "value", "limits", "operator", "hosts"), leaf, { maxKeys: 3 }));
+const leaf = fc.oneof(
+    fc.constant(UNKNOWN),
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer({ min: -3, max: 100 }),
+    fc.string({ maxLength: 12 }),
+    fc.constantFrom("latest", "Always", "0.5", "models:/x@y", "ALL"),
+);
+const anyValue = fc.oneof(
+    leaf,
+    fc.array(leaf, { maxLength: 3 }),
+    fc.dictionary(fc.constantFrom("name", "key", "value", "limits", "operator", "hosts"), leaf, { maxKeys: 3 }),
+);
 
 function mutations(fixture: object) {
     const paths = pathsOf(fixture);

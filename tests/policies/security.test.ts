@@ -74,7 +74,9 @@ describe("S3 bucket policies", () => {
     it("link configuration by a known bucket name when the engine recorded no dependency (an explicitly named bucket)", async () => {
         const named = compliantBucket();
         named.bucket = { bucket: "mlops-artifacts" };
-        const stack = bucketStack(named).map(({ propertyDependencies: _deps, ...r }) => (r.type === T.bucket ? r : { ...r, props: { ...r.props, bucket: "mlops-artifacts" } }));
+        const stack = bucketStack(named).map(({ propertyDependencies: _deps, ...r }) =>
+            r.type === T.bucket ? r : { ...r, props: { ...r.props, bucket: "mlops-artifacts" } },
+        );
         for (const policy of s3Policies) assert.deepEqual(await stackViolationsOf(policy, stack), [], policy.name);
     });
 
@@ -94,7 +96,8 @@ describe("S3 bucket policies", () => {
             const sse = changed(compliantBucket().sse, (s: any) => (s.rules[0].applyServerSideEncryptionByDefault = { sseAlgorithm: "AES256" }));
             assert.deepEqual(await stackViolationsOf(s3BucketKmsEncryption, bucketStack({ ...compliantBucket(), sse })), [
                 {
-                    message: 'S3 bucket "artifacts": rules[0].applyServerSideEncryptionByDefault.sseAlgorithm must be "aws:kms" (or "aws:kms:dsse"), got "AES256"',
+                    message:
+                        'S3 bucket "artifacts": rules[0].applyServerSideEncryptionByDefault.sseAlgorithm must be "aws:kms" (or "aws:kms:dsse"), got "AES256"',
                     resource: "artifacts-encryption",
                 },
             ]);
@@ -103,14 +106,21 @@ describe("S3 bucket policies", () => {
         it("reports KMS without an S3 Bucket Key", async () => {
             const sse = changed(compliantBucket().sse, (s: any) => delete s.rules[0].bucketKeyEnabled);
             assert.deepEqual(await stackViolationsOf(s3BucketKmsEncryption, bucketStack({ ...compliantBucket(), sse })), [
-                { message: 'S3 bucket "artifacts": rules[0].bucketKeyEnabled must be true (an S3 Bucket Key spares a KMS call per object), got nothing', resource: "artifacts-encryption" },
+                {
+                    message: 'S3 bucket "artifacts": rules[0].bucketKeyEnabled must be true (an S3 Bucket Key spares a KMS call per object), got nothing',
+                    resource: "artifacts-encryption",
+                },
             ]);
         });
 
         it("reports an algorithm that is unknown during preview", async () => {
             const sse = changed(compliantBucket().sse, (s: any) => (s.rules[0].applyServerSideEncryptionByDefault.sseAlgorithm = UNKNOWN));
             assert.deepEqual(await stackViolationsOf(s3BucketKmsEncryption, bucketStack({ ...compliantBucket(), sse })), [
-                { message: 'S3 bucket "artifacts": rules[0].applyServerSideEncryptionByDefault.sseAlgorithm is unknown during preview, so it cannot be verified', resource: "artifacts-encryption" },
+                {
+                    message:
+                        'S3 bucket "artifacts": rules[0].applyServerSideEncryptionByDefault.sseAlgorithm is unknown during preview, so it cannot be verified',
+                    resource: "artifacts-encryption",
+                },
             ]);
         });
     });
@@ -148,18 +158,31 @@ describe("S3 bucket policies", () => {
 
     describe("s3-bucket-tls-only", () => {
         it("reports a bucket policy that does not deny plain HTTP", async () => {
-            const policy = { bucket: UNKNOWN, policy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { AWS: "arn:aws:iam::123456789012:role/mlflow" }, Action: "s3:GetObject", Resource: "*" }] }) };
+            const policy = {
+                bucket: UNKNOWN,
+                policy: JSON.stringify({
+                    Version: "2012-10-17",
+                    Statement: [{ Effect: "Allow", Principal: { AWS: "arn:aws:iam::123456789012:role/mlflow" }, Action: "s3:GetObject", Resource: "*" }],
+                }),
+            };
             assert.deepEqual(await stackViolationsOf(s3BucketTlsOnly, bucketStack({ ...compliantBucket(), policy })), [
                 {
-                    message: 'S3 bucket "artifacts": the bucket policy does not deny requests without TLS (expected a Deny of "s3:*" to principal "*" when "aws:SecureTransport" is "false")',
+                    message:
+                        'S3 bucket "artifacts": the bucket policy does not deny requests without TLS (expected a Deny of "s3:*" to principal "*" when "aws:SecureTransport" is "false")',
                     resource: "artifacts-tls-only",
                 },
             ]);
         });
 
-        it("reads a policy given as a document object, with a bare \"*\" principal and a list of actions", async () => {
-            const document = { Version: "2012-10-17", Statement: { Effect: "Deny", Principal: "*", Action: ["s3:*"], Resource: "*", Condition: { Bool: { "aws:SecureTransport": false } } } };
-            assert.deepEqual(await stackViolationsOf(s3BucketTlsOnly, bucketStack({ ...compliantBucket(), policy: { bucket: UNKNOWN, policy: document } })), []);
+        it('reads a policy given as a document object, with a bare "*" principal and a list of actions', async () => {
+            const document = {
+                Version: "2012-10-17",
+                Statement: { Effect: "Deny", Principal: "*", Action: ["s3:*"], Resource: "*", Condition: { Bool: { "aws:SecureTransport": false } } },
+            };
+            assert.deepEqual(
+                await stackViolationsOf(s3BucketTlsOnly, bucketStack({ ...compliantBucket(), policy: { bucket: UNKNOWN, policy: document } })),
+                [],
+            );
         });
 
         it("passes a policy document that is unknown during preview (it names the new bucket's ARN); it is checked once known", async () => {
@@ -196,12 +219,18 @@ describe("rds-encrypted-private", () => {
     });
 
     it("reports unencrypted storage, also when left out", async () => {
-        assert.deepEqual(await violationsOf(rdsEncryptedPrivate, rds(changed(rdsInstance(), (i) => (i.storageEncrypted = false)))), ["storageEncrypted must be true, got false"]);
-        assert.deepEqual(await violationsOf(rdsEncryptedPrivate, rds(changed(rdsInstance(), (i) => delete i.storageEncrypted))), ["storageEncrypted must be true, got nothing"]);
+        assert.deepEqual(await violationsOf(rdsEncryptedPrivate, rds(changed(rdsInstance(), (i) => (i.storageEncrypted = false)))), [
+            "storageEncrypted must be true, got false",
+        ]);
+        assert.deepEqual(await violationsOf(rdsEncryptedPrivate, rds(changed(rdsInstance(), (i) => delete i.storageEncrypted))), [
+            "storageEncrypted must be true, got nothing",
+        ]);
     });
 
     it("reports a publicly accessible instance", async () => {
-        assert.deepEqual(await violationsOf(rdsEncryptedPrivate, rds(changed(rdsInstance(), (i) => (i.publiclyAccessible = true)))), ["publiclyAccessible must be false, got true"]);
+        assert.deepEqual(await violationsOf(rdsEncryptedPrivate, rds(changed(rdsInstance(), (i) => (i.publiclyAccessible = true)))), [
+            "publiclyAccessible must be false, got true",
+        ]);
     });
 
     it("reports encryption that is unknown during preview", async () => {
@@ -219,18 +248,24 @@ describe("rds-resilience", () => {
     });
 
     it("reports a missing deletion protection", async () => {
-        assert.deepEqual(await violationsOf(rdsResilience, rds(changed(rdsInstance(), (i) => (i.deletionProtection = false))), config), ["deletionProtection must be true, got false"]);
+        assert.deepEqual(await violationsOf(rdsResilience, rds(changed(rdsInstance(), (i) => (i.deletionProtection = false))), config), [
+            "deletionProtection must be true, got false",
+        ]);
     });
 
     it("reports too few days of backups, and none set", async () => {
-        assert.deepEqual(await violationsOf(rdsResilience, rds(changed(rdsInstance(), (i) => (i.backupRetentionPeriod = 3))), config), ["backupRetentionPeriod must be at least 7 days, got 3"]);
+        assert.deepEqual(await violationsOf(rdsResilience, rds(changed(rdsInstance(), (i) => (i.backupRetentionPeriod = 3))), config), [
+            "backupRetentionPeriod must be at least 7 days, got 3",
+        ]);
         assert.deepEqual(await violationsOf(rdsResilience, rds(changed(rdsInstance(), (i) => delete i.backupRetentionPeriod)), config), [
             "backupRetentionPeriod must be at least 7 days, got nothing",
         ]);
     });
 
     it("reports a single-AZ instance", async () => {
-        assert.deepEqual(await violationsOf(rdsResilience, rds(changed(rdsInstance(), (i) => (i.multiAz = false))), config), ["multiAz must be true, got false"]);
+        assert.deepEqual(await violationsOf(rdsResilience, rds(changed(rdsInstance(), (i) => (i.multiAz = false))), config), [
+            "multiAz must be true, got false",
+        ]);
     });
 
     it("switches each rule by config, not by code", async () => {
@@ -239,7 +274,10 @@ describe("rds-resilience", () => {
             i.deletionProtection = false;
             i.backupRetentionPeriod = 1;
         });
-        assert.deepEqual(await violationsOf(rdsResilience, rds(lean), { minBackupRetentionDays: 1, requireMultiAz: false, requireDeletionProtection: false }), []);
+        assert.deepEqual(
+            await violationsOf(rdsResilience, rds(lean), { minBackupRetentionDays: 1, requireMultiAz: false, requireDeletionProtection: false }),
+            [],
+        );
     });
 });
 
@@ -253,7 +291,12 @@ const mlflowIngress = () => ({
     spec: {
         ingressClassName: "nginx",
         tls: [{ hosts: ["mlflow.ml.example.com"], secretName: "mlflow-tls" }],
-        rules: [{ host: "mlflow.ml.example.com", http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "mlflow", port: { number: 80 } } } }] } }],
+        rules: [
+            {
+                host: "mlflow.ml.example.com",
+                http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "mlflow", port: { number: 80 } } } }] },
+            },
+        ],
     },
 });
 const ingress = (props: object = mlflowIngress()) => ({ type: T.ingress, name: "mlflow-ingress", props });
@@ -271,7 +314,9 @@ describe("ingress-tls", () => {
 
     it("reports a host that no TLS entry covers", async () => {
         const props = changed(mlflowIngress(), (i) => i.spec.rules.push({ host: "mlflow-api.ml.example.com", http: i.spec.rules[0].http }));
-        assert.deepEqual(await violationsOf(ingressTls, ingress(props)), ['host "mlflow-api.ml.example.com" (spec.rules[1]) is not covered by any spec.tls entry (TLS hosts: mlflow.ml.example.com)']);
+        assert.deepEqual(await violationsOf(ingressTls, ingress(props)), [
+            'host "mlflow-api.ml.example.com" (spec.rules[1]) is not covered by any spec.tls entry (TLS hosts: mlflow.ml.example.com)',
+        ]);
     });
 
     it("accepts a wildcard TLS host for a host one level below it, and only that", async () => {
@@ -288,13 +333,17 @@ describe("ingress-tls", () => {
 
     it("reports a rule without a host unless a TLS entry without hosts (the default certificate) covers it", async () => {
         const hostless = changed(mlflowIngress(), (i) => delete i.spec.rules[0].host);
-        assert.deepEqual(await violationsOf(ingressTls, ingress(hostless)), ["spec.rules[0] has no host, and no spec.tls entry without hosts (the default certificate) covers it"]);
+        assert.deepEqual(await violationsOf(ingressTls, ingress(hostless)), [
+            "spec.rules[0] has no host, and no spec.tls entry without hosts (the default certificate) covers it",
+        ]);
         assert.deepEqual(await violationsOf(ingressTls, ingress(changed(hostless, (i) => i.spec.tls.push({ secretName: "default-tls" })))), []);
     });
 
     it("reports an Ingress that keeps plain HTTP open", async () => {
         const props = changed(mlflowIngress(), (i) => (i.metadata.annotations["nginx.ingress.kubernetes.io/ssl-redirect"] = "false"));
-        assert.deepEqual(await violationsOf(ingressTls, ingress(props)), ['annotation "nginx.ingress.kubernetes.io/ssl-redirect" is "false", which keeps plain HTTP open']);
+        assert.deepEqual(await violationsOf(ingressTls, ingress(props)), [
+            'annotation "nginx.ingress.kubernetes.io/ssl-redirect" is "false", which keeps plain HTTP open',
+        ]);
     });
 
     it("passes TLS hosts that are unknown during preview (they may cover any host), but reports an unknown tls list", async () => {
@@ -348,7 +397,9 @@ describe("pod-security-restricted", () => {
     });
 
     it("reports a privileged container", async () => {
-        assert.deepEqual(await check(changed(modelDeployment(), (d) => (server(d).securityContext.privileged = true))), ['container "model-server": securityContext.privileged must not be true, got true']);
+        assert.deepEqual(await check(changed(modelDeployment(), (d) => (server(d).securityContext.privileged = true))), [
+            'container "model-server": securityContext.privileged must not be true, got true',
+        ]);
     });
 
     it("reports capabilities not all dropped, and added ones", async () => {
@@ -364,9 +415,13 @@ describe("pod-security-restricted", () => {
             delete server(d).securityContext.seccompProfile;
             delete d.spec.template.spec.securityContext.seccompProfile;
         });
-        assert.deepEqual(await check(missing), ['container "model-server": securityContext.seccompProfile.type (container or pod) must be "RuntimeDefault" or "Localhost", got nothing']);
+        assert.deepEqual(await check(missing), [
+            'container "model-server": securityContext.seccompProfile.type (container or pod) must be "RuntimeDefault" or "Localhost", got nothing',
+        ]);
         const unconfined = changed(modelDeployment(), (d) => (server(d).securityContext.seccompProfile = { type: "Unconfined" }));
-        assert.deepEqual(await check(unconfined), ['container "model-server": securityContext.seccompProfile.type (container or pod) must be "RuntimeDefault" or "Localhost", got "Unconfined"']);
+        assert.deepEqual(await check(unconfined), [
+            'container "model-server": securityContext.seccompProfile.type (container or pod) must be "RuntimeDefault" or "Localhost", got "Unconfined"',
+        ]);
     });
 
     it("reports a writable root filesystem unless the container is in the config's allowlist", async () => {
@@ -415,7 +470,9 @@ describe("no-plaintext-secrets", () => {
     });
 
     it("reports a literal value for an env var named like a secret", async () => {
-        assert.deepEqual(await check(withEnv({ name: "DB_PASSWORD", value: "hunter2" })), ['container "model-server": env "DB_PASSWORD" has a literal value; take it from a Secret (valueFrom.secretKeyRef)']);
+        assert.deepEqual(await check(withEnv({ name: "DB_PASSWORD", value: "hunter2" })), [
+            'container "model-server": env "DB_PASSWORD" has a literal value; take it from a Secret (valueFrom.secretKeyRef)',
+        ]);
     });
 
     it("reports such a value even when it is unknown during preview: it is a literal all the same", async () => {
@@ -443,7 +500,9 @@ describe("no-plaintext-secrets", () => {
             'container "model-server": env "AWS_ACCESS_KEY_ID" holds a static AWS credential; use IRSA (a service account role) instead',
         ]);
         const inArgs = changed(modelDeployment(), (d) => server(d).args.push("--s3-key=AKIAIOSFODNN7EXAMPLE"));
-        assert.deepEqual(await check(inArgs), ['container "model-server": args[10] holds a static AWS access key id ("AKIA…"); use IRSA (a service account role) instead']);
+        assert.deepEqual(await check(inArgs), [
+            'container "model-server": args[10] holds a static AWS access key id ("AKIA…"); use IRSA (a service account role) instead',
+        ]);
     });
 
     it("reports a password embedded in a URI, in env values and in args", async () => {
@@ -471,7 +530,9 @@ describe("images-pinned", () => {
     });
 
     it("reports latest", async () => {
-        assert.deepEqual(await check("ghcr.io/mlflow/mlflow:latest"), ['container "model-server": image "ghcr.io/mlflow/mlflow:latest" is tagged "latest"; pin a version tag or a digest']);
+        assert.deepEqual(await check("ghcr.io/mlflow/mlflow:latest"), [
+            'container "model-server": image "ghcr.io/mlflow/mlflow:latest" is tagged "latest"; pin a version tag or a digest',
+        ]);
     });
 
     it("reports an image without a tag, a registry port not being a tag", async () => {

@@ -90,7 +90,12 @@ describe("stack configuration: per-environment defaults", () => {
         assert.equal(postgres.mode, "rds");
         if (postgres.mode !== "rds") return;
         assert.deepEqual(
-            { multiAz: postgres.multiAz, deletionProtection: postgres.deletionProtection, backupRetentionDays: postgres.backupRetentionDays, instanceClass: postgres.instanceClass },
+            {
+                multiAz: postgres.multiAz,
+                deletionProtection: postgres.deletionProtection,
+                backupRetentionDays: postgres.backupRetentionDays,
+                instanceClass: postgres.instanceClass,
+            },
             { multiAz: false, deletionProtection: false, backupRetentionDays: 7, instanceClass: "db.t4g.medium" },
         );
     });
@@ -151,106 +156,194 @@ describe("stack configuration: per-environment defaults", () => {
 describe("stack configuration: error messages", () => {
     const cases: Array<[string, Record<string, string>, string[]]> = [
         ["an unknown environment", values("prod"), ['mlops-platform:environment: expected one of "staging", "production", got "prod"']],
-        ["a missing region", (() => {
-            const v = values("staging");
-            delete v["aws:region"];
-            return v;
-        })(), ['aws:region: expected an AWS region such as "eu-west-1", got nothing']],
-        ["a missing cluster", (() => {
-            const v = values("staging");
-            delete v["mlops-platform:cluster"];
-            return v;
-        })(), ["mlops-platform:cluster: expected a mapping, got nothing"]],
+        [
+            "a missing region",
+            (() => {
+                const v = values("staging");
+                delete v["aws:region"];
+                return v;
+            })(),
+            ['aws:region: expected an AWS region such as "eu-west-1", got nothing'],
+        ],
+        [
+            "a missing cluster",
+            (() => {
+                const v = values("staging");
+                delete v["mlops-platform:cluster"];
+                return v;
+            })(),
+            ["mlops-platform:cluster: expected a mapping, got nothing"],
+        ],
         ["a cluster that is not a mapping", values("staging", { cluster: "eks-prod" }), ['mlops-platform:cluster: expected a mapping, got "eks-prod"']],
-        ["storage that is not a number", values("staging", { postgres: { allocatedStorageGb: "lots" } }), [
-            'mlops-platform:postgres.allocatedStorageGb: expected an integer from 20 to 65536, got "lots"',
-        ]],
-        ["storage below the minimum", values("staging", { postgres: { allocatedStorageGb: 5 } }), [
-            "mlops-platform:postgres.allocatedStorageGb: expected an integer from 20 to 65536, got 5",
-        ]],
-        ["a misspelt key", values("staging", { postgres: { instanceClas: "db.t4g.medium" } }), [
-            "mlops-platform:postgres.instanceClas: unknown key; expected one of: mode, instanceClass, allocatedStorageGb, multiAz, deletionProtection, backupRetentionDays, storageClass",
-        ]],
-        ["an unknown section", { ...values("staging"), "mlops-platform:databse": "{}" }, [
-            "mlops-platform:databse: unknown key; expected one of: environment, cluster, artifacts, postgres, mlflow, certManager, argocd, flagger, gpu, delivery, models",
-        ]],
-        ["a malformed memory quantity", values("staging", { models: { m: { ...MODEL, resources: { cpu: "1", memory: "2Gix" } } } }), [
-            'mlops-platform:models.m.resources.memory: expected a memory quantity such as "512Mi" or "2Gi", got "2Gix"',
-        ]],
-        ["a zero CPU quantity", values("staging", { models: { m: { ...MODEL, resources: { cpu: "0", memory: "1Gi" } } } }), [
-            'mlops-platform:models.m.resources.cpu: expected a CPU quantity such as "500m" or "2", got "0"',
-        ]],
-        ["an unpinned version", values("staging", { models: { m: { ...MODEL, version: "latest" } } }), [
-            'mlops-platform:models.m.version: expected a pinned registry version such as "7" (never "latest" or an alias), got "latest"',
-        ]],
-        ["an alias as version", values("staging", { models: { m: { ...MODEL, version: "@champion" } } }), [
-            'mlops-platform:models.m.version: expected a pinned registry version such as "7" (never "latest" or an alias), got "@champion"',
-        ]],
-        ["a version written as a YAML number", values("staging", { models: { m: { ...MODEL, version: 7 } } }), [
-            'mlops-platform:models.m.version: expected a pinned registry version such as "7" (never "latest" or an alias), got 7',
-        ]],
-        ["a model name with capitals", values("staging", { models: { FraudDetector: MODEL } }), [
-            'mlops-platform:models.FraudDetector: expected a model name: lower-case letters, digits and -, starting with a letter, at most 40 characters, got "FraudDetector"',
-        ]],
-        ["a missing registered model", values("staging", { models: { m: { version: "7", resources: { cpu: "1", memory: "1Gi" } } } }), [
-            "mlops-platform:models.m.registeredModel: expected a registered model name (letters, digits, _ . -), got nothing",
-        ]],
-        ["step weights out of order", values("staging", { models: { m: { ...MODEL, canary: { stepWeights: [1, 25, 5] } } } }), [
-            "mlops-platform:models.m.canary.stepWeights[2]: must be more than the step before (25): weights ascend, got [1,25,5]",
-        ]],
-        ["a step weight above 100", values("staging", { models: { m: { ...MODEL, canary: { stepWeights: [10, 150] } } } }), [
-            "mlops-platform:models.m.canary.stepWeights[1]: expected an integer from 1 to 100, got 150",
-        ]],
-        ["no step weights at all", values("staging", { models: { m: { ...MODEL, canary: { stepWeights: [] } } } }), [
-            "mlops-platform:models.m.canary.stepWeights: expected a list of traffic weights in percent (at least 1), got []",
-        ]],
-        ["replicas.max below replicas.min", values("staging", { models: { m: { ...MODEL, replicas: { min: 4, max: 2 } } } }), [
-            "mlops-platform:models.m.replicas.max: must be at least the minimum (4), got 2",
-        ]],
-        ["a CPU limit below the request", values("staging", { models: { m: { ...MODEL, resources: { cpu: "2", memory: "1Gi", cpuLimit: "500m" } } } }), [
-            'mlops-platform:models.m.resources.cpuLimit: must be at least the CPU request (2), got "500m"',
-        ]],
-        ["A/B testing together with step weights", values("staging", { models: { m: { ...MODEL, canary: { stepWeights: [10], abTesting: { iterations: 10 } } } } }), [
-            "mlops-platform:models.m.canary.stepWeights: cannot be combined with abTesting, which routes by header instead of shifting weights: remove one, got [10]",
-        ]],
-        ["mirroring on nginx", values("staging", { models: { m: { ...MODEL, canary: { mirror: true } } } }), [
-            'mlops-platform:models.m.canary.mirror: needs a provider that mirrors traffic ("istio"), and this one is "nginx", got true',
-        ]],
-        ["an acceptance request that is not JSON", values("staging", { models: { m: { ...MODEL, canary: { acceptanceRequest: "inputs=1" } } } }), [
-            'mlops-platform:models.m.canary.acceptanceRequest: expected a JSON object for /invocations, got "inputs=1"',
-        ]],
-        ["a bad run id in the evidence", values("staging", {
-            models: { m: { ...MODEL, promotion: { evidence: { runId: "run-1", metrics: { accuracy: 0.9 }, validatedIn: "staging" }, approvedBy: ["a"] } } },
-        }), ['mlops-platform:models.m.promotion.evidence.runId: expected an MLflow run id (32 hexadecimal characters), got "run-1"']],
-        ["a metric that is not a number", values("staging", {
-            models: { m: { ...MODEL, promotion: { evidence: { runId: "3f2a9c4e8b7d41f09a6c5e2d1b0f8a73", metrics: { accuracy: "high" }, validatedIn: "staging" }, approvedBy: [] } } },
-        }), ['mlops-platform:models.m.promotion.evidence.metrics.accuracy: expected a number, got "high"']],
-        ["rds without its network", values("staging", { postgres: { mode: "rds" } }), [
-            'mlops-platform:cluster.vpcId: expected a VPC id such as "vpc-0a1b2c3d" (required when postgres.mode is "rds"), got nothing',
-            'mlops-platform:cluster.privateSubnetIds: expected a list of at least two private subnet ids (required when postgres.mode is "rds"), got nothing',
-            'mlops-platform:cluster.nodeSecurityGroupId: expected a security group id such as "sg-0a1b2c3d" (required when postgres.mode is "rds"), got nothing',
-        ]],
-        ["one private subnet", values("production", { cluster: { ...CLUSTER, ...RDS_NETWORK, privateSubnetIds: ["subnet-0a1b2c3d4e5f60001"] } }), [
-            'mlops-platform:cluster.privateSubnetIds: expected a list of private subnet ids (at least 2), got ["subnet-0a1b2c3d4e5f60001"]',
-        ]],
-        ["an RDS-only key in-cluster", values("staging", { postgres: { mode: "in-cluster", multiAz: true } }), [
-            'mlops-platform:postgres.multiAz: applies only when postgres.mode is "rds", got true',
-        ]],
-        ["a storage class with rds", values("production", { postgres: { storageClass: "gp3" } }), [
-            'mlops-platform:postgres.storageClass: applies only when postgres.mode is "in-cluster", got "gp3"',
-        ]],
-        ["a Let's Encrypt issuer without an e-mail", values("production", { certManager: { issuer: "letsencrypt" } }), [
-            'mlops-platform:certManager.acmeEmail: is required by the "letsencrypt" issuer, got nothing',
-        ]],
-        ["gitops without a repository", values("staging", { delivery: { mode: "gitops" } }), [
-            'mlops-platform:delivery.repoUrl: expected a git URL (required when delivery.mode is "gitops"), got nothing',
-        ]],
-        ["a malformed OIDC provider ARN", values("staging", { cluster: { ...CLUSTER, oidcProviderArn: "arn:aws:iam::12:role/x" } }), [
-            `mlops-platform:cluster.oidcProviderArn: expected the ARN of the cluster's IAM OIDC provider, got "arn:aws:iam::12:role/x"`,
-        ]],
-        ["structured JSON that does not parse", { ...values("staging"), "mlops-platform:postgres": "{mode: rds" }, [
-            'mlops-platform:postgres: expected a mapping, got "{mode: rds"',
-        ]],
+        [
+            "storage that is not a number",
+            values("staging", { postgres: { allocatedStorageGb: "lots" } }),
+            ['mlops-platform:postgres.allocatedStorageGb: expected an integer from 20 to 65536, got "lots"'],
+        ],
+        [
+            "storage below the minimum",
+            values("staging", { postgres: { allocatedStorageGb: 5 } }),
+            ["mlops-platform:postgres.allocatedStorageGb: expected an integer from 20 to 65536, got 5"],
+        ],
+        [
+            "a misspelt key",
+            values("staging", { postgres: { instanceClas: "db.t4g.medium" } }),
+            [
+                "mlops-platform:postgres.instanceClas: unknown key; expected one of: mode, instanceClass, allocatedStorageGb, multiAz, deletionProtection, backupRetentionDays, storageClass",
+            ],
+        ],
+        [
+            "an unknown section",
+            { ...values("staging"), "mlops-platform:databse": "{}" },
+            [
+                "mlops-platform:databse: unknown key; expected one of: environment, cluster, artifacts, postgres, mlflow, certManager, argocd, flagger, gpu, delivery, models",
+            ],
+        ],
+        [
+            "a malformed memory quantity",
+            values("staging", { models: { m: { ...MODEL, resources: { cpu: "1", memory: "2Gix" } } } }),
+            ['mlops-platform:models.m.resources.memory: expected a memory quantity such as "512Mi" or "2Gi", got "2Gix"'],
+        ],
+        [
+            "a zero CPU quantity",
+            values("staging", { models: { m: { ...MODEL, resources: { cpu: "0", memory: "1Gi" } } } }),
+            ['mlops-platform:models.m.resources.cpu: expected a CPU quantity such as "500m" or "2", got "0"'],
+        ],
+        [
+            "an unpinned version",
+            values("staging", { models: { m: { ...MODEL, version: "latest" } } }),
+            ['mlops-platform:models.m.version: expected a pinned registry version such as "7" (never "latest" or an alias), got "latest"'],
+        ],
+        [
+            "an alias as version",
+            values("staging", { models: { m: { ...MODEL, version: "@champion" } } }),
+            ['mlops-platform:models.m.version: expected a pinned registry version such as "7" (never "latest" or an alias), got "@champion"'],
+        ],
+        [
+            "a version written as a YAML number",
+            values("staging", { models: { m: { ...MODEL, version: 7 } } }),
+            ['mlops-platform:models.m.version: expected a pinned registry version such as "7" (never "latest" or an alias), got 7'],
+        ],
+        [
+            "a model name with capitals",
+            values("staging", { models: { FraudDetector: MODEL } }),
+            [
+                'mlops-platform:models.FraudDetector: expected a model name: lower-case letters, digits and -, starting with a letter, at most 40 characters, got "FraudDetector"',
+            ],
+        ],
+        [
+            "a missing registered model",
+            values("staging", { models: { m: { version: "7", resources: { cpu: "1", memory: "1Gi" } } } }),
+            ["mlops-platform:models.m.registeredModel: expected a registered model name (letters, digits, _ . -), got nothing"],
+        ],
+        [
+            "step weights out of order",
+            values("staging", { models: { m: { ...MODEL, canary: { stepWeights: [1, 25, 5] } } } }),
+            ["mlops-platform:models.m.canary.stepWeights[2]: must be more than the step before (25): weights ascend, got [1,25,5]"],
+        ],
+        [
+            "a step weight above 100",
+            values("staging", { models: { m: { ...MODEL, canary: { stepWeights: [10, 150] } } } }),
+            ["mlops-platform:models.m.canary.stepWeights[1]: expected an integer from 1 to 100, got 150"],
+        ],
+        [
+            "no step weights at all",
+            values("staging", { models: { m: { ...MODEL, canary: { stepWeights: [] } } } }),
+            ["mlops-platform:models.m.canary.stepWeights: expected a list of traffic weights in percent (at least 1), got []"],
+        ],
+        [
+            "replicas.max below replicas.min",
+            values("staging", { models: { m: { ...MODEL, replicas: { min: 4, max: 2 } } } }),
+            ["mlops-platform:models.m.replicas.max: must be at least the minimum (4), got 2"],
+        ],
+        [
+            "a CPU limit below the request",
+            values("staging", { models: { m: { ...MODEL, resources: { cpu: "2", memory: "1Gi", cpuLimit: "500m" } } } }),
+            ['mlops-platform:models.m.resources.cpuLimit: must be at least the CPU request (2), got "500m"'],
+        ],
+        [
+            "A/B testing together with step weights",
+            values("staging", { models: { m: { ...MODEL, canary: { stepWeights: [10], abTesting: { iterations: 10 } } } } }),
+            [
+                "mlops-platform:models.m.canary.stepWeights: cannot be combined with abTesting, which routes by header instead of shifting weights: remove one, got [10]",
+            ],
+        ],
+        [
+            "mirroring on nginx",
+            values("staging", { models: { m: { ...MODEL, canary: { mirror: true } } } }),
+            ['mlops-platform:models.m.canary.mirror: needs a provider that mirrors traffic ("istio"), and this one is "nginx", got true'],
+        ],
+        [
+            "an acceptance request that is not JSON",
+            values("staging", { models: { m: { ...MODEL, canary: { acceptanceRequest: "inputs=1" } } } }),
+            ['mlops-platform:models.m.canary.acceptanceRequest: expected a JSON object for /invocations, got "inputs=1"'],
+        ],
+        [
+            "a bad run id in the evidence",
+            values("staging", {
+                models: { m: { ...MODEL, promotion: { evidence: { runId: "run-1", metrics: { accuracy: 0.9 }, validatedIn: "staging" }, approvedBy: ["a"] } } },
+            }),
+            ['mlops-platform:models.m.promotion.evidence.runId: expected an MLflow run id (32 hexadecimal characters), got "run-1"'],
+        ],
+        [
+            "a metric that is not a number",
+            values("staging", {
+                models: {
+                    m: {
+                        ...MODEL,
+                        promotion: {
+                            evidence: { runId: "3f2a9c4e8b7d41f09a6c5e2d1b0f8a73", metrics: { accuracy: "high" }, validatedIn: "staging" },
+                            approvedBy: [],
+                        },
+                    },
+                },
+            }),
+            ['mlops-platform:models.m.promotion.evidence.metrics.accuracy: expected a number, got "high"'],
+        ],
+        [
+            "rds without its network",
+            values("staging", { postgres: { mode: "rds" } }),
+            [
+                'mlops-platform:cluster.vpcId: expected a VPC id such as "vpc-0a1b2c3d" (required when postgres.mode is "rds"), got nothing',
+                'mlops-platform:cluster.privateSubnetIds: expected a list of at least two private subnet ids (required when postgres.mode is "rds"), got nothing',
+                'mlops-platform:cluster.nodeSecurityGroupId: expected a security group id such as "sg-0a1b2c3d" (required when postgres.mode is "rds"), got nothing',
+            ],
+        ],
+        [
+            "one private subnet",
+            values("production", { cluster: { ...CLUSTER, ...RDS_NETWORK, privateSubnetIds: ["subnet-0a1b2c3d4e5f60001"] } }),
+            ['mlops-platform:cluster.privateSubnetIds: expected a list of private subnet ids (at least 2), got ["subnet-0a1b2c3d4e5f60001"]'],
+        ],
+        [
+            "an RDS-only key in-cluster",
+            values("staging", { postgres: { mode: "in-cluster", multiAz: true } }),
+            ['mlops-platform:postgres.multiAz: applies only when postgres.mode is "rds", got true'],
+        ],
+        [
+            "a storage class with rds",
+            values("production", { postgres: { storageClass: "gp3" } }),
+            ['mlops-platform:postgres.storageClass: applies only when postgres.mode is "in-cluster", got "gp3"'],
+        ],
+        [
+            "a Let's Encrypt issuer without an e-mail",
+            values("production", { certManager: { issuer: "letsencrypt" } }),
+            ['mlops-platform:certManager.acmeEmail: is required by the "letsencrypt" issuer, got nothing'],
+        ],
+        [
+            "gitops without a repository",
+            values("staging", { delivery: { mode: "gitops" } }),
+            ['mlops-platform:delivery.repoUrl: expected a git URL (required when delivery.mode is "gitops"), got nothing'],
+        ],
+        [
+            "a malformed OIDC provider ARN",
+            values("staging", { cluster: { ...CLUSTER, oidcProviderArn: "arn:aws:iam::12:role/x" } }),
+            [`mlops-platform:cluster.oidcProviderArn: expected the ARN of the cluster's IAM OIDC provider, got "arn:aws:iam::12:role/x"`],
+        ],
+        [
+            "structured JSON that does not parse",
+            { ...values("staging"), "mlops-platform:postgres": "{mode: rds" },
+            ['mlops-platform:postgres: expected a mapping, got "{mode: rds"'],
+        ],
     ];
 
     for (const [what, config, expected] of cases) {

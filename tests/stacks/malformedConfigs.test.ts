@@ -75,11 +75,16 @@ function nodes(config: Record<string, Json>): Array<{ path: Path; value: Json }>
 
 /** A value that is wrong for the node's type whatever its constraints (a string where a number goes, …). */
 function wrongValueFor(value: Json): fc.Arbitrary<Json> {
-    if (typeof value === "string") return fc.oneof<fc.Arbitrary<Json>[]>(fc.integer(), fc.boolean(), fc.constant<Json>([]), fc.constant<Json>({ unexpected: true }));
+    if (typeof value === "string")
+        return fc.oneof<fc.Arbitrary<Json>[]>(fc.integer(), fc.boolean(), fc.constant<Json>([]), fc.constant<Json>({ unexpected: true }));
     if (typeof value === "number") return fc.oneof<fc.Arbitrary<Json>[]>(fc.string(), fc.boolean(), fc.constant<Json>(null), fc.constant<Json>([1]));
     if (typeof value === "boolean") return fc.oneof(fc.constantFrom("yes", "true", "on"), fc.integer(), fc.constant({}));
     if (Array.isArray(value)) return fc.oneof(fc.string(), fc.integer(), fc.constant({ first: 1 }));
-    return fc.oneof<fc.Arbitrary<Json>[]>(fc.string({ minLength: 1 }).filter((s) => !/^\s*[[{]/.test(s)), fc.integer(), fc.constant<Json>([1, 2]));
+    return fc.oneof<fc.Arbitrary<Json>[]>(
+        fc.string({ minLength: 1 }).filter((s) => !/^\s*[[{]/.test(s)),
+        fc.integer(),
+        fc.constant<Json>([1, 2]),
+    );
 }
 
 type Mutation = { kind: "wrong-type" | "delete" | "unknown-key"; path: Path; value?: Json };
@@ -101,7 +106,10 @@ function apply(config: Record<string, Json>, mutation: Mutation): { config: Reco
         else copy[head] = mutation.value as Json;
         return { config: copy, expectedPath: display(mutation.path) };
     }
-    const parent = rest.slice(0, -1).reduce<Json>((node, key) => (node as Record<string, Json>)[key as string] as Json, copy[head] as Json) as Record<string | number, Json>;
+    const parent = rest.slice(0, -1).reduce<Json>((node, key) => (node as Record<string, Json>)[key as string] as Json, copy[head] as Json) as Record<
+        string | number,
+        Json
+    >;
     const last = rest[rest.length - 1] as string | number;
     if (mutation.kind === "delete") delete parent[last];
     else parent[last] = mutation.value as Json;
@@ -174,7 +182,17 @@ for (const stack of ["staging", "production"]) {
 describe("arbitrary junk as a stack's values", () => {
     it("never crashes and never says undefined", () => {
         const junk = fc.dictionary(
-            fc.oneof(fc.constantFrom("mlops-platform:environment", "mlops-platform:cluster", "mlops-platform:models", "mlops-platform:postgres", "mlops-platform:gpu", "aws:region"), fc.string()),
+            fc.oneof(
+                fc.constantFrom(
+                    "mlops-platform:environment",
+                    "mlops-platform:cluster",
+                    "mlops-platform:models",
+                    "mlops-platform:postgres",
+                    "mlops-platform:gpu",
+                    "aws:region",
+                ),
+                fc.string(),
+            ),
             fc.oneof(fc.string(), fc.json()),
         );
         fc.assert(

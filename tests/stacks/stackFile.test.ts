@@ -44,12 +44,15 @@ describe("stack files", () => {
     });
 
     it("malformed YAML is one line naming the file, the line and the reason", () => {
-        assert.throws(() => parseStackFile("config:\n  a: [1, 2\n  b: 3\n", "Pulumi.bad.yaml"), (err: unknown) => {
-            assert.ok(err instanceof StackFileError);
-            assert.match(err.message, /^Pulumi\.bad\.yaml: malformed YAML at line \d+, column \d+: .+$/);
-            assert.equal(err.message.includes("\n"), false);
-            return true;
-        });
+        assert.throws(
+            () => parseStackFile("config:\n  a: [1, 2\n  b: 3\n", "Pulumi.bad.yaml"),
+            (err: unknown) => {
+                assert.ok(err instanceof StackFileError);
+                assert.match(err.message, /^Pulumi\.bad\.yaml: malformed YAML at line \d+, column \d+: .+$/);
+                assert.equal(err.message.includes("\n"), false);
+                return true;
+            },
+        );
     });
 
     it("a config that is not a mapping is refused", () => {

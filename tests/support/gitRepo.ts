@@ -84,7 +84,11 @@ const ENTRY_POINTS: Readonly<Record<GitopsCommand, string>> = {
  * in a child process, on the repository `projectDir`, with `MLFLOW_TRACKING_URI` set to `trackingUri`
  * (unset when it is absent or empty) and none of MLflow's credential variables.
  */
-export function runCli(command: GitopsCommand, args: readonly string[], options: { readonly projectDir: string; readonly trackingUri?: string }): Promise<CliResult> {
+export function runCli(
+    command: GitopsCommand,
+    args: readonly string[],
+    options: { readonly projectDir: string; readonly trackingUri?: string },
+): Promise<CliResult> {
     const env: NodeJS.ProcessEnv = { ...gitEnv(), MLFLOW_TRACKING_URI: options.trackingUri ?? "" };
     for (const name of ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"]) delete env[name];
     return new Promise((resolve, reject) => {
@@ -131,8 +135,16 @@ export function declaredModels(dir: string): Declared[] {
         .flatMap((file) => {
             const config = (parseYaml(readFileSync(path.join(dir, file), "utf8")) as { config: Record<string, unknown> }).config;
             const environment = config["mlops-platform:environment"] as string;
-            const models = config["mlops-platform:models"] as Record<string, { registeredModel: string; version: string; promotion?: { evidence: { metrics: Record<string, number> } } }>;
-            return Object.values(models).map((m) => ({ registeredModel: m.registeredModel, version: m.version, environment, metrics: m.promotion?.evidence.metrics }));
+            const models = config["mlops-platform:models"] as Record<
+                string,
+                { registeredModel: string; version: string; promotion?: { evidence: { metrics: Record<string, number> } } }
+            >;
+            return Object.values(models).map((m) => ({
+                registeredModel: m.registeredModel,
+                version: m.version,
+                environment,
+                metrics: m.promotion?.evidence.metrics,
+            }));
         });
 }
 
@@ -155,7 +167,11 @@ export async function seedRegistryFromStacks(seed: MlflowSeed, dir: string): Pro
             const version = String(n);
             const declaredMetrics = mine.find((d) => d.version === version)?.metrics;
             const values = n === highest + 1 ? { ...WEAK_METRICS } : { ...(declaredMetrics ?? GOOD_METRICS) };
-            const { runId } = await seed.createRun({ experimentName: registeredModel, runName: `${registeredModel}-v${n}`, metrics: { ...values, training_loss: [0.9, 0.4, 0.2] } });
+            const { runId } = await seed.createRun({
+                experimentName: registeredModel,
+                runName: `${registeredModel}-v${n}`,
+                metrics: { ...values, training_loss: [0.9, 0.4, 0.2] },
+            });
             const created = await seed.createModelVersion({ model: registeredModel, runId });
             if (created !== version) throw new Error(`seeding ${registeredModel}: expected version ${version}, MLflow registered ${created}`);
             runs[version] = runId;
@@ -163,7 +179,8 @@ export async function seedRegistryFromStacks(seed: MlflowSeed, dir: string): Pro
         }
         for (const d of mine) {
             await seed.setAlias(registeredModel, d.environment, d.version);
-            if (d.environment === "staging") await seed.setModelVersionTag(registeredModel, d.version, "mlops.promoted.staging", JSON.stringify({ promotedAt: "2026-11-16T10:05:00Z" }));
+            if (d.environment === "staging")
+                await seed.setModelVersionTag(registeredModel, d.version, "mlops.promoted.staging", JSON.stringify({ promotedAt: "2026-11-16T10:05:00Z" }));
         }
         await seed.setModelVersionTag(registeredModel, String(highest + 1), "mlops.promoted.staging", JSON.stringify({ promotedAt: "2026-11-18T10:00:00Z" }));
         await seed.setModelVersionTag(registeredModel, String(highest + 2), "mlops.promoted.staging", JSON.stringify({ promotedAt: "2026-11-18T11:00:00Z" }));
@@ -183,8 +200,13 @@ export async function resetRegistryToStacks(url: string, dir: string, seeded: Re
         const name = model.registeredModel;
         const registered = (await restCall(url, "GET", "registered-models/get", { name })) as { registered_model: { aliases?: { alias: string }[] } };
         for (const { alias } of registered.registered_model.aliases ?? []) await restCall(url, "DELETE", "registered-models/alias", { name, alias });
-        for (const d of declared.filter((d) => d.registeredModel === name)) await restCall(url, "POST", "registered-models/alias", { name, alias: d.environment, version: d.version });
-        const stagingTagged = new Set([...declared.filter((d) => d.registeredModel === name && d.environment === "staging").map((d) => d.version), model.weakVersion, model.candidateVersion]);
+        for (const d of declared.filter((d) => d.registeredModel === name))
+            await restCall(url, "POST", "registered-models/alias", { name, alias: d.environment, version: d.version });
+        const stagingTagged = new Set([
+            ...declared.filter((d) => d.registeredModel === name && d.environment === "staging").map((d) => d.version),
+            model.weakVersion,
+            model.candidateVersion,
+        ]);
         for (const version of Object.keys(model.runs)) {
             const got = (await restCall(url, "GET", "model-versions/get", { name, version })) as { model_version: { tags?: { key: string }[] } };
             for (const { key } of got.model_version.tags ?? []) {
@@ -204,7 +226,8 @@ export async function registrySnapshot(url: string, seeded: Readonly<Record<stri
         const registered = (await restCall(url, "GET", "registered-models/get", { name })) as { registered_model: { aliases?: unknown[] } };
         const versions: Record<string, unknown> = {};
         for (const version of Object.keys(model.runs)) {
-            versions[version] = ((await restCall(url, "GET", "model-versions/get", { name, version })) as { model_version: { tags?: unknown[] } }).model_version.tags ?? [];
+            versions[version] =
+                ((await restCall(url, "GET", "model-versions/get", { name, version })) as { model_version: { tags?: unknown[] } }).model_version.tags ?? [];
         }
         snapshot[name] = { aliases: registered.registered_model.aliases ?? [], versions };
     }

@@ -57,7 +57,10 @@ const PACKAGE = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"
  */
 const UNPINNED_ALLOWLIST: ReadonlyMap<string, string> = new Map();
 
-const files = fs.readdirSync(WORKFLOWS_DIR).filter((f) => /\.ya?ml$/.test(f)).sort();
+const files = fs
+    .readdirSync(WORKFLOWS_DIR)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort();
 const texts = new Map(files.map((f) => [f, fs.readFileSync(path.join(WORKFLOWS_DIR, f), "utf8")]));
 const workflows = new Map(files.map((f) => [f, yaml.load(texts.get(f) as string) as Workflow]));
 
@@ -97,9 +100,7 @@ function stacksOf(j: Job): string[] {
 
 /** A string of a job with its stack put in for `${{ matrix.stack }}`, `${STACK}` and `$STACK`. */
 function expand(text: string, stack: string): string {
-    return text
-        .replace(/\$\{\{\s*(matrix\.stack|env\.STACK)\s*\}\}/g, stack)
-        .replace(/\$\{STACK\}|\$STACK\b/g, stack);
+    return text.replace(/\$\{\{\s*(matrix\.stack|env\.STACK)\s*\}\}/g, stack).replace(/\$\{STACK\}|\$STACK\b/g, stack);
 }
 
 const configOf = (stack: string) => parsePlatformConfig(readStackFile(stackFilePath(PROJECT_DIR, stack)).values, stack);
@@ -153,7 +154,10 @@ describe("GitHub workflows", () => {
             const commit = indexOfStep(j, (s) => /git push origin HEAD:main/.test(s.run ?? ""), "pushes the rendered manifests");
             const wait = indexOfStep(j, (s) => /npm run wait-rollout -- /.test(s.run ?? ""), "waits for the rollout");
             const sync = indexOfStep(j, (s) => /npm run sync-registry -- /.test(s.run ?? ""), "updates the registry alias");
-            assert.ok(credentials < kubeconfig && kubeconfig < startedAt && startedAt < up && up < commit && commit < wait && wait < sync, `${stack}: steps in order`);
+            assert.ok(
+                credentials < kubeconfig && kubeconfig < startedAt && startedAt < up && up < commit && commit < wait && wait < sync,
+                `${stack}: steps in order`,
+            );
 
             const upStep = j.steps[up] as Step;
             assert.deepEqual(
@@ -162,10 +166,17 @@ describe("GitHub workflows", () => {
             );
             assert.equal(upStep.env?.["PULUMI_ACCESS_TOKEN"], "${{ secrets.PULUMI_ACCESS_TOKEN }}");
 
-            assert.equal((j.steps[commit] as Step).env?.["RENDERED"], `${renderRoot(stack)}/${stack}`, `${stack}: commits what pulumi up renders (<delivery.path>/<stack>)`);
+            assert.equal(
+                (j.steps[commit] as Step).env?.["RENDERED"],
+                `${renderRoot(stack)}/${stack}`,
+                `${stack}: commits what pulumi up renders (<delivery.path>/<stack>)`,
+            );
             assert.match((j.steps[commit] as Step).run ?? "", /\[skip ci\]/);
 
-            assert.match((j.steps[wait] as Step).run ?? "", new RegExp(`^npm run wait-rollout -- --stack ${stack} --timeout \\d+m --since "\\$ROLLOUT_STARTED_AT"$`));
+            assert.match(
+                (j.steps[wait] as Step).run ?? "",
+                new RegExp(`^npm run wait-rollout -- --stack ${stack} --timeout \\d+m --since "\\$ROLLOUT_STARTED_AT"$`),
+            );
             const syncStep = j.steps[sync] as Step;
             assert.equal(syncStep.run, `npm run sync-registry -- --stack ${stack}`);
             // Only after a successful rollout: no `if: always()` or the like.
@@ -306,13 +317,21 @@ describe("GitHub workflows", () => {
         const stackFiles = STACKS.map((stack) => stackFilePath(PROJECT_DIR, stack));
         for (const file of [...everyFile(githubDir), ...stackFiles, path.join(PROJECT_DIR, ".ci", "run")]) {
             const text = fs.readFileSync(file, "utf8");
-            assert.doesNotMatch(text, /AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|aws-access-key-id|aws-secret-access-key|aws-session-token|AKIA[0-9A-Z]{16}/, file);
+            assert.doesNotMatch(
+                text,
+                /AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|aws-access-key-id|aws-secret-access-key|aws-session-token|AKIA[0-9A-Z]{16}/,
+                file,
+            );
         }
         const assumed = allJobs().flatMap(([file, id, j]) => stepUsing(j, "aws-actions/configure-aws-credentials").map((s) => [`${file} ${id}`, s] as const));
         assert.equal(assumed.length, 3);
         for (const [where, step] of assumed) {
             assert.match(String(step.with?.["role-to-assume"]), /^\$\{\{ vars\.AWS_(PREVIEW|DEPLOY)_ROLE_ARN \}\}$/, where);
-            assert.deepEqual(Object.keys(step.with ?? {}).filter((k) => !["role-to-assume", "role-session-name", "role-duration-seconds", "aws-region"].includes(k)), [], where);
+            assert.deepEqual(
+                Object.keys(step.with ?? {}).filter((k) => !["role-to-assume", "role-session-name", "role-duration-seconds", "aws-region"].includes(k)),
+                [],
+                where,
+            );
         }
     });
 
@@ -348,13 +367,22 @@ describe("GitHub workflows", () => {
                         if (typeof value === "string") named.add(expand(value, stack));
                     }
                     const run = expand(step.run ?? "", stack);
-                    for (const match of run.matchAll(/(?<![\w/.-])(?:\.\/)?((?:\.ci|policies|tests|cli|infra|stacks|components)\/[\w./-]*[\w]|Pulumi\.[\w-]+\.yaml)/g)) {
+                    for (const match of run.matchAll(
+                        /(?<![\w/.-])(?:\.\/)?((?:\.ci|policies|tests|cli|infra|stacks|components)\/[\w./-]*[\w]|Pulumi\.[\w-]+\.yaml)/g,
+                    )) {
                         named.add(match[1] as string);
                     }
                 }
             }
         }
-        for (const expected of [".ci/run", "policies", "policies/config/staging.json", "policies/config/production.json", "Pulumi.staging.yaml", "Pulumi.production.yaml"]) {
+        for (const expected of [
+            ".ci/run",
+            "policies",
+            "policies/config/staging.json",
+            "policies/config/production.json",
+            "Pulumi.staging.yaml",
+            "Pulumi.production.yaml",
+        ]) {
             assert.ok(named.has(expected), `the workflows name ${expected}`);
         }
         for (const name of named) assert.ok(fs.existsSync(path.join(PROJECT_DIR, name)), `${name} exists in the repository`);
