@@ -128,6 +128,12 @@ export interface FlaggerArgs {
      */
     readonly chartVersion?: string;
     /**
+     * Apply Flagger's CRDs (from FLAGGER_CRD). CRDs are cluster-wide: when two platforms share a
+     * cluster, exactly one of them manages them.
+     * @default true
+     */
+    readonly manageCrds?: boolean;
+    /**
      * loadtester chart version.
      * @default LOADTESTER_CHART.version ("0.38.0")
      */
@@ -136,9 +142,10 @@ export interface FlaggerArgs {
 
 export const FLAGGER_DEFAULTS = {
     meshProvider: "nginx",
+    manageCrds: true,
     chartVersion: FLAGGER_CHART.version,
     loadTesterChartVersion: LOADTESTER_CHART.version,
-} as const satisfies { meshProvider: MeshProvider; chartVersion: string; loadTesterChartVersion: string };
+} as const satisfies { meshProvider: MeshProvider; manageCrds: boolean; chartVersion: string; loadTesterChartVersion: string };
 
 /** The provider a Flagger built from these args routes with. */
 export function meshProviderOf(args: Pick<FlaggerArgs, "meshProvider">): MeshProvider {
@@ -185,14 +192,16 @@ export function flaggerValues(name: string, args: FlaggerArgs): Record<string, u
     return {
         fullnameOverride: name,
         meshProvider: meshProviderOf(args),
-        // Helm 3 installs the chart's crds/ directory itself (the Release does not skip CRDs);
-        // crd.create would template the same CRDs a second time.
+        // The CRDs are this component's own resources (from FLAGGER_CRD), applied on every `up`:
+        // neither the chart's crds/ (skipCrds) nor its templated copy (crd.create) installs them.
         crd: { create: false },
         // Only the workload namespace's Canaries are this Flagger's, so two platforms in one cluster
         // never act on each other's canaries.
         namespace: args.workloadNamespace,
         securityContext: { enabled: true, context: restrictedAs(10001) },
-        resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "512Mi" } },
+        // Helm merges these over the chart's defaults key by key, so every key the chart sets is
+        // written out: the controller's one-core ceiling is meant here, not inherited.
+        resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "1", memory: "512Mi" } },
         ...(args.metricsServer !== undefined
             ? { metricsServer: args.metricsServer, prometheus: { install: false } }
             : { prometheus: { install: true, securityContext: { enabled: true, context: restrictedAs(65534) } } }),
@@ -241,13 +250,28 @@ export class Flagger extends pulumi.ComponentResource {
         const meshProvider = meshProviderOf(args);
         const labels = platformLabels(name, "progressive-delivery");
 
+        // Helm installs a chart's crds/ on first install only: applied here, the CRDs follow the
+        // pinned file on every `pulumi up`, so a chart upgrade never leaves old schemas behind.
+        const manageCrds = args.manageCrds ?? FLAGGER_DEFAULTS.manageCrds;
+        const crds = (manageCrds ? flaggerCrds() : []).map(
+            (crd) =>
+                new k8s.apiextensions.v1.CustomResourceDefinition(
+                    `${name}-crd-${String(crd["metadata"].name)}`,
+                    {
+                        ...crd,
+                        metadata: { ...crd["metadata"], labels: { ...crd["metadata"].labels, ...labels } },
+                    } as k8s.apiextensions.v1.CustomResourceDefinitionArgs,
+                    { parent: this },
+                ),
+        );
+
         // The chart's containers run with the restricted contexts set in flaggerValues.
         const namespace = new k8s.core.v1.Namespace(
             `${name}-ns`,
             { metadata: { name, labels: { ...labels, ...RESTRICTED_NAMESPACE_LABELS } } },
             { parent: this },
         );
-        const release = new k8s.helm.v3.Release(
+        new k8s.helm.v3.Release(
             name,
             {
                 name,
@@ -256,12 +280,12 @@ export class Flagger extends pulumi.ComponentResource {
                 repositoryOpts: { repo: FLAGGER_CHART.repo },
                 namespace: namespace.metadata.name,
                 createNamespace: false,
-                skipCrds: false,
+                skipCrds: true,
                 atomic: true,
                 cleanupOnFail: true,
                 values: flaggerValues(name, args),
             },
-            { parent: this },
+            { parent: this, dependsOn: crds },
         );
 
         // The workload namespace belongs to the integrator; what this component puts there waits for
@@ -298,7 +322,7 @@ export class Flagger extends pulumi.ComponentResource {
                     metadata: { ...ref, labels },
                     spec: { provider: { type: "prometheus", address }, query: modelQualityQuery(which) },
                 },
-                { parent: this, dependsOn: inWorkloadNamespace(release) },
+                { parent: this, dependsOn: inWorkloadNamespace(...crds) },
             );
             return ref;
         };
@@ -326,7 +350,7 @@ export class Flagger extends pulumi.ComponentResource {
                         secretRef: { name: args.alerts.secretName },
                     },
                 },
-                { parent: this, dependsOn: inWorkloadNamespace(release) },
+                { parent: this, dependsOn: inWorkloadNamespace(...crds) },
             );
         }
 

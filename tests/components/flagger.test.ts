@@ -1,6 +1,14 @@
 import * as assert from "node:assert/strict";
 import * as k8s from "@pulumi/kubernetes";
-import { CANARY_POD_SELECTOR, Flagger, type FlaggerArgs, LOADTESTER_CHART, MODEL_QUALITY_METRICS, modelQualityQuery } from "../../components/flagger";
+import {
+    CANARY_POD_SELECTOR,
+    Flagger,
+    type FlaggerArgs,
+    flaggerCrds,
+    LOADTESTER_CHART,
+    MODEL_QUALITY_METRICS,
+    modelQualityQuery,
+} from "../../components/flagger";
 import { RESTRICTED_NAMESPACE_LABELS } from "../../components/security";
 import {
     constructionFailure,
@@ -17,6 +25,7 @@ const RELEASE = "kubernetes:helm.sh/v3:Release";
 const METRIC_TEMPLATE = "kubernetes:flagger.app/v1beta1:MetricTemplate";
 const ALERT_PROVIDER = "kubernetes:flagger.app/v1beta1:AlertProvider";
 const NAMESPACE = "kubernetes:core/v1:Namespace";
+const CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition";
 const PROMETHEUS = "http://prometheus-operated.monitoring.svc.cluster.local:9090";
 const ALERTS = { type: "slack" as const, channel: "ml-deployments", secretName: "flagger-slack-webhook" };
 
@@ -51,14 +60,32 @@ function assertRestricted(context: Record<string, any>, uid: number): void {
 
 describe("Flagger", () => {
     describe("flagger release", () => {
-        it("installs the flagger chart 1.44.0 from flagger.app into its own namespace, CRDs included", async () => {
+        it("installs the flagger chart 1.44.0 from flagger.app into its own namespace, without the chart's CRDs", async () => {
             const { release } = await render();
             assert.equal(release.inputs["chart"], "flagger");
             assert.deepEqual(release.inputs["repositoryOpts"], { repo: "https://flagger.app" });
             assert.equal(release.inputs["version"], "1.44.0");
             assert.equal(release.inputs["name"], "flagger");
             assert.equal(release.inputs["namespace"], "flagger");
-            assert.equal(release.inputs["skipCrds"], false);
+            assert.equal(release.inputs["skipCrds"], true);
+        });
+
+        it("applies Flagger's CRDs from the pinned file as its own resources, before the release", async () => {
+            const { run, release } = await render();
+            const crds = ofType(run.resources, CRD);
+            assert.deepEqual(crds.map((c) => (c.inputs["metadata"] as { name: string }).name).sort(), [
+                "alertproviders.flagger.app",
+                "canaries.flagger.app",
+                "metrictemplates.flagger.app",
+            ]);
+            const pinned = flaggerCrds();
+            for (const crd of crds) {
+                const expected = pinned.find((p) => p["metadata"].name === (crd.inputs["metadata"] as { name: string }).name);
+                // The pinned spec, unchanged; the platform's labels added to upstream's metadata.
+                assert.deepEqual(crd.inputs["spec"], expected?.["spec"]);
+                assert.equal((crd.inputs["metadata"] as { labels: Record<string, string> }).labels["app.kubernetes.io/part-of"], "mlops-platform");
+                assert.ok(release.dependencies.includes(crd.urn), crd.name);
+            }
         });
 
         it("uses chartVersion when given", async () => {
@@ -78,7 +105,13 @@ describe("Flagger", () => {
             assert.ok(release.dependencies.includes(findResource(run.resources, NAMESPACE, "flagger-ns").urn));
         });
 
-        it("sets the chart's values: mesh provider, CRDs through crds/, one watched namespace, restricted context, resources", async () => {
+        it("leaves the cluster-wide CRDs to another platform when manageCrds is false", async () => {
+            const { run, release } = await render({ manageCrds: false });
+            assert.deepEqual(ofType(run.resources, CRD), []);
+            assert.equal(release.inputs["skipCrds"], true);
+        });
+
+        it("sets the chart's values: mesh provider, no templated CRDs, one watched namespace, restricted context, resources", async () => {
             const { values } = await render({ meshProvider: "istio", metricsServer: PROMETHEUS });
             assert.equal(values["fullnameOverride"], "flagger");
             assert.equal(values["meshProvider"], "istio");
@@ -86,7 +119,8 @@ describe("Flagger", () => {
             assert.equal(values["namespace"], "models");
             assert.equal(values["securityContext"].enabled, true);
             assertRestricted(values["securityContext"].context, 10001);
-            assert.deepEqual(values["resources"], { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "512Mi" } });
+            // Every key of the chart's default resources is set, so what Helm renders is exactly this.
+            assert.deepEqual(values["resources"], { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "1", memory: "512Mi" } });
         });
 
         it("uses the given metrics server and installs no Prometheus", async () => {
@@ -213,11 +247,12 @@ describe("Flagger", () => {
     });
 
     describe("dependencies", () => {
-        it("every custom resource waits for the Flagger release (its CRDs)", async () => {
-            const { run, release } = await render({ alerts: ALERTS });
+        it("every custom resource waits for Flagger's CRDs", async () => {
+            const { run } = await render({ alerts: ALERTS });
+            const crds = ofType(run.resources, CRD).map((c) => c.urn);
             const customResources = run.resources.filter((r) => r.type.startsWith("kubernetes:flagger.app/"));
             assert.equal(customResources.length, 4);
-            for (const resource of customResources) assert.ok(resource.dependencies.includes(release.urn), resource.name);
+            for (const resource of customResources) for (const crd of crds) assert.ok(resource.dependencies.includes(crd), resource.name);
         });
 
         it("what lives in the workload namespace also waits for what the component depends on", async () => {
@@ -241,7 +276,8 @@ describe("Flagger", () => {
     it("two instances never collide", async () => {
         const run = await runComponent(() => {
             new Flagger("flagger-a", { ...base, alerts: ALERTS });
-            new Flagger("flagger-b", { ...base, alerts: ALERTS });
+            // The CRDs are cluster-wide: one of the two platforms manages them.
+            new Flagger("flagger-b", { ...base, alerts: ALERTS, manageCrds: false });
         });
         const k8sResources = run.resources.filter((r: RecordedResource) => r.type.startsWith("kubernetes:"));
         assert.equal(new Set(k8sResources.map((r) => r.urn)).size, k8sResources.length);
