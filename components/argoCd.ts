@@ -1,18 +1,18 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
-import { CLUSTER_ISSUER_ANNOTATION, DEFAULT_INGRESS_CLASS } from "./ingress";
+import { CLUSTER_ISSUER_ANNOTATION, DEFAULT_INGRESS_CLASS, DEFAULT_INGRESS_CONTROLLER_NAMESPACE } from "./ingress";
 import { platformLabels } from "./labels";
 import { DNS_NAME, EXACT_CHART_VERSION, K8S_NAME } from "./names";
 import { RESTRICTED_NAMESPACE_LABELS, restrictedContainerSecurityContext } from "./security";
 import { type ArgProblem, assertValidArgs, show } from "./validation";
 
 /**
- * argo-helm's `argo-cd` chart. 9.6.1 (Argo CD v3.4.4) is the newest release whose Chart.yaml and
- * values.yaml could be read (argoproj/argo-helm at commit aa6978d5); every values key set below
- * exists in that values.yaml.
+ * argo-helm's `argo-cd` chart 10.1.1 (Argo CD v3.4.4): published in argo-helm's index (gh-pages
+ * index.yaml, entry argo-cd 10.1.1, digest a677dfa6…20e5) and tagged `argo-cd-10.1.1`; every values
+ * key set below was read in that tag's values.yaml and templates.
  */
-export const ARGO_CD_CHART = { chart: "argo-cd", repo: "https://argoproj.github.io/argo-helm", version: "9.6.1" } as const;
+export const ARGO_CD_CHART = { chart: "argo-cd", repo: "https://argoproj.github.io/argo-helm", version: "10.1.1" } as const;
 
 /** How Argo CD names the cluster it runs in. */
 export const IN_CLUSTER_SERVER = "https://kubernetes.default.svc";
@@ -52,6 +52,11 @@ export interface ArgoCdArgs {
      * @default "nginx"
      */
     readonly ingressClass?: string;
+    /**
+     * Namespace of the ingress controller's pods: the only source the Argo CD server admits.
+     * @default DEFAULT_INGRESS_CONTROLLER_NAMESPACE ("ingress-nginx")
+     */
+    readonly ingressControllerNamespace?: string;
     /** cert-manager ClusterIssuer that signs the server's certificate. */
     readonly clusterIssuer: pulumi.Input<string>;
     /**
@@ -69,7 +74,7 @@ export interface ArgoCdArgs {
     readonly sourceRepos?: readonly string[];
     /**
      * argo-cd chart version.
-     * @default ARGO_CD_CHART.version ("9.6.1")
+     * @default ARGO_CD_CHART.version ("10.1.1")
      */
     readonly chartVersion?: string;
 }
@@ -77,6 +82,7 @@ export interface ArgoCdArgs {
 export const ARGO_CD_DEFAULTS = {
     ha: false,
     ingressClass: DEFAULT_INGRESS_CLASS,
+    ingressControllerNamespace: DEFAULT_INGRESS_CONTROLLER_NAMESPACE,
     sourceRepos: [] as readonly string[],
     chartVersion: ARGO_CD_CHART.version,
 } as const;
@@ -131,7 +137,10 @@ const requests = (cpu: string, memory: string) => ({ requests: { cpu, memory } }
 const scaled = (ha: boolean) => ({ replicas: ha ? 2 : 1, pdb: ha ? { enabled: true, minAvailable: 1 } : { enabled: false } });
 const restricted = { ...restrictedContainerSecurityContext(), readOnlyRootFilesystem: true };
 
-/** Helm values of the argo-cd chart (keys as in its 9.6.1 values.yaml). */
+/** Turns on the chart's own NetworkPolicy of a component (argo-cd 10.1.1: templates/<component>/networkpolicy.yaml). */
+const CHART_NETWORK_POLICIES = { networkPolicy: { create: true } } as const;
+
+/** Helm values of the argo-cd chart (keys as in its 10.1.1 values.yaml). */
 export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
     return {
         global: {
@@ -139,6 +148,10 @@ export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
             // The chart's containers already meet "restricted" (non-root, no escalation, ALL dropped,
             // RuntimeDefault seccomp); the pod level says so too, for the namespace's admission check.
             securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+            // Since 10.0.0 the chart creates a NetworkPolicy per component, and argocd-server's admits
+            // all ingress from anywhere (its template hard-codes `ingress: [{}]`). The chart's own
+            // policies stay on per component below; the server's is this component's (serverNetworkPolicy).
+            networkPolicy: { create: false },
         },
         crds: { install: true, keep: true },
         configs: {
@@ -161,7 +174,7 @@ export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
         // OIDC goes straight to the provider (oidc.config), so the bundled Dex is not needed.
         dex: { enabled: false },
         // One controller: extra replicas only shard clusters, and this Argo CD manages one.
-        controller: { replicas: 1, resources: requests("250m", "512Mi") },
+        controller: { replicas: 1, resources: requests("250m", "512Mi"), ...CHART_NETWORK_POLICIES },
         server: {
             ...scaled(r.ha),
             resources: requests("50m", "128Mi"),
@@ -178,10 +191,10 @@ export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
                 annotations: { [CLUSTER_ISSUER_ANNOTATION]: r.clusterIssuer },
             },
         },
-        repoServer: { ...scaled(r.ha), resources: requests("100m", "256Mi") },
-        applicationSet: { ...scaled(r.ha), resources: requests("50m", "128Mi") },
-        notifications: { resources: requests("20m", "64Mi") },
-        redis: { resources: requests("50m", "64Mi") },
+        repoServer: { ...scaled(r.ha), resources: requests("100m", "256Mi"), ...CHART_NETWORK_POLICIES },
+        applicationSet: { ...scaled(r.ha), resources: requests("50m", "128Mi"), ...CHART_NETWORK_POLICIES },
+        notifications: { resources: requests("20m", "64Mi"), ...CHART_NETWORK_POLICIES },
+        redis: { resources: requests("50m", "64Mi"), ...CHART_NETWORK_POLICIES },
         "redis-ha": {
             enabled: r.ha,
             // Merged over the redis-ha chart's own non-root contexts, so that pods meet "restricted"
@@ -191,6 +204,24 @@ export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
             redis: { resources: requests("100m", "128Mi") },
             sentinel: { resources: requests("20m", "32Mi") },
         },
+    };
+}
+
+/**
+ * The Argo CD server's NetworkPolicy: its HTTP port (8080, `server.containerPorts.server`, which the
+ * Ingress targets with `server.insecure`) from the ingress controller's namespace, nothing else. The
+ * selector is the chart's (`argo-cd.selectorLabels`: name `argocd-server`, instance = release).
+ */
+export function serverNetworkPolicySpec(release: string, ingressControllerNamespace: string): k8s.types.input.networking.v1.NetworkPolicySpec {
+    return {
+        podSelector: { matchLabels: { "app.kubernetes.io/name": "argocd-server", "app.kubernetes.io/instance": release } },
+        policyTypes: ["Ingress"],
+        ingress: [
+            {
+                from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ingressControllerNamespace } } }],
+                ports: [{ protocol: "TCP", port: 8080 }],
+            },
+        ],
     };
 }
 
@@ -257,6 +288,15 @@ export class ArgoCd extends pulumi.ComponentResource {
                 cleanupOnFail: true,
                 timeout: 900,
                 values: argoCdValues(resolved),
+            },
+            { parent: this },
+        );
+
+        new k8s.networking.v1.NetworkPolicy(
+            `${name}-server-netpol`,
+            {
+                metadata: { name: `${name}-server`, namespace: namespace.metadata.name, labels },
+                spec: serverNetworkPolicySpec(name, args.ingressControllerNamespace ?? ARGO_CD_DEFAULTS.ingressControllerNamespace),
             },
             { parent: this },
         );

@@ -42,8 +42,14 @@ export interface CertManagerArgs {
     readonly chartVersion?: string;
 }
 
-/** cert-manager v1.19.4 (charts.jetstack.io), a patch release fixing CVE-2026-24051 and CVE-2025-68121. */
-export const CERT_MANAGER_CHART_VERSION = "v1.19.4";
+/**
+ * cert-manager v1.19.6 (charts.jetstack.io), the newest patch of the 1.19 line (tag v1.19.6 of
+ * cert-manager/cert-manager, 2026-06-25): it fixes GHSA-8rvj-mm4h-c258 (HIGH: the
+ * `cert-manager-edit` role no longer lets namespace users create Challenges or Orders) and Go CVEs.
+ * The 1.19 line reached end of life on 2026-07-08 (cert-manager's supported releases page); 1.20
+ * and 1.21 carry the same fix — moving there is a minor upgrade, to read its notes for first.
+ */
+export const CERT_MANAGER_CHART_VERSION = "v1.19.6";
 
 export const CERT_MANAGER_DEFAULTS = {
     ingressClass: DEFAULT_INGRESS_CLASS,
@@ -160,7 +166,6 @@ export class CertManager extends pulumi.ComponentResource {
         const release = new certmanager.CertManager(
             `${name}-release`,
             {
-                installCRDs: true,
                 replicaCount: replicas.controller,
                 securityContext: podSecurityContext,
                 containerSecurityContext,
@@ -184,8 +189,13 @@ export class CertManager extends pulumi.ComponentResource {
                     name,
                     namespace: ns.metadata.name,
                     version: args.chartVersion ?? d.chartVersion,
-                    // A chart value with no typed counterpart in this API.
-                    ...(ha && { values: { podDisruptionBudget: { enabled: true, minAvailable: 1 } } }),
+                    // Chart values with no typed counterpart in this API (a typed top-level key would
+                    // overwrite a value of the same name). `crds` replaces the deprecated `installCRDs`
+                    // (cert-manager v1.19.6 values.yaml); the CRDs are kept when the release goes.
+                    values: {
+                        crds: { enabled: true, keep: true },
+                        ...(ha && { podDisruptionBudget: { enabled: true, minAvailable: 1 } }),
+                    },
                 },
             },
             { parent: this, dependsOn: [ns] },

@@ -40,6 +40,16 @@ export const COMPONENT_NAMES = {
 /** Where model workloads run: one namespace for every model of the stack. */
 export const MODELS_NAMESPACE = "models";
 
+/**
+ * The models namespace's labels beyond the platform's and the restricted pod security ones: with
+ * Istio, sidecar injection, whose proxies report the request metrics Flagger's Istio checks read
+ * (istio_requests_total). Istio's CNI node agent must be installed for injected pods to meet
+ * "restricted" (no NET_ADMIN init container): see the README's real-cluster prerequisites.
+ */
+export function modelsNamespaceMeshLabels(config: PlatformConfig): Record<string, string> {
+    return config.flagger.meshProvider === "istio" ? { "istio-injection": "enabled" } : {};
+}
+
 /** Rendered gitops workloads are written under the repository, at `<delivery.path>/<stack>/<model>`. */
 export const REPOSITORY_ROOT = path.resolve(__dirname, "..");
 
@@ -173,6 +183,7 @@ export function argoCdArgs(
             host: config.argocd.host,
             ha: config.argocd.ha,
             ...(config.cluster.ingressClass !== undefined && { ingressClass: config.cluster.ingressClass }),
+            ...(config.cluster.ingressControllerNamespace !== undefined && { ingressControllerNamespace: config.cluster.ingressControllerNamespace }),
             clusterIssuer: refs.clusterIssuer,
             ...(config.argocd.sso !== undefined && { sso: config.argocd.sso }),
             modelsNamespace: refs.modelsNamespace,
@@ -182,6 +193,7 @@ export function argoCdArgs(
             host: stackKey("argocd", "host"),
             ha: stackKey("argocd", "ha"),
             ingressClass: stackKey("cluster", "ingressClass"),
+            ingressControllerNamespace: stackKey("cluster", "ingressControllerNamespace"),
             sso: stackKey("argocd", "sso"),
             "sourceRepos[0]": stackKey("delivery", "repoUrl"),
         },

@@ -20,6 +20,7 @@ import {
     MLFLOW_IDENTITY,
     mlflowServerArgs,
     MODELS_NAMESPACE,
+    modelsNamespaceMeshLabels,
     modelServingArgs,
     postgresArgs,
 } from "./componentArgs";
@@ -62,7 +63,12 @@ export function createPlatform(config: PlatformConfig): PlatformOutputs {
 
     const modelsNamespace = new k8s.core.v1.Namespace(
         MODELS_NAMESPACE,
-        { metadata: { name: MODELS_NAMESPACE, labels: { ...platformLabels(MODELS_NAMESPACE, "model-serving"), ...RESTRICTED_NAMESPACE_LABELS } } },
+        {
+            metadata: {
+                name: MODELS_NAMESPACE,
+                labels: { ...platformLabels(MODELS_NAMESPACE, "model-serving"), ...RESTRICTED_NAMESPACE_LABELS, ...modelsNamespaceMeshLabels(config) },
+            },
+        },
         { provider: cluster },
     );
 

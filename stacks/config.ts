@@ -12,6 +12,8 @@ export interface ClusterConfig {
     readonly domain: string;
     /** @default - each component's own (DEFAULT_INGRESS_CLASS) */
     readonly ingressClass?: string;
+    /** @default - each component's own (DEFAULT_INGRESS_CONTROLLER_NAMESPACE) */
+    readonly ingressControllerNamespace?: string;
     /** The Gateway of model hosts (istio, gatewayapi). */
     readonly gateway?: { readonly name: string; readonly namespace: string };
     readonly kubeContext?: string;
@@ -330,6 +332,7 @@ function resolve(raw: RawStackConfig, awsRegion: string, stack: string): Platfor
             oidcProviderArn: cluster.oidcProviderArn,
             domain: cluster.domain,
             ...(cluster.ingressClass !== undefined && { ingressClass: cluster.ingressClass }),
+            ...(cluster.ingressControllerNamespace !== undefined && { ingressControllerNamespace: cluster.ingressControllerNamespace }),
             ...(cluster.gateway !== undefined && { gateway: cluster.gateway }),
             ...(cluster.kubeContext !== undefined && { kubeContext: cluster.kubeContext }),
         },

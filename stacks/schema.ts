@@ -31,6 +31,9 @@ const cluster = mapping({
         .max(200, { error: expected('a DNS name of at most 200 characters such as "ml.example.com"') })
         .describe("DNS zone under which the platform's hosts live (mlflow.<domain>, argocd.<domain>, <model>.<domain>)."),
     ingressClass: text(PATTERNS.k8sName, "the name of an IngressClass").optional().describe("IngressClass of every Ingress."),
+    ingressControllerNamespace: text(PATTERNS.k8sName, "a namespace name")
+        .optional()
+        .describe("Namespace of the ingress controller's pods: the only source the platform's web servers admit."),
     gateway: mapping({
         name: text(PATTERNS.k8sName, "the name of a Gateway").describe("Gateway name."),
         namespace: text(PATTERNS.k8sName, "a namespace name").describe("Namespace of the Gateway."),

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ARTIFACT_STORE_DEFAULTS } from "../../components/artifactStore";
 import { FLAGGER_DEFAULTS } from "../../components/flagger";
-import { DEFAULT_INGRESS_CLASS } from "../../components/ingress";
+import { DEFAULT_INGRESS_CLASS, DEFAULT_INGRESS_CONTROLLER_NAMESPACE } from "../../components/ingress";
 import { MLFLOW_SERVER_DEFAULTS } from "../../components/mlflowServer";
 import { CANARY_DEFAULTS, DELIVERY_DEFAULTS, GPU_PLACEMENT_DEFAULTS } from "../../components/modelServing";
 import { MLFLOW_IMAGE } from "../../components/versions";
@@ -40,6 +40,7 @@ const code = (value: unknown) => `\`${typeof value === "string" ? value : JSON.s
  */
 export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "cluster.ingressClass": code(DEFAULT_INGRESS_CLASS),
+    "cluster.ingressControllerNamespace": code(DEFAULT_INGRESS_CONTROLLER_NAMESPACE),
     "cluster.gateway": "— (required when flagger.meshProvider is `istio` or `gatewayapi:*`)",
     "cluster.kubeContext": "the kubeconfig's current context",
     "cluster.vpcId": "— (required when postgres.mode is `rds`)",

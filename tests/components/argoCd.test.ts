@@ -7,6 +7,7 @@ import { constructionFailure, findObject, findResource, ofType, promiseOf, type 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
 const APP_PROJECT = "kubernetes:argoproj.io/v1alpha1:AppProject";
 const NAMESPACE = "kubernetes:core/v1:Namespace";
+const NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 const REPO = "https://github.com/example-org/mlops-platform.git";
 const SSO = { issuer: "https://login.example.com/realms/platform", clientId: "argocd", clientSecretRef: { name: "argocd-oidc", key: "clientSecret" } };
 
@@ -35,8 +36,8 @@ describe("ArgoCd", () => {
             const { release } = await render();
             assert.equal(release.inputs["chart"], "argo-cd");
             assert.deepEqual(release.inputs["repositoryOpts"], { repo: "https://argoproj.github.io/argo-helm" });
-            assert.equal(release.inputs["version"], "9.6.1");
-            assert.equal(ARGO_CD_CHART.version, "9.6.1");
+            assert.equal(release.inputs["version"], "10.1.1");
+            assert.equal(ARGO_CD_CHART.version, "10.1.1");
             assert.equal(release.inputs["name"], "argocd");
             assert.equal(release.inputs["namespace"], "argocd");
             assert.equal(release.inputs["createNamespace"], false);
@@ -46,6 +47,34 @@ describe("ArgoCd", () => {
         it("uses chartVersion when given", async () => {
             const { release } = await render({ chartVersion: "9.5.17" });
             assert.equal(release.inputs["version"], "9.5.17");
+        });
+
+        it("keeps the chart's NetworkPolicies per component, but not its allow-all one for the server", async () => {
+            const { values } = await render();
+            assert.deepEqual(values["global"].networkPolicy, { create: false });
+            for (const component of ["controller", "repoServer", "applicationSet", "notifications", "redis"]) {
+                assert.deepEqual(values[component].networkPolicy, { create: true }, component);
+            }
+            assert.equal(values["server"].networkPolicy, undefined);
+        });
+
+        it("admits the server's HTTP port from the ingress controller's namespace only", async () => {
+            const { run } = await render();
+            const policy = findObject(run.resources, NETWORK_POLICY, "argocd-server");
+            assert.equal(policy["metadata"].namespace, "argocd");
+            assert.deepEqual(policy["spec"], {
+                podSelector: { matchLabels: { "app.kubernetes.io/name": "argocd-server", "app.kubernetes.io/instance": "argocd" } },
+                policyTypes: ["Ingress"],
+                ingress: [
+                    {
+                        from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } } }],
+                        ports: [{ protocol: "TCP", port: 8080 }],
+                    },
+                ],
+            });
+            const other = await render({ ingressControllerNamespace: "edge" });
+            const spec = findObject(other.run.resources, NETWORK_POLICY, "argocd-server")["spec"];
+            assert.deepEqual(spec.ingress[0].from, [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "edge" } } }]);
         });
 
         it("creates its own namespace, enforcing the restricted pod security standard", async () => {
@@ -229,7 +258,7 @@ describe("ArgoCd", () => {
         const { run } = await render();
         const component = findResource(run.resources, "mlops:gitops:ArgoCd", "argocd");
         const children = run.resources.filter((r) => r.parent === component.urn);
-        assert.deepEqual(children.map((r) => r.name).sort(), ["argocd", "argocd-models-project", "argocd-ns"]);
+        assert.deepEqual(children.map((r) => r.name).sort(), ["argocd", "argocd-models-project", "argocd-ns", "argocd-server-netpol"]);
     });
 
     it("two instances never collide", async () => {
@@ -250,7 +279,7 @@ describe("ArgoCd", () => {
         const cases: Array<[string, Partial<ArgoCdArgs>, string]> = [
             ["host", { host: "argo cd" }, 'ArgoCd "argocd": host must be a DNS name such as "argocd.example.com", got "argo cd"'],
             ["ingressClass", { ingressClass: "Nginx" }, 'ArgoCd "argocd": ingressClass must be the name of an IngressClass, got "Nginx"'],
-            ["chartVersion", { chartVersion: "^9.6" }, 'ArgoCd "argocd": chartVersion must be an exact chart version such as "9.6.1", got "^9.6"'],
+            ["chartVersion", { chartVersion: "^9.6" }, 'ArgoCd "argocd": chartVersion must be an exact chart version such as "10.1.1", got "^9.6"'],
             ["sourceRepos", { sourceRepos: ["*"] }, 'ArgoCd "argocd": sourceRepos[0] must name a repository exactly, without wildcards, got "*"'],
             [
                 "sso.issuer",

@@ -98,7 +98,7 @@ describe("CertManager argument validation", () => {
             { clusterIssuerName: "Lets.Encrypt" },
             'clusterIssuerName must be a Kubernetes object name (lower-case letters, digits and "-", at most 63 characters), got "Lets.Encrypt"',
         ],
-        ["chartVersion", { chartVersion: "latest" }, 'chartVersion must be an exact chart version such as "v1.19.4", got "latest"'],
+        ["chartVersion", { chartVersion: "latest" }, 'chartVersion must be an exact chart version such as "v1.19.6", got "latest"'],
     ];
     for (const [what, args, message] of cases) {
         it(`rejects a bad ${what} before creating anything`, () => {
@@ -132,8 +132,8 @@ describe("CertManager defaults", () => {
 
     it("pins the chart to CERT_MANAGER_CHART_VERSION", async () => {
         const { resources } = await run();
-        assert.equal(CERT_MANAGER_CHART_VERSION, "v1.19.4");
-        assert.equal(releaseOf(resources).helmOptions.version, "v1.19.4");
+        assert.equal(CERT_MANAGER_CHART_VERSION, "v1.19.6");
+        assert.equal(releaseOf(resources).helmOptions.version, "v1.19.6");
         const pinned = await run({ chartVersion: "v1.18.6" });
         assert.equal(releaseOf(pinned.resources).helmOptions.version, "v1.18.6");
     });
@@ -147,7 +147,7 @@ describe("CertManager defaults", () => {
         const { resources } = await run();
         const release = releaseOf(resources);
         assert.deepEqual([release.replicaCount, release.webhook.replicaCount, release.cainjector.replicaCount], [1, 1, 1]);
-        assert.equal(release.helmOptions.values, undefined);
+        assert.deepEqual(release.helmOptions.values, { crds: { enabled: true, keep: true } });
     });
 
     it("names the ClusterIssuer after the issuer kind", async () => {
@@ -161,10 +161,11 @@ describe("CertManager defaults", () => {
 });
 
 describe("CertManager release", () => {
-    it("installs the CRDs with the release named after the component", async () => {
+    it("installs the CRDs through crds.enabled (installCRDs is deprecated), kept on uninstall, with the release named after the component", async () => {
         const { resources } = await run();
         const release = releaseOf(resources);
-        assert.equal(release.installCRDs, true);
+        assert.equal(release.installCRDs, undefined);
+        assert.deepEqual(release.helmOptions.values.crds, { enabled: true, keep: true });
         assert.equal(release.helmOptions.name, "cert-manager");
     });
 
@@ -193,7 +194,7 @@ describe("CertManager release", () => {
         const { resources } = await run({ ha: true });
         const release = releaseOf(resources);
         assert.deepEqual([release.replicaCount, release.webhook.replicaCount, release.cainjector.replicaCount], [2, 3, 2]);
-        assert.deepEqual(release.helmOptions.values, { podDisruptionBudget: { enabled: true, minAvailable: 1 } });
+        assert.deepEqual(release.helmOptions.values, { crds: { enabled: true, keep: true }, podDisruptionBudget: { enabled: true, minAvailable: 1 } });
     });
 
     it("creates the namespace before the release and the ClusterIssuer after it", async () => {
