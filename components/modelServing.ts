@@ -11,7 +11,7 @@ import {
     CONTAINER_PORT,
     GPU_PLACEMENT_DEFAULTS,
     type GpuPlacement,
-    gpuAtMaxScale,
+    modelGpusAtMaxScale,
     podSpec,
     promotionRecord,
     SERVICE_PORT,
@@ -25,7 +25,7 @@ import { MLFLOW_IMAGE } from "./versions";
 export { CANARY_DEFAULTS, type CanarySettings, resolveCanary, type ResolvedCanary } from "./modelServing/canary";
 export { DELIVERY_DEFAULTS, type ModelDelivery } from "./modelServing/delivery";
 export { GATEWAY_PROVIDERS, MIRRORING_PROVIDERS, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
-export { GPU_PLACEMENT_DEFAULTS, type GpuPlacement, gpuAtMaxScale, promotionRecord, type ServedModel } from "./modelServing/workload";
+export { GPU_PLACEMENT_DEFAULTS, type GpuPlacement, modelGpusAtMaxScale, promotionRecord, type ServedModel } from "./modelServing/workload";
 
 /** What the platform's Flagger component provides to every model (components/flagger.ts). */
 export interface ModelServingFlagger {
@@ -403,7 +403,7 @@ export class ModelServing extends pulumi.ComponentResource {
         this.canaryName = canaryResource.metadata.name;
         this.host = host;
         this.url = `https://${host}`;
-        this.gpusAtMaxScale = gpuAtMaxScale(model.replicas.max, gpusPerPod);
+        this.gpusAtMaxScale = modelGpusAtMaxScale(model.replicas.max, gpusPerPod);
         this.renderedDirectory = renderedDirectory;
         this.registerOutputs({
             deploymentName: this.deploymentName,

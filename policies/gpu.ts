@@ -312,7 +312,7 @@ function withCanary(base: Scale, workload: KubeObject, canaries: readonly KubeOb
  * replicas, else 1; a Deployment that a Flagger Canary targets counts twice, because during an
  * analysis the primary and the canary run side by side.
  */
-export function gpuAtMaxScale(resources: readonly StackResource[], gpuResourceName: string): GpuTally {
+export function tallyGpusAtMaxScale(resources: readonly StackResource[], gpuResourceName: string): GpuTally {
     const objects = kubeObjects(resources);
     const hpas = objects.filter((o) => HPA_TYPES.includes(o.type));
     const canaries = objects.filter((o) => o.type === K8S.canary);
@@ -378,7 +378,7 @@ export const gpuBudget: StackValidationPolicy = {
     configSchema: gpuBudgetSchema,
     validateStack: (args, report) => {
         const config = configOf(args, gpuBudgetSchema);
-        const tally = gpuAtMaxScale(args.resources, config.gpuResourceName);
+        const tally = tallyGpusAtMaxScale(args.resources, config.gpuResourceName);
         // A workload whose scale cannot be known could take any number of GPUs: reported, never assumed small.
         for (const workload of tally.unbounded) {
             report(`${workload.workload} uses ${config.gpuResourceName} but its maximum scale cannot be bounded: ${workload.reason}`, workload.urn);

@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { LABELS } from "../../components/labels";
 import { resolveCanary } from "../../components/modelServing/canary";
-import { describeContribution, gpuAtMaxScale, type GpuTally } from "../../policies/gpu";
+import { describeContribution, tallyGpusAtMaxScale, type GpuTally } from "../../policies/gpu";
 import type { Environment } from "../../stacks";
 import type { EnforcementLevel, PolicyDiagnostic } from "../../offline/analyzer";
 import type { PipelineResult } from "../../offline/pipeline";
@@ -255,7 +255,7 @@ function compareKeys(a: readonly string[], b: readonly string[]): number {
     return 0;
 }
 
-/** The gpu-budget policy's own tally (`gpuAtMaxScale`) over what the pack analyzed, with its configured budget. */
+/** The gpu-budget policy's own tally (`tallyGpusAtMaxScale`) over what the pack analyzed, with its configured budget. */
 function gpuSummary(result: PipelineResult): { summary: GpuSummary; tally: GpuTally } {
     const policy = result.policy.configured.config.get("gpu-budget");
     const properties = policy?.properties ?? {};
@@ -269,7 +269,7 @@ function gpuSummary(result: PipelineResult): { summary: GpuSummary; tally: GpuTa
         name: r.name,
         props: remediated.has(r.urn) ? unwrapSecrets(remediated.get(r.urn)) : r.inputs,
     }));
-    const tally = gpuAtMaxScale(stackResources, resourceName);
+    const tally = tallyGpusAtMaxScale(stackResources, resourceName);
     const summary: GpuSummary = {
         resourceName,
         budget,

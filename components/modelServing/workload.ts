@@ -69,7 +69,7 @@ export const SCRATCH_PATH = "/tmp";
  * GPUs a model can hold at most: the HPA's maximum for the primary and, because a Flagger analysis
  * runs the canary Deployment (with its own HPA, same bounds) beside the primary, as much again.
  */
-export function gpuAtMaxScale(replicasMax: number, gpusPerPod: number, canaryAnalysis = true): number {
+export function modelGpusAtMaxScale(replicasMax: number, gpusPerPod: number, canaryAnalysis = true): number {
     return replicasMax * gpusPerPod * (canaryAnalysis ? 2 : 1);
 }
 

@@ -6,7 +6,7 @@ import {
     CANARY_DEFAULTS,
     DELIVERY_DEFAULTS,
     type GpuPlacement,
-    gpuAtMaxScale,
+    modelGpusAtMaxScale,
     MODEL_SERVING_DEFAULTS,
     ModelServing,
     type ModelServingArgs,
@@ -262,8 +262,8 @@ describe("ModelServing", () => {
         it("reports GPUs at maximum scale as HPA max × GPUs × 2, and 0 for the CPU model", async () => {
             assert.equal(rendered.outputs["product-image-tagger.gpusAtMaxScale"], 6);
             assert.equal(rendered.outputs["fraud-detector.gpusAtMaxScale"], 0);
-            assert.equal(gpuAtMaxScale(3, 2), 12);
-            assert.equal(gpuAtMaxScale(3, 2, false), 6);
+            assert.equal(modelGpusAtMaxScale(3, 2), 12);
+            assert.equal(modelGpusAtMaxScale(3, 2, false), 6);
         });
 
         it("never collides: logical names and Kubernetes names are all distinct", async () => {

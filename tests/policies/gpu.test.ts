@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import {
     type GpuBudgetConfig,
-    gpuAtMaxScale,
+    tallyGpusAtMaxScale,
     gpuBudget,
     type GpuLimitConfig,
     gpuLimitPerContainer,
@@ -235,13 +235,13 @@ describe("podGpus", () => {
     });
 });
 
-describe("gpuAtMaxScale", () => {
+describe("tallyGpusAtMaxScale", () => {
     const resourcesOf = (inputs: readonly StackInput[]) =>
         inputs.map((i) => ({ type: i.type, urn: urnOf(i.type, i.name), name: i.name, props: analyzerProps(i.props) }));
     const withoutCanary = (m: ModelFixture, max: number) => servingStack(m, max).filter((r) => r.type !== T.canary);
 
     it("counts the HPA's maxReplicas twice where a Flagger Canary runs primary and canary side by side", () => {
-        assert.deepEqual(gpuAtMaxScale(resourcesOf(servingStack(TAGGER, 3)), GPU), {
+        assert.deepEqual(tallyGpusAtMaxScale(resourcesOf(servingStack(TAGGER, 3)), GPU), {
             totalGpus: 6,
             contributions: [
                 {
@@ -258,7 +258,7 @@ describe("gpuAtMaxScale", () => {
     });
 
     it("counts maxReplicas once without a Canary, and leaves out workloads without GPUs", () => {
-        const tally = gpuAtMaxScale(resourcesOf([...withoutCanary(TAGGER, 3), ...servingStack(FRAUD, 10)]), GPU);
+        const tally = tallyGpusAtMaxScale(resourcesOf([...withoutCanary(TAGGER, 3), ...servingStack(FRAUD, 10)]), GPU);
         assert.equal(tally.totalGpus, 3);
         assert.deepEqual(
             tally.contributions.map((c) => [c.workload, c.pods, c.scale]),
@@ -272,7 +272,7 @@ describe("gpuAtMaxScale", () => {
                 ? { ...r, props: changed(modelCanary(TAGGER), (c) => (c.spec.autoscalerRef.primaryScalerReplicas = { minReplicas: 2, maxReplicas: 5 })) }
                 : r,
         );
-        const [contribution] = gpuAtMaxScale(resourcesOf(stack), GPU).contributions;
+        const [contribution] = tallyGpusAtMaxScale(resourcesOf(stack), GPU).contributions;
         assert.equal(contribution?.pods, 8);
         assert.equal(
             contribution?.scale,
@@ -282,7 +282,7 @@ describe("gpuAtMaxScale", () => {
 
     it("falls back to spec.replicas, then to 1, without an HPA", () => {
         const withReplicas = changed(modelDeployment(TAGGER), (d) => (d.spec.replicas = 4));
-        const tally = gpuAtMaxScale(
+        const tally = tallyGpusAtMaxScale(
             resourcesOf([
                 { type: T.deployment, name: "a", props: withReplicas },
                 { type: T.deployment, name: "b", props: changed(modelDeployment({ ...TAGGER, name: "b" }), () => undefined) },
@@ -302,7 +302,7 @@ describe("gpuAtMaxScale", () => {
     it("does not count an HPA of another namespace or another Deployment", () => {
         const otherNamespace = changed(modelHpa(TAGGER, 50), (h) => (h.metadata.namespace = "sandbox"));
         const otherTarget = changed(modelHpa(TAGGER, 50), (h) => (h.spec.scaleTargetRef.name = "someone-else"));
-        const tally = gpuAtMaxScale(
+        const tally = tallyGpusAtMaxScale(
             resourcesOf([
                 { type: T.deployment, name: "d", props: modelDeployment(TAGGER) },
                 { type: T.hpa, name: "h1", props: otherNamespace },
@@ -315,7 +315,7 @@ describe("gpuAtMaxScale", () => {
 
     it("counts Jobs by parallelism, CronJobs by their job's parallelism, and a Pod once", () => {
         const pod = { spec: { containers: [{ name: "c", image: "x:1", resources: { limits: { [GPU]: "2" } } }] } };
-        const tally = gpuAtMaxScale(
+        const tally = tallyGpusAtMaxScale(
             resourcesOf([
                 { type: T.job, name: "train", props: { spec: { parallelism: 3, template: pod } } },
                 { type: T.cronJob, name: "nightly", props: { spec: { jobTemplate: { spec: { template: pod } } } } },
@@ -338,7 +338,7 @@ describe("gpuAtMaxScale", () => {
         const daemonSet = changed(modelDeployment(TAGGER), (d) => (d.metadata.name = "gpu-agent"));
         const unknownMax = changed(modelHpa(TAGGER, 3), (h) => (h.spec.maxReplicas = UNKNOWN));
         const unknownGpus = changed(modelDeployment({ ...TAGGER, name: "mystery" }), (d) => (container(d).resources.limits[GPU] = UNKNOWN));
-        const tally = gpuAtMaxScale(
+        const tally = tallyGpusAtMaxScale(
             resourcesOf([
                 { type: T.daemonSet, name: "agent", props: daemonSet },
                 { type: T.deployment, name: "d", props: modelDeployment(TAGGER) },
