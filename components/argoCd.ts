@@ -57,8 +57,11 @@ export interface ArgoCdArgs {
      * @default DEFAULT_INGRESS_CONTROLLER_NAMESPACE ("ingress-nginx")
      */
     readonly ingressControllerNamespace?: string;
-    /** cert-manager ClusterIssuer that signs the server's certificate. */
-    readonly clusterIssuer: pulumi.Input<string>;
+    /**
+     * cert-manager ClusterIssuer that signs the server's certificate.
+     * @default - no certificate is requested: the Ingress's TLS Secret (`argocd-server-tls`) is provided otherwise
+     */
+    readonly clusterIssuer?: pulumi.Input<string>;
     /**
      * Single sign-on through an OIDC provider; turns the local admin login off.
      * @default - no SSO: the local admin login stays on
@@ -128,7 +131,7 @@ export interface ResolvedArgoCd {
     readonly host: string;
     readonly ha: boolean;
     readonly ingressClass: string;
-    readonly clusterIssuer: pulumi.Input<string>;
+    readonly clusterIssuer: pulumi.Input<string> | undefined;
     readonly sso?: ArgoCdSso;
 }
 
@@ -188,7 +191,7 @@ export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
                 // cert-manager's ingress-shim issues the certificate into argocd-server-tls, the
                 // secret the chart names in the Ingress's tls section.
                 tls: true,
-                annotations: { [CLUSTER_ISSUER_ANNOTATION]: r.clusterIssuer },
+                ...(r.clusterIssuer !== undefined && { annotations: { [CLUSTER_ISSUER_ANNOTATION]: r.clusterIssuer } }),
             },
         },
         repoServer: { ...scaled(r.ha), resources: requests("100m", "256Mi"), ...CHART_NETWORK_POLICIES },

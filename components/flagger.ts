@@ -128,6 +128,13 @@ export interface FlaggerArgs {
      */
     readonly chartVersion?: string;
     /**
+     * Install Flagger and its load tester from their charts. Without them (a cluster that reaches no
+     * chart repository, or runs its own Flagger), the CRDs and MetricTemplates are still applied, so
+     * Canaries are accepted and wait for a Flagger.
+     * @default true
+     */
+    readonly install?: boolean;
+    /**
      * Apply Flagger's CRDs (from FLAGGER_CRD). CRDs are cluster-wide: when two platforms share a
      * cluster, exactly one of them manages them.
      * @default true
@@ -142,10 +149,11 @@ export interface FlaggerArgs {
 
 export const FLAGGER_DEFAULTS = {
     meshProvider: "nginx",
+    install: true,
     manageCrds: true,
     chartVersion: FLAGGER_CHART.version,
     loadTesterChartVersion: LOADTESTER_CHART.version,
-} as const satisfies { meshProvider: MeshProvider; manageCrds: boolean; chartVersion: string; loadTesterChartVersion: string };
+} as const satisfies { meshProvider: MeshProvider; install: boolean; manageCrds: boolean; chartVersion: string; loadTesterChartVersion: string };
 
 /** The provider a Flagger built from these args routes with. */
 export function meshProviderOf(args: Pick<FlaggerArgs, "meshProvider">): MeshProvider {
@@ -265,29 +273,6 @@ export class Flagger extends pulumi.ComponentResource {
                 ),
         );
 
-        // The chart's containers run with the restricted contexts set in flaggerValues.
-        const namespace = new k8s.core.v1.Namespace(
-            `${name}-ns`,
-            { metadata: { name, labels: { ...labels, ...RESTRICTED_NAMESPACE_LABELS } } },
-            { parent: this },
-        );
-        new k8s.helm.v3.Release(
-            name,
-            {
-                name,
-                chart: FLAGGER_CHART.chart,
-                version: args.chartVersion ?? FLAGGER_DEFAULTS.chartVersion,
-                repositoryOpts: { repo: FLAGGER_CHART.repo },
-                namespace: namespace.metadata.name,
-                createNamespace: false,
-                skipCrds: true,
-                atomic: true,
-                cleanupOnFail: true,
-                values: flaggerValues(name, args),
-            },
-            { parent: this, dependsOn: crds },
-        );
-
         // The workload namespace belongs to the integrator; what this component puts there waits for
         // whatever this component was told to wait for (a component's dependsOn does not reach its children).
         const inWorkloadNamespace = (...more: pulumi.Resource[]): pulumi.Input<pulumi.Input<pulumi.Resource>[]> =>
@@ -295,21 +280,46 @@ export class Flagger extends pulumi.ComponentResource {
         const workloadNamespace = args.workloadNamespace;
 
         const loadTesterName = `${name}-loadtester`;
-        new k8s.helm.v3.Release(
-            loadTesterName,
-            {
-                name: loadTesterName,
-                chart: LOADTESTER_CHART.chart,
-                version: args.loadTesterChartVersion ?? FLAGGER_DEFAULTS.loadTesterChartVersion,
-                repositoryOpts: { repo: LOADTESTER_CHART.repo },
-                namespace: workloadNamespace,
-                createNamespace: false,
-                atomic: true,
-                cleanupOnFail: true,
-                values: loadTesterValues(loadTesterName),
-            },
-            { parent: this, dependsOn: inWorkloadNamespace() },
-        );
+        if (args.install ?? FLAGGER_DEFAULTS.install) {
+            // The chart's containers run with the restricted contexts set in flaggerValues.
+            const namespace = new k8s.core.v1.Namespace(
+                `${name}-ns`,
+                { metadata: { name, labels: { ...labels, ...RESTRICTED_NAMESPACE_LABELS } } },
+                { parent: this },
+            );
+            new k8s.helm.v3.Release(
+                name,
+                {
+                    name,
+                    chart: FLAGGER_CHART.chart,
+                    version: args.chartVersion ?? FLAGGER_DEFAULTS.chartVersion,
+                    repositoryOpts: { repo: FLAGGER_CHART.repo },
+                    namespace: namespace.metadata.name,
+                    createNamespace: false,
+                    skipCrds: true,
+                    atomic: true,
+                    cleanupOnFail: true,
+                    values: flaggerValues(name, args),
+                },
+                { parent: this, dependsOn: crds },
+            );
+
+            new k8s.helm.v3.Release(
+                loadTesterName,
+                {
+                    name: loadTesterName,
+                    chart: LOADTESTER_CHART.chart,
+                    version: args.loadTesterChartVersion ?? FLAGGER_DEFAULTS.loadTesterChartVersion,
+                    repositoryOpts: { repo: LOADTESTER_CHART.repo },
+                    namespace: workloadNamespace,
+                    createNamespace: false,
+                    atomic: true,
+                    cleanupOnFail: true,
+                    values: loadTesterValues(loadTesterName),
+                },
+                { parent: this, dependsOn: inWorkloadNamespace() },
+            );
+        }
 
         const address = metricsAddress(name, args);
         const metricTemplate = (which: ModelQualityMetric, suffix: string): FlaggerRef => {

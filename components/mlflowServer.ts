@@ -11,6 +11,7 @@ import { type ArgProblem, assertValidArgs, show } from "./validation";
 import { MLFLOW_IMAGE } from "./versions";
 import {
     AUTH_CONFIG_CHECKSUM_ANNOTATION,
+    S3_CREDENTIALS_CHECKSUM_ANNOTATION,
     AUTH_CONFIG_DIR,
     AUTH_CONFIG_FILE,
     BACKEND_STORE_CHECKSUM_ANNOTATION,
@@ -47,6 +48,10 @@ export interface MlflowBasicAuthArgs {
      * @default "admin"
      */
     readonly adminUsername?: string;
+    /** The admin's password. @default - generated (random provider), kept in the stack's state */
+    readonly adminPassword?: pulumi.Input<string>;
+    /** Flask's secret key, the same in every worker and replica. @default - generated (random provider) */
+    readonly flaskSecretKey?: pulumi.Input<string>;
 }
 
 export interface MlflowRegistryReaderArgs {
@@ -60,6 +65,8 @@ export interface MlflowRegistryReaderArgs {
      * @default "model-server"
      */
     readonly username?: string;
+    /** That user's password. @default - generated (random provider), kept in the stack's state */
+    readonly password?: pulumi.Input<string>;
 }
 
 export interface MlflowServerArgs {
@@ -69,10 +76,27 @@ export interface MlflowServerArgs {
     readonly backendStoreUri: pulumi.Input<string>;
     /** `s3://<bucket>/<prefix>` the server proxies artifacts to (the ArtifactStore's `artifactsDestination`). */
     readonly artifactsDestination: pulumi.Input<string>;
-    /** IAM role the server assumes through IRSA: the ArtifactStore's read-write role. */
-    readonly roleArn: pulumi.Input<string>;
-    /** ClusterIssuer that signs the Ingress certificate (the CertManager's `clusterIssuerName`). */
-    readonly clusterIssuer: pulumi.Input<string>;
+    /**
+     * IAM role the server assumes through IRSA, for AWS S3: the ArtifactStore's read-write role.
+     * Exactly one of `roleArn` and `s3Endpoint` is given.
+     * @default - none: `s3Endpoint` says how the store is reached
+     */
+    readonly roleArn?: pulumi.Input<string>;
+    /**
+     * An S3-compatible store other than AWS S3 (the ObjectStore component), reached at `url` with
+     * static credentials, which the server gets from a Secret.
+     * @default - none: AWS S3 through `roleArn`
+     */
+    readonly s3Endpoint?: {
+        readonly url: pulumi.Input<string>;
+        readonly accessKeyId: pulumi.Input<string>;
+        readonly secretAccessKey: pulumi.Input<string>;
+    };
+    /**
+     * ClusterIssuer that signs the Ingress certificate (the CertManager's `clusterIssuerName`).
+     * @default - no certificate is requested: the Ingress's TLS Secret (`<name>-tls`) is provided by whoever runs the cluster
+     */
+    readonly clusterIssuer?: pulumi.Input<string>;
     /**
      * Namespace created for the server.
      * @default "mlflow"
@@ -194,6 +218,15 @@ export function validateMlflowServerArgs(name: string, args: MlflowServerArgs): 
     if (typeof args.artifactsDestination === "string" && !S3_URI.test(args.artifactsDestination)) {
         problem("artifactsDestination", `must be an S3 URI such as "s3://bucket/mlflow", got ${show(args.artifactsDestination)}`);
     }
+    if ((args.roleArn === undefined) === (args.s3Endpoint === undefined)) {
+        problem(
+            "roleArn",
+            `or s3Endpoint must say how the artifact store is reached (exactly one: IRSA for AWS S3, or an S3-compatible endpoint), got ${args.roleArn === undefined ? "neither" : "both"}`,
+        );
+    }
+    if (typeof args.s3Endpoint?.url === "string" && !/^https?:\/\/[^\s/]+/.test(args.s3Endpoint.url)) {
+        problem("s3Endpoint.url", `must be an http(s) URL of an S3-compatible store, got ${show(args.s3Endpoint.url)}`);
+    }
     if (typeof args.roleArn === "string" && !ROLE_ARN.test(args.roleArn)) {
         problem("roleArn", `must be an IAM role ARN such as "arn:aws:iam::123456789012:role/mlflow", got ${show(args.roleArn)}`);
     }
@@ -218,6 +251,11 @@ export function validateMlflowServerArgs(name: string, args: MlflowServerArgs): 
         }
     }
     return problems;
+}
+
+/** A credential given by the caller (kept secret), or one generated and kept in the stack's state. */
+function generatedOr(given: pulumi.Input<string> | undefined, name: string, length: number, parent: pulumi.Resource): pulumi.Output<string> {
+    return given !== undefined ? pulumi.secret(given) : new random.RandomPassword(name, { length, special: false }, { parent }).result;
 }
 
 /** The URI's scheme only: the rest holds the password and must never reach a message. */
@@ -294,7 +332,10 @@ export class MlflowServer extends pulumi.ComponentResource {
         const serviceAccount = new k8s.core.v1.ServiceAccount(
             `${name}-sa`,
             {
-                metadata: { ...inNamespace(args.serviceAccountName ?? d.serviceAccountName), annotations: { "eks.amazonaws.com/role-arn": args.roleArn } },
+                metadata: {
+                    ...inNamespace(args.serviceAccountName ?? d.serviceAccountName),
+                    ...(args.roleArn !== undefined && { annotations: { "eks.amazonaws.com/role-arn": args.roleArn } }),
+                },
                 automountServiceAccountToken: false,
             },
             { parent: this },
@@ -335,16 +376,36 @@ export class MlflowServer extends pulumi.ComponentResource {
             // The digest of a secret is not secret: unsecret, so that a preview shows why the pods roll.
             [BACKEND_STORE_CHECKSUM_ANNOTATION]: pulumi.unsecret(checkedUri.apply((uri) => secretDataChecksum({ uri }))),
         };
+        if (args.s3Endpoint !== undefined) {
+            // A store outside AWS has no IRSA: its static credentials reach the server through a Secret.
+            const s3 = args.s3Endpoint;
+            const s3Credentials = { accessKeyId: pulumi.secret(s3.accessKeyId), secretAccessKey: pulumi.secret(s3.secretAccessKey) };
+            const s3Secret = new k8s.core.v1.Secret(
+                `${name}-s3-credentials`,
+                { metadata: inNamespace(`${name}-s3-credentials`), type: "Opaque", stringData: s3Credentials },
+                { parent: this },
+            );
+            env.push(
+                { name: "MLFLOW_S3_ENDPOINT_URL", value: s3.url },
+                secretEnv("AWS_ACCESS_KEY_ID", s3Secret.metadata.name, "accessKeyId"),
+                secretEnv("AWS_SECRET_ACCESS_KEY", s3Secret.metadata.name, "secretAccessKey"),
+            );
+            podAnnotations[S3_CREDENTIALS_CHECKSUM_ANNOTATION] = pulumi.unsecret(
+                pulumi
+                    .all([s3Credentials.accessKeyId, s3Credentials.secretAccessKey])
+                    .apply(([id, key]) => secretDataChecksum({ accessKeyId: id, secretAccessKey: key })),
+            );
+        }
         let adminSecret: k8s.core.v1.Secret | undefined;
         if (basicAuth) {
-            const adminPassword = new random.RandomPassword(`${name}-admin-password`, { length: 32, special: false }, { parent: this });
-            const flaskSecretKey = new random.RandomPassword(`${name}-flask-secret-key`, { length: 64, special: false }, { parent: this });
+            const adminPassword = generatedOr(args.basicAuth?.adminPassword, `${name}-admin-password`, 32, this);
+            const flaskSecretKey = generatedOr(args.basicAuth?.flaskSecretKey, `${name}-flask-secret-key`, 64, this);
             adminSecret = new k8s.core.v1.Secret(
                 `${name}-admin`,
                 {
                     metadata: inNamespace(`${name}-admin`),
                     type: "Opaque",
-                    stringData: { username: args.basicAuth?.adminUsername ?? d.adminUsername, password: adminPassword.result },
+                    stringData: { username: args.basicAuth?.adminUsername ?? d.adminUsername, password: adminPassword },
                 },
                 { parent: this },
             );
@@ -356,13 +417,13 @@ export class MlflowServer extends pulumi.ComponentResource {
                 {
                     metadata: inNamespace(`${name}-auth`),
                     type: "Opaque",
-                    stringData: { [AUTH_CONFIG_FILE]: authIni, "flask-secret-key": flaskSecretKey.result },
+                    stringData: { [AUTH_CONFIG_FILE]: authIni, "flask-secret-key": flaskSecretKey },
                 },
                 { parent: this },
             );
             // MLflow reads the config once, at start: a changed default permission or URI needs new pods.
             podAnnotations[AUTH_CONFIG_CHECKSUM_ANNOTATION] = pulumi.unsecret(
-                pulumi.all([authIni, flaskSecretKey.result]).apply(([ini, key]) => secretDataChecksum({ [AUTH_CONFIG_FILE]: ini, "flask-secret-key": key })),
+                pulumi.all([authIni, flaskSecretKey]).apply(([ini, key]) => secretDataChecksum({ [AUTH_CONFIG_FILE]: ini, "flask-secret-key": key })),
             );
             env.push(
                 { name: "MLFLOW_AUTH_CONFIG_PATH", value: `${AUTH_CONFIG_DIR}/${AUTH_CONFIG_FILE}` },
@@ -496,7 +557,7 @@ export class MlflowServer extends pulumi.ComponentResource {
                 metadata: {
                     ...inNamespace(name),
                     annotations: {
-                        [CLUSTER_ISSUER_ANNOTATION]: args.clusterIssuer,
+                        ...(args.clusterIssuer !== undefined && { [CLUSTER_ISSUER_ANNOTATION]: args.clusterIssuer }),
                         // Artifacts are uploaded through the server: no body limit (nginx's default is 1m),
                         // streamed rather than buffered, and time for slow multi-gigabyte models.
                         "nginx.ingress.kubernetes.io/proxy-body-size": "0",
@@ -539,8 +600,8 @@ export class MlflowServer extends pulumi.ComponentResource {
         if (adminSecret !== undefined && args.registryReader !== undefined) {
             const readerName = `${name}-registry-reader`;
             const readerUsername = args.registryReader.username ?? d.registryReaderUsername;
-            const readerPassword = new random.RandomPassword(`${readerName}-password`, { length: 32, special: false }, { parent: this });
-            const credentials = { username: readerUsername, password: readerPassword.result };
+            const readerPassword = generatedOr(args.registryReader.password, `${readerName}-password`, 32, this);
+            const credentials = { username: readerUsername, password: readerPassword };
             const readerLabels = platformLabels(readerName, "registry-reader");
             // What the model servers mount, in their namespace (a secretKeyRef cannot cross namespaces)...
             const modelsSecret = new k8s.core.v1.Secret(
@@ -584,7 +645,7 @@ export class MlflowServer extends pulumi.ComponentResource {
                                 // A Job runs once; its template changing makes Pulumi replace it, which runs it again.
                                 annotations: {
                                     [REGISTRY_READER_CHECKSUM_ANNOTATION]: pulumi.unsecret(
-                                        readerPassword.result.apply((password) => secretDataChecksum({ username: readerUsername, password, program })),
+                                        readerPassword.apply((password) => secretDataChecksum({ username: readerUsername, password, program })),
                                     ),
                                 },
                             },

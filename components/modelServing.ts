@@ -54,8 +54,11 @@ export interface ModelServingArgs {
     readonly namespace: pulumi.Input<string>;
     /** The platform's in-cluster MLflow URL. */
     readonly trackingUri: pulumi.Input<string>;
-    /** The read-only IRSA role for model artifacts. */
-    readonly artifactReaderRoleArn: pulumi.Input<string>;
+    /**
+     * The read-only IRSA role for model artifacts on AWS S3.
+     * @default - none: artifacts reach the server through the tracking server's proxy (`--serve-artifacts`) only
+     */
+    readonly artifactReaderRoleArn?: pulumi.Input<string>;
     /**
      * Where GPU pods are scheduled.
      * @default GPU_PLACEMENT_DEFAULTS (NVIDIA's resource, node label and taint)
@@ -69,8 +72,8 @@ export interface ModelServingArgs {
         readonly className?: string;
         /** The model is served at `<model>.<domain>`. */
         readonly domain: string;
-        /** cert-manager ClusterIssuer of the Ingress certificate (NGINX). */
-        readonly clusterIssuer: pulumi.Input<string>;
+        /** cert-manager ClusterIssuer of the Ingress certificate (NGINX). @default - none: the Ingress's TLS Secret (`<model>-tls`) is provided otherwise */
+        readonly clusterIssuer?: pulumi.Input<string>;
         /** The Gateway the host is served through; TLS terminates there. @default - none; required by istio and gatewayapi */
         readonly gateway?: GatewayRef;
     };
@@ -237,7 +240,12 @@ export class ModelServing extends pulumi.ComponentResource {
         const serviceAccount = new k8s.core.v1.ServiceAccount(
             `${name}-sa`,
             {
-                metadata: { name: objectName, namespace, labels: supportLabels, annotations: { "eks.amazonaws.com/role-arn": args.artifactReaderRoleArn } },
+                metadata: {
+                    name: objectName,
+                    namespace,
+                    labels: supportLabels,
+                    ...(args.artifactReaderRoleArn !== undefined && { annotations: { "eks.amazonaws.com/role-arn": args.artifactReaderRoleArn } }),
+                },
                 automountServiceAccountToken: false,
             },
             workloadOpts,
@@ -320,7 +328,12 @@ export class ModelServing extends pulumi.ComponentResource {
             const ingress = new k8s.networking.v1.Ingress(
                 `${name}-ingress`,
                 {
-                    metadata: { name: objectName, namespace, labels: supportLabels, annotations: { [CLUSTER_ISSUER_ANNOTATION]: args.ingress.clusterIssuer } },
+                    metadata: {
+                        name: objectName,
+                        namespace,
+                        labels: supportLabels,
+                        ...(args.ingress.clusterIssuer !== undefined && { annotations: { [CLUSTER_ISSUER_ANNOTATION]: args.ingress.clusterIssuer } }),
+                    },
                     spec: {
                         ingressClassName: args.ingress.className ?? MODEL_SERVING_DEFAULTS.ingressClassName,
                         tls: [{ hosts: [host], secretName: `${model.name}-tls` }],

@@ -82,6 +82,11 @@ export interface InClusterPostgresArgs {
     /** MLflow's namespace: the only one whose pods may connect. */
     readonly mlflowNamespace: pulumi.Input<string>;
     /**
+     * Password of the database user, kept as a secret.
+     * @default - generated (random provider), kept in the stack's state
+     */
+    readonly password?: pulumi.Input<string>;
+    /**
      * The namespace this component creates for the database.
      * @default - the component's name
      */
@@ -334,13 +339,14 @@ function createInCluster(parent: Postgres, name: string, args: InClusterPostgres
     const inNamespace = { parent, dependsOn: [namespace] };
 
     // Letters and digits only: nothing to escape in the URI, in libpq or in the entrypoint's shell.
-    const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, opts);
+    const password =
+        args.password !== undefined ? pulumi.secret(args.password) : new random.RandomPassword(`${name}-password`, { length: 32, special: false }, opts).result;
     const credentials = new k8s.core.v1.Secret(
         `${name}-credentials`,
         {
             metadata: { name: credentialsName, namespace: namespaceName, labels },
             type: "kubernetes.io/basic-auth",
-            stringData: { username: DATABASE_USER, password: password.result },
+            stringData: { username: DATABASE_USER, password },
         },
         inNamespace,
     );
@@ -459,7 +465,7 @@ function createInCluster(parent: Postgres, name: string, args: InClusterPostgres
     // NetworkPolicy instead. The URI depends on the Service and the StatefulSet, so whatever
     // consumes it (MLflow's migration) waits until the database is ready.
     const connectionUri = pulumi
-        .all([password.result, service.metadata.name, statefulSet.metadata.name])
+        .all([password, service.metadata.name, statefulSet.metadata.name])
         .apply(([secret]) => postgresConnectionUri({ username: DATABASE_USER, password: secret, host, port: POSTGRES_PORT, database: DATABASE_NAME }));
     return { connectionUri, host: pulumi.output(host), port: pulumi.output(POSTGRES_PORT), namespace: namespaceName };
 }

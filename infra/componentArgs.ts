@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import type { ArgoCdArgs } from "../components/argoCd";
 import type { ArtifactStoreArgs } from "../components/artifactStore";
 import type { CertManagerArgs } from "../components/certManager";
@@ -7,6 +7,7 @@ import type { FlaggerArgs } from "../components/flagger";
 import type { IrsaSubject } from "../components/irsa";
 import { MLFLOW_SERVER_DEFAULTS, type MlflowServerArgs } from "../components/mlflowServer";
 import { GPU_PLACEMENT_DEFAULTS, type ModelDelivery, type ModelServingArgs, type ModelServingFlagger, type ServedModel } from "../components/modelServing";
+import type { ObjectStoreArgs } from "../components/objectStore";
 import type { PostgresArgs } from "../components/postgres";
 import { type ModelConfig, type PlatformConfig, PROJECT } from "../stacks";
 
@@ -30,6 +31,7 @@ export interface Mapped<Args> {
 /** The names of the platform's components: logical names in the stack, and the names their objects take. */
 export const COMPONENT_NAMES = {
     artifacts: "artifacts",
+    objectStore: "object-store",
     database: "mlflow-db",
     certManager: "cert-manager",
     mlflow: "mlflow",
@@ -61,15 +63,19 @@ export function stackKey(section: string, ...keys: string[]): string {
 /** The MLflow server's identity: the read-write artifact role trusts exactly this service account. */
 export const MLFLOW_IDENTITY: IrsaSubject = { namespace: MLFLOW_SERVER_DEFAULTS.namespace, name: MLFLOW_SERVER_DEFAULTS.serviceAccountName };
 
-export function artifactStoreArgs(config: PlatformConfig, refs: { readonly modelsNamespace: pulumi.Input<string> }): Mapped<ArtifactStoreArgs> {
+/** The S3 artifact store's args; undefined when the stack keeps its artifacts in the cluster. */
+export function artifactStoreArgs(config: PlatformConfig, refs: { readonly modelsNamespace: pulumi.Input<string> }): Mapped<ArtifactStoreArgs> | undefined {
+    const artifacts = config.artifacts;
+    if (artifacts.mode !== "s3") return undefined;
     return {
         args: {
-            oidcProviderArn: config.cluster.oidcProviderArn,
+            // The stack validation requires it with artifacts.mode s3; "" is refused by the component.
+            oidcProviderArn: config.cluster.oidcProviderArn ?? "",
             mlflowServiceAccount: MLFLOW_IDENTITY,
             modelsNamespace: refs.modelsNamespace,
-            retainOnDelete: config.artifacts.retainOnDelete,
-            noncurrentVersionExpirationDays: config.artifacts.noncurrentVersionExpirationDays,
-            ...(config.artifacts.abortIncompleteUploadDays !== undefined && { abortIncompleteUploadDays: config.artifacts.abortIncompleteUploadDays }),
+            retainOnDelete: artifacts.retainOnDelete,
+            noncurrentVersionExpirationDays: artifacts.noncurrentVersionExpirationDays,
+            ...(artifacts.abortIncompleteUploadDays !== undefined && { abortIncompleteUploadDays: artifacts.abortIncompleteUploadDays }),
         },
         keys: {
             oidcProviderArn: stackKey("cluster", "oidcProviderArn"),
@@ -78,6 +84,28 @@ export function artifactStoreArgs(config: PlatformConfig, refs: { readonly model
             abortIncompleteUploadDays: stackKey("artifacts", "abortIncompleteUploadDays"),
         },
         reads: ["cluster", "artifacts", "environment"],
+    };
+}
+
+/** The in-cluster S3-compatible store's args; undefined when the stack uses AWS S3. */
+export function objectStoreArgs(config: PlatformConfig, refs: { readonly clientNamespace: pulumi.Input<string> }): Mapped<ObjectStoreArgs> | undefined {
+    const artifacts = config.artifacts;
+    if (artifacts.mode !== "in-cluster") return undefined;
+    return {
+        args: {
+            clientNamespace: refs.clientNamespace,
+            ...(config.credentials.objectStoreAccessKeyId !== undefined &&
+                config.credentials.objectStoreSecretAccessKey !== undefined && {
+                    credentials: {
+                        accessKeyId: pulumi.secret(config.credentials.objectStoreAccessKeyId),
+                        secretAccessKey: pulumi.secret(config.credentials.objectStoreSecretAccessKey),
+                    },
+                }),
+            ...(artifacts.storageGb !== undefined && { storageGb: artifacts.storageGb }),
+            ...(artifacts.storageClass !== undefined && { storageClass: artifacts.storageClass }),
+        },
+        keys: { storageGb: stackKey("artifacts", "storageGb"), storageClass: stackKey("artifacts", "storageClass") },
+        reads: ["artifacts", "environment"],
     };
 }
 
@@ -99,6 +127,7 @@ export function postgresArgs(config: PlatformConfig, refs: { readonly mlflowName
                   allocatedStorageGb: pg.allocatedStorageGb,
                   ...(pg.storageClass !== undefined && { storageClass: pg.storageClass }),
                   mlflowNamespace: refs.mlflowNamespace,
+                  ...(config.credentials.postgresPassword !== undefined && { password: pulumi.secret(config.credentials.postgresPassword) }),
               };
     return {
         args,
@@ -139,30 +168,40 @@ export function certManagerArgs(config: PlatformConfig): Mapped<CertManagerArgs>
 export interface MlflowServerRefs {
     readonly backendStoreUri: pulumi.Input<string>;
     readonly artifactsDestination: pulumi.Input<string>;
-    readonly roleArn: pulumi.Input<string>;
-    readonly clusterIssuer: pulumi.Input<string>;
+    /** How the server reaches the artifact store: IRSA for AWS S3, or an S3-compatible endpoint. */
+    readonly artifactAccess: { readonly roleArn: pulumi.Input<string> } | { readonly s3Endpoint: NonNullable<MlflowServerArgs["s3Endpoint"]> };
+    readonly clusterIssuer: pulumi.Input<string> | undefined;
     /** The models namespace, where the registry reader's Secret goes. */
     readonly modelsNamespace: pulumi.Input<string>;
 }
 
 export function mlflowServerArgs(config: PlatformConfig, refs: MlflowServerRefs): Mapped<MlflowServerArgs> {
+    const credentials = config.credentials;
     return {
         args: {
             host: config.mlflow.host,
             backendStoreUri: refs.backendStoreUri,
             artifactsDestination: refs.artifactsDestination,
-            roleArn: refs.roleArn,
-            clusterIssuer: refs.clusterIssuer,
+            ...refs.artifactAccess,
+            ...(refs.clusterIssuer !== undefined && { clusterIssuer: refs.clusterIssuer }),
             namespace: MLFLOW_IDENTITY.namespace,
             serviceAccountName: MLFLOW_IDENTITY.name,
             replicas: config.mlflow.replicas,
             resources: config.mlflow.resources,
             ...(config.cluster.ingressClass !== undefined && { ingressClass: config.cluster.ingressClass }),
-            basicAuth: { enabled: config.mlflow.basicAuth },
-            registryReader: { namespace: refs.modelsNamespace },
+            basicAuth: {
+                enabled: config.mlflow.basicAuth,
+                ...(credentials.mlflowAdminPassword !== undefined && { adminPassword: pulumi.secret(credentials.mlflowAdminPassword) }),
+                ...(credentials.mlflowFlaskSecretKey !== undefined && { flaskSecretKey: pulumi.secret(credentials.mlflowFlaskSecretKey) }),
+            },
+            registryReader: {
+                namespace: refs.modelsNamespace,
+                ...(credentials.registryReaderPassword !== undefined && { password: pulumi.secret(credentials.registryReaderPassword) }),
+            },
             ...(config.mlflow.workers !== undefined && { workers: config.mlflow.workers }),
         },
         keys: {
+            roleArn: stackKey("artifacts", "mode"),
             host: stackKey("mlflow", "host"),
             replicas: stackKey("mlflow", "replicas"),
             resources: stackKey("mlflow", "resources"),
@@ -176,7 +215,7 @@ export function mlflowServerArgs(config: PlatformConfig, refs: MlflowServerRefs)
 
 export function argoCdArgs(
     config: PlatformConfig,
-    refs: { readonly clusterIssuer: pulumi.Input<string>; readonly modelsNamespace: pulumi.Input<string> },
+    refs: { readonly clusterIssuer: pulumi.Input<string> | undefined; readonly modelsNamespace: pulumi.Input<string> },
 ): Mapped<ArgoCdArgs> {
     return {
         args: {
@@ -184,7 +223,7 @@ export function argoCdArgs(
             ha: config.argocd.ha,
             ...(config.cluster.ingressClass !== undefined && { ingressClass: config.cluster.ingressClass }),
             ...(config.cluster.ingressControllerNamespace !== undefined && { ingressControllerNamespace: config.cluster.ingressControllerNamespace }),
-            clusterIssuer: refs.clusterIssuer,
+            ...(refs.clusterIssuer !== undefined && { clusterIssuer: refs.clusterIssuer }),
             ...(config.argocd.sso !== undefined && { sso: config.argocd.sso }),
             modelsNamespace: refs.modelsNamespace,
             sourceRepos: config.delivery.mode === "gitops" ? [config.delivery.repoUrl] : [],
@@ -204,6 +243,7 @@ export function argoCdArgs(
 export function flaggerArgs(config: PlatformConfig, refs: { readonly workloadNamespace: pulumi.Input<string> }): Mapped<FlaggerArgs> {
     return {
         args: {
+            install: config.flagger.install,
             ...(config.flagger.meshProvider !== undefined && { meshProvider: config.flagger.meshProvider }),
             ...(config.flagger.metricsServer !== undefined && { metricsServer: config.flagger.metricsServer }),
             workloadNamespace: refs.workloadNamespace,
@@ -222,11 +262,12 @@ export function flaggerArgs(config: PlatformConfig, refs: { readonly workloadNam
 export interface ModelServingRefs {
     readonly namespace: pulumi.Input<string>;
     readonly trackingUri: pulumi.Input<string>;
-    readonly artifactReaderRoleArn: pulumi.Input<string>;
-    readonly clusterIssuer: pulumi.Input<string>;
+    /** The read-only IRSA role of AWS S3 artifacts; undefined for an in-cluster store. */
+    readonly artifactReaderRoleArn: pulumi.Input<string> | undefined;
+    readonly clusterIssuer: pulumi.Input<string> | undefined;
     readonly flagger: ModelServingFlagger;
-    /** Argo CD's namespace and the models AppProject (gitops delivery). */
-    readonly argo: { readonly namespace: pulumi.Input<string>; readonly project: pulumi.Input<string> };
+    /** Argo CD's namespace and the models AppProject; undefined when the stack runs no Argo CD (then delivery is direct). */
+    readonly argo: { readonly namespace: pulumi.Input<string>; readonly project: pulumi.Input<string> } | undefined;
     /** Secret of MLflow's read-only user, when the tracking server has basic auth. */
     readonly trackingCredentialsSecret: pulumi.Input<string> | undefined;
 }
@@ -246,8 +287,10 @@ export function servedModel(model: ModelConfig): ServedModel {
 }
 
 export function modelServingArgs(config: PlatformConfig, model: ModelConfig, refs: ModelServingRefs): Mapped<ModelServingArgs> {
+    if (config.delivery.mode === "gitops" && refs.argo === undefined)
+        throw new Error("gitops delivery needs Argo CD (the stack validation refuses argocd.enabled: false with it)");
     const delivery: ModelDelivery =
-        config.delivery.mode === "gitops"
+        config.delivery.mode === "gitops" && refs.argo !== undefined
             ? {
                   mode: "gitops",
                   repoUrl: config.delivery.repoUrl,
@@ -265,12 +308,12 @@ export function modelServingArgs(config: PlatformConfig, model: ModelConfig, ref
             stack: config.stack,
             namespace: refs.namespace,
             trackingUri: refs.trackingUri,
-            artifactReaderRoleArn: refs.artifactReaderRoleArn,
+            ...(refs.artifactReaderRoleArn !== undefined && { artifactReaderRoleArn: refs.artifactReaderRoleArn }),
             gpu: gpuPlacement(config.gpu),
             ingress: {
                 ...(config.cluster.ingressClass !== undefined && { className: config.cluster.ingressClass }),
                 domain: config.cluster.domain,
-                clusterIssuer: refs.clusterIssuer,
+                ...(refs.clusterIssuer !== undefined && { clusterIssuer: refs.clusterIssuer }),
                 ...(config.cluster.gateway !== undefined && { gateway: config.cluster.gateway }),
             },
             flagger: refs.flagger,

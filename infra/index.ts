@@ -10,8 +10,19 @@ import { loadPlatformConfig } from "./validation";
 async function main(): Promise<PlatformOutputs> {
     // Every problem — the stack schema's and every component's — is reported, by its stack key,
     // before a single resource is registered.
-    const config = loadPlatformConfig(pulumi.runtime.allConfig(), pulumi.getStack());
+    const values = pulumi.runtime.allConfig();
+    const config = loadPlatformConfig(values, pulumi.getStack(), configSecretKeys(Object.keys(values)));
     return createPlatform(config);
+}
+
+/**
+ * The config keys Pulumi holds as secrets. The SDK knows them (`PULUMI_CONFIG_SECRET_KEYS`) but
+ * exports the check only internally, as it does `waitForRPCs`, which the offline runtime uses too.
+ */
+function configSecretKeys(keys: readonly string[]): string[] {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
+    return keys.filter((key) => isConfigSecret(key));
 }
 
 export = main;

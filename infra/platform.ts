@@ -8,6 +8,7 @@ import { Flagger } from "../components/flagger";
 import { LABELS, PART_OF, platformLabels } from "../components/labels";
 import { MlflowServer } from "../components/mlflowServer";
 import { ModelServing } from "../components/modelServing";
+import { ObjectStore } from "../components/objectStore";
 import { Postgres } from "../components/postgres";
 import { RESTRICTED_NAMESPACE_LABELS } from "../components/security";
 import type { PlatformConfig } from "../stacks";
@@ -19,46 +20,59 @@ import {
     flaggerArgs,
     MLFLOW_IDENTITY,
     mlflowServerArgs,
+    type MlflowServerRefs,
     MODELS_NAMESPACE,
     modelsNamespaceMeshLabels,
     modelServingArgs,
+    objectStoreArgs,
     postgresArgs,
 } from "./componentArgs";
 
 export { MODELS_NAMESPACE, REPOSITORY_ROOT } from "./componentArgs";
 
-/** What a user needs after `pulumi up`: where things are, and the roles workloads assume. */
+/** What a user needs after `pulumi up`: where things are, and the roles workloads assume (AWS only). */
 export interface PlatformOutputs extends Record<string, unknown> {
     readonly environment: string;
     readonly mlflowUrl: pulumi.Output<string>;
     readonly mlflowInternalUrl: pulumi.Output<string>;
-    readonly artifactBucketName: pulumi.Output<string>;
-    readonly artifactBucketArn: pulumi.Output<string>;
+    /** The S3 bucket, or the in-cluster store's bucket. */
+    readonly artifactBucketName: pulumi.Input<string>;
     readonly databaseEndpoint: pulumi.Output<string>;
-    readonly argocdUrl: pulumi.Output<string>;
-    readonly mlflowRoleArn: pulumi.Output<string>;
-    readonly modelReaderRoleArn: pulumi.Output<string>;
     readonly models: Record<string, { readonly registeredModel: string; readonly version: string; readonly url: string; readonly gpusAtMaxScale: number }>;
+    readonly artifactBucketArn?: pulumi.Output<string>;
+    readonly artifactStoreEndpoint?: string;
+    readonly argocdUrl?: pulumi.Output<string>;
+    readonly mlflowRoleArn?: pulumi.Output<string>;
+    readonly modelReaderRoleArn?: pulumi.Output<string>;
+}
+
+/** Whether the stack creates anything in AWS: an S3 artifact store or an RDS database. */
+export function usesAws(config: PlatformConfig): boolean {
+    return config.artifacts.mode === "s3" || config.postgres.mode === "rds";
 }
 
 /**
  * Composes the platform's components from a stack's validated configuration (`loadPlatformConfig`):
  * what each component gets from the stack is `componentArgs.ts`'s to say; here, only the order and
- * what flows from one component to the next.
+ * what flows from one component to the next. Optional parts (AWS, cert-manager, Argo CD, Flagger's
+ * charts) are left out when the stack switches them off.
  */
 export function createPlatform(config: PlatformConfig): PlatformOutputs {
-    const awsProvider = new aws.Provider("aws", {
-        region: config.awsRegion as aws.Region,
-        // Every AWS resource says where it comes from, for cost reports and incident response.
-        defaultTags: {
-            tags: { [LABELS.environment]: config.environment, [LABELS.partOf]: PART_OF, [LABELS.managedBy]: "pulumi", "pulumi:stack": config.stack },
-        },
-    });
+    if (!config.cluster.awaitReadiness) skipAwaitEverywhere();
+    const awsProvider = usesAws(config)
+        ? new aws.Provider("aws", {
+              region: config.awsRegion as aws.Region,
+              // Every AWS resource says where it comes from, for cost reports and incident response.
+              defaultTags: {
+                  tags: { [LABELS.environment]: config.environment, [LABELS.partOf]: PART_OF, [LABELS.managedBy]: "pulumi", "pulumi:stack": config.stack },
+              },
+          })
+        : undefined;
     const cluster = new k8s.Provider("cluster", {
         ...(config.cluster.kubeContext !== undefined && { context: config.cluster.kubeContext }),
         enableServerSideApply: true,
     });
-    const providers = { providers: { aws: awsProvider, kubernetes: cluster } };
+    const providers = { providers: { kubernetes: cluster, ...(awsProvider !== undefined && { aws: awsProvider }) } };
     const names = COMPONENT_NAMES;
 
     const modelsNamespace = new k8s.core.v1.Namespace(
@@ -72,26 +86,26 @@ export function createPlatform(config: PlatformConfig): PlatformOutputs {
         { provider: cluster },
     );
 
-    const artifacts = new ArtifactStore(names.artifacts, artifactStoreArgs(config, { modelsNamespace: MODELS_NAMESPACE }).args, providers);
+    const artifacts = createArtifactStore(config, providers);
     const database = new Postgres(names.database, postgresArgs(config, { mlflowNamespace: MLFLOW_IDENTITY.namespace }).args, providers);
-    const certManager = new CertManager(names.certManager, certManagerArgs(config).args, providers);
+    const certManager = config.certManager.enabled ? new CertManager(names.certManager, certManagerArgs(config).args, providers) : undefined;
+    const clusterIssuer = certManager?.clusterIssuerName;
+
     const mlflow = new MlflowServer(
         names.mlflow,
         mlflowServerArgs(config, {
             backendStoreUri: database.connectionUri,
-            artifactsDestination: artifacts.artifactsDestination,
-            roleArn: artifacts.mlflowRoleArn,
-            clusterIssuer: certManager.clusterIssuerName,
+            artifactsDestination: artifacts.destination,
+            artifactAccess: artifacts.access,
+            clusterIssuer,
             // The Namespace's name rather than MODELS_NAMESPACE: the reader's Secret waits for the Namespace.
             modelsNamespace: modelsNamespace.metadata.name,
         }).args,
         providers,
     );
-    const argocd = new ArgoCd(
-        names.argocd,
-        argoCdArgs(config, { clusterIssuer: certManager.clusterIssuerName, modelsNamespace: MODELS_NAMESPACE }).args,
-        providers,
-    );
+    const argocd = config.argocd.enabled
+        ? new ArgoCd(names.argocd, argoCdArgs(config, { clusterIssuer, modelsNamespace: MODELS_NAMESPACE }).args, providers)
+        : undefined;
     const flagger = new Flagger(names.flagger, flaggerArgs(config, { workloadNamespace: MODELS_NAMESPACE }).args, {
         ...providers,
         dependsOn: [modelsNamespace],
@@ -104,18 +118,18 @@ export function createPlatform(config: PlatformConfig): PlatformOutputs {
             modelServingArgs(config, model, {
                 namespace: modelsNamespace.metadata.name,
                 trackingUri: mlflow.internalUrl,
-                artifactReaderRoleArn: artifacts.modelReaderRoleArn,
-                clusterIssuer: certManager.clusterIssuerName,
+                artifactReaderRoleArn: artifacts.readerRoleArn,
+                clusterIssuer,
                 flagger: {
                     meshProvider: flagger.meshProvider,
                     loadTesterUrl: flagger.loadTesterUrl,
                     metricTemplates: flagger.metricTemplates,
                     alertProvider: flagger.alertProvider,
                 },
-                argo: { namespace: argocd.namespace, project: argocd.appProjectName },
+                argo: argocd === undefined ? undefined : { namespace: argocd.namespace, project: argocd.appProjectName },
                 trackingCredentialsSecret: mlflow.registryReaderSecretName,
             }).args,
-            { ...providers, dependsOn: [modelsNamespace, flagger, argocd] },
+            { ...providers, dependsOn: [modelsNamespace, flagger, ...(argocd !== undefined ? [argocd] : [])] },
         );
         models[model.name] = { registeredModel: model.registeredModel, version: model.version, url: serving.url, gpusAtMaxScale: serving.gpusAtMaxScale };
     }
@@ -124,12 +138,62 @@ export function createPlatform(config: PlatformConfig): PlatformOutputs {
         environment: config.environment,
         mlflowUrl: mlflow.url,
         mlflowInternalUrl: mlflow.internalUrl,
-        artifactBucketName: artifacts.bucketName,
-        artifactBucketArn: artifacts.bucketArn,
         databaseEndpoint: pulumi.interpolate`${database.host}:${database.port}`,
-        argocdUrl: argocd.url,
-        mlflowRoleArn: artifacts.mlflowRoleArn,
-        modelReaderRoleArn: artifacts.modelReaderRoleArn,
         models,
+        ...artifacts.outputs,
+        ...(argocd !== undefined && { argocdUrl: argocd.url }),
     };
+}
+
+/** The artifact store the stack declares, and what MLflow, the model servers and the outputs need of it. */
+interface CreatedArtifactStore {
+    readonly destination: pulumi.Input<string>;
+    readonly access: MlflowServerRefs["artifactAccess"];
+    readonly readerRoleArn: pulumi.Output<string> | undefined;
+    readonly outputs: Pick<PlatformOutputs, "artifactBucketName" | "artifactBucketArn" | "artifactStoreEndpoint" | "mlflowRoleArn" | "modelReaderRoleArn">;
+}
+
+/** AWS S3 with IRSA roles, or the in-cluster S3-compatible store (artifacts.mode). */
+function createArtifactStore(config: PlatformConfig, providers: pulumi.ComponentResourceOptions): CreatedArtifactStore {
+    const s3Args = artifactStoreArgs(config, { modelsNamespace: MODELS_NAMESPACE });
+    if (s3Args !== undefined) {
+        const s3 = new ArtifactStore(COMPONENT_NAMES.artifacts, s3Args.args, providers);
+        return {
+            destination: s3.artifactsDestination,
+            access: { roleArn: s3.mlflowRoleArn },
+            readerRoleArn: s3.modelReaderRoleArn,
+            outputs: {
+                artifactBucketName: s3.bucketName,
+                artifactBucketArn: s3.bucketArn,
+                mlflowRoleArn: s3.mlflowRoleArn,
+                modelReaderRoleArn: s3.modelReaderRoleArn,
+            },
+        };
+    }
+    const storeArgs = objectStoreArgs(config, { clientNamespace: MLFLOW_IDENTITY.namespace });
+    if (storeArgs === undefined) throw new Error(`artifacts.mode "${config.artifacts.mode}" has no artifact store`);
+    const store = new ObjectStore(COMPONENT_NAMES.objectStore, storeArgs.args, providers);
+    return {
+        destination: store.artifactsDestination,
+        access: { s3Endpoint: { url: store.endpointUrl, accessKeyId: store.accessKeyId, secretAccessKey: store.secretAccessKey } },
+        readerRoleArn: undefined,
+        outputs: { artifactBucketName: store.bucket, artifactStoreEndpoint: store.endpointUrl },
+    };
+}
+
+/**
+ * `pulumi.com/skipAwait` on every Kubernetes object (pulumi-kubernetes' documented annotation):
+ * Pulumi then applies objects without waiting for them to become ready. Only for a cluster where
+ * nothing is scheduled (`cluster.awaitReadiness: false`, the local stack in CI): there, pods stay
+ * Pending and a wait would only time out.
+ */
+function skipAwaitEverywhere(): void {
+    pulumi.runtime.registerStackTransformation((resource) => {
+        if (!resource.type.startsWith("kubernetes:") || resource.type.startsWith("kubernetes:helm.sh/") || !("metadata" in resource.props)) return undefined;
+        const metadata = pulumi.output(resource.props["metadata"] as pulumi.Input<Record<string, unknown>>).apply((m) => ({
+            ...m,
+            annotations: { ...(m["annotations"] as Record<string, string> | undefined), "pulumi.com/skipAwait": "true" },
+        }));
+        return { props: { ...resource.props, metadata }, opts: resource.opts };
+    });
 }

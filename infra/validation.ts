@@ -5,6 +5,7 @@ import { validateCertManagerArgs } from "../components/certManager";
 import { meshProviderOf, validateFlaggerArgs } from "../components/flagger";
 import { validateMlflowServerArgs } from "../components/mlflowServer";
 import { validateModelServingArgs } from "../components/modelServing";
+import { validateObjectStoreArgs } from "../components/objectStore";
 import { validatePostgresArgs } from "../components/postgres";
 import { type ArgProblem, describeArgProblem } from "../components/validation";
 import { ConfigError, type ConfigProblem, type PlatformConfig, validatePlatformConfig } from "../stacks";
@@ -17,6 +18,7 @@ import {
     type Mapped,
     mlflowServerArgs,
     modelServingArgs,
+    objectStoreArgs,
     postgresArgs,
 } from "./componentArgs";
 
@@ -42,25 +44,28 @@ export function componentProblems(config: PlatformConfig, invalid: ReadonlySet<s
     // What other components produce at deployment: validators judge only what is known now.
     const later = pulumi.output("<known at deployment>");
     const problems: ConfigProblem[] = [];
-    const judge = <Args>(component: string, name: string, mapped: Mapped<Args>, validate: (name: string, args: Args) => ArgProblem[]) => {
-        if (mapped.reads.some((section) => invalid.has(section))) return;
+    const judge = <Args>(component: string, name: string, mapped: Mapped<Args> | undefined, validate: (name: string, args: Args) => ArgProblem[]) => {
+        if (mapped === undefined || mapped.reads.some((section) => invalid.has(section))) return;
         problems.push(...asStackProblems(component, name, mapped, validate(name, mapped.args)));
     };
     const names = COMPONENT_NAMES;
+    const clusterIssuer = config.certManager.enabled ? later : undefined;
     judge("ArtifactStore", names.artifacts, artifactStoreArgs(config, { modelsNamespace: later }), validateArtifactStoreArgs);
+    judge("ObjectStore", names.objectStore, objectStoreArgs(config, { clientNamespace: later }), validateObjectStoreArgs);
     judge("Postgres", names.database, postgresArgs(config, { mlflowNamespace: later }), validatePostgresArgs);
-    judge("CertManager", names.certManager, certManagerArgs(config), validateCertManagerArgs);
-    const mlflowRefs = { backendStoreUri: later, artifactsDestination: later, roleArn: later, clusterIssuer: later, modelsNamespace: later };
+    if (config.certManager.enabled) judge("CertManager", names.certManager, certManagerArgs(config), validateCertManagerArgs);
+    const artifactAccess = config.artifacts.mode === "s3" ? { roleArn: later } : { s3Endpoint: { url: later, accessKeyId: later, secretAccessKey: later } };
+    const mlflowRefs = { backendStoreUri: later, artifactsDestination: later, artifactAccess, clusterIssuer, modelsNamespace: later };
     judge("MlflowServer", names.mlflow, mlflowServerArgs(config, mlflowRefs), validateMlflowServerArgs);
-    judge("ArgoCd", names.argocd, argoCdArgs(config, { clusterIssuer: later, modelsNamespace: later }), validateArgoCdArgs);
+    if (config.argocd.enabled) judge("ArgoCd", names.argocd, argoCdArgs(config, { clusterIssuer, modelsNamespace: later }), validateArgoCdArgs);
     const flagger = flaggerArgs(config, { workloadNamespace: later });
     judge("Flagger", names.flagger, flagger, validateFlaggerArgs);
     for (const model of config.models) {
         const refs = {
             namespace: later,
             trackingUri: later,
-            artifactReaderRoleArn: later,
-            clusterIssuer: later,
+            artifactReaderRoleArn: config.artifacts.mode === "s3" ? later : undefined,
+            clusterIssuer,
             flagger: {
                 meshProvider: meshProviderOf(flagger.args),
                 loadTesterUrl: later,
@@ -80,8 +85,12 @@ export function componentProblems(config: PlatformConfig, invalid: ReadonlySet<s
 }
 
 /** Every problem of a stack's configuration values: the schema's and the components'. */
-export function platformConfigProblems(values: Readonly<Record<string, string>>, stack: string): { config?: PlatformConfig; problems: ConfigProblem[] } {
-    const { config, problems, invalid } = validatePlatformConfig(values, stack);
+export function platformConfigProblems(
+    values: Readonly<Record<string, string>>,
+    stack: string,
+    secretKeys?: readonly string[],
+): { config?: PlatformConfig; problems: ConfigProblem[] } {
+    const { config, problems, invalid } = validatePlatformConfig(values, stack, secretKeys);
     if (config === undefined) return { problems };
     const all = [...problems, ...componentProblems(config, invalid)];
     return all.length === 0 ? { config, problems: all } : { problems: all };
@@ -91,8 +100,8 @@ export function platformConfigProblems(values: Readonly<Record<string, string>>,
  * The validated configuration of a stack, or one `ConfigError` naming every problem by its stack
  * key: what `pulumi up` and the offline preview run first.
  */
-export function loadPlatformConfig(values: Readonly<Record<string, string>>, stack: string): PlatformConfig {
-    const { config, problems } = platformConfigProblems(values, stack);
+export function loadPlatformConfig(values: Readonly<Record<string, string>>, stack: string, secretKeys?: readonly string[]): PlatformConfig {
+    const { config, problems } = platformConfigProblems(values, stack, secretKeys);
     if (config === undefined) throw new ConfigError(problems, `stack "${stack}" configuration`);
     return config;
 }

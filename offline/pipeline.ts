@@ -95,7 +95,7 @@ export interface LoadedStack {
 /** Reads and validates the stack's configuration (throws `StackFileError` or `ConfigError`). */
 export function loadStack(projectDir: string, stack: string): LoadedStack {
     const { values, secretKeys } = readStackFile(stackFilePath(projectDir, stack));
-    return { values, secretKeys, config: loadPlatformConfig(values, stack) };
+    return { values, secretKeys, config: loadPlatformConfig(values, stack, secretKeys) };
 }
 
 /** The policy config file's content with the registry replaced, as the pack's Configure should get it. */

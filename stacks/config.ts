@@ -8,7 +8,8 @@ export const PROJECT = "mlops-platform";
 
 /** Where the program's nodes, network and ingress come from: an existing cluster. */
 export interface ClusterConfig {
-    readonly oidcProviderArn: string;
+    /** The IAM OIDC provider of IRSA; present whenever artifacts.mode is s3. */
+    readonly oidcProviderArn?: string;
     readonly domain: string;
     /** @default - each component's own (DEFAULT_INGRESS_CLASS) */
     readonly ingressClass?: string;
@@ -17,7 +18,18 @@ export interface ClusterConfig {
     /** The Gateway of model hosts (istio, gatewayapi). */
     readonly gateway?: { readonly name: string; readonly namespace: string };
     readonly kubeContext?: string;
+    /** false: Pulumi does not wait for workloads to become ready (`pulumi.com/skipAwait`). */
+    readonly awaitReadiness: boolean;
 }
+
+export type ArtifactsConfig =
+    | {
+          readonly mode: "s3";
+          readonly retainOnDelete: boolean;
+          readonly noncurrentVersionExpirationDays: number;
+          readonly abortIncompleteUploadDays?: number;
+      }
+    | { readonly mode: "in-cluster"; readonly storageGb?: number; readonly storageClass?: string };
 
 export interface RdsNetwork {
     readonly vpcId: string;
@@ -54,13 +66,10 @@ export interface ModelConfig extends Omit<RawModelConfig, "replicas"> {
 export interface PlatformConfig {
     readonly stack: string;
     readonly environment: Environment;
-    readonly awsRegion: string;
+    /** Present whenever an AWS component is used (artifacts.mode s3, postgres.mode rds). */
+    readonly awsRegion?: string;
     readonly cluster: ClusterConfig;
-    readonly artifacts: {
-        readonly retainOnDelete: boolean;
-        readonly noncurrentVersionExpirationDays: number;
-        readonly abortIncompleteUploadDays?: number;
-    };
+    readonly artifacts: ArtifactsConfig;
     readonly postgres: PostgresConfig;
     readonly mlflow: {
         readonly host: string;
@@ -70,15 +79,19 @@ export interface PlatformConfig {
         readonly basicAuth: boolean;
     };
     readonly certManager: {
+        readonly enabled: boolean;
         readonly issuer: "letsencrypt" | "letsencrypt-staging" | "self-signed";
         readonly acmeEmail?: string;
     };
     readonly argocd: {
+        readonly enabled: boolean;
         readonly host: string;
         readonly ha: boolean;
         readonly sso?: NonNullable<NonNullable<RawStackConfig["argocd"]>["sso"]>;
     };
     readonly flagger: {
+        /** Install Flagger's charts (false: CRDs and MetricTemplates only). */
+        readonly install: boolean;
         /** @default - the Flagger component's (FLAGGER_DEFAULTS.meshProvider) */
         readonly meshProvider?: MeshProvider;
         readonly metricsServer?: string;
@@ -89,6 +102,8 @@ export interface PlatformConfig {
     readonly delivery: DeliveryConfig;
     /** Declared models, sorted by name so that every rendering of the stack is in the same order. */
     readonly models: readonly ModelConfig[];
+    /** Credentials the stack provides (config secrets); those absent are generated. */
+    readonly credentials: NonNullable<RawStackConfig["credentials"]>;
 }
 
 type Section = keyof RawStackConfig;
@@ -120,7 +135,11 @@ export interface PlatformConfigValidation {
     readonly invalid: ReadonlySet<string>;
 }
 
-export function validatePlatformConfig(values: Readonly<Record<string, string>>, stack: string): PlatformConfigValidation {
+/**
+ * @param secretKeys the config keys Pulumi holds as secrets (`PULUMI_CONFIG_SECRET_KEYS`, or the stack
+ * file's `secure:` values); when given, credentials written in plain text are refused.
+ */
+export function validatePlatformConfig(values: Readonly<Record<string, string>>, stack: string, secretKeys?: readonly string[]): PlatformConfigValidation {
     const problems: ConfigProblem[] = [];
     const raw: Partial<Record<Section, unknown>> = {};
     for (const [key, value] of Object.entries(values)) {
@@ -134,7 +153,7 @@ export function validatePlatformConfig(values: Readonly<Record<string, string>>,
     }
 
     const awsRegion = values["aws:region"];
-    if (awsRegion === undefined || !/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(awsRegion)) {
+    if (awsRegion !== undefined && !AWS_REGION.test(awsRegion)) {
         problems.push({ path: "aws:region", message: `expected an AWS region such as "eu-west-1", got ${showValue(awsRegion)}` });
     }
 
@@ -157,10 +176,22 @@ export function validatePlatformConfig(values: Readonly<Record<string, string>>,
         if (data !== undefined) (parsed as Record<string, unknown>)[section] = data;
     }
 
-    const crossProblems = crossSectionProblems(parsed, invalid);
+    const crossProblems = crossSectionProblems(parsed, invalid, awsRegion, raw.cluster);
+    const credentialsKey = `${PROJECT}:credentials`;
+    if (parsed.credentials !== undefined && secretKeys !== undefined && !secretKeys.includes(credentialsKey)) {
+        for (const name of Object.keys(parsed.credentials)) {
+            crossProblems.push({
+                section: "credentials",
+                problem: {
+                    path: `${credentialsKey}.${name}`,
+                    message: `expected a secret, set with \`pulumi config set --secret --path '${credentialsKey}.${name}' <value>\`, got a plain value (not shown)`,
+                },
+            });
+        }
+    }
     problems.push(...crossProblems.map((c) => c.problem));
     for (const c of crossProblems) invalid.add(c.section);
-    if (awsRegion === undefined || invalid.has("environment") || invalid.has("cluster") || parsed.environment === undefined || parsed.cluster === undefined) {
+    if (invalid.has("environment") || invalid.has("cluster") || parsed.environment === undefined || parsed.cluster === undefined) {
         return { problems, invalid };
     }
     const valid = Object.fromEntries(Object.entries(parsed).filter(([section]) => !invalid.has(section)));
@@ -221,6 +252,8 @@ function issuesToProblems(root: string, issues: readonly z.core.$ZodIssue[]): Co
     return problems;
 }
 
+const AWS_REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
+
 const key = (...segments: PropertyKey[]) => joinPath(PROJECT, segments).replace(`${PROJECT}.`, `${PROJECT}:`);
 
 /**
@@ -228,11 +261,96 @@ const key = (...segments: PropertyKey[]) => joinPath(PROJECT, segments).replace(
  * runs only when every section it reads is valid. What a component can serve is the component's to
  * say: `infra/validation.ts` asks each one.
  */
-function crossSectionProblems(config: Partial<RawStackConfig>, invalid: ReadonlySet<string>): Array<{ section: Section; problem: ConfigProblem }> {
+function crossSectionProblems(
+    config: Partial<RawStackConfig>,
+    invalid: ReadonlySet<string>,
+    awsRegion: string | undefined,
+    rawCluster: unknown,
+): Array<{ section: Section; problem: ConfigProblem }> {
     const problems: Array<{ section: Section; problem: ConfigProblem }> = [];
     const valid = (...sections: Section[]) => sections.every((s) => !invalid.has(s));
-    if (!valid("environment") || config.environment === undefined) return problems;
+    // What does not depend on the environment's defaults: artifacts are on S3 unless the stack says
+    // otherwise, whatever the environment.
+    const artifactsS3 = (config.artifacts?.mode ?? "s3") === "s3";
+    // Read from the section as written, so that a mistake elsewhere in `cluster` does not hide this one.
+    const clusterWritten =
+        typeof rawCluster === "object" && rawCluster !== null && !Array.isArray(rawCluster) ? (rawCluster as Record<string, unknown>) : undefined;
+    if (valid("artifacts") && artifactsS3 && clusterWritten !== undefined && clusterWritten["oidcProviderArn"] === undefined) {
+        problems.push({
+            section: "cluster",
+            problem: {
+                path: key("cluster", "oidcProviderArn"),
+                message: 'expected the ARN of the cluster\'s IAM OIDC provider (required when artifacts.mode is "s3"), got nothing',
+            },
+        });
+    }
+    const environmentKnown = valid("environment") && config.environment !== undefined;
+    const postgresRds =
+        (config.postgres?.mode ??
+            (environmentKnown && config.environment !== undefined ? ENVIRONMENT_DEFAULTS[config.environment].postgres.mode : undefined)) === "rds";
+    if (valid("artifacts", "postgres") && (artifactsS3 || postgresRds) && awsRegion === undefined) {
+        const user = artifactsS3 ? 'artifacts.mode is "s3"' : 'postgres.mode is "rds"';
+        problems.push({
+            section: "environment",
+            problem: { path: "aws:region", message: `expected an AWS region such as "eu-west-1" (required when ${user}), got nothing` },
+        });
+    }
+    if (!environmentKnown || config.environment === undefined) return problems;
     const defaults = ENVIRONMENT_DEFAULTS[config.environment];
+    const only = (section: Section, key: string, value: unknown, when: string) =>
+        problems.push({ section, problem: { path: `${PROJECT}:${section}.${key}`, message: `applies only when ${when}, got ${showValue(value)}` } });
+
+    const artifactsMode = config.artifacts?.mode ?? defaults.artifacts.mode;
+    const postgresMode = config.postgres?.mode ?? defaults.postgres.mode;
+    if (valid("artifacts")) {
+        const artifacts = config.artifacts ?? {};
+        if (artifactsMode === "in-cluster") {
+            for (const s3Only of ["noncurrentVersionExpirationDays", "abortIncompleteUploadDays", "retainOnDelete"] as const) {
+                if (artifacts[s3Only] !== undefined) only("artifacts", s3Only, artifacts[s3Only], 'artifacts.mode is "s3"');
+            }
+        } else {
+            for (const inClusterOnly of ["storageGb", "storageClass"] as const) {
+                if (artifacts[inClusterOnly] !== undefined) only("artifacts", inClusterOnly, artifacts[inClusterOnly], 'artifacts.mode is "in-cluster"');
+            }
+        }
+    }
+    if (valid("certManager") && config.certManager?.enabled === false) {
+        for (const issuerKey of ["issuer", "acmeEmail"] as const) {
+            const value = config.certManager[issuerKey];
+            if (value !== undefined) only("certManager", issuerKey, value, "certManager.enabled is true");
+        }
+    }
+    if (valid("credentials", "artifacts", "postgres") && config.credentials !== undefined) {
+        const given = config.credentials;
+        const unused = (name: keyof typeof given, when: string) => {
+            // Never the value: these are secrets.
+            if (given[name] !== undefined)
+                problems.push({
+                    section: "credentials",
+                    problem: { path: key("credentials", name), message: `applies only when ${when}, got a value (not shown)` },
+                });
+        };
+        if (artifactsMode !== "in-cluster") {
+            unused("objectStoreAccessKeyId", 'artifacts.mode is "in-cluster"');
+            unused("objectStoreSecretAccessKey", 'artifacts.mode is "in-cluster"');
+        } else if ((given.objectStoreAccessKeyId === undefined) !== (given.objectStoreSecretAccessKey === undefined)) {
+            const missing = given.objectStoreAccessKeyId === undefined ? "objectStoreAccessKeyId" : "objectStoreSecretAccessKey";
+            problems.push({
+                section: "credentials",
+                problem: { path: key("credentials", missing), message: "expected it together with the other object store credential, got nothing" },
+            });
+        }
+        if (postgresMode !== "in-cluster") unused("postgresPassword", 'postgres.mode is "in-cluster"');
+    }
+    if (valid("delivery", "argocd") && config.delivery?.mode === "gitops" && config.argocd?.enabled === false) {
+        problems.push({
+            section: "delivery",
+            problem: {
+                path: key("delivery", "mode"),
+                message: 'expected "direct" while argocd.enabled is false (gitops delivery needs Argo CD), got "gitops"',
+            },
+        });
+    }
 
     if (valid("postgres", "cluster")) {
         const postgres = config.postgres ?? {};
@@ -283,7 +401,7 @@ function crossSectionProblems(config: Partial<RawStackConfig>, invalid: Readonly
     return problems;
 }
 
-function resolve(raw: RawStackConfig, awsRegion: string, stack: string): PlatformConfig {
+function resolve(raw: RawStackConfig, awsRegion: string | undefined, stack: string): PlatformConfig {
     const env = raw.environment;
     const defaults = ENVIRONMENT_DEFAULTS[env];
     const { cluster } = raw;
@@ -324,23 +442,34 @@ function resolve(raw: RawStackConfig, awsRegion: string, stack: string): Platfor
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([name, model]) => ({ ...model, name, replicas: model.replicas ?? defaults.modelReplicas }));
 
+    const artifacts: ArtifactsConfig =
+        (raw.artifacts?.mode ?? defaults.artifacts.mode) === "in-cluster"
+            ? {
+                  mode: "in-cluster",
+                  ...(raw.artifacts?.storageGb !== undefined && { storageGb: raw.artifacts.storageGb }),
+                  ...(raw.artifacts?.storageClass !== undefined && { storageClass: raw.artifacts.storageClass }),
+              }
+            : {
+                  mode: "s3",
+                  retainOnDelete: raw.artifacts?.retainOnDelete ?? defaults.artifacts.retainOnDelete,
+                  noncurrentVersionExpirationDays: raw.artifacts?.noncurrentVersionExpirationDays ?? defaults.artifacts.noncurrentVersionExpirationDays,
+                  ...(raw.artifacts?.abortIncompleteUploadDays !== undefined && { abortIncompleteUploadDays: raw.artifacts.abortIncompleteUploadDays }),
+              };
+
     return {
         stack,
         environment: env,
-        awsRegion,
+        ...(awsRegion !== undefined && { awsRegion }),
         cluster: {
-            oidcProviderArn: cluster.oidcProviderArn,
+            ...(cluster.oidcProviderArn !== undefined && { oidcProviderArn: cluster.oidcProviderArn }),
             domain: cluster.domain,
             ...(cluster.ingressClass !== undefined && { ingressClass: cluster.ingressClass }),
             ...(cluster.ingressControllerNamespace !== undefined && { ingressControllerNamespace: cluster.ingressControllerNamespace }),
             ...(cluster.gateway !== undefined && { gateway: cluster.gateway }),
             ...(cluster.kubeContext !== undefined && { kubeContext: cluster.kubeContext }),
+            awaitReadiness: cluster.awaitReadiness ?? true,
         },
-        artifacts: {
-            retainOnDelete: raw.artifacts?.retainOnDelete ?? defaults.artifacts.retainOnDelete,
-            noncurrentVersionExpirationDays: raw.artifacts?.noncurrentVersionExpirationDays ?? defaults.artifacts.noncurrentVersionExpirationDays,
-            ...(raw.artifacts?.abortIncompleteUploadDays !== undefined && { abortIncompleteUploadDays: raw.artifacts.abortIncompleteUploadDays }),
-        },
+        artifacts,
         postgres,
         mlflow: {
             host: raw.mlflow?.host ?? `mlflow.${cluster.domain}`,
@@ -350,15 +479,18 @@ function resolve(raw: RawStackConfig, awsRegion: string, stack: string): Platfor
             basicAuth: raw.mlflow?.basicAuth ?? false,
         },
         certManager: {
+            enabled: raw.certManager?.enabled ?? true,
             issuer: raw.certManager?.issuer ?? defaults.certManager.issuer,
             ...(raw.certManager?.acmeEmail !== undefined && { acmeEmail: raw.certManager.acmeEmail }),
         },
         argocd: {
+            enabled: raw.argocd?.enabled ?? true,
             host: raw.argocd?.host ?? `argocd.${cluster.domain}`,
             ha: raw.argocd?.ha ?? defaults.argocd.ha,
             ...(raw.argocd?.sso !== undefined && { sso: raw.argocd.sso }),
         },
         flagger: {
+            install: raw.flagger?.install ?? true,
             ...(raw.flagger?.meshProvider !== undefined && { meshProvider: raw.flagger.meshProvider }),
             ...(raw.flagger?.metricsServer !== undefined && { metricsServer: raw.flagger.metricsServer }),
             ...(raw.flagger?.alerts !== undefined && { alerts: raw.flagger.alerts }),
@@ -366,5 +498,6 @@ function resolve(raw: RawStackConfig, awsRegion: string, stack: string): Platfor
         gpu: raw.gpu ?? {},
         delivery,
         models,
+        credentials: raw.credentials ?? {},
     };
 }

@@ -10,6 +10,7 @@ import type { Environment } from "./schema";
  */
 export interface EnvironmentDefaults {
     readonly artifacts: {
+        readonly mode: "s3" | "in-cluster";
         readonly retainOnDelete: boolean;
         readonly noncurrentVersionExpirationDays: number;
     };
@@ -32,7 +33,7 @@ export interface EnvironmentDefaults {
 
 export const ENVIRONMENT_DEFAULTS: Readonly<Record<Environment, EnvironmentDefaults>> = {
     staging: {
-        artifacts: { retainOnDelete: false, noncurrentVersionExpirationDays: 14 },
+        artifacts: { mode: "s3", retainOnDelete: false, noncurrentVersionExpirationDays: 14 },
         postgres: {
             mode: "in-cluster",
             instanceClass: "db.t4g.medium",
@@ -47,7 +48,7 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<Environment, EnvironmentDefau
         modelReplicas: { min: 1, max: 3 },
     },
     production: {
-        artifacts: { retainOnDelete: true, noncurrentVersionExpirationDays: 90 },
+        artifacts: { mode: "s3", retainOnDelete: true, noncurrentVersionExpirationDays: 90 },
         postgres: {
             mode: "rds",
             instanceClass: "db.r6g.large",

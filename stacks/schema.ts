@@ -2,6 +2,7 @@ import { z } from "zod";
 import { CLUSTER_ISSUER_KINDS } from "../components/certManager";
 import { ALERT_PROVIDER_TYPES } from "../components/flagger";
 import { SERVING_PROVIDERS } from "../components/modelServing";
+import { showValue } from "./errors";
 import { bool, decimal, dictionary, expected, integer, list, mapping, oneOf, PATTERNS, pinnedImage, quantity, text } from "./fields";
 
 /**
@@ -23,9 +24,9 @@ const cpu = () => quantity('a CPU quantity such as "500m" or "2"');
 const memory = () => quantity('a memory quantity such as "512Mi" or "2Gi"');
 
 const cluster = mapping({
-    oidcProviderArn: text(PATTERNS.oidcProviderArn, "the ARN of the cluster's IAM OIDC provider").describe(
-        "ARN of the cluster's IAM OIDC provider; every workload gets AWS access through IRSA roles trusted by it.",
-    ),
+    oidcProviderArn: text(PATTERNS.oidcProviderArn, "the ARN of the cluster's IAM OIDC provider")
+        .optional()
+        .describe("ARN of the cluster's IAM OIDC provider; every workload gets AWS access through IRSA roles trusted by it (needed by artifacts.mode s3)."),
     // At most 200 characters, so that every host under it (`<model>.<domain>`, `mlflow.<domain>`) is a DNS name too.
     domain: text(PATTERNS.dnsName, 'a DNS name such as "ml.example.com"')
         .max(200, { error: expected('a DNS name of at most 200 characters such as "ml.example.com"') })
@@ -42,6 +43,11 @@ const cluster = mapping({
         .describe(
             "Existing Gateway that serves model hosts (<model>.<domain>) and terminates their TLS: an Istio Gateway (flagger.meshProvider istio) or a Gateway API Gateway (gatewayapi:v1, gatewayapi:v1beta1).",
         ),
+    awaitReadiness: bool()
+        .optional()
+        .describe(
+            "Wait for workloads to become ready during pulumi up. false (pulumi.com/skipAwait on every object) only for clusters where nothing is scheduled, such as a CI control plane without nodes.",
+        ),
     kubeContext: z
         .string({ error: expected("a kubeconfig context name") })
         .min(1)
@@ -57,6 +63,13 @@ const cluster = mapping({
 });
 
 const artifacts = mapping({
+    mode: oneOf(["s3", "in-cluster"])
+        .optional()
+        .describe(
+            "s3: an AWS S3 bucket with IRSA roles; in-cluster: an S3-compatible store (Versity S3 Gateway) in the cluster, for clusters without a cloud account.",
+        ),
+    storageGb: integer(1, 65536).optional().describe("Size of the in-cluster store's volume, in GiB (in-cluster only)."),
+    storageClass: text(PATTERNS.k8sName, "the name of a StorageClass").optional().describe("StorageClass of the in-cluster store's volume (in-cluster only)."),
     noncurrentVersionExpirationDays: integer(1, 3650).optional().describe("Days an overwritten or deleted artifact version is kept."),
     abortIncompleteUploadDays: integer(1, 365).optional().describe("Days after which an unfinished multipart upload is aborted."),
     retainOnDelete: bool().optional().describe("Keep the bucket and its key when the stack is destroyed."),
@@ -83,11 +96,15 @@ const mlflow = mapping({
 });
 
 const certManager = mapping({
+    enabled: bool()
+        .optional()
+        .describe("Install cert-manager and its ClusterIssuer; when false, Ingress TLS Secrets (<name>-tls) are provided by whoever runs the cluster."),
     issuer: oneOf(CLUSTER_ISSUER_KINDS).optional().describe("ClusterIssuer that signs every Ingress certificate."),
     acmeEmail: text(PATTERNS.email, "an e-mail address").optional().describe("ACME account e-mail (letsencrypt issuers)."),
 });
 
 const argocd = mapping({
+    enabled: bool().optional().describe("Install Argo CD (needed by delivery.mode gitops)."),
     host: text(PATTERNS.dnsName, 'a DNS name such as "argocd.ml.example.com"').optional().describe("Public host of the Argo CD UI and API."),
     ha: bool().optional().describe("High-availability install: replicated server, repo server and Redis HA."),
     sso: mapping({
@@ -106,6 +123,11 @@ const argocd = mapping({
 });
 
 const flagger = mapping({
+    install: bool()
+        .optional()
+        .describe(
+            "Install Flagger and its load tester from their charts; when false, Flagger's CRDs and MetricTemplates are still applied, so Canaries wait for a Flagger.",
+        ),
     meshProvider: oneOf(MESH_PROVIDERS)
         .optional()
         .describe("Service mesh or ingress controller Flagger shifts traffic with (istio and gatewayapi need cluster.gateway)."),
@@ -239,6 +261,27 @@ export const modelSchema = mapping({
         .describe("Evidence of the declared version (required in production by the policy pack)."),
 });
 
+/** A secret value: its errors say what is wrong without repeating it. */
+const credential = (what: string) => {
+    const wanted = `${what} of at least 16 letters and digits`;
+    const got = (issue: { input?: unknown }) =>
+        `expected ${wanted}, got ${typeof issue.input === "string" ? `a value of ${issue.input.length} characters (not shown)` : showValue(issue.input)}`;
+    return z
+        .string({ error: got })
+        .min(16, { error: got })
+        .regex(/^[A-Za-z0-9]+$/, { error: got });
+};
+
+/** Credentials a team provides instead of having Pulumi generate them (the random provider); each a config secret. */
+const credentials = mapping({
+    postgresPassword: credential("a password").optional().describe("Password of the in-cluster database's mlflow user."),
+    mlflowAdminPassword: credential("a password").optional().describe("Password of MLflow's admin user (basic auth)."),
+    mlflowFlaskSecretKey: credential("a secret key").optional().describe("MLflow's Flask secret key, shared by every worker and replica (basic auth)."),
+    registryReaderPassword: credential("a password").optional().describe("Password of MLflow's read-only user for model servers (basic auth)."),
+    objectStoreAccessKeyId: credential("an access key id").optional().describe("Root access key id of the in-cluster object store."),
+    objectStoreSecretAccessKey: credential("a secret key").optional().describe("Root secret key of the in-cluster object store."),
+});
+
 /** The keys under `mlops-platform:`; each value already decoded from the stack file. */
 export const stackSchema = mapping({
     environment: oneOf(ENVIRONMENTS).describe("Which environment this stack is; selects its defaults and policy config."),
@@ -251,6 +294,11 @@ export const stackSchema = mapping({
     flagger: flagger.optional().describe("Flagger and its load tester."),
     gpu: gpu.optional().describe("Where GPU workloads are scheduled."),
     delivery: delivery.optional().describe("How model workloads reach the cluster."),
+    credentials: credentials
+        .optional()
+        .describe(
+            "Credentials set with `pulumi config set --secret --path 'mlops-platform:credentials.<key>' <value>` instead of generated ones; a stack that sets every credential it uses needs no random provider (air-gapped clusters).",
+        ),
     models: dictionary(
         text(PATTERNS.modelName, "a model name: lower-case letters, digits and -, starting with a letter, at most 40 characters"),
         modelSchema,

@@ -3,6 +3,7 @@ import { ARTIFACT_STORE_DEFAULTS } from "../../components/artifactStore";
 import { FLAGGER_DEFAULTS } from "../../components/flagger";
 import { DEFAULT_INGRESS_CLASS, DEFAULT_INGRESS_CONTROLLER_NAMESPACE } from "../../components/ingress";
 import { MLFLOW_SERVER_DEFAULTS } from "../../components/mlflowServer";
+import { OBJECT_STORE_DEFAULTS } from "../../components/objectStore";
 import { CANARY_DEFAULTS, DELIVERY_DEFAULTS, GPU_PLACEMENT_DEFAULTS } from "../../components/modelServing";
 import { MLFLOW_IMAGE } from "../../components/versions";
 import { ENVIRONMENT_DEFAULTS, type EnvironmentDefaults, PROJECT, stackSchema } from "../../stacks";
@@ -43,10 +44,15 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "cluster.ingressControllerNamespace": code(DEFAULT_INGRESS_CONTROLLER_NAMESPACE),
     "cluster.gateway": "— (required when flagger.meshProvider is `istio` or `gatewayapi:*`)",
     "cluster.kubeContext": "the kubeconfig's current context",
+    "cluster.oidcProviderArn": "— (required when artifacts.mode is `s3`)",
+    "cluster.awaitReadiness": code(true),
     "cluster.vpcId": "— (required when postgres.mode is `rds`)",
     "cluster.privateSubnetIds": "— (required when postgres.mode is `rds`)",
     "cluster.nodeSecurityGroupId": "— (required when postgres.mode is `rds`)",
     artifacts: "every key's default",
+    "artifacts.mode": (d) => d.artifacts.mode,
+    "artifacts.storageGb": code(OBJECT_STORE_DEFAULTS.storageGb),
+    "artifacts.storageClass": "the cluster's default StorageClass",
     "artifacts.noncurrentVersionExpirationDays": (d) => d.artifacts.noncurrentVersionExpirationDays,
     "artifacts.abortIncompleteUploadDays": code(ARTIFACT_STORE_DEFAULTS.abortIncompleteUploadDays),
     "artifacts.retainOnDelete": (d) => d.artifacts.retainOnDelete,
@@ -65,13 +71,16 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "mlflow.resources": (d) => d.mlflow.resources,
     "mlflow.basicAuth": code(false),
     certManager: "every key's default",
+    "certManager.enabled": code(true),
     "certManager.issuer": (d) => d.certManager.issuer,
     "certManager.acmeEmail": "— (required by the `letsencrypt` issuers)",
     argocd: "every key's default",
+    "argocd.enabled": code(true),
     "argocd.host": "`argocd.<cluster.domain>`",
     "argocd.ha": (d) => d.argocd.ha,
     "argocd.sso": "none: Argo CD's local admin login",
     flagger: "every key's default",
+    "flagger.install": code(FLAGGER_DEFAULTS.install),
     "flagger.meshProvider": code(FLAGGER_DEFAULTS.meshProvider),
     "flagger.metricsServer": "Flagger's bundled Prometheus",
     "flagger.alerts": "none",
@@ -88,6 +97,13 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "delivery.targetRevision": code(DELIVERY_DEFAULTS.targetRevision),
     "delivery.path": code(DELIVERY_DEFAULTS.path),
     models: "no models",
+    credentials: "every credential generated (random provider)",
+    "credentials.postgresPassword": "generated",
+    "credentials.mlflowAdminPassword": "generated",
+    "credentials.mlflowFlaskSecretKey": "generated",
+    "credentials.registryReaderPassword": "generated",
+    "credentials.objectStoreAccessKeyId": "generated",
+    "credentials.objectStoreSecretAccessKey": "generated",
     "models.<name>.image": code(MLFLOW_IMAGE),
     "models.<name>.replicas": (d) => d.modelReplicas,
     "models.<name>.resources.gpu": code(0),
@@ -221,7 +237,9 @@ export function configReferenceMarkdown(): string {
  */
 export function stackFileJsonSchema(): Record<string, unknown> {
     const program = stackJsonSchema();
-    const properties: Record<string, unknown> = { "aws:region": { type: "string", description: "AWS region of every AWS resource." } };
+    const properties: Record<string, unknown> = {
+        "aws:region": { type: "string", description: "AWS region of every AWS resource (needed by artifacts.mode s3 and postgres.mode rds)." },
+    };
     for (const [key, schema] of Object.entries(program.properties ?? {})) properties[`${PROJECT}:${key}`] = schema;
     return {
         $schema: "https://json-schema.org/draft/2020-12/schema",
@@ -232,7 +250,7 @@ export function stackFileJsonSchema(): Record<string, unknown> {
             config: {
                 type: "object",
                 properties,
-                required: ["aws:region", ...(program.required ?? []).map((k) => `${PROJECT}:${k}`)],
+                required: (program.required ?? []).map((k) => `${PROJECT}:${k}`),
                 // Other namespaces (aws:, kubernetes:) belong to their providers; an unknown key of ours is an error.
                 patternProperties: { "^(?!mlops-platform:)[^:]+:": {} },
                 additionalProperties: false,

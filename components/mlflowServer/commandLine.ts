@@ -21,6 +21,8 @@ export const HOME_DIR = "/home/mlflow";
 export const BACKEND_STORE_CHECKSUM_ANNOTATION = "mlops.dev/backend-store-checksum";
 /** The same for the basic-auth config (its database URI, the default permission). */
 export const AUTH_CONFIG_CHECKSUM_ANNOTATION = "mlops.dev/auth-config-checksum";
+/** Rolls the server when the S3-compatible store's credentials change. */
+export const S3_CREDENTIALS_CHECKSUM_ANNOTATION = "mlops.dev/s3-credentials-checksum";
 /** sha256 of what the reader Job applies (user, password, program): a change replaces, and so reruns, the Job. */
 export const REGISTRY_READER_CHECKSUM_ANNOTATION = "mlops.dev/registry-reader-checksum";
 

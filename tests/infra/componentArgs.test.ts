@@ -32,6 +32,7 @@ describe("infra/componentArgs: the stack configuration as component args", () =>
     describe("Flagger", () => {
         it("production: an external Prometheus and Slack alerts", () => {
             assert.deepEqual(flaggerArgs(shippedConfig("production"), { workloadNamespace: "models" }).args, {
+                install: true,
                 meshProvider: "nginx",
                 metricsServer: "http://prometheus-operated.monitoring.svc.cluster.local:9090",
                 workloadNamespace: "models",
@@ -41,6 +42,7 @@ describe("infra/componentArgs: the stack configuration as component args", () =>
 
         it("staging: the bundled Prometheus, no alerts", () => {
             assert.deepEqual(flaggerArgs(shippedConfig("staging"), { workloadNamespace: "models" }).args, {
+                install: true,
                 meshProvider: "nginx",
                 workloadNamespace: "models",
             });
@@ -48,7 +50,10 @@ describe("infra/componentArgs: the stack configuration as component args", () =>
 
         it("leaves the provider to the component when the stack does not name one", () => {
             const config = shippedConfig("staging");
-            assert.deepEqual(flaggerArgs({ ...config, flagger: {} }, { workloadNamespace: "models" }).args, { workloadNamespace: "models" });
+            assert.deepEqual(flaggerArgs({ ...config, flagger: { install: true } }, { workloadNamespace: "models" }).args, {
+                install: true,
+                workloadNamespace: "models",
+            });
         });
     });
 

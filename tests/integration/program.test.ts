@@ -2,6 +2,7 @@ import * as assert from "node:assert/strict";
 import { kubernetesInventory, validateManifests } from "../../offline/manifests";
 import { listStacks } from "../../stacks";
 import { findObject, ofType, PROJECT_DIR, promiseOf, type RecordedResource, runStack, shippedConfig } from "../harness";
+import { gpuPlacement } from "../../infra/componentArgs";
 import { runProgram } from "../../offline/runtime";
 import main = require("../../infra");
 
@@ -12,14 +13,18 @@ import main = require("../../infra");
 
 type Run = Awaited<ReturnType<typeof runStack>>;
 
-const COMPONENT_TYPES = [
-    "mlops:storage:ArtifactStore",
-    "mlops:database:Postgres",
-    "mlops:tracking:MlflowServer",
-    "mlops:tls:CertManager",
-    "mlops:gitops:ArgoCd",
-    "mlops:delivery:Flagger",
-];
+/** The platform components a stack's configuration asks for. */
+function componentTypes(config: ReturnType<typeof shippedConfig>): string[] {
+    return [
+        config.artifacts.mode === "s3" ? "mlops:storage:ArtifactStore" : "mlops:storage:ObjectStore",
+        "mlops:database:Postgres",
+        "mlops:tracking:MlflowServer",
+        ...(config.certManager.enabled ? ["mlops:tls:CertManager"] : []),
+        ...(config.argocd.enabled ? ["mlops:gitops:ArgoCd"] : []),
+        "mlops:delivery:Flagger",
+    ];
+}
+const ALL_COMPONENT_TYPES = ["mlops:storage:ArtifactStore", "mlops:storage:ObjectStore", "mlops:tls:CertManager", "mlops:gitops:ArgoCd"];
 
 function metadataName(r: RecordedResource): string | undefined {
     return (r.inputs["metadata"] as { name?: string } | undefined)?.name;
@@ -35,11 +40,13 @@ for (const stack of listStacks(PROJECT_DIR)) {
 
         it("creates each platform component once, directly under the stack, and one ModelServing per declared model", () => {
             const stackUrn = ofType(run.resources, "pulumi:pulumi:Stack")[0]?.urn;
-            for (const type of COMPONENT_TYPES) {
+            const expected = componentTypes(config);
+            for (const type of expected) {
                 const found = ofType(run.resources, type);
                 assert.equal(found.length, 1, type);
                 assert.equal(found[0]?.parent, stackUrn, `${type} is a child of the stack`);
             }
+            for (const type of ALL_COMPONENT_TYPES.filter((t) => !expected.includes(t))) assert.deepEqual(ofType(run.resources, type), [], `no ${type}`);
             assert.deepEqual(
                 ofType(run.resources, "mlops:serving:ModelServing").map((r) => r.name),
                 config.models.map((m) => m.name),
@@ -60,12 +67,22 @@ for (const stack of listStacks(PROJECT_DIR)) {
             const outputs = run.outputs;
             assert.equal(outputs.environment, config.environment);
             assert.equal(await promiseOf(outputs.mlflowUrl), `https://${config.mlflow.host}`);
-            assert.equal(await promiseOf(outputs.argocdUrl), `https://${config.argocd.host}`);
+            assert.equal(
+                outputs.argocdUrl === undefined ? undefined : await promiseOf(outputs.argocdUrl),
+                config.argocd.enabled ? `https://${config.argocd.host}` : undefined,
+            );
             assert.equal(await promiseOf(outputs.mlflowInternalUrl), "http://mlflow.mlflow.svc.cluster.local:5000");
-            assert.match(await promiseOf(outputs.artifactBucketArn), /^arn:aws:s3:::artifacts-bucket-/);
-            const account = /iam::(\d{12}):/.exec(config.cluster.oidcProviderArn)?.[1];
-            assert.match(await promiseOf(outputs.mlflowRoleArn), new RegExp(`^arn:aws:iam::${account}:role/`));
-            assert.match(await promiseOf(outputs.modelReaderRoleArn), new RegExp(`^arn:aws:iam::${account}:role/`));
+            if (config.artifacts.mode === "s3") {
+                assert.match(await promiseOf(outputs.artifactBucketArn ?? ""), /^arn:aws:s3:::artifacts-bucket-/);
+                const account = /iam::(\d{12}):/.exec(config.cluster.oidcProviderArn ?? "")?.[1];
+                assert.match(await promiseOf(outputs.mlflowRoleArn ?? ""), new RegExp(`^arn:aws:iam::${account}:role/`));
+                assert.match(await promiseOf(outputs.modelReaderRoleArn ?? ""), new RegExp(`^arn:aws:iam::${account}:role/`));
+            } else {
+                assert.equal(outputs.artifactStoreEndpoint, "http://object-store.object-store.svc.cluster.local:7070");
+                assert.equal(await promiseOf(outputs.artifactBucketName), "mlflow");
+                assert.equal(outputs.mlflowRoleArn, undefined);
+                assert.equal(run.resources.filter((r) => r.type.startsWith("aws:") || r.type === "pulumi:providers:aws").length, 0, "nothing of AWS");
+            }
             assert.deepEqual(
                 Object.keys(outputs.models),
                 config.models.map((m) => m.name),
@@ -96,8 +113,8 @@ for (const stack of listStacks(PROJECT_DIR)) {
                 if (gpus > 0) {
                     assert.equal(requests["nvidia.com/gpu"], String(gpus));
                     assert.equal(limits["nvidia.com/gpu"], String(gpus));
-                    assert.deepEqual(pod.nodeSelector, config.gpu.nodeSelector);
-                    assert.deepEqual(pod.tolerations, config.gpu.tolerations);
+                    assert.deepEqual(pod.nodeSelector, gpuPlacement(config.gpu).nodeSelector);
+                    assert.deepEqual(pod.tolerations, gpuPlacement(config.gpu).tolerations);
                 } else {
                     assert.equal(requests["nvidia.com/gpu"], undefined);
                     assert.equal(pod.nodeSelector, undefined);
@@ -176,10 +193,12 @@ for (const stack of listStacks(PROJECT_DIR)) {
                 }
             });
         } else {
-            it("keeps staging lean: Postgres in the cluster, no RDS, a bucket deleted with the stack", () => {
+            it("keeps staging lean: Postgres in the cluster, no RDS, artifacts deleted with the stack", () => {
                 assert.equal(ofType(run.resources, "aws:rds/instance:Instance").length, 0);
-                assert.equal(ofType(run.resources, "kubernetes:apps/v1:StatefulSet").length, 1);
-                assert.equal(ofType(run.resources, "aws:s3/bucket:Bucket")[0]?.options.retainOnDelete, false);
+                const statefulSets = ofType(run.resources, "kubernetes:apps/v1:StatefulSet").map(metadataName);
+                assert.ok(statefulSets.includes("mlflow-db"), String(statefulSets));
+                if (config.artifacts.mode === "s3") assert.equal(ofType(run.resources, "aws:s3/bucket:Bucket")[0]?.options.retainOnDelete, false);
+                else assert.deepEqual(statefulSets.sort(), ["mlflow-db", "object-store"]);
             });
         }
 
@@ -213,8 +232,8 @@ describe("the program on invalid configuration", () => {
             run.outputs.error?.message,
             'stack "test" configuration has 3 problems:\n' +
                 '  - mlops-platform:environment: expected one of "staging", "production", got "prod"\n' +
-                "  - mlops-platform:cluster.oidcProviderArn: expected the ARN of the cluster's IAM OIDC provider, got nothing\n" +
-                '  - mlops-platform:cluster.domain: expected a DNS name such as "ml.example.com", got nothing',
+                '  - mlops-platform:cluster.domain: expected a DNS name such as "ml.example.com", got nothing\n' +
+                '  - mlops-platform:cluster.oidcProviderArn: expected the ARN of the cluster\'s IAM OIDC provider (required when artifacts.mode is "s3"), got nothing',
         );
         assert.deepEqual(
             run.resources.map((r) => r.type),

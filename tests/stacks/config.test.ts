@@ -53,10 +53,13 @@ describe("stack configuration: per-environment defaults", () => {
                 assert.equal(config.postgres.allocatedStorageGb, defaults.postgres.allocatedStorageGb);
             });
             it(`artifacts.retainOnDelete defaults to ${defaults.artifacts.retainOnDelete}`, () => {
-                assert.equal(config.artifacts.retainOnDelete, defaults.artifacts.retainOnDelete);
+                assert.equal(config.artifacts.mode === "s3" && config.artifacts.retainOnDelete, defaults.artifacts.retainOnDelete);
             });
             it(`artifacts.noncurrentVersionExpirationDays defaults to ${defaults.artifacts.noncurrentVersionExpirationDays}`, () => {
-                assert.equal(config.artifacts.noncurrentVersionExpirationDays, defaults.artifacts.noncurrentVersionExpirationDays);
+                assert.equal(
+                    config.artifacts.mode === "s3" && config.artifacts.noncurrentVersionExpirationDays,
+                    defaults.artifacts.noncurrentVersionExpirationDays,
+                );
             });
             it(`mlflow.replicas defaults to ${defaults.mlflow.replicas} and resources to ${JSON.stringify(defaults.mlflow.resources)}`, () => {
                 assert.equal(config.mlflow.replicas, defaults.mlflow.replicas);
@@ -163,7 +166,7 @@ describe("stack configuration: error messages", () => {
                 delete v["aws:region"];
                 return v;
             })(),
-            ['aws:region: expected an AWS region such as "eu-west-1", got nothing'],
+            ['aws:region: expected an AWS region such as "eu-west-1" (required when artifacts.mode is "s3"), got nothing'],
         ],
         [
             "a missing cluster",
@@ -196,7 +199,7 @@ describe("stack configuration: error messages", () => {
             "an unknown section",
             { ...values("staging"), "mlops-platform:databse": "{}" },
             [
-                "mlops-platform:databse: unknown key; expected one of: environment, cluster, artifacts, postgres, mlflow, certManager, argocd, flagger, gpu, delivery, models",
+                "mlops-platform:databse: unknown key; expected one of: environment, cluster, artifacts, postgres, mlflow, certManager, argocd, flagger, gpu, delivery, credentials, models",
             ],
         ],
         [
@@ -393,6 +396,89 @@ describe("stack configuration: error messages", () => {
                 return true;
             },
         );
+    });
+
+    describe("a stack without a cloud account (artifacts and database in the cluster, no charts)", () => {
+        const local = (more: Record<string, unknown> = {}) => {
+            const config = values("staging", {
+                cluster: { domain: "ml.localhost" },
+                artifacts: { mode: "in-cluster" },
+                certManager: { enabled: false },
+                ...more,
+            });
+            delete config["aws:region"];
+            return config;
+        };
+
+        it("needs no AWS region, no OIDC provider and no ACME e-mail", () => {
+            assert.deepEqual(problems(local()), []);
+            const config = platformConfigProblems(local(), "local").config;
+            assert.equal(config?.awsRegion, undefined);
+            assert.deepEqual(config?.artifacts, { mode: "in-cluster" });
+            assert.equal(config?.certManager.enabled, false);
+        });
+
+        it("refuses what only AWS S3, RDS or cert-manager would use", () => {
+            assert.deepEqual(problems(local({ artifacts: { mode: "in-cluster", retainOnDelete: true } })), [
+                'mlops-platform:artifacts.retainOnDelete: applies only when artifacts.mode is "s3", got true',
+            ]);
+            assert.deepEqual(problems(local({ certManager: { enabled: false, issuer: "self-signed" } })), [
+                'mlops-platform:certManager.issuer: applies only when certManager.enabled is true, got "self-signed"',
+            ]);
+            assert.deepEqual(problems(local({ postgres: { mode: "rds" }, cluster: { domain: "ml.localhost", ...RDS_NETWORK } })), [
+                'aws:region: expected an AWS region such as "eu-west-1" (required when postgres.mode is "rds"), got nothing',
+            ]);
+        });
+
+        it("refuses in-cluster store keys with S3, and S3 without the cluster's OIDC provider", () => {
+            assert.deepEqual(problems(values("staging", { artifacts: { storageGb: 5 } })), [
+                'mlops-platform:artifacts.storageGb: applies only when artifacts.mode is "in-cluster", got 5',
+            ]);
+            assert.deepEqual(problems(values("staging", { cluster: { domain: "ml.example.com" } })), [
+                'mlops-platform:cluster.oidcProviderArn: expected the ARN of the cluster\'s IAM OIDC provider (required when artifacts.mode is "s3"), got nothing',
+            ]);
+        });
+
+        it("refuses gitops delivery without Argo CD", () => {
+            assert.deepEqual(
+                problems(local({ argocd: { enabled: false }, delivery: { mode: "gitops", repoUrl: "https://github.com/example-org/models.git" } })),
+                ['mlops-platform:delivery.mode: expected "direct" while argocd.enabled is false (gitops delivery needs Argo CD), got "gitops"'],
+            );
+        });
+    });
+
+    describe("credentials a team provides", () => {
+        const withCredentials = (credentials: Record<string, unknown>) => values("staging", { artifacts: { mode: "in-cluster" }, credentials });
+        const password = "A1b2C3d4E5f6G7h8I9j0";
+
+        it("are taken when they are config secrets, and refused, unshown, when written in plain text", () => {
+            const config = withCredentials({ postgresPassword: password });
+            assert.deepEqual(platformConfigProblems(config, "test", ["mlops-platform:credentials"]).problems, []);
+            assert.deepEqual(
+                platformConfigProblems(config, "test", []).problems.map((p) => `${p.path}: ${p.message}`),
+                [
+                    "mlops-platform:credentials.postgresPassword: expected a secret, set with `pulumi config set --secret --path 'mlops-platform:credentials.postgresPassword' <value>`, got a plain value (not shown)",
+                ],
+            );
+        });
+
+        it("never repeat a bad value in the error", () => {
+            const lines = problems(withCredentials({ mlflowAdminPassword: "hunter2" }));
+            assert.deepEqual(lines, [
+                "mlops-platform:credentials.mlflowAdminPassword: expected a password of at least 16 letters and digits, got a value of 7 characters (not shown)",
+            ]);
+            assert.ok(!lines.join("").includes("hunter2"));
+        });
+
+        it("come in pairs for the object store, and only where they are used", () => {
+            assert.deepEqual(problems(withCredentials({ objectStoreAccessKeyId: password })), [
+                "mlops-platform:credentials.objectStoreSecretAccessKey: expected it together with the other object store credential, got nothing",
+            ]);
+            assert.deepEqual(problems(values("staging", { credentials: { objectStoreAccessKeyId: password, objectStoreSecretAccessKey: password } })), [
+                'mlops-platform:credentials.objectStoreAccessKeyId: applies only when artifacts.mode is "in-cluster", got a value (not shown)',
+                'mlops-platform:credentials.objectStoreSecretAccessKey: applies only when artifacts.mode is "in-cluster", got a value (not shown)',
+            ]);
+        });
     });
 
     it("keys of other namespaces (aws:, kubernetes:) are left to their providers", () => {

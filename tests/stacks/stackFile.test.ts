@@ -6,8 +6,8 @@ import { listStacks, parseStackFile, readStackFile, StackFileError } from "../..
 import { PROJECT_DIR } from "../harness";
 
 describe("stack files", () => {
-    it("the project ships exactly the staging and production stacks", () => {
-        assert.deepEqual(listStacks(PROJECT_DIR), ["production", "staging"]);
+    it("the project ships exactly the local, staging and production stacks", () => {
+        assert.deepEqual(listStacks(PROJECT_DIR), ["local", "production", "staging"]);
     });
 
     it("reads values the way the Pulumi CLI hands them to a program", () => {

@@ -5,6 +5,7 @@ import * as yaml from "js-yaml";
 import { resolveOptions } from "../../cli/preview/options";
 import { DELIVERY_DEFAULTS } from "../../components/modelServing/delivery";
 import { listStacks, parsePlatformConfig, readStackFile, stackFilePath } from "../../stacks";
+import { usesAws } from "../../infra/platform";
 import { PROJECT_DIR } from "../harness";
 import { TEST_POSTGRES } from "../support/mlflow";
 
@@ -44,7 +45,10 @@ interface Workflow {
 }
 
 const WORKFLOWS_DIR = path.join(PROJECT_DIR, ".github", "workflows");
-const STACKS = listStacks(PROJECT_DIR);
+const configOf = (stack: string) => parsePlatformConfig(readStackFile(stackFilePath(PROJECT_DIR, stack)).values, stack);
+const ALL_STACKS = listStacks(PROJECT_DIR);
+/** The stacks GitHub deploys: those on AWS. The local stack (no cloud account) is previewed on every pull request, never deployed from here. */
+const STACKS = ALL_STACKS.filter((stack) => usesAws(configOf(stack)));
 const PACKAGE = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")) as {
     scripts: Record<string, string>;
     dependencies: Record<string, string>;
@@ -102,8 +106,6 @@ function stacksOf(j: Job): string[] {
 function expand(text: string, stack: string): string {
     return text.replace(/\$\{\{\s*(matrix\.stack|env\.STACK)\s*\}\}/g, stack).replace(/\$\{STACK\}|\$STACK\b/g, stack);
 }
-
-const configOf = (stack: string) => parsePlatformConfig(readStackFile(stackFilePath(PROJECT_DIR, stack)).values, stack);
 
 /** Where `pulumi up` renders a gitops stack's model workloads: `<delivery.path>` (then `/<stack>/<model>`). */
 function renderRoot(stack: string): string {
@@ -271,13 +273,14 @@ describe("GitHub workflows", () => {
         for (const step of steps) assert.equal(step.with?.["pulumi-version"], PACKAGE.dependencies["@pulumi/pulumi"]);
     });
 
-    it("matrices are exactly the stacks that have a Pulumi.<stack>.yaml", () => {
+    it("the offline preview covers every stack file; pulumi preview and deploy every AWS stack", () => {
+        assert.deepEqual(ALL_STACKS, ["local", "production", "staging"]);
         assert.deepEqual(STACKS, ["production", "staging"]);
         const matrixJobs = allJobs().filter(([, , j]) => j.strategy?.matrix !== undefined);
         assert.deepEqual(matrixJobs.map(([f, id]) => `${f} ${id}`).sort(), ["pull-request.yml offline-preview", "pull-request.yml pulumi-preview"]);
         for (const [file, id, j] of matrixJobs) {
             assert.deepEqual(Object.keys(j.strategy?.matrix ?? {}), ["stack"], `${file} ${id}`);
-            assert.deepEqual([...stacksOf(j)].sort(), STACKS, `${file} ${id}`);
+            assert.deepEqual([...stacksOf(j)].sort(), id === "offline-preview" ? ALL_STACKS : STACKS, `${file} ${id}`);
         }
         const deployed = Object.values(workflow("deploy.yml").jobs).flatMap(stacksOf).sort();
         assert.deepEqual(deployed, STACKS);
