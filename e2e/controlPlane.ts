@@ -48,31 +48,64 @@ function openssl(dir: string, args: string[]): void {
 /** A throwaway CA, a serving certificate for 127.0.0.1 signed by it, and a service-account key. */
 function makePki(dir: string): void {
     const days = "2";
-    openssl(dir, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-        "-days", days, "-subj", "/CN=mlops-e2e-ca"]);
-    fs.writeFileSync(path.join(dir, "server.ext"), [
-        "basicConstraints=CA:FALSE",
-        "keyUsage=digitalSignature,keyEncipherment",
-        "extendedKeyUsage=serverAuth",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,IP:10.0.0.1",
-    ].join("\n") + "\n");
-    openssl(dir, ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=kube-apiserver"]);
-    openssl(dir, ["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.crt", "-days", days, "-extfile", "server.ext"]);
+    openssl(dir, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", days, "-subj", "/CN=mlops-e2e-ca"]);
+    fs.writeFileSync(
+        path.join(dir, "server.ext"),
+        [
+            "basicConstraints=CA:FALSE",
+            "keyUsage=digitalSignature,keyEncipherment",
+            "extendedKeyUsage=serverAuth",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,IP:10.0.0.1",
+        ].join("\n") + "\n",
+    );
+    openssl(dir, ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver"]);
+    openssl(dir, [
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        days,
+        "-extfile",
+        "server.ext",
+    ]);
     openssl(dir, ["genrsa", "-out", "sa.key", "2048"]);
     openssl(dir, ["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
 }
 
 function writeKubeconfig(file: string, server: string, caFile: string, token: string): void {
     const ca = fs.readFileSync(caFile).toString("base64");
-    fs.writeFileSync(file, [
-        "apiVersion: v1", "kind: Config", "current-context: mlops-e2e",
-        "clusters:", "- name: mlops-e2e", "  cluster:", `    server: ${server}`, `    certificate-authority-data: ${ca}`,
-        "users:", "- name: admin", "  user:", `    token: ${token}`,
-        "contexts:", "- name: mlops-e2e", "  context:", "    cluster: mlops-e2e", "    user: admin",
-        "",
-    ].join("\n"), { mode: 0o600 });
+    fs.writeFileSync(
+        file,
+        [
+            "apiVersion: v1",
+            "kind: Config",
+            "current-context: mlops-e2e",
+            "clusters:",
+            "- name: mlops-e2e",
+            "  cluster:",
+            `    server: ${server}`,
+            `    certificate-authority-data: ${ca}`,
+            "users:",
+            "- name: admin",
+            "  user:",
+            `    token: ${token}`,
+            "contexts:",
+            "- name: mlops-e2e",
+            "  context:",
+            "    cluster: mlops-e2e",
+            "    user: admin",
+            "",
+        ].join("\n"),
+        { mode: 0o600 },
+    );
 }
 
 function launch(dir: string, name: string, bin: string, args: string[]): Component {
@@ -157,10 +190,16 @@ export async function startControlPlane(opts: { engine?: Engine; keepDir?: boole
         const peerUrl = `http://127.0.0.1:${peerPort}`;
 
         const etcd = launch(dir, "etcd", engine.etcd, [
-            "--name=e2e", `--data-dir=${path.join(dir, "etcd-data")}`,
-            `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-            `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`,
-            `--initial-cluster=e2e=${peerUrl}`, "--initial-cluster-state=new", "--logger=zap", "--log-outputs=stderr",
+            "--name=e2e",
+            `--data-dir=${path.join(dir, "etcd-data")}`,
+            `--listen-client-urls=${etcdUrl}`,
+            `--advertise-client-urls=${etcdUrl}`,
+            `--listen-peer-urls=${peerUrl}`,
+            `--initial-advertise-peer-urls=${peerUrl}`,
+            `--initial-cluster=e2e=${peerUrl}`,
+            "--initial-cluster-state=new",
+            "--logger=zap",
+            "--log-outputs=stderr",
         ]);
         components.push(etcd);
         await waitFor(etcd, "/health", 30_000, async () => (await get(`${etcdUrl}/health`, {})).body.includes("true"));
@@ -168,42 +207,63 @@ export async function startControlPlane(opts: { engine?: Engine; keepDir?: boole
         const server = `https://127.0.0.1:${apiPort}`;
         const ca = fs.readFileSync(path.join(dir, "ca.crt"));
         const apiserver = launch(dir, "kube-apiserver", engine.kubeApiserver, [
-            `--etcd-servers=${etcdUrl}`, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-            `--secure-port=${apiPort}`, `--cert-dir=${path.join(dir, "apiserver-certs")}`,
-            `--tls-cert-file=${path.join(dir, "server.crt")}`, `--tls-private-key-file=${path.join(dir, "server.key")}`,
+            `--etcd-servers=${etcdUrl}`,
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            `--secure-port=${apiPort}`,
+            `--cert-dir=${path.join(dir, "apiserver-certs")}`,
+            `--tls-cert-file=${path.join(dir, "server.crt")}`,
+            `--tls-private-key-file=${path.join(dir, "server.key")}`,
             `--client-ca-file=${path.join(dir, "ca.crt")}`,
-            `--token-auth-file=${path.join(dir, "tokens.csv")}`, "--authorization-mode=RBAC",
+            `--token-auth-file=${path.join(dir, "tokens.csv")}`,
+            "--authorization-mode=RBAC",
             "--enable-admission-plugins=PodSecurity",
             // Privileged Pods pass the API server's own validation, so a rejection can only come from PodSecurity.
             "--allow-privileged=true",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             `--service-account-key-file=${path.join(dir, "sa.pub")}`,
             `--service-account-signing-key-file=${path.join(dir, "sa.key")}`,
-            "--service-cluster-ip-range=10.0.0.0/24", "--profiling=false", "--v=1",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--profiling=false",
+            "--v=1",
             // The reconciler refuses to publish a loopback address as the "kubernetes" Service's
             // endpoint; nothing in this cluster could route to it anyway.
             "--endpoint-reconciler-type=none",
         ]);
         components.push(apiserver);
-        await waitFor(apiserver, "/readyz", 120_000, async () =>
-            (await get(`${server}/readyz`, { ca, headers: { Authorization: `Bearer ${token}` } })).status === 200);
+        await waitFor(
+            apiserver,
+            "/readyz",
+            120_000,
+            async () => (await get(`${server}/readyz`, { ca, headers: { Authorization: `Bearer ${token}` } })).status === 200,
+        );
 
         const kubeconfig = path.join(dir, "kubeconfig");
         writeKubeconfig(kubeconfig, server, path.join(dir, "ca.crt"), token);
         const kcm = launch(dir, "kube-controller-manager", engine.kubeControllerManager, [
-            `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`,
-            `--authorization-kubeconfig=${kubeconfig}`, "--bind-address=127.0.0.1", `--secure-port=${kcmPort}`,
-            `--cert-dir=${path.join(dir, "kcm-certs")}`, "--leader-elect=false",
-            `--service-account-private-key-file=${path.join(dir, "sa.key")}`, `--root-ca-file=${path.join(dir, "ca.crt")}`,
-            "--profiling=false", "--v=1",
+            `--kubeconfig=${kubeconfig}`,
+            `--authentication-kubeconfig=${kubeconfig}`,
+            `--authorization-kubeconfig=${kubeconfig}`,
+            "--bind-address=127.0.0.1",
+            `--secure-port=${kcmPort}`,
+            `--cert-dir=${path.join(dir, "kcm-certs")}`,
+            "--leader-elect=false",
+            `--service-account-private-key-file=${path.join(dir, "sa.key")}`,
+            `--root-ca-file=${path.join(dir, "ca.crt")}`,
+            "--profiling=false",
+            "--v=1",
         ]);
         components.push(kcm);
         // Its own serving certificate is self-signed and only probed here, on loopback.
-        await waitFor(kcm, "/healthz", 60_000, async () =>
-            (await get(`https://127.0.0.1:${kcmPort}/healthz`, { rejectUnauthorized: false })).status === 200);
+        await waitFor(kcm, "/healthz", 60_000, async () => (await get(`https://127.0.0.1:${kcmPort}/healthz`, { rejectUnauthorized: false })).status === 200);
 
         return {
-            kubeconfig, server, token, dir, stop, startSeconds: (Date.now() - started) / 1000,
+            kubeconfig,
+            server,
+            token,
+            dir,
+            stop,
+            startSeconds: (Date.now() - started) / 1000,
             logs: Object.fromEntries(components.map((c) => [c.name, c.log])),
         };
     } catch (e) {

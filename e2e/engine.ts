@@ -9,8 +9,17 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-    BuildContext, KUBE_BINARIES, KubeBinary, buildKubeBinary, buildKubernetesProvider, buildLanguageHost,
-    buildPulumiCli, prepareKubeModule, probeRandomProvider, resolveKubernetesVersion, resolvePulumiVersion,
+    BuildContext,
+    KUBE_BINARIES,
+    KubeBinary,
+    buildKubeBinary,
+    buildKubernetesProvider,
+    buildLanguageHost,
+    buildPulumiCli,
+    prepareKubeModule,
+    probeRandomProvider,
+    resolveKubernetesVersion,
+    resolvePulumiVersion,
 } from "./engineBuilds";
 import { run, tail } from "./goModules";
 
@@ -69,9 +78,14 @@ export function cacheRoot(): string {
 
 function layout(root = cacheRoot()) {
     const dirs = {
-        cacheDir: root, binDir: path.join(root, "bin"), providersDir: path.join(root, "providers"),
-        pulumiHome: path.join(root, "pulumi-home"), stateDir: path.join(root, "state"),
-        stampsDir: path.join(root, "stamps"), logsDir: path.join(root, "logs"), srcDir: path.join(root, "src"),
+        cacheDir: root,
+        binDir: path.join(root, "bin"),
+        providersDir: path.join(root, "providers"),
+        pulumiHome: path.join(root, "pulumi-home"),
+        stateDir: path.join(root, "state"),
+        stampsDir: path.join(root, "stamps"),
+        logsDir: path.join(root, "logs"),
+        srcDir: path.join(root, "src"),
     };
     for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
     return dirs;
@@ -102,7 +116,10 @@ class Builder {
     readonly rows: Row[] = [];
     readonly refresh = process.env.MLOPS_E2E_REFRESH === "1";
 
-    constructor(readonly l: ReturnType<typeof layout>, readonly progress: (line: string) => void) {}
+    constructor(
+        readonly l: ReturnType<typeof layout>,
+        readonly progress: (line: string) => void,
+    ) {}
 
     private stampFile(name: string): string {
         return path.join(this.l.stampsDir, `${name}.json`);
@@ -122,8 +139,15 @@ class Builder {
         const old = this.read(name);
         const fresh = old && old.key === key && old.files.every((f) => fs.existsSync(f)) && !(opts.resolve && this.refresh);
         if (old && fresh) {
-            if (opts.row !== false) this.rows.push({ component: name, version: old.version, status: "found",
-                coldSeconds: old.coldSeconds, phases: old.phases, seconds: (Date.now() - started) / 1000 });
+            if (opts.row !== false)
+                this.rows.push({
+                    component: name,
+                    version: old.version,
+                    status: "found",
+                    coldSeconds: old.coldSeconds,
+                    phases: old.phases,
+                    seconds: (Date.now() - started) / 1000,
+                });
             return old;
         }
         this.progress(`building ${name} ...`);
@@ -131,7 +155,8 @@ class Builder {
         fs.writeFileSync(logFile, "");
         const phases: Record<string, number> = {};
         const ctx: BuildContext = {
-            srcDir: this.l.srcDir, logFile,
+            srcDir: this.l.srcDir,
+            logFile,
             phase: (phase, fn) => {
                 const t = Date.now();
                 try {
@@ -146,14 +171,20 @@ class Builder {
             result = build(ctx);
         } catch (e) {
             const msg = e instanceof Error ? e.message : String(e);
-            throw new Error(`building ${name} failed (full log: ${logFile}):\n${msg}`);
+            throw new Error(`building ${name} failed (full log: ${logFile}):\n${msg}`, { cause: e });
         }
         const seconds = (Date.now() - started) / 1000;
-        const stamp: Stamp = { key, version: result.version, files: result.files, coldSeconds: seconds, phases,
-            builtAt: new Date().toISOString(), notes: result.notes ?? [] };
+        const stamp: Stamp = {
+            key,
+            version: result.version,
+            files: result.files,
+            coldSeconds: seconds,
+            phases,
+            builtAt: new Date().toISOString(),
+            notes: result.notes ?? [],
+        };
         fs.writeFileSync(this.stampFile(name), JSON.stringify(stamp, null, 2));
-        if (opts.row !== false) this.rows.push({ component: name, version: stamp.version, status: "built",
-            coldSeconds: seconds, phases, seconds });
+        if (opts.row !== false) this.rows.push({ component: name, version: stamp.version, status: "built", coldSeconds: seconds, phases, seconds });
         this.progress(`built ${name} ${stamp.version} in ${seconds.toFixed(1)}s`);
         return stamp;
     }
@@ -185,8 +216,7 @@ function ensureEtcd(b: Builder): Stamp {
             if (ours) fs.writeFileSync(policy, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
             try {
                 const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-                const install = () => run("apt-get", ["install", "-y", "--no-install-recommends", "etcd-server"],
-                    { env, logFile: ctx.logFile });
+                const install = () => run("apt-get", ["install", "-y", "--no-install-recommends", "etcd-server"], { env, logFile: ctx.logFile });
                 ctx.phase("apt", () => {
                     try {
                         install();
@@ -214,8 +244,10 @@ export function ensureEngine(opts: EnsureOptions = {}): Engine {
     const gov = goVersion();
     const etcd = ensureEtcd(b);
 
-    const kubeVersion = b.step("resolve-kubernetes", "newest-stable",
-        (ctx) => ({ version: resolveKubernetesVersion(ctx), files: [] }), { row: false, resolve: true }).version;
+    const kubeVersion = b.step("resolve-kubernetes", "newest-stable", (ctx) => ({ version: resolveKubernetesVersion(ctx), files: [] }), {
+        row: false,
+        resolve: true,
+    }).version;
     const kube = {} as Record<KubeBinary, string>;
     let kubeDir: string | undefined;
     for (const name of KUBE_BINARIES) {
@@ -228,18 +260,23 @@ export function ensureEngine(opts: EnsureOptions = {}): Engine {
         kube[name] = out;
     }
 
-    const pulumiVersion = b.step("resolve-pulumi", `>=${PULUMI_FLOOR}`, (ctx) => {
-        const r = resolvePulumiVersion(PULUMI_FLOOR, ctx);
-        return { version: r.version, files: [], notes: r.rejected };
-    }, { row: false, resolve: true }).version;
+    const pulumiVersion = b.step(
+        "resolve-pulumi",
+        `>=${PULUMI_FLOOR}`,
+        (ctx) => {
+            const r = resolvePulumiVersion(PULUMI_FLOOR, ctx);
+            return { version: r.version, files: [], notes: r.rejected };
+        },
+        { row: false, resolve: true },
+    ).version;
     const pulumi = path.join(l.binDir, "pulumi");
-    b.step("pulumi", `${pulumiVersion}:${gov}`, (ctx) =>
-        ({ version: pulumiVersion, files: [buildPulumiCli(pulumiVersion, l.binDir, ctx)] }));
+    b.step("pulumi", `${pulumiVersion}:${gov}`, (ctx) => ({ version: pulumiVersion, files: [buildPulumiCli(pulumiVersion, l.binDir, ctx)] }));
 
     const hostSrc = path.join(__dirname, "langhost");
     const languageHost = path.join(l.binDir, "pulumi-language-nodejs");
     b.step("pulumi-language-nodejs", `${pulumiVersion}:${gov}:${sourceHash(hostSrc)}`, (ctx) => ({
-        version: `${pulumiVersion} (e2e/langhost)`, files: [buildLanguageHost(pulumiVersion, hostSrc, l.binDir, ctx)],
+        version: `${pulumiVersion} (e2e/langhost)`,
+        files: [buildLanguageHost(pulumiVersion, hostSrc, l.binDir, ctx)],
     }));
 
     const providers: ProviderPlugin[] = [];
@@ -253,10 +290,15 @@ export function ensureEngine(opts: EnsureOptions = {}): Engine {
 
     const unavailable: Engine["unavailable"] = [];
     const randomWanted = sdkPluginVersion("random");
-    const random = b.step("pulumi-resource-random", `probe:${randomWanted}`, (ctx) => {
-        const probe = probeRandomProvider(randomWanted, ctx);
-        return { version: "unavailable", files: [], notes: [probe.command, probe.error] };
-    }, { row: false, resolve: true });
+    const random = b.step(
+        "pulumi-resource-random",
+        `probe:${randomWanted}`,
+        (ctx) => {
+            const probe = probeRandomProvider(randomWanted, ctx);
+            return { version: "unavailable", files: [], notes: [probe.command, probe.error] };
+        },
+        { row: false, resolve: true },
+    );
     unavailable.push({ component: "pulumi-resource-random", command: random.notes[0] ?? "", error: random.notes[1] ?? "" });
     b.rows.push({ component: "pulumi-resource-random", version: `${randomWanted} wanted`, status: "unavailable", seconds: 0 });
 
@@ -264,33 +306,68 @@ export function ensureEngine(opts: EnsureOptions = {}): Engine {
     for (const p of providers) {
         const dest = path.join(l.pulumiHome, "plugins", `resource-${p.name}-v${p.version}`, `pulumi-resource-${p.name}`);
         const stamp = b.read(`pulumi-resource-${p.name}`);
-        b.step(`plugin-install-${p.name}`, `${p.version}:${stamp?.builtAt}:${pulumiVersion}`, (ctx) => {
-            run(pulumi, ["plugin", "install", "resource", p.name, p.version, "--file", p.binary, "--reinstall"],
-                { env, logFile: ctx.logFile });
-            return { version: p.version, files: [dest] };
-        }, { row: false });
+        b.step(
+            `plugin-install-${p.name}`,
+            `${p.version}:${stamp?.builtAt}:${pulumiVersion}`,
+            (ctx) => {
+                run(pulumi, ["plugin", "install", "resource", p.name, p.version, "--file", p.binary, "--reinstall"], { env, logFile: ctx.logFile });
+                return { version: p.version, files: [dest] };
+            },
+            { row: false },
+        );
     }
-    b.step("login", `${env.PULUMI_BACKEND_URL}:${pulumiVersion}`, (ctx) => {
-        run(pulumi, ["login", env.PULUMI_BACKEND_URL ?? ""], { env, logFile: ctx.logFile });
-        return { version: pulumiVersion, files: [path.join(l.pulumiHome, "credentials.json")] };
-    }, { row: false });
+    b.step(
+        "login",
+        `${env.PULUMI_BACKEND_URL}:${pulumiVersion}`,
+        (ctx) => {
+            run(pulumi, ["login", env.PULUMI_BACKEND_URL ?? ""], { env, logFile: ctx.logFile });
+            return { version: pulumiVersion, files: [path.join(l.pulumiHome, "credentials.json")] };
+        },
+        { row: false },
+    );
 
     return {
-        cacheDir: l.cacheDir, binDir: l.binDir, pulumiHome: l.pulumiHome, stateDir: l.stateDir,
-        pulumi, languageHost, etcd: etcd.files[0] ?? "/usr/bin/etcd",
-        kubeApiserver: kube["kube-apiserver"], kubeControllerManager: kube["kube-controller-manager"], kubectl: kube.kubectl,
+        cacheDir: l.cacheDir,
+        binDir: l.binDir,
+        pulumiHome: l.pulumiHome,
+        stateDir: l.stateDir,
+        pulumi,
+        languageHost,
+        etcd: etcd.files[0] ?? "/usr/bin/etcd",
+        kubeApiserver: kube["kube-apiserver"],
+        kubeControllerManager: kube["kube-controller-manager"],
+        kubectl: kube.kubectl,
         versions: { pulumi: pulumiVersion, kubernetes: kubeVersion, etcd: etcd.version },
-        providers, unavailable, rows: b.rows,
+        providers,
+        unavailable,
+        rows: b.rows,
     };
 }
 
 function formatTable(rows: Row[]): string {
     const fmt = (n?: number) => (n === undefined ? "-" : `${n.toFixed(1)}s`);
-    const lines = rows.map((r) => [r.component, r.version, r.status, fmt(r.coldSeconds),
-        r.phases ? Object.entries(r.phases).map(([k, v]) => `${k} ${v.toFixed(0)}s`).join(", ") : "-", fmt(r.seconds)]);
+    const lines = rows.map((r) => [
+        r.component,
+        r.version,
+        r.status,
+        fmt(r.coldSeconds),
+        r.phases
+            ? Object.entries(r.phases)
+                  .map(([k, v]) => `${k} ${v.toFixed(0)}s`)
+                  .join(", ")
+            : "-",
+        fmt(r.seconds),
+    ]);
     const header = ["component", "version", "status", "cold build", "cold phases", "this run"];
     const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? "").length)));
-    return [header, ...lines].map((l) => l.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n");
+    return [header, ...lines]
+        .map((l) =>
+            l
+                .map((c, i) => c.padEnd(widths[i] ?? 0))
+                .join("  ")
+                .trimEnd(),
+        )
+        .join("\n");
 }
 
 export function main(argv: string[]): number {
@@ -317,11 +394,22 @@ export function main(argv: string[]): number {
         // first run
     }
     const pulumiVersionOut = execFileSync(engine.pulumi, ["version"], { env: engineEnv(), encoding: "utf8" }).trim();
-    fs.writeFileSync(file, JSON.stringify({
-        updatedAt: new Date().toISOString(), lastRunSeconds: seconds,
-        warmStartSeconds: warm ? seconds : previous.warmStartSeconds, pulumiVersion: pulumiVersionOut,
-        components: engine.rows, providers: engine.providers, unavailable: engine.unavailable,
-    }, null, 2));
+    fs.writeFileSync(
+        file,
+        JSON.stringify(
+            {
+                updatedAt: new Date().toISOString(),
+                lastRunSeconds: seconds,
+                warmStartSeconds: warm ? seconds : previous.warmStartSeconds,
+                pulumiVersion: pulumiVersionOut,
+                components: engine.rows,
+                providers: engine.providers,
+                unavailable: engine.unavailable,
+            },
+            null,
+            2,
+        ),
+    );
     console.log(`timings: ${file}`);
     return 0;
 }

@@ -3,10 +3,7 @@
 // engine.ts's business.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-    CommandError, compareVersions, downloadModule, goEnv, isStable, listModule, moduleReplaces,
-    readGoMod, run, writeScratchModule,
-} from "./goModules";
+import { CommandError, compareVersions, downloadModule, goEnv, isStable, listModule, moduleReplaces, readGoMod, run, writeScratchModule } from "./goModules";
 
 export const PULUMI_PKG = "github.com/pulumi/pulumi/pkg/v3";
 export const PULUMI_SDK = "github.com/pulumi/pulumi/sdk/v3";
@@ -30,8 +27,7 @@ function go(args: string[], ctx: BuildContext, cwd: string, extraEnv: NodeJS.Pro
 /** Newest stable version >= floor that `go get` plus `go mod tidy` accept, newest first. */
 export function resolvePulumiVersion(floor: string, ctx: BuildContext): { version: string; rejected: string[] } {
     const listed = listModule(PULUMI_PKG, ctx.logFile, true).Versions ?? [];
-    const candidates = listed.filter((v) => isStable(v) && compareVersions(v, floor) >= 0)
-        .sort((a, b) => compareVersions(b, a));
+    const candidates = listed.filter((v) => isStable(v) && compareVersions(v, floor) >= 0).sort((a, b) => compareVersions(b, a));
     const rejected: string[] = [];
     for (const v of candidates) {
         try {
@@ -53,8 +49,13 @@ function preparePulumiModule(version: string, ctx: BuildContext): void {
     const dir = pulumiModuleDir(ctx);
     const pkg = downloadModule(PULUMI_PKG, version, ctx.logFile);
     writeScratchModule({
-        dir, module: "mlops-e2e/pulumi-cli", go: readGoMod(pkg.GoMod).Go ?? "1.26",
-        require: [[PULUMI_PKG, version], [PULUMI_SDK, version]],
+        dir,
+        module: "mlops-e2e/pulumi-cli",
+        go: readGoMod(pkg.GoMod).Go ?? "1.26",
+        require: [
+            [PULUMI_PKG, version],
+            [PULUMI_SDK, version],
+        ],
         replace: moduleReplaces(pkg.GoMod).copied,
     });
     go(["get", "-tool", `${PULUMI_PKG}/cmd/pulumi`], ctx, dir);
@@ -67,8 +68,7 @@ export function buildPulumiCli(version: string, binDir: string, ctx: BuildContex
         ctx.phase("download", () => preparePulumiModule(version, ctx));
     }
     const out = path.join(binDir, "pulumi");
-    ctx.phase("compile", () => go(["build", "-trimpath", "-ldflags", `-X ${PULUMI_VERSION_VAR}=${version}`,
-        "-o", out, `${PULUMI_PKG}/cmd/pulumi`], ctx, dir));
+    ctx.phase("compile", () => go(["build", "-trimpath", "-ldflags", `-X ${PULUMI_VERSION_VAR}=${version}`, "-o", out, `${PULUMI_PKG}/cmd/pulumi`], ctx, dir));
     return out;
 }
 
@@ -78,16 +78,18 @@ export function buildLanguageHost(sdkVersion: string, sourceDir: string, binDir:
     fs.rmSync(dir, { recursive: true, force: true });
     const sdk = ctx.phase("download", () => downloadModule(PULUMI_SDK, sdkVersion, ctx.logFile));
     writeScratchModule({
-        dir, module: "mlops-e2e/pulumi-language-nodejs", go: readGoMod(sdk.GoMod).Go ?? "1.26",
-        require: [[PULUMI_SDK, sdkVersion]], replace: [],
+        dir,
+        module: "mlops-e2e/pulumi-language-nodejs",
+        go: readGoMod(sdk.GoMod).Go ?? "1.26",
+        require: [[PULUMI_SDK, sdkVersion]],
+        replace: [],
     });
     for (const f of fs.readdirSync(sourceDir).filter((n) => n.endsWith(".go"))) {
         fs.copyFileSync(path.join(sourceDir, f), path.join(dir, f));
     }
     ctx.phase("download", () => go(["mod", "tidy"], ctx, dir));
     const out = path.join(binDir, "pulumi-language-nodejs");
-    ctx.phase("compile", () => go(["build", "-trimpath", "-ldflags",
-        `-X main.version=${sdkVersion.replace(/^v/, "")}`, "-o", out, "."], ctx, dir));
+    ctx.phase("compile", () => go(["build", "-trimpath", "-ldflags", `-X main.version=${sdkVersion.replace(/^v/, "")}`, "-o", out, "."], ctx, dir));
     return out;
 }
 
@@ -132,8 +134,11 @@ export function buildKubernetesProvider(wanted: string, outDir: string, ctx: Bui
     const dir = path.join(ctx.srcDir, "kubernetes-provider");
     fs.rmSync(dir, { recursive: true, force: true });
     writeScratchModule({
-        dir, module: "mlops-e2e/pulumi-resource-kubernetes", go: gomod.Go ?? "1.24",
-        require: [[K8S_PROVIDER, resolved.Version]], replace,
+        dir,
+        module: "mlops-e2e/pulumi-resource-kubernetes",
+        go: gomod.Go ?? "1.24",
+        require: [[K8S_PROVIDER, resolved.Version]],
+        replace,
     });
     const cmdDir = path.join(dir, "cmd", "pulumi-resource-kubernetes");
     fs.mkdirSync(cmdDir, { recursive: true });
@@ -145,8 +150,9 @@ export function buildKubernetesProvider(wanted: string, outDir: string, ctx: Bui
     const version = resolved.Version.replace(/^v/, "");
     ctx.phase("generate", () => go(["run", "generate.go"], ctx, cmdDir, { VERSION: version }));
     const binary = path.join(outDir, "pulumi-resource-kubernetes");
-    ctx.phase("compile", () => go(["build", "-trimpath", "-ldflags", `-X ${K8S_PROVIDER_VERSION_VAR}=${version}`,
-        "-o", binary, "./cmd/pulumi-resource-kubernetes"], ctx, dir));
+    ctx.phase("compile", () =>
+        go(["build", "-trimpath", "-ldflags", `-X ${K8S_PROVIDER_VERSION_VAR}=${version}`, "-o", binary, "./cmd/pulumi-resource-kubernetes"], ctx, dir),
+    );
     return { binary, moduleVersion: resolved.Version, notes };
 }
 
@@ -184,7 +190,9 @@ export function prepareKubeModule(version: string, ctx: BuildContext): string {
         .map((r) => r.Old.Path);
     const stagingVersion = version.replace(/^v1\./, "v0.");
     writeScratchModule({
-        dir, module: "mlops-e2e/kubernetes", go: readGoMod(kube.GoMod).Go ?? "1.26",
+        dir,
+        module: "mlops-e2e/kubernetes",
+        go: readGoMod(kube.GoMod).Go ?? "1.26",
         require: [[KUBERNETES, version], ...staging.map((m): [string, string] => [m, stagingVersion])],
         replace: staging.map((m) => `${m} => ${m} ${stagingVersion}`),
     });
@@ -199,7 +207,8 @@ export function buildKubeBinary(name: KubeBinary, version: string, dir: string, 
     const buildDate = new Date().toISOString().replace(/\.\d+Z$/, "Z");
     const vars = { gitVersion: version, gitMajor: major, gitMinor: minor, gitTreeState: "clean", buildDate };
     const ldflags = ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"]
-        .flatMap((pkg) => Object.entries(vars).map(([k, v]) => `-X ${pkg}.${k}=${v}`)).join(" ");
+        .flatMap((pkg) => Object.entries(vars).map(([k, v]) => `-X ${pkg}.${k}=${v}`))
+        .join(" ");
     const out = path.join(binDir, name);
     ctx.phase("compile", () => go(["build", "-trimpath", "-ldflags", ldflags, "-o", out, `${KUBERNETES}/cmd/${name}`], ctx, dir));
     return out;

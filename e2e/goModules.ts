@@ -13,7 +13,11 @@ export interface RunOptions {
 }
 
 export class CommandError extends Error {
-    constructor(readonly command: string, readonly output: string, readonly status: number | null) {
+    constructor(
+        readonly command: string,
+        readonly output: string,
+        readonly status: number | null,
+    ) {
         super(`${command} failed (exit ${status ?? "signal"}):\n${tail(output, 40)}`);
         this.name = "CommandError";
     }
