@@ -197,6 +197,8 @@ describe("GitHub workflows", () => {
         assert.match(pgScript, new RegExp(`host all ${TEST_POSTGRES.user} ${TEST_POSTGRES.host}/32 trust`));
         assert.match(pgScript, new RegExp(`port = ${TEST_POSTGRES.port}`));
 
+        assert.equal(stepUsing(j, "actions/setup-go")[0]?.with?.["go-version"], "1.26", "npm run e2e builds with Go");
+        assert.match(fs.readFileSync(path.join(PROJECT_DIR, ".ci", "run"), "utf8"), /^npm test\nnpm run e2e$/m);
         const python = stepUsing(j, "actions/setup-python");
         assert.equal(python.length, 1);
         assert.equal(python[0]?.with?.["python-version"], "3.11");
