@@ -28,6 +28,8 @@ export const MODEL_WORKLOAD_KINDS: ReadonlyArray<{ readonly group: string; reado
     { group: "flagger.app", kind: "Canary" },
     { group: "", kind: "ServiceAccount" },
     { group: "networking.k8s.io", kind: "Ingress" },
+    { group: "", kind: "ConfigMap" },
+    { group: "monitoring.coreos.com", kind: "PrometheusRule" },
 ];
 
 /** Single sign-on through an OIDC provider. */

@@ -1,10 +1,12 @@
 import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { stringify } from "yaml";
 import type { FlaggerRef } from "./flagger";
 import { CLUSTER_ISSUER_ANNOTATION, DEFAULT_INGRESS_CLASS } from "./ingress";
 import { ANNOTATIONS, LABELS, modelLabels, platformLabels, selectorLabels } from "./labels";
 import { canaryAnalysis, canaryProblems, resolveCanary } from "./modelServing/canary";
+import { alertingRules, MONITORING_DEFAULTS, monitoringProblems } from "./modelServing/monitoring";
 import { applicationSpec, DELIVERY_DEFAULTS, type ModelDelivery, repositoryPath } from "./modelServing/delivery";
 import { GATEWAY_PROVIDERS, isServingProvider, quotedList, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
 import {
@@ -24,6 +26,7 @@ import { MLFLOW_IMAGE } from "./versions";
 
 export { CANARY_DEFAULTS, type CanarySettings, resolveCanary, type ResolvedCanary } from "./modelServing/canary";
 export { DELIVERY_DEFAULTS, type ModelDelivery } from "./modelServing/delivery";
+export { MONITORING_DEFAULTS, type MonitoringSettings } from "./modelServing/monitoring";
 export { GATEWAY_PROVIDERS, MIRRORING_PROVIDERS, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
 export { GPU_PLACEMENT_DEFAULTS, type GpuPlacement, modelGpusAtMaxScale, promotionRecord, type ServedModel } from "./modelServing/workload";
 
@@ -91,7 +94,18 @@ export interface ModelServingArgs {
     readonly startupTimeoutSeconds?: number;
     /** Average CPU utilisation (percent of the request) the HPA keeps. @default 70 */
     readonly targetCpuUtilizationPercent?: number;
+    /**
+     * How the cluster's Prometheus finds alerting rules: a PrometheusRule (operator) carrying
+     * `resourceLabels`, or a ConfigMap labelled ALERT_RULES_LABEL with the rule file.
+     * @default { operator: false, resourceLabels: {} }
+     */
+    readonly prometheus?: { readonly operator: boolean; readonly resourceLabels: Readonly<Record<string, string>> };
 }
+
+/** The label of ConfigMaps that hold a model's rule file, for a Prometheus outside the operator. */
+export const ALERT_RULES_LABEL = "mlops.dev/prometheus-rules";
+/** The key of the rule file in those ConfigMaps. */
+export const ALERT_RULES_FILE = "rules.yaml";
 
 export const MODEL_SERVING_DEFAULTS = {
     startupTimeoutSeconds: 900,
@@ -100,6 +114,7 @@ export const MODEL_SERVING_DEFAULTS = {
     passwordKey: "password",
     ingressClassName: DEFAULT_INGRESS_CLASS,
     gpu: GPU_PLACEMENT_DEFAULTS,
+    prometheus: { operator: false, resourceLabels: {} },
 } as const;
 
 /** A model's name: a DNS-1035 label of at most 40 characters, so that `<name>-primary-<hash>-<id>` pod names stay valid. */
@@ -138,6 +153,7 @@ export function validateModelServingArgs(name: string, args: ModelServingArgs): 
             );
         }
         problems.push(...canaryProblems(model.canary, provider).map((p) => ({ ...p, arg: `model.${p.arg}` })));
+        if (model.monitoring !== undefined) problems.push(...monitoringProblems(model.monitoring).map((p) => ({ ...p, arg: `model.${p.arg}` })));
     }
     const gateway = args.ingress.gateway;
     if (gateway !== undefined) {
@@ -391,6 +407,35 @@ export class ModelServing extends pulumi.ComponentResource {
             },
             workloadOpts,
         );
+
+        // What watches the version after its rollout: its alerting rules, for the cluster's Prometheus
+        // (a PrometheusRule the operator loads, or a rule file in a ConfigMap for any other Prometheus).
+        const monitoring = model.monitoring ?? MONITORING_DEFAULTS;
+        const rules = pulumi
+            .output(namespace)
+            .apply((ns) => alertingRules({ namespace: ns, model: model.name, version: model.version }, environment, monitoring));
+        const prometheus = args.prometheus ?? MODEL_SERVING_DEFAULTS.prometheus;
+        if (prometheus.operator) {
+            new k8s.apiextensions.CustomResource(
+                `${name}-alert-rules`,
+                {
+                    apiVersion: "monitoring.coreos.com/v1",
+                    kind: "PrometheusRule",
+                    metadata: { name: objectName, namespace, labels: { ...workloadLabels, ...prometheus.resourceLabels } },
+                    spec: rules,
+                },
+                workloadOpts,
+            );
+        } else {
+            new k8s.core.v1.ConfigMap(
+                `${name}-alert-rules`,
+                {
+                    metadata: { name: `${objectName}-alert-rules`, namespace, labels: { ...workloadLabels, [ALERT_RULES_LABEL]: "true" } },
+                    data: { [ALERT_RULES_FILE]: rules.apply((r) => stringify(r)) },
+                },
+                workloadOpts,
+            );
+        }
 
         if (delivery !== undefined) {
             // Through the component's own (cluster) provider: Argo CD must see it, not the YAML.

@@ -282,6 +282,7 @@ export function servedModel(model: ModelConfig): ServedModel {
         replicas: model.replicas,
         resources: model.resources,
         ...(model.canary !== undefined && { canary: model.canary }),
+        monitoring: model.monitoring,
         ...(model.promotion !== undefined && { promotion: model.promotion }),
     };
 }
@@ -318,6 +319,7 @@ export function modelServingArgs(config: PlatformConfig, model: ModelConfig, ref
             },
             flagger: refs.flagger,
             delivery,
+            prometheus: config.prometheus,
             // With basic auth the model servers sign in as MLflow's read-only user (never the admin).
             ...(refs.trackingCredentialsSecret !== undefined && { trackingCredentials: { secretName: refs.trackingCredentialsSecret } }),
         },
@@ -331,8 +333,9 @@ export function modelServingArgs(config: PlatformConfig, model: ModelConfig, ref
             "ingress.gateway": stackKey("cluster", "gateway"),
             "flagger.meshProvider": stackKey("flagger", "meshProvider"),
             "delivery.path": stackKey("delivery", "path"),
+            prometheus: stackKey("prometheus"),
         },
-        reads: [`models.${model.name}`, "models", "flagger", "cluster", "gpu", "delivery", "environment"],
+        reads: [`models.${model.name}`, "models", "flagger", "cluster", "gpu", "delivery", "prometheus", "environment"],
     };
 }
 

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { MonitoringSettings } from "../components/modelServing/monitoring";
 import { ENVIRONMENT_DEFAULTS } from "./defaults";
 import { ConfigError, type ConfigProblem, joinPath, showValue } from "./errors";
 import { type Environment, type MeshProvider, type RawModelConfig, type RawStackConfig, stackSchema } from "./schema";
@@ -56,10 +57,12 @@ export type PostgresConfig =
 export type DeliveryConfig =
     { readonly mode: "direct" } | { readonly mode: "gitops"; readonly repoUrl: string; readonly targetRevision?: string; readonly path?: string };
 
-export interface ModelConfig extends Omit<RawModelConfig, "replicas"> {
+export interface ModelConfig extends Omit<RawModelConfig, "replicas" | "monitoring"> {
     /** The model's key under `mlops-platform:models`; names every object of its serving stack. */
     readonly name: string;
     readonly replicas: { readonly min: number; readonly max: number };
+    /** The environment's monitoring defaults with the model's keys over them. */
+    readonly monitoring: MonitoringSettings;
 }
 
 /** A stack's configuration, validated, with the environment's defaults filled in. */
@@ -97,6 +100,8 @@ export interface PlatformConfig {
         readonly metricsServer?: string;
         readonly alerts?: NonNullable<NonNullable<RawStackConfig["flagger"]>["alerts"]>;
     };
+    /** How the cluster's Prometheus finds model pods and rules. */
+    readonly prometheus: { readonly operator: boolean; readonly resourceLabels: Readonly<Record<string, string>> };
     /** Only the keys the stack sets; the rest are ModelServing's GPU_PLACEMENT_DEFAULTS. */
     readonly gpu: NonNullable<RawStackConfig["gpu"]>;
     readonly delivery: DeliveryConfig;
@@ -440,7 +445,12 @@ function resolve(raw: RawStackConfig, awsRegion: string | undefined, stack: stri
 
     const models: ModelConfig[] = Object.entries(raw.models ?? {})
         .sort(([a], [b]) => a.localeCompare(b))
-        .map(([name, model]) => ({ ...model, name, replicas: model.replicas ?? defaults.modelReplicas }));
+        .map(([name, model]) => ({
+            ...model,
+            name,
+            replicas: model.replicas ?? defaults.modelReplicas,
+            monitoring: { ...defaults.monitoring, ...model.monitoring },
+        }));
 
     const artifacts: ArtifactsConfig =
         (raw.artifacts?.mode ?? defaults.artifacts.mode) === "in-cluster"
@@ -496,6 +506,7 @@ function resolve(raw: RawStackConfig, awsRegion: string | undefined, stack: stri
             ...(raw.flagger?.alerts !== undefined && { alerts: raw.flagger.alerts }),
         },
         gpu: raw.gpu ?? {},
+        prometheus: { operator: raw.prometheus?.operator ?? false, resourceLabels: raw.prometheus?.resourceLabels ?? {} },
         delivery,
         models,
         credentials: raw.credentials ?? {},

@@ -1,3 +1,4 @@
+import type { MonitoringSettings } from "../components/modelServing/monitoring";
 import type { Environment } from "./schema";
 
 /**
@@ -29,6 +30,8 @@ export interface EnvironmentDefaults {
     readonly certManager: { readonly issuer: "letsencrypt" | "letsencrypt-staging" | "self-signed" };
     readonly argocd: { readonly ha: boolean };
     readonly modelReplicas: { readonly min: number; readonly max: number };
+    /** How a serving version is watched (the seeds' drift_config), unless its monitoring keys say otherwise. */
+    readonly monitoring: MonitoringSettings;
 }
 
 export const ENVIRONMENT_DEFAULTS: Readonly<Record<Environment, EnvironmentDefaults>> = {
@@ -46,6 +49,7 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<Environment, EnvironmentDefau
         certManager: { issuer: "letsencrypt-staging" },
         argocd: { ha: false },
         modelReplicas: { min: 1, max: 3 },
+        monitoring: { checkInterval: "5m", window: "30m", minSamples: 10, drift: { alert: 0.1, rollback: 0.18 } },
     },
     production: {
         artifacts: { mode: "s3", retainOnDelete: true, noncurrentVersionExpirationDays: 90 },
@@ -61,5 +65,7 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<Environment, EnvironmentDefau
         certManager: { issuer: "letsencrypt" },
         argocd: { ha: true },
         modelReplicas: { min: 2, max: 10 },
+        // Production also watches its 5xx share: a version that errors is rolled back like one that drifts.
+        monitoring: { checkInterval: "5m", window: "1h", minSamples: 10, drift: { alert: 0.1, rollback: 0.18 }, errorRate: { alert: 0.01, rollback: 0.05 } },
     },
 };

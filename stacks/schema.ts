@@ -147,6 +147,17 @@ const flagger = mapping({
         .describe("Where Flagger reports canary progress and rollbacks."),
 });
 
+const prometheus = mapping({
+    operator: bool()
+        .optional()
+        .describe(
+            "The cluster runs the Prometheus Operator: model pods are found through PodMonitors and alerting rules are PrometheusRules; otherwise scrape annotations and rule-file ConfigMaps.",
+        ),
+    resourceLabels: dictionary(text(PATTERNS.labelKey, "a label key"), text(PATTERNS.labelValue, "a label value"), "a mapping of labels")
+        .optional()
+        .describe("Labels the operator's Prometheus selects PodMonitors and PrometheusRules by (its podMonitorSelector and ruleSelector)."),
+});
+
 const toleration = mapping({
     key: text(PATTERNS.labelKey, "a taint key").describe("Taint key."),
     operator: oneOf(["Exists", "Equal"]).describe("Exists, or Equal to value."),
@@ -220,6 +231,23 @@ const canary = mapping({
     mirrorWeight: integer(1, 100).optional().describe("Percent of the primary's traffic mirrored to the canary (mirror only)."),
 });
 
+const monitoringDuration = () => text(/^[1-9][0-9]*(m|h)$/, 'a duration in minutes or hours such as "5m" or "1h"');
+const threshold = (what: string, worse: "above" | "below") =>
+    mapping({
+        alert: decimal(0, 1).describe(`Alert when ${what} is ${worse} this.`),
+        rollback: decimal(0, 1).optional().describe(`Roll the declared version back when ${what} is ${worse} this (worse than alert).`),
+    });
+
+const monitoring = mapping({
+    checkInterval: monitoringDuration().optional().describe("How often the rules are evaluated and the scheduled monitor runs."),
+    window: monitoringDuration().optional().describe("The window each signal is averaged over."),
+    minSamples: integer(1, 100000).optional().describe("Samples a signal needs in the window before it is judged (fewer: cannot judge, never a rollback)."),
+    drift: threshold("the feature drift score (0..1)", "above").optional().describe("Feature drift thresholds."),
+    accuracy: threshold("live accuracy (0..1)", "below").optional().describe("Live accuracy floors."),
+    confidence: threshold("mean prediction confidence (0..1)", "below").optional().describe("Mean confidence floors."),
+    errorRate: threshold("the share of /invocations answered 5xx (0..1)", "above").optional().describe("Error rate ceilings."),
+});
+
 const evidence = mapping({
     runId: text(PATTERNS.runId, "an MLflow run id (32 hexadecimal characters)").describe("Run that produced the model version."),
     metrics: dictionary(text(PATTERNS.metricName, "a metric name"), z.number({ error: expected("a number") }), "a mapping of metric names to numbers").describe(
@@ -253,6 +281,7 @@ export const modelSchema = mapping({
         cpuLimit: cpu().optional().describe("CPU limit (inference is not throttled unless asked)."),
     }).describe("Resources per pod."),
     canary: canary.optional().describe("How Flagger rolls out a new version."),
+    monitoring: monitoring.optional().describe("How the serving version's live quality is watched after its rollout: alerting rules, and npm run monitor."),
     promotion: mapping({
         evidence,
         approvedBy: list(text(PATTERNS.approver, "an approver name"), "a list of approvers").describe("Who approved the promotion."),
@@ -293,6 +322,7 @@ export const stackSchema = mapping({
     argocd: argocd.optional().describe("Argo CD."),
     flagger: flagger.optional().describe("Flagger and its load tester."),
     gpu: gpu.optional().describe("Where GPU workloads are scheduled."),
+    prometheus: prometheus.optional().describe("How the cluster's Prometheus finds model pods and alerting rules."),
     delivery: delivery.optional().describe("How model workloads reach the cluster."),
     credentials: credentials
         .optional()

@@ -3,6 +3,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { type PromotionRecord, selectorLabels } from "../labels";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../security";
 import type { CanarySettings } from "./canary";
+import type { MonitoringSettings } from "./monitoring";
 
 /**
  * The model server's pod, as pure functions. Every fact about `mlflow models serve` here was seen
@@ -25,6 +26,8 @@ export interface ServedModel {
     readonly resources: { readonly cpu: string; readonly memory: string; readonly gpu?: number; readonly cpuLimit?: string };
     /** @default - CANARY_DEFAULTS */
     readonly canary?: CanarySettings;
+    /** How the version is watched after its rollout. @default - MONITORING_DEFAULTS */
+    readonly monitoring?: MonitoringSettings;
     /** The declared evidence of this version, for the `mlops.dev/promotion` annotation. @default - none */
     readonly promotion?: {
         readonly evidence: {

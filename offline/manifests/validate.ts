@@ -7,6 +7,7 @@ import { trackFieldReads } from "./fieldTracking";
  * Validates objects against real schemas, never hand-written rules:
  * - core Kubernetes kinds: `kubernetes-models`;
  * - Argo CD kinds: `@kubernetes-models/argo-cd`; cert-manager kinds: `@kubernetes-models/cert-manager`;
+ *   Prometheus Operator kinds (PrometheusRule, PodMonitor): `@kubernetes-models/prometheus-operator`;
  * - any other group (Flagger): the CRDs in the schemas folder (see `crdSchemas.ts`).
  * Unknown fields are problems everywhere, as with `kubectl apply` (strict field validation).
  */
@@ -27,6 +28,7 @@ function packageFor(group: string): string | undefined {
     if (isBuiltInGroup(group)) return "kubernetes-models";
     if (group === "argoproj.io") return "@kubernetes-models/argo-cd";
     if (group === "cert-manager.io" || group.endsWith(".cert-manager.io") || group === "trust-manager.io") return "@kubernetes-models/cert-manager";
+    if (group === "monitoring.coreos.com") return "@kubernetes-models/prometheus-operator";
     return undefined;
 }
 

@@ -223,8 +223,10 @@ describe("ArgoCd", () => {
                 { group: "flagger.app", kind: "Canary" },
                 { group: "", kind: "ServiceAccount" },
                 { group: "networking.k8s.io", kind: "Ingress" },
+                { group: "", kind: "ConfigMap" },
+                { group: "monitoring.coreos.com", kind: "PrometheusRule" },
             ]);
-            assert.equal(MODEL_WORKLOAD_KINDS.length, 6);
+            assert.equal(MODEL_WORKLOAD_KINDS.length, 8);
             assert.equal(project["spec"].orphanedResources.warn, true);
         });
 

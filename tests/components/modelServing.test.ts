@@ -16,6 +16,9 @@ import {
 import { DEFAULT_UID } from "../../components/security";
 import { MLFLOW_IMAGE } from "../../components/versions";
 import { servedModel } from "../../infra/componentArgs";
+import { parse } from "yaml";
+import { ALERT_RULES_FILE, ALERT_RULES_LABEL, MONITORING_DEFAULTS } from "../../components/modelServing";
+import { alertingRules } from "../../components/modelServing/monitoring";
 import { constructionFailure, descendantsOf, promiseOf, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT, shippedConfig } from "../harness";
 
 const T = {
@@ -23,6 +26,7 @@ const T = {
     serviceAccount: "kubernetes:core/v1:ServiceAccount",
     deployment: "kubernetes:apps/v1:Deployment",
     hpa: "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+    configMap: "kubernetes:core/v1:ConfigMap",
     pdb: "kubernetes:policy/v1:PodDisruptionBudget",
     ingress: "kubernetes:networking.k8s.io/v1:Ingress",
     canary: "kubernetes:flagger.app/v1beta1:Canary",
@@ -439,7 +443,7 @@ describe("ModelServing", () => {
             assert.equal(render?.inputs["renderYamlToDirectory"], "/repo/deploy/production/fraud-detector");
             assert.equal(rendered.outputs["fraud-detector.renderedDirectory"], "/repo/deploy/production/fraud-detector");
             const workloads = childrenOf(rendered, "fraud-detector").filter((r) => r.type !== T.application && r.type !== T.provider);
-            assert.deepEqual(workloads.map((r) => r.type).sort(), [T.deployment, T.canary, T.hpa, T.ingress, T.pdb, T.serviceAccount].sort());
+            assert.deepEqual(workloads.map((r) => r.type).sort(), [T.deployment, T.canary, T.hpa, T.ingress, T.pdb, T.serviceAccount, T.configMap].sort());
             for (const r of workloads) assert.ok(r.provider?.startsWith(`${render?.urn}::`), `${r.type}: ${r.provider}`);
             const application = childrenOf(rendered, "fraud-detector").find((r) => r.type === T.application);
             assert.ok(application?.provider?.startsWith(`${providerUrn(rendered, "cluster")}::`));
@@ -479,7 +483,7 @@ describe("ModelServing", () => {
             assert.equal(rendered.outputs["fraud-detector.renderedDirectory"], "deploy/staging/fraud-detector");
         });
 
-        it("adds at most ten resources per model (nine with gitops, seven direct)", async () => {
+        it("adds at most ten resources per model (ten with gitops, eight direct)", async () => {
             const byType = (r: Rendered) => {
                 const counts: Record<string, number> = {};
                 for (const c of childrenOf(r, "fraud-detector")) counts[c.type] = (counts[c.type] ?? 0) + 1;
@@ -494,12 +498,36 @@ describe("ModelServing", () => {
                 [T.pdb]: 1,
                 [T.ingress]: 1,
                 [T.canary]: 1,
+                [T.configMap]: 1,
                 [T.application]: 1,
             });
             // The component itself counts too.
             assert.ok(childrenOf(gitops, "fraud-detector").length + 1 <= 10);
             const direct = await renderOne(argsFor(CPU_MODEL));
-            assert.equal(childrenOf(direct, "fraud-detector").length + 1, 7);
+            assert.equal(childrenOf(direct, "fraud-detector").length + 1, 8);
+        });
+    });
+
+    describe("alerting rules of the serving version", () => {
+        it("go into a ConfigMap rule file by default, labelled for any Prometheus that loads them", async () => {
+            const rendered = await renderOne(argsFor(CPU_MODEL));
+            const map = child(rendered, "fraud-detector", "kubernetes:core/v1:ConfigMap");
+            assert.equal(map["metadata"].name, "fraud-detector-alert-rules");
+            assert.equal(map["metadata"].labels[ALERT_RULES_LABEL], "true");
+            assert.equal(map["metadata"].labels["mlops.dev/model-version"], "7");
+            const file = parse(map["data"][ALERT_RULES_FILE]);
+            assert.deepEqual(file, alertingRules({ namespace: "models", model: "fraud-detector", version: "7" }, "production", MONITORING_DEFAULTS));
+        });
+
+        it("become a PrometheusRule with the operator's selector labels, and follow the model's own settings", async () => {
+            const monitoring = { ...MONITORING_DEFAULTS, window: "2h", accuracy: { alert: 0.9 } };
+            const rendered = await renderOne(
+                argsFor({ ...CPU_MODEL, monitoring }, { prometheus: { operator: true, resourceLabels: { release: "kube-prometheus-stack" } } }),
+            );
+            const rule = child(rendered, "fraud-detector", "kubernetes:monitoring.coreos.com/v1:PrometheusRule");
+            assert.equal(rule["metadata"].labels["release"], "kube-prometheus-stack");
+            assert.deepEqual(rule["spec"], alertingRules({ namespace: "models", model: "fraud-detector", version: "7" }, "production", monitoring));
+            assert.equal(childrenOf(rendered, "fraud-detector").filter((r) => r.type === "kubernetes:core/v1:ConfigMap").length, 0);
         });
     });
 

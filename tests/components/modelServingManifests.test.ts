@@ -81,7 +81,16 @@ describe("ModelServing manifests against their schemas", () => {
                 "nginx",
                 args[0]?.gpu,
             );
-            assert.deepEqual(kinds, ["Application", "Canary", "Deployment", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget", "ServiceAccount"]);
+            assert.deepEqual(kinds, [
+                "Application",
+                "Canary",
+                "ConfigMap",
+                "Deployment",
+                "HorizontalPodAutoscaler",
+                "Ingress",
+                "PodDisruptionBudget",
+                "ServiceAccount",
+            ]);
             assert.deepEqual(problems, []);
         });
     }
