@@ -237,7 +237,7 @@ describe("e2e: Pulumi.local.yaml through the real Pulumi engine and a real kube-
         assert.ok(changed.length > 0, "the promotion changes something");
         // Children of the model's ModelServing component: their type chain starts with it, their names with the model's.
         for (const urn of changed)
-            assert.match(urn, /::mlops:serving:ModelServing\$[^$]*::fraud-detector-[a-z]+$/, `${urn} is not one of the model's objects`);
+            assert.match(urn, /::mlops:serving:ModelServing\$[^$]*::fraud-detector-[a-z-]+$/, `${urn} is not one of the model's objects`);
         const up = pulumi("up", "--yes", "--skip-preview", ...policyArgs());
         assert.equal(up.status, 0, up.out.slice(-6000));
         for (const kind of ["deployment", "canary", "hpa", "pdb"]) assert.equal(modelLabels(kind, "fraud-detector")["mlops.dev/model-version"], "2", kind);
