@@ -212,5 +212,33 @@ class TrainingHelperTest(unittest.TestCase):
             training.evaluation_sample([[1.0], [2.0]], [0, 1, 2])
 
 
+class ShippingTest(unittest.TestCase):
+    package = os.path.join(os.path.dirname(__file__), "..", "..", "..", "telemetry", "mlops_telemetry")
+
+    def test_the_sidecar_imports_only_the_standard_library_and_prometheus_client(self):
+        import ast
+
+        for name in sorted(os.listdir(self.package)):
+            if not name.endswith(".py") or name == "training.py":
+                continue
+            with open(os.path.join(self.package, name), encoding="utf-8") as f:
+                tree = ast.parse(f.read(), name)
+            for node in ast.walk(tree):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+                for module in modules:
+                    top = module.split(".")[0]
+                    self.assertTrue(top in sys.stdlib_module_names or top == "prometheus_client", f"{name} imports {module}")
+
+    def test_the_package_fits_a_configmap(self):
+        import re
+
+        names = [n for n in os.listdir(self.package) if n.endswith(".py")]
+        total = sum(os.path.getsize(os.path.join(self.package, n)) for n in names)
+        self.assertLess(total, 1024 * 1024)
+        for name in names:
+            self.assertRegex(name, re.compile(r"^[-._a-zA-Z0-9]+$"), "a ConfigMap key")
+
+
 if __name__ == "__main__":
     unittest.main()
