@@ -194,7 +194,8 @@ class ProxyHandler(_Handler):
         if body is None:
             app.metrics.observe_request(path_only, 400, time.perf_counter() - started)
             return
-        headers = dict(forwardable(list(self.headers.items())))
+        # The body is already read (and 100 Continue answered), so Expect is not passed on.
+        headers = dict(forwardable(list(self.headers.items()), frozenset({"expect"})))
         try:
             answer = app.upstream.request(self.command, self.path, body if body or self.command in ("POST", "PUT", "PATCH") else None, headers)
         except UpstreamError as error:
