@@ -17,7 +17,7 @@ import { drawRows, invocation, serveModel, startTelemetry, trainAndRegister } fr
 
 const RATE = 200;
 const SECONDS_PER_ROUND = 15;
-const ROUNDS = 2;
+const ROUNDS = 3;
 const TOTAL_REQUESTS = 100_000;
 const CONCURRENCY = 16;
 const RESULTS = path.join(__dirname, "results", "telemetry.json");
@@ -54,6 +54,24 @@ async function openLoop(url: string, bodies: readonly string[], rate: number, se
     }
     await Promise.all(inFlight);
     return { latenciesMs, errors, lateMs };
+}
+
+/** Prometheus's histogram_quantile over one histogram's cumulative buckets in the text exposition. */
+function histogramQuantile(exposition: string, metric: string, q: number): number {
+    const buckets = [...exposition.matchAll(new RegExp(`^${metric}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, "gm"))]
+        .map((m) => ({ le: m[1] === "+Inf" ? Infinity : Number(m[1]), count: Number(m[2]) }))
+        .sort((a, b) => a.le - b.le);
+    const total = buckets.at(-1)?.count ?? 0;
+    const rank = q * total;
+    let previous = { le: 0, count: 0 };
+    for (const bucket of buckets) {
+        if (bucket.count >= rank) {
+            if (bucket.le === Infinity) return previous.le;
+            return previous.le + ((bucket.le - previous.le) * (rank - previous.count)) / Math.max(1, bucket.count - previous.count);
+        }
+        previous = bucket;
+    }
+    return NaN;
 }
 
 function rssKiB(pid: number): number {
@@ -93,6 +111,11 @@ async function main(): Promise<void> {
         }
         bare.sort((a, b) => a - b);
         proxied.sort((a, b) => a - b);
+        const exposition = await (await fetch(`${telemetry.adminUrl}/metrics`)).text();
+        const overheadMs = {
+            p50: histogramQuantile(exposition, "mlops_proxy_overhead_seconds", 0.5) * 1000,
+            p99: histogramQuantile(exposition, "mlops_proxy_overhead_seconds", 0.99) * 1000,
+        };
         const latency = {
             rate: RATE,
             requestsEach: bare.length,
@@ -101,6 +124,8 @@ async function main(): Promise<void> {
             bareMs: { p50: percentile(bare, 50), p99: percentile(bare, 99) },
             telemetryMs: { p50: percentile(proxied, 50), p99: percentile(proxied, 99) },
             addedMs: { p50: percentile(proxied, 50) - percentile(bare, 50), p99: percentile(proxied, 99) - percentile(bare, 99) },
+            // The telemetry's own measure: its whole time on a request less the scoring server's (histogram estimate).
+            proxyOverheadMs: overheadMs,
         };
 
         const checkpoints: { requests: number; rssMiB: number }[] = [{ requests: 0, rssMiB: rssKiB(telemetry.pid) / 1024 }];
@@ -146,7 +171,8 @@ async function main(): Promise<void> {
         console.log("path                 p50 ms   p99 ms");
         console.log(`bare scoring server ${fmt(latency.bareMs.p50)} ${fmt(latency.bareMs.p99)}`);
         console.log(`through telemetry   ${fmt(latency.telemetryMs.p50)} ${fmt(latency.telemetryMs.p99)}`);
-        console.log(`added               ${fmt(latency.addedMs.p50)} ${fmt(latency.addedMs.p99)}`);
+        console.log(`added (difference)  ${fmt(latency.addedMs.p50)} ${fmt(latency.addedMs.p99)}`);
+        console.log(`proxy's own time    ${fmt(overheadMs.p50)} ${fmt(overheadMs.p99)}   (mlops_proxy_overhead_seconds, interpolated)`);
         console.log(`\nTelemetry RSS over ${TOTAL_REQUESTS} requests (${memory.requestsPerSecond} requests/s, ${failures} failures)`);
         console.log("requests   RSS MiB");
         for (const c of memory.checkpoints) console.log(`${String(c.requests).padStart(8)} ${c.rssMiB.toFixed(1).padStart(9)}`);
