@@ -27,10 +27,13 @@ function percentile(sorted: readonly number[], p: number): number {
     return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 }
 
-async function openLoop(url: string, bodies: readonly string[], rate: number, seconds: number): Promise<{ latenciesMs: number[]; errors: number; lateMs: number }> {
+async function openLoop(url: string, bodies: readonly string[], rate: number, seconds: number): Promise<{ latenciesMs: number[]; errors: Record<string, number>; lateMs: number }> {
     const total = rate * seconds;
     const latenciesMs: number[] = [];
-    let errors = 0;
+    const errors: Record<string, number> = {};
+    const fail = (why: string) => {
+        errors[why] = (errors[why] ?? 0) + 1;
+    };
     let lateMs = 0;
     const start = performance.now() + 50;
     const inFlight: Promise<void>[] = [];
@@ -44,11 +47,11 @@ async function openLoop(url: string, bodies: readonly string[], rate: number, se
             fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: bodies[i % bodies.length] ?? "" })
                 .then(async (response) => {
                     await response.arrayBuffer();
-                    if (response.status !== 200) errors++;
+                    if (response.status !== 200) fail(`HTTP ${response.status}`);
                     else latenciesMs.push(performance.now() - sent);
                 })
-                .catch(() => {
-                    errors++;
+                .catch((error: unknown) => {
+                    fail(error instanceof Error ? error.message : String(error));
                 }),
         );
     }
@@ -99,13 +102,13 @@ async function main(): Promise<void> {
 
         const bare: number[] = [];
         const proxied: number[] = [];
-        let errors = 0;
+        const errors: Record<string, number> = {};
         let lateMs = 0;
         for (let round = 0; round < ROUNDS; round++) {
             for (const [url, into] of [[`${scoring.url}/invocations`, bare], [`${telemetry.proxyUrl}/invocations`, proxied]] as const) {
                 const result = await openLoop(url, bodies, RATE, SECONDS_PER_ROUND);
                 into.push(...result.latenciesMs);
-                errors += result.errors;
+                for (const [why, n] of Object.entries(result.errors)) errors[why] = (errors[why] ?? 0) + n;
                 lateMs = Math.max(lateMs, result.lateMs);
             }
         }
@@ -118,7 +121,8 @@ async function main(): Promise<void> {
         };
         const latency = {
             rate: RATE,
-            requestsEach: bare.length,
+            answered: { bare: bare.length, telemetry: proxied.length },
+            loadAverage: (await import("node:os")).loadavg(),
             errors,
             schedulerLateMaxMs: Number(lateMs.toFixed(2)),
             bareMs: { p50: percentile(bare, 50), p99: percentile(bare, 99) },
@@ -167,7 +171,8 @@ async function main(): Promise<void> {
         };
 
         const fmt = (n: number) => n.toFixed(2).padStart(8);
-        console.log(`\nAdded latency at ${RATE} requests/s (single-row /invocations, ${bare.length} requests per path, ${errors} errors)`);
+        console.log(`\nAdded latency at ${RATE} requests/s (single-row /invocations, ${bare.length}/${proxied.length} answered bare/through the telemetry, errors ${JSON.stringify(errors)})`);
+        console.log(`load average at the end: ${(await import("node:os")).loadavg().map((l) => l.toFixed(2)).join(" ")} (other work on this machine skews the tail)`);
         console.log("path                 p50 ms   p99 ms");
         console.log(`bare scoring server ${fmt(latency.bareMs.p50)} ${fmt(latency.bareMs.p99)}`);
         console.log(`through telemetry   ${fmt(latency.telemetryMs.p50)} ${fmt(latency.telemetryMs.p99)}`);
