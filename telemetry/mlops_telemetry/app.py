@@ -35,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
 
     # Imported here so that a configuration error is reported even where prometheus_client is missing.
-    from .server import AdminHandler, BoundedServer, ProxyHandler, Telemetry
+    try:
+        from .server import AdminHandler, BoundedServer, ProxyHandler, Telemetry
+    except ImportError as error:
+        log.error("cannot start: %s (the image must provide prometheus_client; ghcr.io/mlflow/mlflow:<version>-full "
+                  "has it through mlflow[extras]'s prometheus-flask-exporter)", error)
+        return 1
 
     app = Telemetry(settings)
     loader = app.loader

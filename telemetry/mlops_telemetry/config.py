@@ -182,7 +182,7 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
         ("MLOPS_CONFIDENCE_WINDOW", "MLOPS_CONFIDENCE_MIN_ROWS"),
     ):
         w, m = integer(window), integer(minimum)
-        if m > w:
+        if m > w >= INTEGERS[window][1]:  # an invalid window is reported once, above
             problems.append(f"{minimum} ({m}) must not exceed {window} ({w})")
     if settings.listen_port == settings.admin_port:
         problems.append(f"MLOPS_LISTEN_PORT and MLOPS_ADMIN_PORT must differ, both are {settings.listen_port}")
