@@ -27,7 +27,12 @@ function percentile(sorted: readonly number[], p: number): number {
     return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 }
 
-async function openLoop(url: string, bodies: readonly string[], rate: number, seconds: number): Promise<{ latenciesMs: number[]; errors: Record<string, number>; lateMs: number }> {
+async function openLoop(
+    url: string,
+    bodies: readonly string[],
+    rate: number,
+    seconds: number,
+): Promise<{ latenciesMs: number[]; errors: Record<string, number>; lateMs: number }> {
     const total = rate * seconds;
     const latenciesMs: number[] = [];
     const errors: Record<string, number> = {};
@@ -90,8 +95,13 @@ async function main(): Promise<void> {
         const scoring = await serveModel(mlflow, model);
         stopAll.unshift(() => scoring.stop());
         const telemetry = await startTelemetry({
-            pod: "clf-7d9f8b6c5d-bench", namespace: "bench", model: "clf", version: model.version, registeredModel: model.name,
-            upstreamPort: scoring.port, mlflowUrl: mlflow.url,
+            pod: "clf-7d9f8b6c5d-bench",
+            namespace: "bench",
+            model: "clf",
+            version: model.version,
+            registeredModel: model.name,
+            upstreamPort: scoring.port,
+            mlflowUrl: mlflow.url,
         });
         stopAll.unshift(() => telemetry.stop());
         const bodies = drawRows(21, 1000).map((r) => invocation([r.features]));
@@ -105,7 +115,10 @@ async function main(): Promise<void> {
         const errors: Record<string, number> = {};
         let lateMs = 0;
         for (let round = 0; round < ROUNDS; round++) {
-            for (const [url, into] of [[`${scoring.url}/invocations`, bare], [`${telemetry.proxyUrl}/invocations`, proxied]] as const) {
+            for (const [url, into] of [
+                [`${scoring.url}/invocations`, bare],
+                [`${telemetry.proxyUrl}/invocations`, proxied],
+            ] as const) {
                 const result = await openLoop(url, bodies, RATE, SECONDS_PER_ROUND);
                 into.push(...result.latenciesMs);
                 for (const [why, n] of Object.entries(result.errors)) errors[why] = (errors[why] ?? 0) + n;
@@ -142,7 +155,9 @@ async function main(): Promise<void> {
             while (sent < TOTAL_REQUESTS) {
                 const i = sent++;
                 const response = await fetch(`${telemetry.proxyUrl}/invocations`, {
-                    method: "POST", headers: { "content-type": "application/json" }, body: bodies[i % bodies.length] ?? "",
+                    method: "POST",
+                    headers: { "content-type": "application/json" },
+                    body: bodies[i % bodies.length] ?? "",
                 });
                 await response.arrayBuffer();
                 if (response.status !== 200) failures++;
@@ -171,8 +186,15 @@ async function main(): Promise<void> {
         };
 
         const fmt = (n: number) => n.toFixed(2).padStart(8);
-        console.log(`\nAdded latency at ${RATE} requests/s (single-row /invocations, ${bare.length}/${proxied.length} answered bare/through the telemetry, errors ${JSON.stringify(errors)})`);
-        console.log(`load average at the end: ${(await import("node:os")).loadavg().map((l) => l.toFixed(2)).join(" ")} (other work on this machine skews the tail)`);
+        console.log(
+            `\nAdded latency at ${RATE} requests/s (single-row /invocations, ${bare.length}/${proxied.length} answered bare/through the telemetry, errors ${JSON.stringify(errors)})`,
+        );
+        console.log(
+            `load average at the end: ${(await import("node:os"))
+                .loadavg()
+                .map((l) => l.toFixed(2))
+                .join(" ")} (other work on this machine skews the tail)`,
+        );
         console.log("path                 p50 ms   p99 ms");
         console.log(`bare scoring server ${fmt(latency.bareMs.p50)} ${fmt(latency.bareMs.p99)}`);
         console.log(`through telemetry   ${fmt(latency.telemetryMs.p50)} ${fmt(latency.telemetryMs.p99)}`);
@@ -184,7 +206,10 @@ async function main(): Promise<void> {
         console.log(`windows at the end: drift ${memory.windows.driftRows}, confidence ${memory.windows.confidenceRows}, pending ${memory.windows.pending}`);
 
         mkdirSync(path.dirname(RESULTS), { recursive: true });
-        writeFileSync(RESULTS, JSON.stringify({ date: new Date().toISOString(), machine: { cpus: (await import("node:os")).cpus().length }, latency, memory }, null, 2) + "\n");
+        writeFileSync(
+            RESULTS,
+            JSON.stringify({ date: new Date().toISOString(), machine: { cpus: (await import("node:os")).cpus().length }, latency, memory }, null, 2) + "\n",
+        );
         console.log(`\nwritten to ${path.relative(process.cwd(), RESULTS)}`);
     } finally {
         for (const stop of stopAll) await stop();

@@ -104,7 +104,13 @@ describe("telemetry → Prometheus (Flagger's kubernetes-pods relabelling) → t
 
     const sidecar = async (target: string, pod: string, primary = false): Promise<Pod> => {
         const telemetry = await startTelemetry({
-            pod, namespace: NAMESPACE, model: target, version: model.version, registeredModel: model.name, upstreamPort: scoring.port, mlflowUrl: mlflow.url,
+            pod,
+            namespace: NAMESPACE,
+            model: target,
+            version: model.version,
+            registeredModel: model.name,
+            upstreamPort: scoring.port,
+            mlflowUrl: mlflow.url,
         });
         const entry = { target, pod, telemetry, primary };
         pods.push(entry);
@@ -129,10 +135,12 @@ describe("telemetry → Prometheus (Flagger's kubernetes-pods relabelling) → t
                 __meta_kubernetes_pod_annotation_prometheus_io_scrape: "true",
                 __meta_kubernetes_pod_annotation_prometheus_io_port: String(p.telemetry.adminPort),
                 __meta_kubernetes_pod_annotation_prometheus_io_path: "/metrics",
-                ...Object.fromEntries(Object.entries(labels).flatMap(([k, v]) => [
-                    [`__meta_kubernetes_pod_label_${sanitize(k)}`, v],
-                    [`__meta_kubernetes_pod_labelpresent_${sanitize(k)}`, "true"],
-                ])),
+                ...Object.fromEntries(
+                    Object.entries(labels).flatMap(([k, v]) => [
+                        [`__meta_kubernetes_pod_label_${sanitize(k)}`, v],
+                        [`__meta_kubernetes_pod_labelpresent_${sanitize(k)}`, "true"],
+                    ]),
+                ),
             },
         };
     };
@@ -143,9 +151,8 @@ describe("telemetry → Prometheus (Flagger's kubernetes-pods relabelling) → t
     /** Flagger's RunQuery: the first sample's value; no sample (or NaN) is "no values found". */
     async function flaggerValue(promql: string, timeoutMs = 30_000): Promise<number> {
         const deadline = Date.now() + timeoutMs;
-        let result: PromSample[] = [];
         while (Date.now() < deadline) {
-            result = await prometheus.query(promql);
+            const result: PromSample[] = await prometheus.query(promql);
             const value = result[0] !== undefined ? Number(result[0].value[1]) : NaN;
             if (!Number.isNaN(value)) return value;
             await new Promise((resolve) => setTimeout(resolve, 500));
@@ -175,7 +182,11 @@ describe("telemetry → Prometheus (Flagger's kubernetes-pods relabelling) → t
         const unsure = await sidecar("clf-unsure", "clf-unsure-9e0f1a2b3c-d4e5f");
 
         const inDistribution = drawRows(11, 600);
-        await sendTraffic(good.telemetry, inDistribution.map((r) => r.features), (i) => inDistribution[i]?.label ?? -1);
+        await sendTraffic(
+            good.telemetry,
+            inDistribution.map((r) => r.features),
+            (i) => inDistribution[i]?.label ?? -1,
+        );
         // The load tester's webhook command, as the Canary would carry it (here against the pod's admin port).
         const cmd = `curl -fsS -X POST http://127.0.0.1:${good.telemetry.adminPort}/mlops/replay`;
         const replayed = await new Promise<string>((resolve, reject) =>
@@ -184,11 +195,23 @@ describe("telemetry → Prometheus (Flagger's kubernetes-pods relabelling) → t
         assert.equal((JSON.parse(replayed) as { rows: number }).rows, model.evaluationRows);
 
         const away = drawRows(12, 600, [1.5, 0, 0, 0]);
-        await sendTraffic(primary.telemetry, away.map((r) => r.features), (i) => ((away[i]?.label ?? 0) + 1) % 3);
+        await sendTraffic(
+            primary.telemetry,
+            away.map((r) => r.features),
+            (i) => ((away[i]?.label ?? 0) + 1) % 3,
+        );
         const drifted = drawRows(13, 600, [1, 0, 0, 0]);
-        await sendTraffic(shifted.telemetry, drifted.map((r) => r.features), (i) => drifted[i]?.label ?? -1);
+        await sendTraffic(
+            shifted.telemetry,
+            drifted.map((r) => r.features),
+            (i) => drifted[i]?.label ?? -1,
+        );
         const rows = drawRows(14, 600);
-        await sendTraffic(mislabelled.telemetry, rows.map((r) => r.features), (i) => ((rows[i]?.label ?? 0) + 1) % 3);
+        await sendTraffic(
+            mislabelled.telemetry,
+            rows.map((r) => r.features),
+            (i) => ((rows[i]?.label ?? 0) + 1) % 3,
+        );
         await sendTraffic(unsure.telemetry, ambiguousRows(15, 600));
 
         // Prometheus starts once the traffic is done, so every scrape sees the final windows.
@@ -201,7 +224,9 @@ describe("telemetry → Prometheus (Flagger's kubernetes-pods relabelling) → t
         );
         // Every target up and scraped at least twice (the over_time functions need samples in the interval).
         const deadline = Date.now() + 60_000;
-        while ((await prometheus.query(`count(count_over_time(mlops_reference_loaded{namespace="${NAMESPACE}"}[1m]) >= 2)`))[0]?.value[1] !== String(pods.length)) {
+        while (
+            (await prometheus.query(`count(count_over_time(mlops_reference_loaded{namespace="${NAMESPACE}"}[1m]) >= 2)`))[0]?.value[1] !== String(pods.length)
+        ) {
             if (Date.now() > deadline) throw new Error(`Prometheus did not scrape all ${pods.length} pods:\n${prometheus.logs()}`);
             await new Promise((resolve) => setTimeout(resolve, 500));
         }
@@ -227,7 +252,10 @@ describe("telemetry → Prometheus (Flagger's kubernetes-pods relabelling) → t
                 { namespace: labels.namespace, pod: labels.pod, model: labels.model, model_version: labels.model_version },
                 { namespace: NAMESPACE, pod: p.pod, model: p.target, model_version: model.version },
             );
-            assert.deepEqual(Object.keys(labels).filter((k) => k.startsWith("exported_")), []);
+            assert.deepEqual(
+                Object.keys(labels).filter((k) => k.startsWith("exported_")),
+                [],
+            );
             // What the relabelling added: the job's own pod labels, next to (not instead of) the exporter's.
             assert.equal(labels.kubernetes_namespace, NAMESPACE);
             assert.equal(labels.kubernetes_pod_name, p.pod);
@@ -241,7 +269,10 @@ describe("telemetry → Prometheus (Flagger's kubernetes-pods relabelling) → t
     it("the canary selector picks the canary pod only, never the primary", async () => {
         const selector = renderFlaggerQuery(CANARY_POD_SELECTOR, { namespace: NAMESPACE, target: "clf", interval: canary.interval });
         const selected = await prometheus.query(`mlops_feature_drift_score{${selector}}`);
-        assert.deepEqual(selected.map((s) => s.metric.pod), ["clf-7d9f8b6c5d-x2k4p"]);
+        assert.deepEqual(
+            selected.map((s) => s.metric.pod),
+            ["clf-7d9f8b6c5d-x2k4p"],
+        );
         const all = await prometheus.query(`mlops_feature_drift_score{namespace="${NAMESPACE}", kubernetes_pod_name=~"clf-.*"}`);
         assert.equal(all.length, pods.length, "every pod is scraped; only the selector leaves the others out");
     });

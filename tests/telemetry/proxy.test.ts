@@ -51,7 +51,14 @@ describe("telemetry proxy in front of the real scoring server", function () {
 
     const sidecar = async (pod: string, env: Record<string, string> = {}, upstreamPort = scoring.port, registeredModel = model.name) => {
         const telemetry = await startTelemetry({
-            pod, namespace: NAMESPACE, model: "clf", version: model.version, registeredModel, upstreamPort, mlflowUrl: mlflow.url, env,
+            pod,
+            namespace: NAMESPACE,
+            model: "clf",
+            version: model.version,
+            registeredModel,
+            upstreamPort,
+            mlflowUrl: mlflow.url,
+            env,
         });
         sidecars.push(telemetry);
         return telemetry;
@@ -87,8 +94,10 @@ describe("telemetry proxy in front of the real scoring server", function () {
             assert.deepEqual(await call(`${telemetry.proxyUrl}${path}`), direct, path);
         }
         const csv = "x0,x1,x2,x3\n0,0,0,0\n4,4,0,0\n";
-        assert.deepEqual({ ...(await call(`${telemetry.proxyUrl}/invocations`, post(csv, "text/csv"))), predictionId: null },
-            { ...(await call(`${scoring.url}/invocations`, post(csv, "text/csv"))), predictionId: null });
+        assert.deepEqual(
+            { ...(await call(`${telemetry.proxyUrl}/invocations`, post(csv, "text/csv"))), predictionId: null },
+            { ...(await call(`${scoring.url}/invocations`, post(csv, "text/csv"))), predictionId: null },
+        );
     });
 
     it("passes the scoring server's errors through for malformed input, logs one line per kind of error, and keeps serving", async () => {
@@ -168,8 +177,14 @@ describe("telemetry proxy in front of the real scoring server", function () {
 
     it("keeps its state within the configured windows however many requests it sees", async () => {
         const windows = {
-            MLOPS_DRIFT_WINDOW: "50", MLOPS_DRIFT_MIN_ROWS: "10", MLOPS_ACCURACY_WINDOW: "30", MLOPS_ACCURACY_MIN_LABELS: "5",
-            MLOPS_CONFIDENCE_WINDOW: "40", MLOPS_CONFIDENCE_MIN_ROWS: "5", MLOPS_PENDING_MAX: "20", MLOPS_PENDING_MAX_ROWS: "2",
+            MLOPS_DRIFT_WINDOW: "50",
+            MLOPS_DRIFT_MIN_ROWS: "10",
+            MLOPS_ACCURACY_WINDOW: "30",
+            MLOPS_ACCURACY_MIN_LABELS: "5",
+            MLOPS_CONFIDENCE_WINDOW: "40",
+            MLOPS_CONFIDENCE_MIN_ROWS: "5",
+            MLOPS_PENDING_MAX: "20",
+            MLOPS_PENDING_MAX_ROWS: "2",
         };
         const telemetry = await sidecar("clf-7d9f8b6c5d-bnd01", windows);
         await waitForReference(telemetry);
@@ -182,7 +197,10 @@ describe("telemetry proxy in front of the real scoring server", function () {
         }
         // Labels for the newest 10 predictions (still pending) and for the oldest 10 (evicted long ago).
         const feedback = [...ids.slice(-10), ...ids.slice(0, 10)].map((id) => ({ prediction_id: id, labels: [0, 1, 2, 0] }));
-        const fed = JSON.parse((await call(`${telemetry.adminUrl}/mlops/feedback`, post(JSON.stringify(feedback)))).body) as { matched: number; unknown: number };
+        const fed = JSON.parse((await call(`${telemetry.adminUrl}/mlops/feedback`, post(JSON.stringify(feedback)))).body) as {
+            matched: number;
+            unknown: number;
+        };
         assert.deepEqual(fed, { ...fed, matched: 20, unknown: 10 }, "two rows kept per pending prediction (MLOPS_PENDING_MAX_ROWS)");
         const state = JSON.parse((await call(`${telemetry.adminUrl}/mlops/state`)).body) as {
             drift: { rows: number; size: number; counts: number[][] };
@@ -192,7 +210,10 @@ describe("telemetry proxy in front of the real scoring server", function () {
         };
         assert.equal(state.drift.rows, 50);
         assert.equal(state.drift.size, 50);
-        assert.deepEqual(state.drift.counts.map((c) => c.reduce((a, b) => a + b, 0)), [50, 50, 50, 50]);
+        assert.deepEqual(
+            state.drift.counts.map((c) => c.reduce((a, b) => a + b, 0)),
+            [50, 50, 50, 50],
+        );
         assert.equal(state.confidence.rows, 40);
         assert.equal(state.accuracy.labelled, 20);
         assert.equal(state.pending.entries, 10, "20 kept, 10 of them labelled (a prediction is labelled once)");

@@ -28,7 +28,13 @@ describe("telemetry: Python unit tests (tests/telemetry/python, the venv's Pytho
                 {
                     timeout: 30_000,
                     // Only what the test sets: none of the variables the sidecar reads comes from the test's environment.
-                    env: { PATH: process.env.PATH ?? "", PYTHONPATH: TELEMETRY_DIR, PYTHONDONTWRITEBYTECODE: "1", POD_NAME: "clf-5d8f7b9c4-x2k4p", MLOPS_DRIFT_WINDOW: "-1" },
+                    env: {
+                        PATH: process.env.PATH ?? "",
+                        PYTHONPATH: TELEMETRY_DIR,
+                        PYTHONDONTWRITEBYTECODE: "1",
+                        POD_NAME: "clf-5d8f7b9c4-x2k4p",
+                        MLOPS_DRIFT_WINDOW: "-1",
+                    },
                 },
                 (error, _stdout, err) => resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stderr: err }),
             );

@@ -254,12 +254,12 @@ export async function startPrometheus(scrapeConfig: (fileSdPath: string) => unkn
     writeFileSync(configFile, JSON.stringify(scrapeConfig(targetsFile), null, 2));
     const port = await freePort();
     const binary = "prometheus";
-    const { process: proc } = launch(binary, [
-        `--config.file=${configFile}`,
-        `--storage.tsdb.path=${path.join(dir, "data")}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        "--log.level=warn",
-    ], { ...process.env }, dir);
+    const { process: proc } = launch(
+        binary,
+        [`--config.file=${configFile}`, `--storage.tsdb.path=${path.join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"],
+        { ...process.env },
+        dir,
+    );
     const url = `http://127.0.0.1:${port}`;
     const stop = async () => {
         await proc.stop();
@@ -269,7 +269,7 @@ export async function startPrometheus(scrapeConfig: (fileSdPath: string) => unkn
         await waitFor("prometheus", `${url}/-/ready`, proc, 30_000);
     } catch (error) {
         await stop();
-        throw new Error(`${error instanceof Error ? error.message : String(error)}\n(is Prometheus installed? bash .ci/prometheus.sh)`);
+        throw new Error(`${error instanceof Error ? error.message : String(error)}\n(is Prometheus installed? bash .ci/prometheus.sh)`, { cause: error });
     }
     return {
         ...proc,
