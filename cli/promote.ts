@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { Command } from "commander";
-import { applyChange, describePlan, requireCleanStackFile } from "./gitops/apply";
+import { applyChange, describePlan, requireBranch, requireCleanStackFile } from "./gitops/apply";
 import {
     asRefusal,
     asRefusalAsync,
@@ -18,6 +18,7 @@ import { loadCriteria } from "./gitops/criteria";
 import { GitRepository } from "./gitops/git";
 import { planPromotion, type PromotionRequest, promotionSubject, promotionTarget } from "./gitops/plan";
 import { registryFromEnv } from "./gitops/registryActions";
+import { Refusal } from "./gitops/refusal";
 
 /**
  * `npm run promote -- <model> <version> --to <stack> --approved-by a,b [--dry-run]`
@@ -36,9 +37,14 @@ export interface PromoteOptions {
 export async function promote(request: PromotionRequest, options: PromoteOptions, io: CommandIo): Promise<number> {
     const subject = promotionSubject(request);
     const { projectDir } = options;
-    const stacks = readStacks(projectDir, subject);
+    const { stacks, unreadable } = readStacks(projectDir, subject);
+    // The target's own problem refuses; another broken stack file only stays out of the promotion.
+    const broken = unreadable.find((u) => u.stack === request.stack);
+    if (broken !== undefined) throw Refusal.of(subject, "input", broken.problem);
+    for (const other of unreadable) io.err(`warning: not read, so it plays no part in this promotion: ${other.problem}`);
     const { target, registeredModel, environment } = promotionTarget(request, stacks);
-    const repo = await asRefusalAsync(subject, () => GitRepository.open(projectDir));
+    const repo = await asRefusalAsync(subject, () => GitRepository.open(projectDir, { onLockWait: io.err }));
+    await asRefusalAsync(subject, () => requireBranch(repo, subject));
     await requireCleanStackFile(repo, subject, path.join(projectDir, target.source.file), target.source.file);
     const criteria = asRefusal(subject, () => loadCriteria(projectDir, request.stack, environment));
     // What the previous environment declares is read from its file: it must be what git holds too.

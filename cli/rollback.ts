@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { Command } from "commander";
-import { applyChange, describePlan, requireCleanStackFile } from "./gitops/apply";
+import { applyChange, describePlan, requireBranch, requireCleanStackFile } from "./gitops/apply";
 import {
     askRegistry,
     asRefusalAsync,
@@ -40,7 +40,8 @@ export async function rollback(model: string, stack: string, options: RollbackOp
     const declared = current.model(model);
     if (declared === undefined)
         throw Refusal.of(subject, "input", `${current.source.file} declares no model "${model}" (declared: ${current.modelNames.join(", ") || "none"})`);
-    const repo = await asRefusalAsync(subject, () => GitRepository.open(projectDir));
+    const repo = await asRefusalAsync(subject, () => GitRepository.open(projectDir, { onLockWait: io.err }));
+    await asRefusalAsync(subject, () => requireBranch(repo, subject));
     await requireCleanStackFile(repo, subject, file, current.source.file);
 
     const previous = await asRefusalAsync(subject, () => previousDeclaration(repo, file, current, model));

@@ -50,7 +50,7 @@ export function readStackFile(file: string): StackConfigValues {
     try {
         // The size is checked before the bytes are read: a stack file is never large.
         const size = fs.statSync(file).size;
-        if (size > STACK_FILE_LIMITS.maxBytes) throw new StackFileError(tooLarge(file, size));
+        if (size > STACK_FILE_LIMITS.maxBytes) throw new StackFileError(stackFileTooLarge(file, size));
         text = fs.readFileSync(file, "utf8");
     } catch (err) {
         if (err instanceof StackFileError) throw err;
@@ -67,7 +67,7 @@ export function readStackFile(file: string): StackConfigValues {
  */
 export function loadStackYaml(text: string, file: string): { readonly document: Document.Parsed; readonly data: unknown } {
     const size = Buffer.byteLength(text, "utf8");
-    if (size > STACK_FILE_LIMITS.maxBytes) throw new StackFileError(tooLarge(file, size));
+    if (size > STACK_FILE_LIMITS.maxBytes) throw new StackFileError(stackFileTooLarge(file, size));
     const lineCounter = new LineCounter();
     // `merge`: Pulumi's YAML reader (go-yaml) honours `<<: *defaults`, so a stack file may use it.
     const document = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
@@ -134,7 +134,8 @@ function nonFiniteNumbers(value: unknown, root: string, at: readonly (string | n
     return [];
 }
 
-function tooLarge(file: string, size: number): string {
+/** Why a stack file of `size` bytes is not read. */
+export function stackFileTooLarge(file: string, size: number): string {
     return `${file}: refused: ${size} bytes, more than the ${STACK_FILE_LIMITS.maxBytes} bytes a stack file may have`;
 }
 

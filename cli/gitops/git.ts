@@ -7,7 +7,17 @@ import * as path from "node:path";
  * and signing work as the user set them up). History is only ever added to: one commit of one file.
  */
 
-export class GitError extends Error {}
+export class GitError extends Error {
+    constructor(
+        message: string,
+        /** git's exit code, when it ran. */
+        readonly exitCode?: number,
+        /** The `index.lock` another git process holds, when that is why git refused. */
+        readonly lockFile?: string,
+    ) {
+        super(message);
+    }
+}
 
 export interface GitCommit {
     readonly sha: string;
@@ -15,13 +25,40 @@ export interface GitCommit {
     readonly subject: string;
 }
 
+export interface GitOptions {
+    /** Told once when a command waits for another git process's `index.lock`. */
+    readonly onLockWait?: (message: string) => void;
+}
+
+/**
+ * How long a command waits for another git process's `index.lock` before giving up: git holds it
+ * for the moment a commit or a status refresh takes, so a few seconds is plenty, and a lock still
+ * there after them is most likely left by a git that crashed.
+ */
+export const INDEX_LOCK_RETRY_MS: readonly number[] = [100, 200, 400, 800, 1500, 2000];
+
 export class GitRepository {
-    private constructor(readonly root: string) {}
+    private waitReported = false;
+
+    private constructor(
+        readonly root: string,
+        private readonly options: GitOptions,
+    ) {}
 
     /** The repository `dir` is in; throws `GitError` when it is in none. */
-    static async open(dir: string): Promise<GitRepository> {
+    static async open(dir: string, options: GitOptions = {}): Promise<GitRepository> {
         const root = (await runGit(dir, ["rev-parse", "--show-toplevel"])).trim();
-        return new GitRepository(fs.realpathSync(root));
+        return new GitRepository(fs.realpathSync(root), options);
+    }
+
+    /** The branch HEAD is on, or `undefined` when HEAD is detached. */
+    async currentBranch(): Promise<string | undefined> {
+        try {
+            return (await this.git(["symbolic-ref", "--quiet", "--short", "HEAD"])).trim();
+        } catch (err) {
+            if (err instanceof GitError && err.exitCode === 1) return undefined;
+            throw err;
+        }
     }
 
     /** A path relative to the repository root, as git names it. */
@@ -76,8 +113,27 @@ export class GitRepository {
         }
     }
 
-    private git(args: readonly string[], input?: string): Promise<string> {
-        return runGit(this.root, args, input);
+    /** Runs git; a command refused because another git process holds `index.lock` is retried (INDEX_LOCK_RETRY_MS), then refused in one line. */
+    private async git(args: readonly string[], input?: string): Promise<string> {
+        for (let attempt = 0; ; attempt++) {
+            try {
+                return await runGit(this.root, args, input);
+            } catch (err) {
+                const lock = err instanceof GitError ? err.lockFile : undefined;
+                if (lock === undefined) throw err;
+                const delay = INDEX_LOCK_RETRY_MS[attempt];
+                if (delay === undefined) {
+                    const waited = INDEX_LOCK_RETRY_MS.reduce((sum, ms) => sum + ms, 0) / 1000;
+                    throw new GitError(
+                        `git ${args[0] ?? ""} failed: another git process holds ${lock} (still there after ${waited} s); ` +
+                            "let it finish, or remove the file if no git process is running",
+                    );
+                }
+                if (!this.waitReported) this.options.onLockWait?.(`waiting: another git process holds ${lock}`);
+                this.waitReported = true;
+                await new Promise((resolve) => setTimeout(resolve, delay));
+            }
+        }
     }
 }
 
@@ -94,10 +150,13 @@ function runGit(cwd: string, args: readonly string[], input?: string): Promise<s
                         .split("\n")
                         .filter((line) => line.trim() !== "")
                         .join(" / ");
-                    reject(new GitError(`git ${args[0] ?? ""} failed: ${detail}`));
+                    const lock = /Unable to create '([^']*index\.lock)': File exists/.exec(stderr)?.[1];
+                    reject(new GitError(`git ${args[0] ?? ""} failed: ${detail}`, typeof error.code === "number" ? error.code : undefined, lock));
                 } else resolve(stdout);
             },
         );
+        // git may exit before reading its input (a held index.lock): the exit code says why, not EPIPE.
+        child.stdin?.on("error", () => undefined);
         if (input !== undefined) child.stdin?.end(input);
         else child.stdin?.end();
     });

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { unusedUrl } from "../support/faultyServers";
-import { type CliResult, registrySnapshot, runCli, type SeededModel, useRegistryWorkbench } from "../support/gitRepo";
+import { type CliResult, registrySnapshot, runCli, runCliUntil, type SeededModel, useRegistryWorkbench } from "../support/gitRepo";
 
 /**
  * `npm run promote` as a child process, on a temporary git repository holding copies of the shipped
@@ -13,6 +13,14 @@ import { type CliResult, registrySnapshot, runCli, type SeededModel, useRegistry
 
 const PRODUCTION = "Pulumi.production.yaml";
 const STAGING = "Pulumi.staging.yaml";
+
+/** 446 bytes of YAML whose aliases expand to about 1.9 GiB. */
+const ALIAS_BOMB = [
+    `a: &a [${Array(9).fill('"lol"').join(",")}]`,
+    ..."bcdefghi".split("").map((name, i) => `${name}: &${name} [${Array(9).fill(`*${"abcdefghi"[i]}`).join(",")}]`),
+    "config: {mlops-platform:models: *i}",
+    "",
+].join("\n");
 
 /** The lines that differ between two texts of the same length, as [before, after] pairs. */
 function changedLines(before: string, after: string): Array<[string, string]> {
@@ -315,6 +323,75 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
                 "",
             ]);
         });
+    });
+
+    it("promotes into staging while an unrelated stack file is an alias bomb, warning once; refuses that stack itself in one line", async () => {
+        bench.repo.commit("Pulumi.qa.yaml", ALIAS_BOMB, "qa: a stack file nobody should have committed");
+        const head = bench.repo.head();
+        const result = await promote(["fraud-detector", fraud.candidateVersion, "--to", "staging"]);
+        assertExit(result, 0);
+        assert.equal(
+            result.stderr,
+            "warning: not read, so it plays no part in this promotion: Pulumi.qa.yaml: refused: its aliases expand past the 100 alias references a stack file may use (a YAML alias bomb?)\n",
+        );
+        assert.equal(bench.repo.git("rev-parse", "HEAD~1").trim(), head);
+        assert.equal(bench.repo.git("show", "--name-only", "--format=", "HEAD").trim(), STAGING);
+
+        await assertNothingChanged(async () => {
+            const bomb = await promote(["fraud-detector", fraud.candidateVersion, "--to", "qa"]);
+            assertExit(bomb, 2);
+            assert.equal(
+                bomb.stderr,
+                `refused to promote fraud-detector version ${fraud.candidateVersion} to qa: Pulumi.qa.yaml: refused: its aliases expand past the 100 alias references a stack file may use (a YAML alias bomb?)\n`,
+            );
+        });
+    });
+
+    it("refuses on a detached HEAD (a commit there would be on no branch), changing nothing", async () => {
+        bench.repo.git("checkout", "--quiet", "--detach");
+        await assertNothingChanged(async () => {
+            const result = await promote(["fraud-detector", fraud.candidateVersion, "--to", "staging"]);
+            assertExit(result, 2);
+            assert.equal(
+                result.stderr,
+                `refused to promote fraud-detector version ${fraud.candidateVersion} to staging: HEAD is detached at ${bench.repo.head().slice(0, 12)}, ` +
+                    "so a commit would be on no branch; check out the branch the stack files live on (git switch main) first\n",
+            );
+        });
+    });
+
+    it("waits for another git process's index.lock a bounded time, then refuses in one line, changing nothing", async () => {
+        const lock = path.join(bench.repo.dir, ".git", "index.lock");
+        writeFileSync(lock, "");
+        await assertNothingChanged(async () => {
+            const result = await promote(["fraud-detector", fraud.candidateVersion, "--to", "staging"]);
+            assertExit(result, 1);
+            assert.equal(
+                result.stderr,
+                `waiting: another git process holds ${realpathSync(lock)}\n` +
+                    `refused to promote fraud-detector version ${fraud.candidateVersion} to staging: git commit failed: another git process holds ${realpathSync(lock)} ` +
+                    "(still there after 5 s); let it finish, or remove the file if no git process is running; Pulumi.staging.yaml is restored and nothing changed\n",
+            );
+        });
+        rmSync(lock);
+    });
+
+    it("commits once the other git process lets go of index.lock", async () => {
+        const lock = path.join(bench.repo.dir, ".git", "index.lock");
+        writeFileSync(lock, "");
+        const head = bench.repo.head();
+        // Released when the command says it waits, as a concurrent git would finish its commit.
+        const result = await runCliUntil("promote", ["fraud-detector", fraud.candidateVersion, "--to", "staging"], {
+            projectDir: bench.repo.dir,
+            trackingUri: bench.server.url,
+            onStderr: (text) => {
+                if (text.includes("waiting: another git process holds")) rmSync(lock, { force: true });
+            },
+        });
+        assertExit(result, 0);
+        assert.equal(result.stderr, `waiting: another git process holds ${path.join(realpathSync(path.join(bench.repo.dir, ".git")), "index.lock")}\n`);
+        assert.equal(bench.repo.git("rev-parse", "HEAD~1").trim(), head);
+        assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "staging"))?.version, fraud.candidateVersion);
     });
 
     it("answers --help (exit 0) and a missing --to (exit 2) as a command line tool does", async () => {

@@ -159,6 +159,24 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
         assert.deepEqual(await registrySnapshot(bench.server.url, bench.seeded), before);
     });
 
+    it("refuses on a detached HEAD (a commit there would be on no branch), changing nothing", async () => {
+        await promoteStaged();
+        bench.repo.git("checkout", "--quiet", "--detach");
+        const head = bench.repo.head();
+        const text = bench.repo.read(PRODUCTION);
+        const before = await registrySnapshot(bench.server.url, bench.seeded);
+        const result = await cli("rollback", ["fraud-detector", "--stack", "production"]);
+        assertExit(result, 2);
+        assert.equal(
+            result.stderr,
+            `refused to roll back fraud-detector in production: HEAD is detached at ${head.slice(0, 12)}, ` +
+                "so a commit would be on no branch; check out the branch the stack files live on (git switch main) first\n",
+        );
+        assert.equal(bench.repo.head(), head);
+        assert.equal(bench.repo.read(PRODUCTION), text);
+        assert.deepEqual(await registrySnapshot(bench.server.url, bench.seeded), before);
+    });
+
     it("refuses an unknown model (exit 2)", async () => {
         const result = await cli("rollback", ["spam-filter", "--stack", "production"]);
         assertExit(result, 2);

@@ -143,6 +143,7 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
         });
         assert.deepEqual(JSON.parse(result.stdout), {
             registry: bench.server.url,
+            unreadable: [],
             models: [
                 row("fraud-detector", "fraud_detector", "staging", declared["fraud_detector@staging"] as string, "in-sync", "in sync"),
                 row(
@@ -164,6 +165,31 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
                 row("product-image-tagger", "product_image_tagger", "production", declared["product_image_tagger@production"] as string, "in-sync", "in sync"),
             ],
         });
+    });
+
+    it("still reports every other stack when one stack file is an alias bomb, and names that file once", async () => {
+        bench.repo.write(
+            "Pulumi.qa.yaml",
+            `${"a: &a [x, x, x, x, x, x, x, x, x]\n"}${"bcdefghi"
+                .split("")
+                .map((name, i) => `${name}: &${name} [${Array(9).fill(`*${"abcdefghi"[i]}`).join(", ")}]\n`)
+                .join("")}config: {mlops-platform:models: *i}\n`,
+        );
+        const bomb = "Pulumi.qa.yaml: refused: its aliases expand past the 100 alias references a stack file may use (a YAML alias bomb?)";
+        const json = await cli("status", ["--json"]);
+        assertExit(json, 0);
+        const report = JSON.parse(json.stdout) as { models: Array<{ state: string }>; unreadable: unknown };
+        assert.equal(report.models.length, 4);
+        assert.deepEqual(
+            report.models.map((row) => row.state),
+            ["in-sync", "in-sync", "in-sync", "in-sync"],
+        );
+        assert.deepEqual(report.unreadable, [{ stack: "qa", file: "Pulumi.qa.yaml", problem: bomb }]);
+
+        const table = await cli("status", []);
+        assertExit(table, 0);
+        assert.equal(table.stderr, `warning: not read: ${bomb}\n`);
+        assert.equal(table.stdout.trimEnd().split("\n").length, 6);
     });
 
     it("prints the same as a table for people", async () => {

@@ -3,7 +3,7 @@
  * GitOps commands (promote, rollback, status, sync-registry) to work on; the commands run as real
  * child processes, the way `npm run promote` runs them; and a registry seeded to match the stacks.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -101,6 +101,32 @@ export function runCli(
                 else resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
             },
         );
+    });
+}
+
+/** As `runCli`, with the child's stderr handed to `onStderr` as it arrives (to act while the command runs). */
+export function runCliUntil(
+    command: GitopsCommand,
+    args: readonly string[],
+    options: { readonly projectDir: string; readonly trackingUri?: string; readonly onStderr: (text: string) => void },
+): Promise<CliResult> {
+    const env: NodeJS.ProcessEnv = { ...gitEnv(), MLFLOW_TRACKING_URI: options.trackingUri ?? "" };
+    for (const name of ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"]) delete env[name];
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", ENTRY_POINTS[command], "--project-dir", options.projectDir, ...args], {
+            cwd: REPO_ROOT,
+            env,
+            timeout: 60_000,
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on("data", (chunk: Buffer) => {
+            stderr += chunk.toString();
+            options.onStderr(stderr);
+        });
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code, stdout, stderr }));
     });
 }
 
