@@ -19,6 +19,7 @@ import { GitRepository } from "./gitops/git";
 import { planPromotion, type PromotionRequest, promotionSubject, promotionTarget } from "./gitops/plan";
 import { registryFromEnv } from "./gitops/registryActions";
 import { Refusal } from "./gitops/refusal";
+import { oneLine, rollbacksInHistory, rollbacksInRegistry } from "./gitops/rollbacks";
 
 /**
  * `npm run promote -- <model> <version> --to <stack> --approved-by a,b [--dry-run]`
@@ -58,7 +59,16 @@ export async function promote(request: PromotionRequest, options: PromoteOptions
         .now()
         .toISOString()
         .replace(/\.\d{3}Z$/, "Z");
-    const plan = planPromotion({ request, stacks, criteria, registry: { url: registry.registryUrl, ...answers }, promotedAt });
+    // Rolled back before? git's rollback commits of this stack file, and the registry's tags of every environment.
+    const inGit = (await asRefusalAsync(subject, () => rollbacksInHistory(repo, path.join(projectDir, target.source.file), request.model))).filter(
+        (r) => r.version === request.version,
+    );
+    // Both usually say the same rollback: the registry's words (every environment) win, git's stand in when it has none.
+    const inRegistry = answers.modelVersion === undefined ? [] : rollbacksInRegistry(answers.modelVersion);
+    const rolledBack = inRegistry.length > 0 ? inRegistry : inGit;
+    if (request.allowRolledBack !== undefined && rolledBack.length === 0)
+        io.err(`warning: --allow-rolled-back is not needed: version ${request.version} was never rolled back`);
+    const plan = planPromotion({ request, stacks, criteria, registry: { url: registry.registryUrl, ...answers }, promotedAt, rolledBack });
     for (const warning of plan.warnings) io.err(`warning: ${warning} (advisory in ${criteria.file})`);
 
     if (options.dryRun) {
@@ -89,14 +99,28 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
             (value: string, previous: string[]) => parseList(value, previous),
             [] as string[],
         )
+        .option("--allow-rolled-back <reason>", "promote a version that was rolled back before (refused without this); the reason goes into the commit")
         .option("--dry-run", "show the diff, commit message and registry writes; change nothing", false)
-        .action(async (model: string, version: string, opts: { to: string; approvedBy: string[]; dryRun: boolean; projectDir: string }) => {
-            exitCode = await promote(
-                { model, version, stack: opts.to, approvedBy: opts.approvedBy },
-                { projectDir: resolveProjectDir(io, opts.projectDir), dryRun: opts.dryRun },
-                io,
-            );
-        });
+        .action(
+            async (
+                model: string,
+                version: string,
+                opts: { to: string; approvedBy: string[]; dryRun: boolean; projectDir: string; allowRolledBack?: string },
+            ) => {
+                const allowRolledBack = opts.allowRolledBack === undefined ? undefined : oneLine(opts.allowRolledBack);
+                if (allowRolledBack === "")
+                    throw Refusal.of(
+                        promotionSubject({ model, version, stack: opts.to, approvedBy: [] }),
+                        "input",
+                        "--allow-rolled-back is empty; say why the version is safe now",
+                    );
+                exitCode = await promote(
+                    { model, version, stack: opts.to, approvedBy: opts.approvedBy, ...(allowRolledBack !== undefined && { allowRolledBack }) },
+                    { projectDir: resolveProjectDir(io, opts.projectDir), dryRun: opts.dryRun },
+                    io,
+                );
+            },
+        );
     return runCommand(command, argv, io, () => exitCode);
 }
 

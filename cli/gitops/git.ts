@@ -103,6 +103,26 @@ export class GitRepository {
             });
     }
 
+    /** The trailers (`Key: value` lines ending the message) of the commits that changed the file, newest first. */
+    async trailers(
+        file: string,
+    ): Promise<Array<{ readonly sha: string; readonly committedAt: string; readonly trailers: ReadonlyArray<readonly [string, string]> }>> {
+        const output = await this.git(["log", "--format=%H%x1f%cI%x1f%(trailers:only,unfold)%x1e", "--", this.relative(file)]);
+        return output
+            .split("\x1e")
+            .map((record) => record.replace(/^\n/, ""))
+            .filter((record) => record.trim() !== "")
+            .map((record) => {
+                const [sha = "", committedAt = "", lines = ""] = record.split("\x1f");
+                const trailers = lines
+                    .split("\n")
+                    .map((line) => /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line))
+                    .filter((match): match is RegExpExecArray => match !== null)
+                    .map((match): readonly [string, string] => [match[1] as string, (match[2] as string).trim()]);
+                return { sha, committedAt, trailers };
+            });
+    }
+
     /** The file's text at a commit, or `undefined` when the commit has no such file. */
     async show(commit: string, file: string): Promise<string | undefined> {
         try {

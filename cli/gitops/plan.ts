@@ -1,10 +1,11 @@
 import type { ModelVersion, Run } from "../../policies/mlflowRestClient";
-import { promotionTagKey } from "../../policies/registryContract";
+import { formatRollbackTag, promotionTagKey, rollbackTagKey } from "../../policies/registryContract";
 import { platformConfigProblems } from "../../infra/validation";
 import { formatProblem, parseStackFile } from "../../stacks";
 import { type EnvironmentCriteria, judge, judgedMetrics } from "./criteria";
 import { type RegistryAction, promotionActions, rollbackActions } from "./registryActions";
 import { Refusal, type RefusalReason } from "./refusal";
+import { type RolledBackVersion, rolledBackTrailer, TRAILERS } from "./rollbacks";
 import { type ModelDeclaration, StackFileProblem, type StackText } from "./stackText";
 import type { YamlValue } from "./yamlEdit";
 
@@ -24,6 +25,8 @@ export interface PromotionRequest {
     /** The target stack. */
     readonly stack: string;
     readonly approvedBy: readonly string[];
+    /** Why a version that was rolled back may be promoted again (`--allow-rolled-back`); it goes into the commit. */
+    readonly allowRolledBack?: string | undefined;
 }
 
 /** What the registry said about the requested version; `undefined` where it answered "does not exist". */
@@ -42,6 +45,8 @@ export interface PromotionInputs {
     readonly registry: RegistryAnswers;
     /** ISO-8601, recorded as `promotedAt`. */
     readonly promotedAt: string;
+    /** What git and the registry say of rollbacks away from the requested version (none when it never was). */
+    readonly rolledBack?: readonly RolledBackVersion[];
 }
 
 /** A change to one stack file, ready to be written, committed and recorded in the registry. */
@@ -135,7 +140,15 @@ export function planPromotion(inputs: PromotionInputs): StackChangePlan {
     const unwritable = metrics.names
         .filter((name) => !Number.isFinite(run.metrics[name]))
         .map((name) => `run ${run.runId} recorded ${name} = ${run.metrics[name]}, which cannot be declared as evidence`);
-    const blockingProblems = [...(advisory ? [] : stageProblems), ...verdict.blocking, ...unwritable];
+    const rolledBack = inputs.rolledBack ?? [];
+    const rollbackProblems =
+        rolledBack.length === 0 || request.allowRolledBack !== undefined
+            ? []
+            : [
+                  `version ${request.version} was ${rolledBack.map((r) => r.said).join("; ")}; ` +
+                      'promote it again only with --allow-rolled-back "<why it is safe now>"',
+              ];
+    const blockingProblems = [...rollbackProblems, ...(advisory ? [] : stageProblems), ...verdict.blocking, ...unwritable];
     if (blockingProblems.length > 0) throw reasons(subject, blockingProblems);
     const warnings = [...(advisory ? stageProblems : []), ...verdict.warnings];
 
@@ -153,6 +166,13 @@ export function planPromotion(inputs: PromotionInputs): StackChangePlan {
         `Metrics:     ${formatMetrics(evidence.metrics)}`,
         `Approved by: ${request.approvedBy.join(", ") || "nobody"}`,
         `Criteria:    ${criteria.file} (${criteria.enforcementLevel}): ${criteria.enforcementLevel === "disabled" ? "not checked" : warnings.length === 0 ? "met" : `not met: ${warnings.join("; ")}`}`,
+        ...(rolledBack.length > 0 && request.allowRolledBack !== undefined
+            ? [
+                  `Rolled back: version ${request.version} was ${rolledBack.map((r) => r.said).join("; ")}; promoted again because: ${request.allowRolledBack}`,
+                  "",
+                  `${TRAILERS.allowRolledBack}: ${request.allowRolledBack}`,
+              ]
+            : []),
     ].join("\n");
 
     return {
@@ -225,6 +245,10 @@ export interface RollbackInputs {
     /** The most recent earlier revision of the file that declares another version of the model. */
     readonly previous: { readonly commit: string; readonly subject: string; readonly stack: StackText };
     readonly registry: { readonly url: string; readonly modelVersion: ModelVersion | undefined };
+    /** Why, as given with `--reason`. */
+    readonly reason?: string | undefined;
+    /** ISO-8601, recorded in the registry's rollback tag. */
+    readonly rolledBackAt: string;
 }
 
 export function rollbackSubject(model: string, stack: string): string {
@@ -276,7 +300,13 @@ export function planRollback(inputs: RollbackInputs): StackChangePlan {
         `Run:         ${evidence.runId ?? "(none declared)"}`,
         `Metrics:     ${formatMetrics(evidence.metrics)}`,
         `Approved by: ${evidence.approvedBy.join(", ") || "nobody"} (of the restored promotion)`,
+        ...(inputs.reason !== undefined ? [`Reason:      ${inputs.reason}`] : []),
+        // Trailers: git itself then knows which version was rolled back (see rollbacks.ts).
+        "",
+        ...(declared.version !== undefined ? [rolledBackTrailer(model, declared.version)] : []),
+        ...(inputs.reason !== undefined ? [`${TRAILERS.reason}: ${inputs.reason}`] : []),
     ].join("\n");
+    const fromVersion = declared.version;
 
     return {
         subject,
@@ -291,7 +321,25 @@ export function planRollback(inputs: RollbackInputs): StackChangePlan {
         after,
         commitMessage,
         warnings: [],
-        registryActions: () => rollbackActions(registeredModel, environment, toVersion),
+        registryActions: (commit) => [
+            ...rollbackActions(registeredModel, environment, toVersion),
+            ...(fromVersion === undefined
+                ? []
+                : [
+                      {
+                          kind: "set-tag" as const,
+                          registeredModel,
+                          version: fromVersion,
+                          key: rollbackTagKey(environment),
+                          value: formatRollbackTag({
+                              rolledBackAt: inputs.rolledBackAt,
+                              ...(inputs.reason !== undefined && { reason: inputs.reason }),
+                              commit,
+                              restoredVersion: toVersion,
+                          }),
+                      },
+                  ]),
+        ],
     };
 }
 

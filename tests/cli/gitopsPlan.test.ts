@@ -366,10 +366,19 @@ describe("gitops plan: rollback", () => {
             current: stackOf("production", promoted()),
             previous,
             registry: { url: REGISTRY, modelVersion: modelVersion({ version: PRODUCTION_VERSION }) },
+            reason: "p99 latency doubled",
+            rolledBackAt: "2026-11-21T07:00:00Z",
         });
         assert.equal(plan.after, shippedText("production"));
         assert.deepEqual(plan.registryActions("c0ffee"), [
             { kind: "set-alias", registeredModel: "fraud_detector", alias: "production", version: PRODUCTION_VERSION },
+            {
+                kind: "set-tag",
+                registeredModel: "fraud_detector",
+                version: STAGING_VERSION,
+                key: "mlops.rolled_back.production",
+                value: `{"rolledBackAt":"2026-11-21T07:00:00Z","reason":"p99 latency doubled","commit":"c0ffee","restoredVersion":"${PRODUCTION_VERSION}"}`,
+            },
         ]);
         const evidence = (stackOf("production").model("fraud-detector")?.promotion as { evidence: { runId: string; metrics: Record<string, number> } })
             .evidence;
@@ -387,6 +396,10 @@ describe("gitops plan: rollback", () => {
                 `Run:         ${evidence.runId}`,
                 `Metrics:     accuracy=${evidence.metrics["accuracy"]}, f1=${evidence.metrics["f1"]}`,
                 "Approved by: ml-lead, product-owner (of the restored promotion)",
+                "Reason:      p99 latency doubled",
+                "",
+                `Rolled-Back: fraud-detector version ${STAGING_VERSION}`,
+                "Rollback-Reason: p99 latency doubled",
             ].join("\n"),
         );
     });
@@ -399,6 +412,7 @@ describe("gitops plan: rollback", () => {
                     current: stackOf("production", promoted()),
                     previous,
                     registry: { url: REGISTRY, modelVersion: undefined },
+                    rolledBackAt: "2026-11-21T07:00:00Z",
                 }),
             `refused to roll back fraud-detector in production: version ${PRODUCTION_VERSION} of registered model "fraud_detector" no longer exists in the registry at ${REGISTRY}`,
             1,
@@ -414,6 +428,7 @@ describe("gitops plan: rollback", () => {
                     current: stackOf("production", promoted()),
                     previous: withoutModel,
                     registry: { url: REGISTRY, modelVersion: modelVersion() },
+                    rolledBackAt: "2026-11-21T07:00:00Z",
                 }),
             'refused to roll back fraud-detector in production: Pulumi.production.yaml at 111111111111 declares no version of "fraud-detector" to restore',
             2,

@@ -347,6 +347,49 @@ describe("npm run promote (child process, real MLflow registry, temporary git re
         });
     });
 
+    it("refuses a version that was rolled back unless --allow-rolled-back gives a reason, which lands in the commit", async () => {
+        assertExit(await promote(["fraud-detector", fraud.candidateVersion, "--to", "staging"]), 0);
+        assertExit(
+            await runCli("rollback", ["fraud-detector", "--stack", "staging", "--reason", "drift on merchant_risk"], {
+                projectDir: bench.repo.dir,
+                trackingUri: bench.server.url,
+            }),
+            0,
+        );
+        const rolledBackAt = (
+            JSON.parse((await bench.registry.getModelVersion("fraud_detector", fraud.candidateVersion)).tags["mlops.rolled_back.staging"] as string) as {
+                rolledBackAt: string;
+            }
+        ).rolledBackAt;
+        const said = `version ${fraud.candidateVersion} was rolled back in staging at ${rolledBackAt} ("drift on merchant_risk")`;
+
+        await assertNothingChanged(async () => {
+            const refused = await promote(["fraud-detector", fraud.candidateVersion, "--to", "staging"]);
+            assertExit(refused, 1);
+            assert.equal(
+                refused.stderr,
+                `refused to promote fraud-detector version ${fraud.candidateVersion} to staging: ${said}; promote it again only with --allow-rolled-back "<why it is safe now>"\n`,
+            );
+        });
+
+        const again = await promote([
+            "fraud-detector",
+            fraud.candidateVersion,
+            "--to",
+            "staging",
+            "--allow-rolled-back",
+            "the feature pipeline is fixed (INC-77)",
+        ]);
+        assertExit(again, 0);
+        const message = bench.repo.git("log", "-1", "--format=%B").trimEnd().split("\n");
+        assert.deepEqual(message.slice(-3), [
+            `Rolled back: ${said}; promoted again because: the feature pipeline is fixed (INC-77)`,
+            "",
+            "Allow-Rolled-Back: the feature pipeline is fixed (INC-77)",
+        ]);
+        assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "staging"))?.version, fraud.candidateVersion);
+    });
+
     it("refuses on a detached HEAD (a commit there would be on no branch), changing nothing", async () => {
         bench.repo.git("checkout", "--quiet", "--detach");
         await assertNothingChanged(async () => {

@@ -3,6 +3,7 @@ import { planSync, statusRows } from "../../cli/gitops/registryState";
 import { StackText } from "../../cli/gitops/stackText";
 import type { ModelVersion, RegisteredModel } from "../../policies/mlflowRestClient";
 import { unusedUrl } from "../support/faultyServers";
+import { canaryObject, fakeCluster, primaryObject } from "../support/fakeCluster";
 import { type CliResult, declaredModels, registrySnapshot, runCli, type SeededModel, useRegistryWorkbench } from "../support/gitRepo";
 
 function assertExit(result: CliResult, code: number): void {
@@ -85,6 +86,58 @@ describe("gitops registry state (pure): status rows and sync plans", () => {
         assert.deepEqual(sync({ production: "3" }, { "mlops.promoted.production": "{}" })[0]?.actions, []);
         assert.deepEqual(sync({}, { "mlops.promoted.production": "{}" })[0]?.actions, [
             { kind: "set-alias", registeredModel: "churn", alias: "production", version: "3", previous: null },
+        ]);
+    });
+
+    it("records a rollout as validated only when told the cluster serves the version, and never twice", () => {
+        const answers = (tags: Record<string, string>) =>
+            new Map([
+                [
+                    "churn/3",
+                    { model: { kind: "found" as const, value: registered({ production: "3" }) }, version: { kind: "found" as const, value: version(tags) } },
+                ],
+            ]);
+        const serving = new Map([["churn", { serving: true, detail: "serving: version 3 is serving" }]]);
+        const promoted = { "mlops.promoted.production": "{}" };
+        const plan = (tags: Record<string, string>, rollouts?: typeof serving) =>
+            planSync(stack, answers(tags), { now: "2026-12-01T00:00:00Z", commit: "abc", ...(rollouts !== undefined && { rollouts }) })[0];
+        assert.deepEqual(plan(promoted, serving)?.actions, [
+            { kind: "set-tag", registeredModel: "churn", version: "3", key: "mlops.validated.production", value: "2026-12-01T00:00:00Z" },
+        ]);
+        assert.deepEqual(plan(promoted)?.actions, [], "without --rolled-out nothing is recorded as validated");
+        assert.deepEqual(plan({ ...promoted, "mlops.validated.production": "2026-11-01T00:00:00Z" }, serving)?.actions, []);
+        assert.equal(
+            plan(promoted, new Map([["churn", { serving: false, detail: "waiting: canary analysis in progress" }]]))?.problem,
+            "version 3 is not serving in production, so its rollout is not recorded: waiting: canary analysis in progress",
+        );
+    });
+
+    it("writes the rollback tags git's rollback commits record and the registry lacks", () => {
+        const [item] = planSync(
+            stack,
+            new Map([
+                [
+                    "churn/3",
+                    {
+                        model: { kind: "found", value: registered({ production: "3" }) },
+                        version: { kind: "found", value: version({ "mlops.promoted.production": "{}" }) },
+                    },
+                ],
+            ]),
+            {
+                now: "2026-12-01T00:00:00Z",
+                commit: "abc",
+                missingRollbackTags: [{ model: "churn", version: "4", tag: { rolledBackAt: "2026-11-30T08:00:00Z", reason: "latency", commit: "abc" } }],
+            },
+        );
+        assert.deepEqual(item?.actions, [
+            {
+                kind: "set-tag",
+                registeredModel: "churn",
+                version: "4",
+                key: "mlops.rolled_back.production",
+                value: '{"rolledBackAt":"2026-11-30T08:00:00Z","reason":"latency","commit":"abc"}',
+            },
         ]);
     });
 
@@ -280,6 +333,64 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
         const staging = await cli("sync-registry", ["--stack", "staging"]);
         assertExit(staging, 0);
         assert.equal((await bench.registry.getVersionByAlias("product_image_tagger", "staging"))?.version, declared["product_image_tagger@staging"]);
+    });
+
+    it("sync-registry --rolled-out reads the rollout from the cluster and records as validated only a version it serves", async () => {
+        const candidate = (bench.seeded["fraud_detector"] as SeededModel).candidateVersion;
+        assertExit(await runCli("promote", ["fraud-detector", candidate, "--to", "staging"], { projectDir: bench.repo.dir, trackingUri: bench.server.url }), 0);
+        const taggerVersion = declared["product_image_tagger@staging"] as string;
+        const cluster = fakeCluster();
+        try {
+            cluster.put("canaries.flagger.app", "models", "fraud-detector", canaryObject("fraud-detector", candidate, "Succeeded"));
+            cluster.put("deployments.apps", "models", "fraud-detector-primary", primaryObject("fraud-detector", candidate));
+            cluster.put("canaries.flagger.app", "models", "product-image-tagger", canaryObject("product-image-tagger", "99", "Progressing"));
+
+            // Without --rolled-out nothing is recorded as validated, whatever the cluster does.
+            assertExit(await cli("sync-registry", ["--stack", "staging"]), 0);
+            assert.equal((await bench.registry.getModelVersion("fraud_detector", candidate)).tags["mlops.validated.staging"], undefined);
+
+            const startedAt = Date.now() - 1000;
+            const result = await runCli("sync-registry", ["--stack", "staging", "--rolled-out"], {
+                projectDir: bench.repo.dir,
+                trackingUri: bench.server.url,
+                env: cluster.env,
+            });
+            assertExit(result, 1);
+            const validatedAt = (await bench.registry.getModelVersion("fraud_detector", candidate)).tags["mlops.validated.staging"] as string;
+            assert.match(validatedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+            assert.ok(Date.parse(validatedAt) >= startedAt - 1000 && Date.parse(validatedAt) <= Date.now(), validatedAt);
+            assert.equal(
+                result.stdout,
+                `fraud-detector (fraud_detector version ${candidate}): set tag mlops.validated.staging on fraud_detector version ${candidate}\n`,
+            );
+            assert.equal(
+                result.stderr,
+                `product-image-tagger (product_image_tagger version ${taggerVersion}): not synced: version ${taggerVersion} is not serving in staging, so its rollout is not recorded: ` +
+                    "waiting: the Canary still declares version 99 (the new manifests have not been applied or synced yet)\n",
+            );
+        } finally {
+            cluster.remove();
+        }
+    });
+
+    it("sync-registry writes the rollback tag a rollback commit records when the rollback's own registry step did not", async () => {
+        const candidate = (bench.seeded["fraud_detector"] as SeededModel).candidateVersion;
+        const text = bench.repo.read("Pulumi.staging.yaml");
+        const commit = bench.repo.commit(
+            "Pulumi.staging.yaml",
+            text.replace("# Staging:", "# Staging (rolled back by hand):"),
+            `rollback fraud-detector ${candidate} → ${declared["fraud_detector@staging"]} in staging\n\nRolled-Back: fraud-detector version ${candidate}\nRollback-Reason: the registry was down`,
+        );
+        const result = await cli("sync-registry", ["--stack", "staging"]);
+        assertExit(result, 0);
+        assert.match(result.stdout, new RegExp(`set tag mlops\\.rolled_back\\.staging on fraud_detector version ${candidate}\n`));
+        const tag = JSON.parse((await bench.registry.getModelVersion("fraud_detector", candidate)).tags["mlops.rolled_back.staging"] as string) as Record<
+            string,
+            string
+        >;
+        assert.deepEqual(tag, { rolledBackAt: tag["rolledBackAt"], reason: "the registry was down", commit });
+        const again = await cli("sync-registry", ["--stack", "staging"]);
+        assert.doesNotMatch(again.stdout, /rolled_back/);
     });
 
     it("sync-registry syncs what it can and exits 1 naming a model whose declared version the registry lacks", async () => {
