@@ -1,10 +1,12 @@
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 /**
  * The few git operations the GitOps commands need, through the `git` executable (so hooks, config
- * and signing work as the user set them up). History is only ever added to: one commit of one file.
+ * and signing work as the user set them up). History is only ever added to: one commit of one file,
+ * on the current branch or on a new branch pushed for review.
  */
 
 export class GitError extends Error {
@@ -89,6 +91,61 @@ export class GitRepository {
     async commitFile(file: string, message: string): Promise<string> {
         await this.git(["commit", "--only", "--quiet", "--file=-", "--", this.relative(file)], message);
         return this.head();
+    }
+
+    /** The URL of a remote; throws `GitError` when there is no such remote. */
+    async remoteUrl(remote: string): Promise<string> {
+        return (await this.git(["remote", "get-url", remote])).trim();
+    }
+
+    /** Whether the branch exists here. */
+    async hasBranch(branch: string): Promise<boolean> {
+        try {
+            await this.git(["rev-parse", "--verify", "--quiet", `refs/heads/${branch}`]);
+            return true;
+        } catch (err) {
+            if (err instanceof GitError && err.exitCode === 1) return false;
+            throw err;
+        }
+    }
+
+    /** Whether the remote has the branch (asks the remote). */
+    async remoteHasBranch(remote: string, branch: string): Promise<boolean> {
+        return (await this.git(["ls-remote", "--heads", remote, `refs/heads/${branch}`])).trim() !== "";
+    }
+
+    /**
+     * Commits `text` as the file on a new branch made from HEAD, in a temporary worktree: the user's
+     * checkout (HEAD, index, working tree) is never touched, while hooks and signing run as for any
+     * commit. Returns the commit; on failure the branch is deleted again.
+     */
+    async commitOnNewBranch(branch: string, file: string, text: string, message: string): Promise<string> {
+        const relative = this.relative(file);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlops-promote-"));
+        let created = false;
+        try {
+            await this.git(["worktree", "add", "--quiet", "-b", branch, dir, "HEAD"]);
+            created = true;
+            const worktree = new GitRepository(fs.realpathSync(dir), this.options);
+            fs.writeFileSync(path.join(dir, relative), text);
+            await worktree.git(["commit", "--only", "--quiet", "--file=-", "--", relative], message);
+            const commit = (await worktree.git(["rev-parse", "HEAD"])).trim();
+            created = false;
+            return commit;
+        } finally {
+            await this.git(["worktree", "remove", "--force", dir]).catch(() => fs.rmSync(dir, { recursive: true, force: true }));
+            await this.git(["worktree", "prune"]).catch(() => undefined);
+            if (created) await this.git(["branch", "-D", branch]).catch(() => undefined);
+        }
+    }
+
+    /** Pushes a branch to a remote, as a new branch there. */
+    async pushBranch(remote: string, branch: string): Promise<void> {
+        await this.git(["push", "--quiet", remote, `refs/heads/${branch}:refs/heads/${branch}`]);
+    }
+
+    async deleteBranch(branch: string): Promise<void> {
+        await this.git(["branch", "-D", "--quiet", branch]);
     }
 
     /** Commits that changed the file, newest first (only those reachable from HEAD). */

@@ -357,18 +357,18 @@ describe("npm run preview", () => {
         assert.equal(run.stderr, "error: required option '-s, --stack <name>' not specified (see --help)\n");
     });
 
-    it("cross-checks against MLFLOW_TRACKING_URI when it is set, and says where from", async () => {
-        // Nothing listens on the discard port: the registry cannot confirm anything, which staging
-        // treats as advisory (production fails closed, see policies/config).
+    it("cross-checks against MLFLOW_TRACKING_URI when it is set, says where from, and fails closed in staging too", async () => {
+        // Nothing listens on the discard port: the registry cannot confirm anything. Both environments
+        // read the one registry, and staging's promotion gate binds, so staging fails closed as production does.
         const dir = project("staging");
         const run = await preview(["--stack", "staging", "--project-dir", dir, "--out", path.join(dir, "out"), "--json"], {
             MLFLOW_TRACKING_URI: "http://127.0.0.1:9",
         });
-        assert.equal(run.code, 0);
+        assert.equal(run.code, 1);
         const report = JSON.parse(run.stdout) as PreviewReport;
-        assert.deepEqual(report.inputs.registry, { checked: true, uri: "http://127.0.0.1:9", source: "MLFLOW_TRACKING_URI", enforcementLevel: "advisory" });
+        assert.deepEqual(report.inputs.registry, { checked: true, uri: "http://127.0.0.1:9", source: "MLFLOW_TRACKING_URI", enforcementLevel: "mandatory" });
         assert.deepEqual(
-            report.policies.advisory.filter((v) => v.policy === "registry-evidence-matches").map((v) => v.resource.name),
+            report.policies.mandatory.filter((v) => v.policy === "registry-evidence-matches").map((v) => v.resource.name),
             ["fraud-detector-deployment", "product-image-tagger-deployment"],
         );
     });

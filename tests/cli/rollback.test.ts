@@ -36,8 +36,15 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
 
     const cli = (command: "promote" | "rollback", args: readonly string[], trackingUri = bench.server.url) =>
         runCli(command, args, { projectDir: bench.repo.dir, trackingUri });
-    const promoteStaged = async () =>
+    /**
+     * Production's version changes as it does for real: promote pushes a branch for review, the pull
+     * request is merged (here: a fast-forward of main), and the deploy's registry step points the alias at it.
+     */
+    const promoteStaged = async () => {
         assertExit(await cli("promote", ["fraud-detector", staged, "--to", "production", "--approved-by", "ml-lead,head-of-ml"]), 0);
+        bench.repo.git("merge", "--quiet", "--ff-only", `promote/production/fraud-detector-${staged}`);
+        assertExit(await runCli("sync-registry", ["--stack", "production"], { projectDir: bench.repo.dir, trackingUri: bench.server.url }), 0);
+    };
 
     beforeEach(async () => {
         staged = (await bench.registry.getVersionByAlias("fraud_detector", "staging"))?.version as string;

@@ -97,15 +97,18 @@ const ENTRY_POINTS: Readonly<Record<GitopsCommand, string>> = {
 /**
  * Runs a command as `npm run <command>` does (`node -r ts-node/register/transpile-only cli/<entry>.ts`),
  * in a child process, on the repository `projectDir`, with `MLFLOW_TRACKING_URI` set to `trackingUri`
- * (unset when it is absent or empty), none of MLflow's credential variables, and `env` on top.
+ * (unset when it is absent or empty), none of MLflow's credential variables nor GitHub's, and `env` on top.
  */
 export function runCli(
     command: GitopsCommand,
     args: readonly string[],
     options: { readonly projectDir: string; readonly trackingUri?: string; readonly env?: NodeJS.ProcessEnv },
 ): Promise<CliResult> {
-    const env: NodeJS.ProcessEnv = { ...gitEnv(), ...options.env, MLFLOW_TRACKING_URI: options.trackingUri ?? "" };
-    for (const name of ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"]) delete env[name];
+    const env: NodeJS.ProcessEnv = { ...gitEnv(), MLFLOW_TRACKING_URI: options.trackingUri ?? "" };
+    // Nothing of the machine's own registry or GitHub (a CI runner sets GITHUB_REPOSITORY and GITHUB_API_URL) leaks in.
+    for (const name of ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL"])
+        delete env[name];
+    Object.assign(env, options.env);
     return new Promise((resolve, reject) => {
         execFile(
             process.execPath,
@@ -126,7 +129,8 @@ export function runCliUntil(
     options: { readonly projectDir: string; readonly trackingUri?: string; readonly onStderr: (text: string) => void },
 ): Promise<CliResult> {
     const env: NodeJS.ProcessEnv = { ...gitEnv(), MLFLOW_TRACKING_URI: options.trackingUri ?? "" };
-    for (const name of ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"]) delete env[name];
+    for (const name of ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL"])
+        delete env[name];
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", ENTRY_POINTS[command], "--project-dir", options.projectDir, ...args], {
             cwd: REPO_ROOT,
