@@ -12,7 +12,7 @@ import { type Answer, planSync, type SyncAnswers, type SyncContext } from "./git
 import { rollbacksInHistory } from "./gitops/rollbacks";
 import type { StackText } from "./gitops/stackText";
 import { KubectlError, kubectlReader, type ObjectReader } from "./rollout/kubectl";
-import { decide, describe } from "./rollout/waiter";
+import { CANARY_RESOURCE, decide, describe } from "./rollout/waiter";
 import { WAIT_DEFAULTS } from "./waitForRollout";
 
 /**
@@ -73,18 +73,19 @@ export async function syncRegistry(options: SyncOptions, io: CommandIo, reader?:
             io.err(`${label}: not synced: ${item.problem}`);
             continue;
         }
+        const note = item.note === undefined ? "" : `; ${item.note}`;
         if (item.actions.length === 0) {
-            io.out(`${label}: already in sync`);
+            io.out(`${label}: already in sync${note}`);
             continue;
         }
         const described = item.actions.map(describeAction).join("; ");
         if (options.dryRun) {
-            io.out(`${label}: would set ${described}`);
+            io.out(`${label}: would set ${described}${note}`);
             continue;
         }
         try {
             await performActions(registry, item.actions);
-            io.out(`${label}: set ${described}`);
+            io.out(`${label}: set ${described}${note}`);
         } catch (err) {
             failed++;
             io.err(`${label}: not synced: ${messageOf(err)}`);
@@ -155,19 +156,31 @@ async function rollouts(
         }
     }
     const cluster = reader ?? kubectlReader(kubeContext !== undefined ? { context: kubeContext } : {});
-    const found = new Map<string, { serving: boolean; detail: string }>();
+    const found = new Map<string, { serving: boolean; analysed: boolean; detail: string }>();
     for (const name of stack.modelNames) {
         const version = stack.model(name)?.version;
         if (version === undefined) continue;
         try {
             const outcome = await decide({ name, version }, cluster, { namespace: options.namespace });
-            found.set(name, { serving: outcome.decision.state === "serving", detail: describe(outcome.decision) });
+            const serving = outcome.decision.state === "serving";
+            // Serving after Flagger's analysis succeeded, not merely initialized (a first deploy runs no analysis).
+            const phase = serving ? canaryPhase(await cluster.get(CANARY_RESOURCE, name, options.namespace)) : undefined;
+            found.set(name, {
+                serving,
+                analysed: phase === "Succeeded",
+                detail: serving ? `version ${version} serves (Canary ${phase ?? "phase unknown"})` : describe(outcome.decision),
+            });
         } catch (err) {
             if (err instanceof KubectlError) throw Refusal.of(subject, "failure", `the rollout cannot be confirmed, so nothing was recorded: ${err.message}`);
             throw err;
         }
     }
     return found;
+}
+
+function canaryPhase(canary: unknown): string | undefined {
+    const status = typeof canary === "object" && canary !== null ? (canary as { status?: { phase?: unknown } }).status : undefined;
+    return typeof status?.phase === "string" ? status.phase : undefined;
 }
 
 export async function main(argv: readonly string[], io: CommandIo = processIo): Promise<number> {

@@ -100,6 +100,8 @@ export interface SyncItem {
     readonly actions: readonly RegistryAction[];
     /** Why this model cannot be synced; `undefined` when it can. */
     readonly problem: string | undefined;
+    /** Why the rollout is not recorded as validated although the version serves (no canary analysis ran). */
+    readonly note?: string;
 }
 
 export interface SyncAnswers {
@@ -113,10 +115,12 @@ export interface SyncContext {
     readonly commit: string | undefined;
     /**
      * With `--rolled-out`: per model, what the cluster says of the declared version's rollout. Only a
-     * version the cluster serves (Canary Succeeded or Initialized, the primary running it) is recorded
-     * as validated in the environment. Without it, nothing is recorded as validated.
+     * version the cluster serves after a canary analysis that succeeded (Canary Succeeded, the primary
+     * running it) is recorded as validated in the environment; a first deploy (Canary Initialized)
+     * serves without any analysis, so its alias moves but nothing is recorded as validated. Without
+     * `rollouts`, nothing is recorded as validated.
      */
-    readonly rollouts?: ReadonlyMap<string, { readonly serving: boolean; readonly detail: string }>;
+    readonly rollouts?: ReadonlyMap<string, { readonly serving: boolean; readonly analysed: boolean; readonly detail: string }>;
     /** Rollbacks the stack file's history records whose registry tag is missing (rollback's registry step failed). */
     readonly missingRollbackTags?: ReadonlyArray<{ readonly model: string; readonly version: string; readonly tag: RollbackTag }>;
 }
@@ -166,7 +170,7 @@ export function planSync(stack: StackText, answers: ReadonlyMap<string, SyncAnsw
             actions.push({ kind: "set-tag", registeredModel, version, key: tagKey, value: formatPromotionTag(tag) });
         }
         const validationKey = validationTagKey(environment);
-        if (rollout?.serving === true && answer.version.value.tags[validationKey] === undefined) {
+        if (rollout?.serving === true && rollout.analysed && answer.version.value.tags[validationKey] === undefined) {
             actions.push({ kind: "set-tag", registeredModel, version, key: validationKey, value: context.now });
         }
         for (const missing of (context.missingRollbackTags ?? []).filter((m) => m.model === name)) {
@@ -177,6 +181,9 @@ export function planSync(stack: StackText, answers: ReadonlyMap<string, SyncAnsw
                 key: rollbackTagKey(environment),
                 value: formatRollbackTag(missing.tag),
             });
+        }
+        if (rollout?.serving === true && !rollout.analysed && answer.version.value.tags[validationKey] === undefined) {
+            return { ...item(undefined, actions), note: `not recorded as validated in ${environment}: ${rollout.detail}, without a canary analysis` };
         }
         return item(undefined, actions);
     });

@@ -97,7 +97,7 @@ describe("gitops registry state (pure): status rows and sync plans", () => {
                     { model: { kind: "found" as const, value: registered({ production: "3" }) }, version: { kind: "found" as const, value: version(tags) } },
                 ],
             ]);
-        const serving = new Map([["churn", { serving: true, detail: "serving: version 3 is serving" }]]);
+        const serving = new Map([["churn", { serving: true, analysed: true, detail: "version 3 serves (Canary Succeeded)" }]]);
         const promoted = { "mlops.promoted.production": "{}" };
         const plan = (tags: Record<string, string>, rollouts?: typeof serving) =>
             planSync(stack, answers(tags), { now: "2026-12-01T00:00:00Z", commit: "abc", ...(rollouts !== undefined && { rollouts }) })[0];
@@ -107,9 +107,13 @@ describe("gitops registry state (pure): status rows and sync plans", () => {
         assert.deepEqual(plan(promoted)?.actions, [], "without --rolled-out nothing is recorded as validated");
         assert.deepEqual(plan({ ...promoted, "mlops.validated.production": "2026-11-01T00:00:00Z" }, serving)?.actions, []);
         assert.equal(
-            plan(promoted, new Map([["churn", { serving: false, detail: "waiting: canary analysis in progress" }]]))?.problem,
+            plan(promoted, new Map([["churn", { serving: false, analysed: false, detail: "waiting: canary analysis in progress" }]]))?.problem,
             "version 3 is not serving in production, so its rollout is not recorded: waiting: canary analysis in progress",
         );
+        // A first deploy serves without an analysis: the alias follows, the validation record does not.
+        const initialized = plan(promoted, new Map([["churn", { serving: true, analysed: false, detail: "version 3 serves (Canary Initialized)" }]]));
+        assert.deepEqual(initialized?.actions, []);
+        assert.equal(initialized?.note, "not recorded as validated in production: version 3 serves (Canary Initialized), without a canary analysis");
     });
 
     it("writes the rollback tags git's rollback commits record and the registry lacks", () => {
