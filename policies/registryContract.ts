@@ -13,8 +13,8 @@
  *    environment (`PromotionTag` as JSON: when, which commit, who was asked to approve). Written by
  *    `promote` (staging) and by `sync-registry` from the declaration. It says nothing about the rollout.
  * 3. `validationTagKey(env)`, i.e. `mlops.validated.staging`: the version rolled out there
- *    successfully — its Flagger Canary Succeeded (or Initialized) and the primary serves it — as the
- *    ISO-8601 time that was established. Written only by `sync-registry --rolled-out`, which the deploy
+ *    successfully — its Flagger Canary Succeeded (an analysis ran and passed) and the primary serves
+ *    it — as the ISO-8601 time that was established. Written only by `sync-registry --rolled-out`, which the deploy
  *    workflow runs after `wait-rollout`, and which re-reads the cluster itself; never by `promote`.
  *    A production declaration says `validatedIn: staging` and `validatedAt: <that time>`; promotion
  *    needs the tag and a soak time after it, and the policy pack checks the same tag.
