@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { Command } from "commander";
-import { applyChange, describePlan, requireCleanStackFile } from "./gitops/apply";
+import { applyChange, describePlan, requireBranch, requireCleanStackFile } from "./gitops/apply";
 import {
     askRegistry,
     asRefusalAsync,
@@ -16,20 +16,24 @@ import { GitRepository } from "./gitops/git";
 import { planRollback, type RollbackInputs, rollbackSubject } from "./gitops/plan";
 import { registryFromEnv } from "./gitops/registryActions";
 import { Refusal } from "./gitops/refusal";
+import { oneLine, rollbacksInHistory, rollbacksInRegistry, type RolledBackVersion } from "./gitops/rollbacks";
 import { StackText } from "./gitops/stackText";
 
 /**
- * `npm run rollback -- <model> --stack <stack> [--dry-run]`
+ * `npm run rollback -- <model> --stack <stack> [--reason <text>] [--dry-run]`
  *
  * Finds, in the stack file's git history, the most recent revision that declares another version of
- * the model than the current one, and puts that version and its evidence back — byte for byte, as a
- * new commit (history is never rewritten, other models and keys are never touched) — then moves the
- * environment's registry alias back.
+ * the model than the current one — and not one that was itself rolled back — and puts that version
+ * and its evidence back, byte for byte, as a new commit (history is never rewritten, other models and
+ * keys are never touched) whose trailers record the rollback; then moves the environment's registry
+ * alias back and tags the version rolled back (`mlops.rolled_back.<environment>`).
  */
 
 export interface RollbackOptions {
     readonly projectDir: string;
     readonly dryRun: boolean;
+    /** Why, for the commit and the registry's rollback record. */
+    readonly reason: string | undefined;
 }
 
 export async function rollback(model: string, stack: string, options: RollbackOptions, io: CommandIo): Promise<number> {
@@ -40,24 +44,49 @@ export async function rollback(model: string, stack: string, options: RollbackOp
     const declared = current.model(model);
     if (declared === undefined)
         throw Refusal.of(subject, "input", `${current.source.file} declares no model "${model}" (declared: ${current.modelNames.join(", ") || "none"})`);
-    const repo = await asRefusalAsync(subject, () => GitRepository.open(projectDir));
+    const repo = await asRefusalAsync(subject, () => GitRepository.open(projectDir, { onLockWait: io.err }));
+    await asRefusalAsync(subject, () => requireBranch(repo, subject));
     await requireCleanStackFile(repo, subject, file, current.source.file);
 
-    const previous = await asRefusalAsync(subject, () => previousDeclaration(repo, file, current, model));
-    if (previous === undefined) {
+    const registry = registryFromEnv(subject, io.env);
+    // A version rolled back before is never returned to: git's rollback commits and the registry's tags say which.
+    const inGit = await asRefusalAsync(subject, () => rollbacksInHistory(repo, file, model));
+    const rolledBack = async (version: string): Promise<RolledBackVersion | undefined> => {
+        const fromGit = inGit.find((r) => r.version === version);
+        if (fromGit !== undefined) return fromGit;
+        if (declared.registeredModel === undefined) return undefined;
+        const registeredModel = declared.registeredModel;
+        const answer = await askRegistry(subject, () => registry.getModelVersion(registeredModel, version));
+        // Rolled back here: a rollback elsewhere (staging) does not bar this environment's way back.
+        return answer === undefined ? undefined : rollbacksInRegistry(answer).find((r) => r.environment === current.environment);
+    };
+    const walk = await asRefusalAsync(subject, () => previousDeclaration(repo, file, current, model, rolledBack));
+    if (walk.previous === undefined) {
+        const passedOver = walk.passedOver.map((r) => `version ${r.version} was ${r.said}`).join("; ");
         throw Refusal.of(
             subject,
             "input",
-            `no earlier revision of ${current.source.file} declares another version of "${model}" than ${declared.version ?? "(none)"}`,
+            `no earlier revision of ${current.source.file} declares another version of "${model}" than ${declared.version ?? "(none)"}` +
+                (passedOver === "" ? "" : ` that was not itself rolled back (${passedOver})`),
         );
     }
+    const previous = walk.previous;
     const restored = previous.stack.model(model);
-    const registry = registryFromEnv(subject, io.env);
     const modelVersion =
         restored?.registeredModel === undefined || restored.version === undefined
             ? undefined
             : await askRegistry(subject, () => registry.getModelVersion(restored.registeredModel as string, restored.version as string));
-    const plan = planRollback({ model, current, previous, registry: { url: registry.registryUrl, modelVersion } });
+    const plan = planRollback({
+        model,
+        current,
+        previous,
+        registry: { url: registry.registryUrl, modelVersion },
+        reason: options.reason,
+        rolledBackAt: io
+            .now()
+            .toISOString()
+            .replace(/\.\d{3}Z$/, "Z"),
+    });
 
     if (options.dryRun) {
         io.out(`dry run: would ${subject}\n${describePlan(plan)}`);
@@ -73,19 +102,22 @@ export async function rollback(model: string, stack: string, options: RollbackOp
 
 /**
  * Walks the file's history, newest first, to the first revision whose declared version of the model
- * differs from the current one. A revision that cannot be read is passed over; one without the model
- * ends the walk (before it, the model was not served here, so there is nothing to roll back to).
+ * differs from the current one and was not itself rolled back (such revisions are passed over, and
+ * named). A revision that cannot be read is passed over; one without the model ends the walk
+ * (before it, the model was not served here, so there is nothing to roll back to).
  */
 export async function previousDeclaration(
     repo: GitRepository,
     file: string,
     current: StackText,
     model: string,
-): Promise<RollbackInputs["previous"] | undefined> {
+    rolledBack: (version: string) => Promise<RolledBackVersion | undefined> = async () => undefined,
+): Promise<{ readonly previous: RollbackInputs["previous"] | undefined; readonly passedOver: readonly RolledBackVersion[] }> {
     const currentVersion = current.model(model)?.version;
+    const passedOver: RolledBackVersion[] = [];
     for (const commit of await repo.history(file)) {
         const text = await repo.show(commit.sha, file);
-        if (text === undefined) return undefined;
+        if (text === undefined) break;
         let older: StackText;
         try {
             older = StackText.parse({ ...current.source, text });
@@ -93,10 +125,16 @@ export async function previousDeclaration(
             continue;
         }
         const version = older.model(model)?.version;
-        if (version === undefined) return undefined;
-        if (version !== currentVersion) return { commit: commit.sha, subject: commit.subject, stack: older };
+        if (version === undefined) break;
+        if (version === currentVersion || passedOver.some((r) => r.version === version)) continue;
+        const wasRolledBack = await rolledBack(version);
+        if (wasRolledBack !== undefined) {
+            passedOver.push(wasRolledBack);
+            continue;
+        }
+        return { previous: { commit: commit.sha, subject: commit.subject, stack: older }, passedOver };
     }
-    return undefined;
+    return { previous: undefined, passedOver };
 }
 
 export async function main(argv: readonly string[], io: CommandIo = processIo): Promise<number> {
@@ -108,9 +146,12 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
         )
         .argument("<model>", "the model, as named under mlops-platform:models")
         .requiredOption("--stack <stack>", "the stack to roll back (Pulumi.<stack>.yaml)")
+        .option("--reason <text>", "why: recorded in the commit and in the registry's mlops.rolled_back.<environment> tag of the version rolled back")
         .option("--dry-run", "show the diff, commit message and registry writes; change nothing", false)
-        .action(async (model: string, opts: { stack: string; dryRun: boolean; projectDir: string }) => {
-            exitCode = await rollback(model, opts.stack, { projectDir: resolveProjectDir(io, opts.projectDir), dryRun: opts.dryRun }, io);
+        .action(async (model: string, opts: { stack: string; dryRun: boolean; projectDir: string; reason?: string }) => {
+            const reason = opts.reason === undefined ? undefined : oneLine(opts.reason);
+            if (reason === "") throw Refusal.of(rollbackSubject(model, opts.stack), "input", "--reason is empty; say why, or leave the option out");
+            exitCode = await rollback(model, opts.stack, { projectDir: resolveProjectDir(io, opts.projectDir), dryRun: opts.dryRun, reason }, io);
         });
     return runCommand(command, argv, io, () => exitCode);
 }

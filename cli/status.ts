@@ -1,7 +1,17 @@
 import { Command } from "commander";
 import { MlflowRestClient, type RegisteredModel, RegistryError, RegistryNotFoundError } from "../policies/mlflowRestClient";
 import { ENVIRONMENTS } from "../stacks/schema";
-import { type CommandIo, processIo, readStack, readStacks, resolveProjectDir, runAsScript, runCommand, withProjectDir } from "./gitops/command";
+import {
+    type CommandIo,
+    processIo,
+    readStack,
+    readStacks,
+    resolveProjectDir,
+    runAsScript,
+    runCommand,
+    type UnreadableStack,
+    withProjectDir,
+} from "./gitops/command";
 import { messageOf } from "./gitops/refusal";
 import { type Answer, formatStatusTable, type StatusRow, statusRows } from "./gitops/registryState";
 
@@ -16,11 +26,17 @@ import { type Answer, formatStatusTable, type StatusRow, statusRows } from "./gi
 export interface StatusReport {
     readonly registry: string | null;
     readonly models: readonly StatusRow[];
+    /** Stack files that could not be read: reported, and the other stacks' status still given. */
+    readonly unreadable: readonly UnreadableStack[];
 }
 
 export async function status(options: { readonly projectDir: string; readonly stack: string | undefined }, io: CommandIo): Promise<StatusReport> {
     const subject = "report status";
-    const stacks = (options.stack === undefined ? readStacks(options.projectDir, subject) : [readStack(options.projectDir, options.stack, subject)]).sort(
+    const { stacks: read, unreadable } =
+        options.stack === undefined
+            ? readStacks(options.projectDir, subject)
+            : { stacks: [readStack(options.projectDir, options.stack, subject)], unreadable: [] };
+    const stacks = read.sort(
         // In the order a version travels: staging, then production; unknown environments last.
         (a, b) => pipelineOrder(a.environment) - pipelineOrder(b.environment),
     );
@@ -51,7 +67,7 @@ export async function status(options: { readonly projectDir: string; readonly st
             return answers;
         }),
     );
-    return { registry: registry?.registryUrl ?? null, models: statusRows(stacks, answers) };
+    return { registry: registry?.registryUrl ?? null, models: statusRows(stacks, answers), unreadable };
 }
 
 function pipelineOrder(environment: string | undefined): number {
@@ -68,6 +84,7 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
         .option("--json", "print the report as JSON", false)
         .action(async (opts: { stack?: string; json: boolean; projectDir: string }) => {
             const report = await status({ projectDir: resolveProjectDir(io, opts.projectDir), stack: opts.stack }, io);
+            if (!opts.json) for (const stack of report.unreadable) io.err(`warning: not read: ${stack.problem}`);
             io.out(opts.json ? JSON.stringify(report, null, 2) : formatStatusTable(report.models, report.registry ?? undefined));
         });
     return runCommand(command, argv, io, () => 0);

@@ -56,6 +56,8 @@ export interface PromotionRecord {
     readonly runId?: string;
     readonly metrics?: Readonly<Record<string, number>>;
     readonly validatedIn?: string;
+    readonly validatedAt?: string;
     readonly promotedAt?: string;
+    readonly champion?: { readonly version?: string; readonly metrics?: Readonly<Record<string, number>> };
     readonly approvedBy: readonly string[];
 }

@@ -8,7 +8,7 @@ import { validateModelServingArgs } from "../components/modelServing";
 import { validateObjectStoreArgs } from "../components/objectStore";
 import { validatePostgresArgs } from "../components/postgres";
 import { type ArgProblem, describeArgProblem } from "../components/validation";
-import { ConfigError, type ConfigProblem, type PlatformConfig, validatePlatformConfig } from "../stacks";
+import { ConfigError, type ConfigProblem, formatProblem, type PlatformConfig, validatePlatformConfig } from "../stacks";
 import {
     argoCdArgs,
     artifactStoreArgs,
@@ -92,7 +92,13 @@ export function platformConfigProblems(
 ): { config?: PlatformConfig; problems: ConfigProblem[] } {
     const { config, problems, invalid } = validatePlatformConfig(values, stack, secretKeys);
     if (config === undefined) return { problems };
-    const all = [...problems, ...componentProblems(config, invalid)];
+    // A stack-wide key (cluster.gateway, cluster.ingressClass) reaches every model's ModelServing, which
+    // would each report the same problem with it: each line is said once.
+    const seen = new Set<string>();
+    const all = [...problems, ...componentProblems(config, invalid)].filter((problem) => {
+        const line = formatProblem(problem);
+        return !seen.has(line) && seen.add(line) !== undefined;
+    });
     return all.length === 0 ? { config, problems: all } : { problems: all };
 }
 

@@ -102,7 +102,11 @@ export interface DeclaredPromotion {
     readonly runId?: string;
     readonly metrics: Readonly<Record<string, number>>;
     readonly validatedIn?: string;
+    /** When the version's rollout in `validatedIn` succeeded (the registry's `mlops.validated.<environment>`). */
+    readonly validatedAt?: string;
     readonly promotedAt?: string;
+    /** The version the environment served when this one was promoted, and its metrics; no version when there was none. */
+    readonly champion?: { readonly version?: string; readonly metrics: Readonly<Record<string, number>> };
     readonly approvedBy: readonly string[];
 }
 
@@ -136,19 +140,23 @@ export function parsePromotion(text: string): PromotionAnnotation {
         return typeof value === "string" ? value : { problem: `${key} must be a string, got ${showValue(value)}` };
     };
     const texts: Record<string, string | undefined> = {};
-    for (const key of ["registeredModel", "version", "runId", "validatedIn", "promotedAt"]) {
+    for (const key of ["registeredModel", "version", "runId", "validatedIn", "validatedAt", "promotedAt"]) {
         const value = optionalText(key);
         if (typeof value === "object") return { state: "invalid", problem: value.problem };
         texts[key] = value;
     }
-    const metrics: Record<string, number> = {};
-    const rawMetrics = record["metrics"];
-    if (rawMetrics !== undefined) {
-        if (!isRecord(rawMetrics)) return { state: "invalid", problem: `metrics must be an object of numbers, got ${showValue(rawMetrics)}` };
-        for (const [name, value] of Object.entries(rawMetrics)) {
-            if (typeof value !== "number") return { state: "invalid", problem: `metric "${name}" must be a number, got ${showValue(value)}` };
-            metrics[name] = value;
-        }
+    const metrics = metricsOf(record["metrics"], "");
+    if ("problem" in metrics) return { state: "invalid", problem: metrics.problem };
+    let champion: DeclaredPromotion["champion"];
+    const rawChampion = record["champion"];
+    if (rawChampion !== undefined) {
+        if (!isRecord(rawChampion)) return { state: "invalid", problem: `champion must be an object (version and metrics), got ${showValue(rawChampion)}` };
+        const version = rawChampion["version"];
+        if (version !== undefined && typeof version !== "string")
+            return { state: "invalid", problem: `champion.version must be a string, got ${showValue(version)}` };
+        const championMetrics = metricsOf(rawChampion["metrics"], "champion's ");
+        if ("problem" in championMetrics) return { state: "invalid", problem: championMetrics.problem };
+        champion = { ...(version !== undefined && { version }), metrics: championMetrics.metrics };
     }
     const rawApprovers = record["approvedBy"] ?? [];
     const approvers = asList(rawApprovers);
@@ -160,9 +168,22 @@ export function parsePromotion(text: string): PromotionAnnotation {
         ...(texts["version"] !== undefined && { version: texts["version"] }),
         ...(texts["runId"] !== undefined && { runId: texts["runId"] }),
         ...(texts["validatedIn"] !== undefined && { validatedIn: texts["validatedIn"] }),
+        ...(texts["validatedAt"] !== undefined && { validatedAt: texts["validatedAt"] }),
         ...(texts["promotedAt"] !== undefined && { promotedAt: texts["promotedAt"] }),
-        metrics,
+        ...(champion !== undefined && { champion }),
+        metrics: metrics.metrics,
         approvedBy: approvers.map((a) => asString(a) as string),
     };
     return { state: "declared", record: declared };
+}
+
+function metricsOf(raw: Value | undefined, whose: string): { readonly metrics: Record<string, number> } | { readonly problem: string } {
+    const metrics: Record<string, number> = {};
+    if (raw === undefined) return { metrics };
+    if (!isRecord(raw)) return { problem: `${whose === "" ? "metrics" : `${whose}metrics`} must be an object of numbers, got ${showValue(raw)}` };
+    for (const [name, value] of Object.entries(raw)) {
+        if (typeof value !== "number") return { problem: `${whose}metric "${name}" must be a number, got ${showValue(value)}` };
+        metrics[name] = value;
+    }
+    return { metrics };
 }

@@ -89,6 +89,14 @@ export interface PromotionEvidenceConfig {
     readonly maxMetrics: Readonly<Record<string, number>>;
     /** Environment a version must have been validated in before it is declared here; none when empty. @default "staging" */
     readonly requiredValidationEnvironment: string;
+    /** Hours a version must have run in that environment, from its successful rollout there (validatedAt) to its promotion (promotedAt). @default 24 */
+    readonly minValidationSoakHours: number;
+    /**
+     * Largest regression tolerated per metric against the champion, the version the environment served
+     * when this one was promoted (lower for metrics in minMetrics or unlisted, higher for those in maxMetrics).
+     * None compared when empty. @default {"accuracy": 0.01, "f1": 0.01}
+     */
+    readonly maxRegression: Readonly<Record<string, number>>;
     /** Approvals a promotion needs, from distinct allowed approvers. @default 2 */
     readonly minApprovals: number;
     /** Who may approve a promotion; nobody when empty, so a pack run without configuration fails closed. @default [] */
@@ -111,6 +119,19 @@ const promotionEvidenceSchema: TypedConfigSchema<PromotionEvidenceConfig> = {
             default: "staging",
             description: "Environment a version must have been validated in first; none when empty.",
         },
+        minValidationSoakHours: {
+            type: "number",
+            minimum: 0,
+            default: 24,
+            description: "Hours a version must have run in the validation environment, from its successful rollout there to its promotion.",
+        },
+        maxRegression: {
+            type: "object",
+            additionalProperties: { type: "number", minimum: 0 },
+            default: { accuracy: 0.01, f1: 0.01 },
+            description:
+                "Largest regression tolerated per metric against the champion (the version served when this one was promoted); none compared when empty.",
+        },
         minApprovals: { type: "integer", minimum: 0, default: 2, description: "Approvals a promotion needs, from distinct allowed approvers." },
         allowedApprovers: {
             type: "array",
@@ -127,13 +148,19 @@ export function promotionEvidenceConfig(settings: Partial<PromotionEvidenceConfi
     return configOf({ getConfig: <U extends object>() => settings as U }, promotionEvidenceSchema);
 }
 
+/** The evidence the criteria judge. */
+export type JudgedEvidence = Pick<DeclaredPromotion, "metrics" | "validatedIn" | "validatedAt" | "promotedAt" | "champion" | "approvedBy">;
+
 /**
- * What keeps evidence from meeting an environment's bar: metric thresholds, where it was validated,
- * approvals. The policy reports these; the promote CLI refuses on them (one source of truth).
+ * What keeps evidence from meeting an environment's bar: metric thresholds, where and how long it was
+ * validated, no regression against the champion, approvals. The policy reports these; the promote CLI
+ * refuses on them (one source of truth). `skip` leaves out where and how long it was validated, or
+ * the champion comparison, for a caller that has already said why it cannot tell.
  */
 export function promotionCriteriaProblems(
-    evidence: Pick<DeclaredPromotion, "metrics" | "validatedIn" | "approvedBy">,
+    evidence: JudgedEvidence,
     config: PromotionEvidenceConfig,
+    skip: { readonly validation?: boolean; readonly champion?: boolean } = {},
 ): string[] {
     const problems: string[] = [];
     for (const [metric, min] of Object.entries(config.minMetrics)) {
@@ -149,12 +176,15 @@ export function promotionCriteriaProblems(
     }
 
     const required = config.requiredValidationEnvironment;
-    if (required === "") {
+    if (required === "" || skip.validation === true) {
         // The first environment a version reaches has nowhere it could have been validated before.
     } else if (evidence.validatedIn === undefined)
         problems.push(`the evidence does not say where the version was validated; it must have been validated in "${required}"`);
     else if (evidence.validatedIn !== required)
         problems.push(`the evidence says the version was validated in "${evidence.validatedIn}"; it must have been validated in "${required}"`);
+    else problems.push(...soakProblems(evidence, required, config.minValidationSoakHours));
+
+    if (skip.champion !== true) problems.push(...championProblems(evidence, config));
 
     const approvers = [...new Set(evidence.approvedBy)];
     const allowed = approvers.filter((a) => config.allowedApprovers.includes(a));
@@ -169,10 +199,82 @@ export function promotionCriteriaProblems(
     return problems;
 }
 
+/** The version must have run long enough where it was validated: from its successful rollout there to its promotion. */
+function soakProblems(evidence: JudgedEvidence, environment: string, minHours: number): string[] {
+    if (minHours <= 0) return [];
+    if (evidence.validatedAt === undefined)
+        return [`the evidence does not say when the version's rollout in "${environment}" succeeded (validatedAt); it must have run there ${minHours} hours`];
+    const validated = Date.parse(evidence.validatedAt);
+    const promoted = evidence.promotedAt === undefined ? NaN : Date.parse(evidence.promotedAt);
+    if (Number.isNaN(validated)) return [`validatedAt ${JSON.stringify(evidence.validatedAt)} is not an ISO-8601 time`];
+    if (Number.isNaN(promoted))
+        return [`the evidence does not say when the version was promoted (promotedAt), so its time in "${environment}" cannot be measured`];
+    const hours = (promoted - validated) / 3_600_000;
+    // Negated so that NaN fails too.
+    if (!(hours >= minHours)) {
+        return [
+            `the version ran ${formatHours(hours)} in "${environment}" before its promotion (rollout succeeded ${evidence.validatedAt}, promoted ${evidence.promotedAt}); at least ${formatHours(minHours)} are required`,
+        ];
+    }
+    return [];
+}
+
+/**
+ * No regression against the champion larger than the tolerance of each compared metric. A champion
+ * without a version (`champion: {}`) says the environment served no version of the model before.
+ */
+export function championProblems(
+    evidence: Pick<JudgedEvidence, "metrics" | "champion">,
+    config: Pick<PromotionEvidenceConfig, "maxRegression" | "minMetrics" | "maxMetrics">,
+): string[] {
+    const compared = Object.entries(config.maxRegression);
+    if (compared.length === 0) return [];
+    const champion = evidence.champion;
+    if (champion === undefined)
+        return ["the evidence records no comparison with the champion (champion: the version served when this one was promoted, and its metrics)"];
+    if (champion.version === undefined) return [];
+    const problems: string[] = [];
+    for (const [metric, tolerance] of compared) {
+        const theirs = champion.metrics[metric];
+        if (theirs === undefined) continue;
+        const ours = evidence.metrics[metric];
+        if (ours === undefined || !Number.isFinite(ours)) {
+            // A metric the thresholds judge is already reported, missing or not a number, by them.
+            if (config.minMetrics[metric] === undefined && config.maxMetrics[metric] === undefined) {
+                problems.push(
+                    ours === undefined
+                        ? `the evidence lacks metric "${metric}" to compare with the champion's ${theirs} (version ${champion.version})`
+                        : `metric "${metric}" is ${ours}, which cannot be compared with the champion's ${theirs} (version ${champion.version})`,
+                );
+            }
+            continue;
+        }
+        const lowerIsBetter = config.maxMetrics[metric] !== undefined;
+        const regression = lowerIsBetter ? ours - theirs : theirs - ours;
+        // The tolerance is a decimal written by a person: a difference equal to it on paper passes.
+        if (!(regression <= tolerance + 1e-9)) {
+            problems.push(
+                `metric "${metric}" is ${ours}, ${round(regression)} ${lowerIsBetter ? "above" : "below"} the champion's ${theirs} (version ${champion.version}); at most ${tolerance} is tolerated`,
+            );
+        }
+    }
+    return problems;
+}
+
+function round(value: number): number {
+    return Number.isFinite(value) ? Number(value.toPrecision(6)) : value;
+}
+
+function formatHours(hours: number): string {
+    if (!Number.isFinite(hours)) return `${hours} hours`;
+    const rounded = Math.round(hours * 10) / 10;
+    return `${rounded} hour${rounded === 1 ? "" : "s"}`;
+}
+
 export const modelPromotionEvidence: ResourceValidationPolicy = {
     name: "model-promotion-evidence",
     description:
-        "A model Deployment declares promotion evidence (mlops.dev/promotion) that meets the environment's metric thresholds, was validated first, and is approved.",
+        "A model Deployment declares promotion evidence (mlops.dev/promotion) that meets the environment's metric thresholds, was validated first and long enough, does not regress against the champion, and names its approvers.",
     configSchema: promotionEvidenceSchema,
     validateResource: (args, report) => {
         if (args.type !== K8S.deployment) return;

@@ -1,15 +1,18 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
 import { MlflowRestClient, type ModelVersion, RegistryNotFoundError, type Run } from "./mlflowRestClient";
-import { modelOf, modelUrisOf, PINNED_VERSION, promotionOf } from "./models";
+import { MODEL_LABELS, modelOf, modelUrisOf, PINNED_VERSION, promotionOf } from "./models";
 import { configOf, type TypedConfigSchema } from "./policyConfig";
-import { promotionTagKey } from "./registryContract";
+import { environmentAlias, parseValidationTag, validationTagKey } from "./registryContract";
+import { field } from "./values";
 import { K8S, kubeObject } from "./workloads";
 
 /**
- * The declared promotion, checked against the MLflow model registry itself: the version exists and
- * is READY, its run is the declared one and holds the declared metrics, and the registry records
- * the validation the declaration claims (the tag of `registryContract.ts`). Every failure to get an
- * answer is a violation at the policy's enforcement level: production fails closed.
+ * The declared promotion, checked against the MLflow model registry itself (the one registry every
+ * environment reads): the version exists and is READY, its run is the declared one and holds the
+ * declared metrics, the registry records the successful rollout the declaration claims and at the
+ * time it declares (`mlops.validated.<environment>` of `registryContract.ts`), and the champion it
+ * was compared with holds the declared metrics. Every failure to get an answer is a violation at the
+ * policy's enforcement level: production fails closed.
  */
 
 export interface RegistryEvidenceConfig {
@@ -53,7 +56,7 @@ const messageOf = (err: unknown) => (err instanceof Error ? err.message : String
 export const registryEvidenceMatches: ResourceValidationPolicy = {
     name: "registry-evidence-matches",
     description:
-        "When a registry is configured, each model Deployment's version exists and is READY in MLflow, and its declared evidence (run, metrics, validation) matches what the registry holds.",
+        "When a registry is configured, each model Deployment's version exists and is READY in MLflow, and its declared evidence (run, metrics, validated rollout and its time, champion) matches what the registry holds.",
     configSchema: registryEvidenceSchema,
     validateResource: async (args, report) => {
         if (args.type !== K8S.deployment) return;
@@ -128,14 +131,71 @@ export const registryEvidenceMatches: ResourceValidationPolicy = {
         if (record.validatedIn !== undefined) {
             let tag: string;
             try {
-                tag = promotionTagKey(record.validatedIn);
+                tag = validationTagKey(record.validatedIn);
             } catch (err) {
                 return report(`the evidence's validatedIn cannot be looked up: ${messageOf(err)}`);
             }
-            if (modelVersion.tags[tag] === undefined) {
+            const recorded = modelVersion.tags[tag];
+            const at = recorded === undefined ? undefined : parseValidationTag(recorded);
+            if (recorded === undefined) {
                 report(
-                    `the evidence says ${subject} was validated in "${record.validatedIn}", but the registry records no such validation (no "${tag}" tag on the version)`,
+                    `the evidence says ${subject} was validated in "${record.validatedIn}", but the registry records no successful rollout there (no "${tag}" tag on the version)`,
                 );
+            } else if (at === undefined) {
+                report(`the registry's "${tag}" tag of ${subject} is ${JSON.stringify(recorded)}, not an ISO-8601 time`);
+            } else if (record.validatedAt !== undefined && Date.parse(record.validatedAt) !== at.getTime()) {
+                // The soak (model-promotion-evidence) is measured from the declared time: it must be the registry's.
+                report(
+                    `the evidence says the rollout of ${subject} in "${record.validatedIn}" succeeded at ${record.validatedAt}, but the registry records ${recorded}`,
+                );
+            }
+        }
+
+        const champion = record.champion;
+        if (champion?.version !== undefined) {
+            const championSubject = `the champion, version ${champion.version} of "${name}"`;
+            try {
+                const championVersion = await withDeadline(
+                    registry.getModelVersion(name, champion.version),
+                    deadline,
+                    `MLflow registry ${registry.registryUrl}: getModelVersion(${name}, ${champion.version})`,
+                );
+                const championRunId = championVersion.runId;
+                const championRun =
+                    championRunId === undefined || Object.keys(champion.metrics).length === 0
+                        ? undefined
+                        : await withDeadline(registry.getRun(championRunId), deadline, `MLflow registry ${registry.registryUrl}: getRun(${championRunId})`);
+                for (const [metric, declared] of Object.entries(championRun === undefined ? {} : champion.metrics)) {
+                    const recordedValue = championRun?.metrics[metric];
+                    if (recordedValue === undefined || !(Math.abs(recordedValue - declared) <= config.metricTolerance)) {
+                        report(
+                            `the evidence says ${championSubject}, recorded ${metric} = ${declared}, but its run ${championRunId ?? ""} recorded ${recordedValue === undefined ? `no "${metric}" metric` : `${metric} = ${recordedValue}`}`,
+                        );
+                    }
+                }
+            } catch (err) {
+                if (err instanceof RegistryNotFoundError)
+                    report(`the evidence compares ${subject} with ${championSubject}, which does not exist in the registry`);
+                else unconfirmed(err);
+            }
+        } else if (champion !== undefined) {
+            // "No champion" is true only while the environment's alias points at no other version.
+            const environment = field(object.meta.labels, MODEL_LABELS.environment);
+            if (typeof environment === "string") {
+                try {
+                    const served = await withDeadline(
+                        registry.getVersionByAlias(name, environmentAlias(environment)),
+                        deadline * 2,
+                        `MLflow registry ${registry.registryUrl}: getVersionByAlias(${name}, ${environment})`,
+                    );
+                    if (served !== undefined && served.version !== version) {
+                        report(
+                            `the evidence says "${environment}" served no version of "${name}" before ${version}, but the registry's "${environment}" alias points at version ${served.version}`,
+                        );
+                    }
+                } catch (err) {
+                    unconfirmed(err);
+                }
             }
         }
     },

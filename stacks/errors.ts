@@ -29,6 +29,8 @@ export function formatProblem(problem: ConfigProblem): string {
 /** Renders a user's value for an error message: JSON for data, `nothing` for a missing value, cut at 80 characters. */
 export function showValue(value: unknown): string {
     if (value === undefined) return "nothing";
+    // As YAML spells them; JSON would say null.
+    if (typeof value === "number" && !Number.isFinite(value)) return Number.isNaN(value) ? ".nan" : value > 0 ? ".inf" : "-.inf";
     let text: string;
     try {
         text = JSON.stringify(value) ?? String(value);

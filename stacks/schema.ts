@@ -254,10 +254,26 @@ const evidence = mapping({
         "The run's evaluation metrics, as the registry holds them.",
     ),
     validatedIn: oneOf(ENVIRONMENTS).optional().describe("Environment where this version was validated before (none for a first environment)."),
+    validatedAt: z.iso
+        .datetime({ error: expected("an ISO-8601 date-time") })
+        .optional()
+        .describe("When the version's rollout in validatedIn succeeded: the registry's mlops.validated.<environment> tag."),
     promotedAt: z.iso
         .datetime({ error: expected("an ISO-8601 date-time") })
         .optional()
         .describe("When the promotion was made."),
+    champion: mapping({
+        version: text(PATTERNS.registryVersion, 'a pinned registry version such as "7"')
+            .optional()
+            .describe("The version served when this one was promoted (none: the environment served no version of the model)."),
+        metrics: dictionary(text(PATTERNS.metricName, "a metric name"), z.number({ error: expected("a number") }), "a mapping of metric names to numbers")
+            .optional()
+            .describe("The champion's metrics, as the registry holds them."),
+    })
+        .optional()
+        .describe(
+            "What this version was compared with: the version the environment served, and its metrics (no regression beyond the policy's maxRegression).",
+        ),
 });
 
 export const modelSchema = mapping({

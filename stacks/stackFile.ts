@@ -1,7 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as yaml from "js-yaml";
+import { type Document, LineCounter, parseDocument } from "yaml";
 import { PROJECT } from "./config";
+import { joinPath } from "./errors";
 
 /** A stack file that cannot be read, with one line that says which file and why. */
 export class StackFileError extends Error {
@@ -18,6 +19,14 @@ export interface StackConfigValues {
     /** Keys whose value is `secure:` in the file; they cannot be decrypted offline. */
     readonly secretKeys: string[];
 }
+
+/**
+ * What one stack file may cost to read. A stack file is a few kilobytes; these bounds stop a file
+ * that is not one — a YAML "billion laughs" of 446 bytes expands to gigabytes — before it is
+ * expanded: a byte cap on the text, and a cap on alias references (the `yaml` package's
+ * `maxAliasCount`, which counts each alias by the aliases it expands in turn).
+ */
+export const STACK_FILE_LIMITS = { maxBytes: 1024 * 1024, maxAliasCount: 100 } as const;
 
 /** The project's stack names are the `Pulumi.<stack>.yaml` files next to `Pulumi.yaml`. */
 export function stackFilePath(projectDir: string, stack: string): string {
@@ -39,36 +48,66 @@ export function listStacks(projectDir: string): string[] {
 export function readStackFile(file: string): StackConfigValues {
     let text: string;
     try {
+        // The size is checked before the bytes are read: a stack file is never large.
+        const size = fs.statSync(file).size;
+        if (size > STACK_FILE_LIMITS.maxBytes) throw new StackFileError(stackFileTooLarge(file, size));
         text = fs.readFileSync(file, "utf8");
     } catch (err) {
+        if (err instanceof StackFileError) throw err;
         const code = (err as NodeJS.ErrnoException).code;
         throw new StackFileError(code === "ENOENT" ? `${file}: no such stack file` : `${file}: cannot be read (${code ?? String(err)})`);
     }
     return parseStackFile(text, file);
 }
 
-export function parseStackFile(text: string, file: string): StackConfigValues {
-    // js-yaml 5 refuses an input without a document; Pulumi treats such a stack file as empty.
-    if (text.split("\n").every((line) => /^\s*(#.*)?$/.test(line))) return { values: {}, secretKeys: [] };
-    let document: unknown;
-    try {
-        document = yaml.load(text, { filename: file });
-    } catch (err) {
-        const reason = err instanceof yaml.YAMLException ? err.reason : String(err);
-        const mark = err instanceof yaml.YAMLException ? err.mark : undefined;
-        const where = mark ? ` at line ${mark.line + 1}, column ${mark.column + 1}` : "";
-        throw new StackFileError(`${file}: malformed YAML${where}: ${reason}`);
+/**
+ * A stack file's text as a YAML document (with source ranges, for the GitOps editor) and as data,
+ * within `STACK_FILE_LIMITS`. Every reader of stack files goes through here; each failure is one
+ * `StackFileError` line naming the file.
+ */
+export function loadStackYaml(text: string, file: string): { readonly document: Document.Parsed; readonly data: unknown } {
+    const size = Buffer.byteLength(text, "utf8");
+    if (size > STACK_FILE_LIMITS.maxBytes) throw new StackFileError(stackFileTooLarge(file, size));
+    const lineCounter = new LineCounter();
+    // `merge`: Pulumi's YAML reader (go-yaml) honours `<<: *defaults`, so a stack file may use it.
+    const document = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
+    const error = document.errors[0];
+    if (error !== undefined) {
+        const { line, col } = lineCounter.linePos(error.pos[0]);
+        throw new StackFileError(`${file}: malformed YAML at line ${line}, column ${col}: ${error.message.split("\n")[0] ?? ""}`);
     }
+    let data: unknown;
+    try {
+        data = document.toJS({ maxAliasCount: STACK_FILE_LIMITS.maxAliasCount });
+    } catch (err) {
+        if (err instanceof ReferenceError && /alias/i.test(err.message)) {
+            throw new StackFileError(
+                `${file}: refused: its aliases expand past the ${STACK_FILE_LIMITS.maxAliasCount} alias references a stack file may use (a YAML alias bomb?)`,
+            );
+        }
+        throw new StackFileError(`${file}: malformed YAML: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return { document, data };
+}
+
+export function parseStackFile(text: string, file: string): StackConfigValues {
+    return stackValuesOf(loadStackYaml(text, file).data, file);
+}
+
+/** The config values of a stack file's data (`loadStackYaml`); a document without config has none, as with Pulumi. */
+export function stackValuesOf(document: unknown, file: string): StackConfigValues {
     if (document === undefined || document === null) return { values: {}, secretKeys: [] };
-    if (!isMapping(document)) throw new StackFileError(`${file}: expected a mapping at the top level, got ${typeof document}`);
+    if (!isMapping(document)) throw new StackFileError(`${file}: expected a mapping at the top level, got ${kindOf(document)}`);
     const config = document["config"];
     if (config === undefined || config === null) return { values: {}, secretKeys: [] };
-    if (!isMapping(config)) throw new StackFileError(`${file}: expected "config" to be a mapping of keys to values`);
+    if (!isMapping(config)) throw new StackFileError(`${file}: expected "config" to be a mapping of keys to values, got ${kindOf(config)}`);
 
     const values: Record<string, string> = {};
     const secretKeys: string[] = [];
+    const notFinite: string[] = [];
     for (const [rawKey, value] of Object.entries(config)) {
         const key = rawKey.includes(":") ? rawKey : `${PROJECT}:${rawKey}`;
+        notFinite.push(...nonFiniteNumbers(value, key, []));
         if (isMapping(value) && Object.keys(value).length === 1 && typeof value["secure"] === "string") {
             secretKeys.push(key);
             values[key] = "[secret]";
@@ -78,7 +117,33 @@ export function parseStackFile(text: string, file: string): StackConfigValues {
             values[key] = typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
         }
     }
+    // JSON (the form Pulumi hands structured values over in) has no NaN or infinity: they would reach
+    // the schema as null, and its message would name a value nobody wrote.
+    if (notFinite.length > 0) throw new StackFileError(`${file}: ${notFinite.join("; ")}`);
     return { values, secretKeys };
+}
+
+/** `<key path>: got .nan, …` for each NaN or infinity in a value, as YAML spells them. */
+function nonFiniteNumbers(value: unknown, root: string, at: readonly (string | number)[]): string[] {
+    if (typeof value === "number" && !Number.isFinite(value)) {
+        const spelled = Number.isNaN(value) ? ".nan" : value > 0 ? ".inf" : "-.inf";
+        return [`${joinPath(root, at)}: got ${spelled}, a number a stack value cannot hold; write a finite number`];
+    }
+    if (Array.isArray(value)) return value.flatMap((item: unknown, index) => nonFiniteNumbers(item, root, [...at, index]));
+    if (isMapping(value)) return Object.entries(value).flatMap(([key, item]) => nonFiniteNumbers(item, root, [...at, key]));
+    return [];
+}
+
+/** Why a stack file of `size` bytes is not read. */
+export function stackFileTooLarge(file: string, size: number): string {
+    return `${file}: refused: ${size} bytes, more than the ${STACK_FILE_LIMITS.maxBytes} bytes a stack file may have`;
+}
+
+/** What a value is, for a message: "a list", "a string", … */
+function kindOf(value: unknown): string {
+    if (Array.isArray(value)) return "a list";
+    if (value === null) return "null";
+    return typeof value === "object" ? "a mapping" : `a ${typeof value}`;
 }
 
 function isMapping(value: unknown): value is Record<string, unknown> {

@@ -145,7 +145,11 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "models.<name>.monitoring.errorRate.rollback": "no rollback, alerts only",
     "models.<name>.promotion": "none (the production policy config requires it)",
     "models.<name>.promotion.evidence.validatedIn": "none: a first environment",
+    "models.<name>.promotion.evidence.validatedAt": "none (the production policy config requires it)",
     "models.<name>.promotion.evidence.promotedAt": "none",
+    "models.<name>.promotion.evidence.champion": "none (the production policy config requires it)",
+    "models.<name>.promotion.evidence.champion.version": "none: the environment served no version of the model",
+    "models.<name>.promotion.evidence.champion.metrics": "none",
 };
 
 export interface ReferenceRow {

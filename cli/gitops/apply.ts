@@ -25,6 +25,21 @@ export interface AppliedChange {
     readonly registryActions: readonly string[];
 }
 
+/**
+ * Checks that HEAD is on a branch: a commit on a detached HEAD belongs to no branch, so the registry
+ * would record a change that main never sees. Returns the branch.
+ */
+export async function requireBranch(repo: GitRepository, subject: string): Promise<string> {
+    const branch = await repo.currentBranch();
+    if (branch !== undefined) return branch;
+    const head = await repo.head();
+    throw Refusal.of(
+        subject,
+        "input",
+        `HEAD is detached at ${head.slice(0, 12)}, so a commit would be on no branch; check out the branch the stack files live on (git switch main) first`,
+    );
+}
+
 /** Checks that a stack file is tracked and has no uncommitted changes, so the commit holds exactly this change. */
 export async function requireCleanStackFile(repo: GitRepository, subject: string, file: string, shown: string): Promise<void> {
     if (!(await repo.isTracked(file))) throw Refusal.of(subject, "input", `${shown} is not tracked by git; commit it first`);

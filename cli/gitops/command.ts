@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command, CommanderError } from "commander";
 import { MlflowRestClient, type ModelVersion, RegistryError, RegistryNotFoundError, type Run } from "../../policies/mlflowRestClient";
-import { listStacks } from "../../stacks/stackFile";
+import { listStacks, STACK_FILE_LIMITS, stackFileTooLarge } from "../../stacks/stackFile";
 import { RegistryNotUpdated } from "./apply";
 import { CriteriaProblem } from "./criteria";
 import { GitError } from "./git";
@@ -72,31 +72,67 @@ export function resolveProjectDir(io: CommandIo, option: string | undefined): st
     return path.resolve(io.cwd, option ?? ".");
 }
 
-/** Every `Pulumi.<stack>.yaml` of the project, parsed; a file that cannot be read refuses the command. */
-export function readStacks(projectDir: string, subject: string): StackText[] {
-    let stacks: string[];
+/** A stack file that could not be read, and why (one line, naming the file). */
+export interface UnreadableStack {
+    readonly stack: string;
+    readonly file: string;
+    readonly problem: string;
+}
+
+export interface ProjectStacks {
+    readonly stacks: StackText[];
+    readonly unreadable: UnreadableStack[];
+}
+
+/**
+ * Every `Pulumi.<stack>.yaml` of the project, parsed. A file that cannot be read is set aside with
+ * its problem rather than refusing the command: a broken stack file blocks only what needs it.
+ */
+export function readStacks(projectDir: string, subject: string): ProjectStacks {
+    let names: string[];
     try {
-        stacks = listStacks(projectDir);
+        names = listStacks(projectDir);
     } catch (err) {
         throw Refusal.of(subject, "input", `cannot list the stack files of ${projectDir} (${messageOf(err)})`);
     }
-    return stacks.map((stack) => readStack(projectDir, stack, subject));
+    const stacks: StackText[] = [];
+    const unreadable: UnreadableStack[] = [];
+    for (const stack of names) {
+        const read = stackOrProblem(projectDir, stack);
+        if (read instanceof StackText) stacks.push(read);
+        else unreadable.push({ stack, file: stackFileName(stack), problem: read.problem });
+    }
+    return { stacks, unreadable };
 }
 
 export function readStack(projectDir: string, stack: string, subject: string): StackText {
+    const read = stackOrProblem(projectDir, stack);
+    if (read instanceof StackText) return read;
+    throw Refusal.of(subject, "input", read.problem);
+}
+
+function stackOrProblem(projectDir: string, stack: string): StackText | { readonly problem: string } {
     const file = stackFileName(stack);
     let text: string;
     try {
+        // A stack file is a few kilobytes: anything far larger is refused unread (STACK_FILE_LIMITS).
+        const size = fs.statSync(path.join(projectDir, file)).size;
+        if (size > STACK_FILE_LIMITS.maxBytes) return { problem: stackFileTooLarge(file, size) };
         text = fs.readFileSync(path.join(projectDir, file), "utf8");
     } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === "ENOENT") {
             const known = fs.existsSync(projectDir) ? listStacks(projectDir) : [];
-            throw Refusal.of(subject, "input", `there is no stack "${stack}" (no ${file} in ${projectDir}; stacks: ${known.join(", ") || "none"})`);
+            return { problem: `there is no stack "${stack}" (no ${file} in ${projectDir}; stacks: ${known.join(", ") || "none"})` };
         }
-        throw Refusal.of(subject, "input", `${file} cannot be read (${code ?? messageOf(err)})`);
+        return { problem: `${file} cannot be read (${code ?? messageOf(err)})` };
     }
-    return asRefusal(subject, () => StackText.parse({ stack, file, text }));
+    try {
+        return StackText.parse({ stack, file, text });
+    } catch (err) {
+        if (err instanceof StackFileProblem) return { problem: err.message };
+        throw err;
+    }
 }
 
 /** Turns the known failures of the helpers into a refusal of `subject`. */

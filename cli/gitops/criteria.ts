@@ -1,7 +1,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import Ajv from "ajv";
-import { modelPromotionEvidence, type PromotionEvidenceConfig, promotionCriteriaProblems, promotionEvidenceConfig } from "../../policies/promotion";
+import {
+    type JudgedEvidence,
+    modelPromotionEvidence,
+    type PromotionEvidenceConfig,
+    promotionCriteriaProblems,
+    promotionEvidenceConfig,
+} from "../../policies/promotion";
 
 /**
  * An environment's promotion criteria, read from the same place the policy pack reads them — the
@@ -77,10 +83,17 @@ export interface CriteriaVerdict {
     readonly warnings: readonly string[];
 }
 
-/** Judges evidence by the policy's own rules, at the policy's enforcement level. */
-export function judge(criteria: EnvironmentCriteria, evidence: Parameters<typeof promotionCriteriaProblems>[0]): CriteriaVerdict {
+/**
+ * Judges evidence by the policy's own rules, at the policy's enforcement level. `skip` leaves out the
+ * checks whose missing input the caller has already reported in its own terms.
+ */
+export function judge(
+    criteria: EnvironmentCriteria,
+    evidence: JudgedEvidence,
+    skip: { readonly validation?: boolean; readonly champion?: boolean } = {},
+): CriteriaVerdict {
     if (criteria.enforcementLevel === "disabled") return { blocking: [], warnings: [] };
-    const problems = promotionCriteriaProblems(evidence, criteria.config);
+    const problems = promotionCriteriaProblems(evidence, criteria.config, skip);
     return criteria.enforcementLevel === "advisory" ? { blocking: [], warnings: problems } : { blocking: problems, warnings: [] };
 }
 

@@ -1,10 +1,18 @@
 import type { ModelVersion, Run } from "../../policies/mlflowRestClient";
-import { promotionTagKey } from "../../policies/registryContract";
+import {
+    environmentAlias,
+    formatRollbackTag,
+    formatValidationTag,
+    parseValidationTag,
+    rollbackTagKey,
+    validationTagKey,
+} from "../../policies/registryContract";
 import { platformConfigProblems } from "../../infra/validation";
 import { formatProblem, parseStackFile } from "../../stacks";
 import { type EnvironmentCriteria, judge, judgedMetrics } from "./criteria";
 import { type RegistryAction, promotionActions, rollbackActions } from "./registryActions";
 import { Refusal, type RefusalReason } from "./refusal";
+import { type RolledBackVersion, rolledBackTrailer, TRAILERS } from "./rollbacks";
 import { type ModelDeclaration, StackFileProblem, type StackText } from "./stackText";
 import type { YamlValue } from "./yamlEdit";
 
@@ -24,6 +32,8 @@ export interface PromotionRequest {
     /** The target stack. */
     readonly stack: string;
     readonly approvedBy: readonly string[];
+    /** Why a version that was rolled back may be promoted again (`--allow-rolled-back`); it goes into the commit. */
+    readonly allowRolledBack?: string | undefined;
 }
 
 /** What the registry said about the requested version; `undefined` where it answered "does not exist". */
@@ -32,6 +42,12 @@ export interface RegistryAnswers {
     readonly modelVersion: ModelVersion | undefined;
     /** The run the version was registered from; `undefined` when it has none or the run does not exist. */
     readonly run: Run | undefined;
+    /**
+     * The champion: the version the target environment's alias points at (what it serves) and that
+     * version's run, asked only where the criteria compare against it (`maxRegression`); `undefined`
+     * when the alias is not set.
+     */
+    readonly champion?: { readonly modelVersion: ModelVersion; readonly run: Run | undefined } | undefined;
 }
 
 export interface PromotionInputs {
@@ -42,6 +58,8 @@ export interface PromotionInputs {
     readonly registry: RegistryAnswers;
     /** ISO-8601, recorded as `promotedAt`. */
     readonly promotedAt: string;
+    /** What git and the registry say of rollbacks away from the requested version (none when it never was). */
+    readonly rolledBack?: readonly RolledBackVersion[];
 }
 
 /** A change to one stack file, ready to be written, committed and recorded in the registry. */
@@ -63,13 +81,31 @@ export interface StackChangePlan {
     readonly warnings: readonly string[];
     /** Registry writes once the commit exists. */
     registryActions(commit: string): RegistryAction[];
+    /**
+     * Set where the change goes through a pull request (production): its title and body (the evidence
+     * table). The commit then goes on a branch of its own, and the registry learns of it only after
+     * the merge, the deployment and the rollout (sync-registry).
+     */
+    readonly pullRequest?: { readonly title: string; readonly body: string };
+    /** The approvers the change names (a pull request asks them for their reviews). */
+    readonly approvers?: readonly string[];
 }
 
 export interface PromotionEvidence {
     readonly runId: string;
     readonly metrics: Readonly<Record<string, number>>;
     readonly validatedIn?: string;
+    readonly validatedAt?: string;
     readonly promotedAt: string;
+    readonly champion?: { readonly version: string; readonly metrics: Readonly<Record<string, number>> };
+}
+
+/** The environment whose promotions go through a pull request, approved by reviews (not by a flag). */
+export const REVIEWED_ENVIRONMENT = "production";
+
+/** The branch a reviewed promotion is committed on. */
+export function promotionBranch(request: Pick<PromotionRequest, "model" | "version" | "stack">): string {
+    return `promote/${request.stack}/${request.model}-${request.version}`;
 }
 
 export function promotionSubject(request: PromotionRequest): string {
@@ -117,42 +153,77 @@ export function planPromotion(inputs: PromotionInputs): StackChangePlan {
     if (blocking.length > 0 || modelVersion.runId === undefined || registry.run === undefined) throw reasons(subject, blocking);
     const run = registry.run;
 
-    const { validatedIn, stageProblems, required } = previousStage(inputs, target, registeredModel, modelVersion);
+    const { validatedIn, validatedAt, stageProblems } = previousStage(inputs, target, registeredModel, modelVersion);
     const metrics = evidenceMetrics(declared, run, criteria);
+    const { champion, championProblems } = championOf(inputs, registeredModel, environment, metrics.names);
     const evidence: PromotionEvidence = {
         runId: run.runId,
         metrics: metrics.values,
         ...(validatedIn !== undefined && { validatedIn }),
+        ...(validatedAt !== undefined && { validatedAt }),
         promotedAt: inputs.promotedAt,
+        ...(champion !== undefined && { champion }),
     };
-    // A skipped stage is reported above in terms of stack files; the policy's own wording would repeat it.
-    const verdict = judge(criteria, {
-        metrics: run.metrics,
-        validatedIn: validatedIn ?? (stageProblems.length > 0 ? required : undefined),
-        approvedBy: request.approvedBy,
-    });
+    // A skipped stage or a missing record is reported above in the registry's terms; the policy's own wording would repeat it.
+    const verdict = judge(
+        criteria,
+        {
+            metrics: run.metrics,
+            ...(validatedIn !== undefined && { validatedIn }),
+            ...(validatedAt !== undefined && { validatedAt }),
+            promotedAt: inputs.promotedAt,
+            ...(champion !== undefined && { champion }),
+            approvedBy: request.approvedBy,
+        },
+        { validation: stageProblems.length > 0, champion: championProblems.length > 0 },
+    );
     const advisory = criteria.enforcementLevel === "advisory";
     const unwritable = metrics.names
         .filter((name) => !Number.isFinite(run.metrics[name]))
         .map((name) => `run ${run.runId} recorded ${name} = ${run.metrics[name]}, which cannot be declared as evidence`);
-    const blockingProblems = [...(advisory ? [] : stageProblems), ...verdict.blocking, ...unwritable];
+    const rolledBack = inputs.rolledBack ?? [];
+    const rollbackProblems =
+        rolledBack.length === 0 || request.allowRolledBack !== undefined
+            ? []
+            : [
+                  `version ${request.version} was ${rolledBack.map((r) => r.said).join("; ")}; ` +
+                      'promote it again only with --allow-rolled-back "<why it is safe now>"',
+              ];
+    const recordProblems = [...stageProblems, ...championProblems];
+    const blockingProblems = [...rollbackProblems, ...(advisory ? [] : recordProblems), ...verdict.blocking, ...unwritable];
     if (blockingProblems.length > 0) throw reasons(subject, blockingProblems);
-    const warnings = [...(advisory ? stageProblems : []), ...verdict.warnings];
+    const warnings = [...(advisory ? recordProblems : []), ...verdict.warnings];
+    const reviewed = environment === REVIEWED_ENVIRONMENT;
 
     const promotion: YamlValue = { evidence: { ...evidence, metrics: { ...evidence.metrics } }, approvedBy: [...request.approvedBy] };
     const after = edited(subject, () => target.withDeclaration(request.model, { version: request.version, promotion }));
     checkStackConfig(subject, target, after);
 
+    const criteriaLine = `${criteria.file} (${criteria.enforcementLevel}): ${criteria.enforcementLevel === "disabled" ? "not checked" : warnings.length === 0 ? "met" : `not met: ${warnings.join("; ")}`}`;
+    const title = `promote ${request.model} ${declared.version ?? "(none)"} → ${request.version} in ${request.stack}`;
     const commitMessage = [
-        `promote ${request.model} ${declared.version ?? "(none)"} → ${request.version} in ${request.stack}`,
+        title,
         "",
         `Model:       ${request.model} (registered model ${registeredModel})`,
         `Version:     ${declared.version ?? "(none)"} → ${request.version}`,
         `Environment: ${environment} (${file})${validatedIn !== undefined ? `, validated in ${validatedIn}` : ""}`,
         `Run:         ${run.runId}`,
         `Metrics:     ${formatMetrics(evidence.metrics)}`,
-        `Approved by: ${request.approvedBy.join(", ") || "nobody"}`,
-        `Criteria:    ${criteria.file} (${criteria.enforcementLevel}): ${criteria.enforcementLevel === "disabled" ? "not checked" : warnings.length === 0 ? "met" : `not met: ${warnings.join("; ")}`}`,
+        ...(validatedAt !== undefined
+            ? [`Validated:   ${describeSoak(validatedIn ?? "", validatedAt, inputs.promotedAt, criteria.config.minValidationSoakHours)}`]
+            : []),
+        ...(champion !== undefined ? [`Champion:    ${describeChampion(champion, evidence.metrics, criteria.config.maxRegression, environment)}`] : []),
+        reviewed
+            ? `Approvers:   ${request.approvedBy.join(", ") || "nobody"} (approval: their approving reviews of the pull request; --approved-by only asks for them)`
+            : `Approved by: ${request.approvedBy.join(", ") || "nobody"}`,
+        `Criteria:    ${criteriaLine}`,
+        ...(rolledBack.length > 0 && request.allowRolledBack !== undefined
+            ? [
+                  `Rolled back: version ${request.version} was ${rolledBack.map((r) => r.said).join("; ")}; promoted again because: ${request.allowRolledBack}`,
+                  "",
+                  `${TRAILERS.allowRolledBack}: ${request.allowRolledBack}`,
+              ]
+            : []),
     ].join("\n");
 
     return {
@@ -168,24 +239,103 @@ export function planPromotion(inputs: PromotionInputs): StackChangePlan {
         after,
         commitMessage,
         warnings,
+        // A reviewed promotion reaches the registry through sync-registry, after merge, deployment and rollout.
         registryActions: (commit) =>
-            promotionActions(registeredModel, environment, request.version, { promotedAt: inputs.promotedAt, commit, approvedBy: request.approvedBy }),
+            reviewed
+                ? []
+                : promotionActions(registeredModel, environment, request.version, { promotedAt: inputs.promotedAt, commit, approvedBy: request.approvedBy }),
+        approvers: [...request.approvedBy],
+        ...(reviewed && {
+            pullRequest: {
+                title,
+                body: evidenceTable({ request, registeredModel, environment, file, fromVersion: declared.version, evidence, criteria, criteriaLine }),
+            },
+        }),
     };
+}
+
+/** `in staging, rollout succeeded <t>: 52.3 hours before this promotion (at least 24 required)`. */
+function describeSoak(environment: string, validatedAt: string, promotedAt: string, minHours: number): string {
+    const hours = Math.round(((Date.parse(promotedAt) - Date.parse(validatedAt)) / 3_600_000) * 10) / 10;
+    return `in ${environment}, rollout succeeded ${validatedAt}: ${hours} hours before this promotion (at least ${minHours} required)`;
+}
+
+/** `version 7 (production's alias): accuracy 0.95 → 0.97 (+0.02), f1 …; regression tolerated: accuracy 0.01, f1 0.01`. */
+function describeChampion(
+    champion: NonNullable<PromotionEvidence["champion"]>,
+    ours: Readonly<Record<string, number>>,
+    tolerance: Readonly<Record<string, number>>,
+    environment: string,
+): string {
+    const compared = Object.keys(champion.metrics)
+        .filter((name) => ours[name] !== undefined)
+        .map((name) => {
+            const delta = (ours[name] as number) - (champion.metrics[name] as number);
+            return `${name} ${champion.metrics[name]} → ${ours[name]} (${delta >= 0 ? "+" : ""}${Number(delta.toPrecision(6))})`;
+        });
+    const tolerated = Object.entries(tolerance).map(([name, value]) => `${name} ${value}`);
+    return `version ${champion.version} (${environment}'s alias): ${compared.join(", ") || "no metric in common"}; regression tolerated: ${tolerated.join(", ") || "none"}`;
+}
+
+/** The pull request's body: what a reviewer approves, as one table. */
+function evidenceTable(facts: {
+    readonly request: PromotionRequest;
+    readonly registeredModel: string;
+    readonly environment: string;
+    readonly file: string;
+    readonly fromVersion: string | undefined;
+    readonly evidence: PromotionEvidence;
+    readonly criteria: EnvironmentCriteria;
+    readonly criteriaLine: string;
+}): string {
+    const { request, evidence, criteria } = facts;
+    const config = criteria.config;
+    const champion = evidence.champion;
+    const names = [...new Set([...Object.keys(evidence.metrics), ...Object.keys(champion?.metrics ?? {})])];
+    const bound = (name: string) =>
+        [
+            config.minMetrics[name] !== undefined ? `≥ ${config.minMetrics[name]}` : undefined,
+            config.maxMetrics[name] !== undefined ? `≤ ${config.maxMetrics[name]}` : undefined,
+            config.maxRegression[name] !== undefined ? `regression ≤ ${config.maxRegression[name]}` : undefined,
+        ]
+            .filter((part) => part !== undefined)
+            .join(", ") || "—";
+    const cell = (value: number | undefined) => (value === undefined ? "—" : String(value));
+    return [
+        `Promotes **${request.model}** (registered model \`${facts.registeredModel}\`) from version ${facts.fromVersion ?? "(none)"} to **version ${request.version}** in \`${facts.environment}\` (\`${facts.file}\`).`,
+        "",
+        `| metric | version ${request.version} | champion${champion !== undefined ? ` (version ${champion.version})` : ""} | required |`,
+        "|---|---|---|---|",
+        ...names.map((name) => `| ${name} | ${cell(evidence.metrics[name])} | ${cell(champion?.metrics[name])} | ${bound(name)} |`),
+        "",
+        "| evidence | |",
+        "|---|---|",
+        `| run | \`${evidence.runId}\` |`,
+        `| validated in | ${evidence.validatedIn ?? "—"}${evidence.validatedAt !== undefined ? `, rollout succeeded ${evidence.validatedAt}` : ""} |`,
+        `| soak required | ${config.minValidationSoakHours} hours |`,
+        `| promoted at | ${evidence.promotedAt} |`,
+        `| criteria | ${facts.criteriaLine.replace(/\|/g, "\\|")} |`,
+        `| approvers asked | ${request.approvedBy.join(", ") || "nobody"} |`,
+        "",
+        `Approval is given by reviewing this pull request: the deploy workflow runs production's \`pulumi up\` only for a merge approved on its last commit by ${config.minApprovals} of ${config.allowedApprovers.join(", ") || "nobody"} (\`npm run check-approvals\`).`,
+    ].join("\n");
 }
 
 /**
  * The stage before the target: the environment its criteria require validation in. The version must
- * be what that environment's stack file declares, and the registry must record its promotion there.
+ * be what that environment's stack file declares, and the registry must record its successful
+ * rollout there (`mlops.validated.<environment>`, written by the deploy workflow), whose time the
+ * evidence then declares and the soak is measured from.
  */
 function previousStage(
     inputs: PromotionInputs,
     target: StackText,
     registeredModel: string,
     modelVersion: ModelVersion,
-): { validatedIn: string | undefined; stageProblems: string[]; required: string } {
+): { validatedIn: string | undefined; validatedAt: string | undefined; stageProblems: string[] } {
     const { request, criteria } = inputs;
     const required = criteria.config.requiredValidationEnvironment;
-    if (required === "" || criteria.enforcementLevel === "disabled") return { validatedIn: undefined, stageProblems: [], required };
+    if (required === "" || criteria.enforcementLevel === "disabled") return { validatedIn: undefined, validatedAt: undefined, stageProblems: [] };
     const sources = inputs.stacks.filter((s) => s !== target && s.environment === required);
     if (sources.length === 0) {
         throw Refusal.of(
@@ -197,16 +347,72 @@ function previousStage(
     const source = sources.find((s) => s.model(request.model)?.version === request.version && s.model(request.model)?.registeredModel === registeredModel);
     if (source === undefined) {
         const there = sources.map((s) => `${s.source.file} declares ${describeVersion(s.model(request.model), registeredModel)}`).join(", ");
-        return { validatedIn: undefined, stageProblems: [`version ${request.version} skips ${required}: ${there}; promote it to ${required} first`], required };
+        return {
+            validatedIn: undefined,
+            validatedAt: undefined,
+            stageProblems: [`version ${request.version} skips ${required}: ${there}; promote it to ${required} first`],
+        };
     }
-    const tag = promotionTagKey(required);
-    const recorded = modelVersion.tags[tag] !== undefined;
-    const stageProblems = recorded
-        ? []
-        : [
-              `the registry records no promotion of version ${request.version} to ${required} (no "${tag}" tag); run npm run sync-registry -- --stack ${source.source.stack}`,
-          ];
-    return { validatedIn: required, stageProblems, required };
+    const tag = validationTagKey(required);
+    const recorded = modelVersion.tags[tag];
+    if (recorded === undefined) {
+        return {
+            validatedIn: required,
+            validatedAt: undefined,
+            stageProblems: [
+                `the registry records no successful rollout of version ${request.version} in ${required} (no "${tag}" tag): ` +
+                    `the deploy workflow writes it (npm run sync-registry -- --stack ${source.source.stack} --rolled-out) once ${required} serves the version`,
+            ],
+        };
+    }
+    const at = parseValidationTag(recorded);
+    if (at === undefined) {
+        return {
+            validatedIn: required,
+            validatedAt: undefined,
+            stageProblems: [`the registry's "${tag}" tag of version ${request.version} is ${JSON.stringify(recorded)}, not an ISO-8601 time`],
+        };
+    }
+    return { validatedIn: required, validatedAt: formatValidationTag(at), stageProblems: [] };
+}
+
+/**
+ * The champion the criteria compare against (`maxRegression`): the version the target environment's
+ * alias points at, with its run's values of the metrics this promotion declares and compares.
+ */
+function championOf(
+    inputs: PromotionInputs,
+    registeredModel: string,
+    environment: string,
+    declaredMetrics: readonly string[],
+): { champion: PromotionEvidence["champion"]; championProblems: string[] } {
+    const { criteria, registry } = inputs;
+    const compared = Object.keys(criteria.config.maxRegression);
+    if (compared.length === 0 || criteria.enforcementLevel === "disabled") return { champion: undefined, championProblems: [] };
+    const alias = environmentAlias(environment);
+    if (registry.champion === undefined) {
+        return {
+            champion: undefined,
+            championProblems: [
+                `the registry has no "${alias}" alias for "${registeredModel}", so there is no champion to compare version ${inputs.request.version} with; ` +
+                    `run npm run sync-registry -- --stack ${inputs.request.stack} once ${environment} serves its declared version`,
+            ],
+        };
+    }
+    const { modelVersion, run } = registry.champion;
+    if (run === undefined) {
+        return {
+            champion: undefined,
+            championProblems: [
+                `the champion, version ${modelVersion.version} (alias "${alias}"), has no run in the registry to compare version ${inputs.request.version} with`,
+            ],
+        };
+    }
+    const names = [...new Set([...declaredMetrics, ...compared])].filter((name) => Number.isFinite(run.metrics[name]));
+    return {
+        champion: { version: modelVersion.version, metrics: Object.fromEntries(names.map((name) => [name, run.metrics[name] as number])) },
+        championProblems: [],
+    };
 }
 
 /**
@@ -225,6 +431,10 @@ export interface RollbackInputs {
     /** The most recent earlier revision of the file that declares another version of the model. */
     readonly previous: { readonly commit: string; readonly subject: string; readonly stack: StackText };
     readonly registry: { readonly url: string; readonly modelVersion: ModelVersion | undefined };
+    /** Why, as given with `--reason`. */
+    readonly reason?: string | undefined;
+    /** ISO-8601, recorded in the registry's rollback tag. */
+    readonly rolledBackAt: string;
 }
 
 export function rollbackSubject(model: string, stack: string): string {
@@ -276,7 +486,13 @@ export function planRollback(inputs: RollbackInputs): StackChangePlan {
         `Run:         ${evidence.runId ?? "(none declared)"}`,
         `Metrics:     ${formatMetrics(evidence.metrics)}`,
         `Approved by: ${evidence.approvedBy.join(", ") || "nobody"} (of the restored promotion)`,
+        ...(inputs.reason !== undefined ? [`Reason:      ${inputs.reason}`] : []),
+        // Trailers: git itself then knows which version was rolled back (see rollbacks.ts).
+        "",
+        ...(declared.version !== undefined ? [rolledBackTrailer(model, declared.version)] : []),
+        ...(inputs.reason !== undefined ? [`${TRAILERS.reason}: ${inputs.reason}`] : []),
     ].join("\n");
+    const fromVersion = declared.version;
 
     return {
         subject,
@@ -291,7 +507,25 @@ export function planRollback(inputs: RollbackInputs): StackChangePlan {
         after,
         commitMessage,
         warnings: [],
-        registryActions: () => rollbackActions(registeredModel, environment, toVersion),
+        registryActions: (commit) => [
+            ...rollbackActions(registeredModel, environment, toVersion),
+            ...(fromVersion === undefined
+                ? []
+                : [
+                      {
+                          kind: "set-tag" as const,
+                          registeredModel,
+                          version: fromVersion,
+                          key: rollbackTagKey(environment),
+                          value: formatRollbackTag({
+                              rolledBackAt: inputs.rolledBackAt,
+                              ...(inputs.reason !== undefined && { reason: inputs.reason }),
+                              commit,
+                              restoredVersion: toVersion,
+                          }),
+                      },
+                  ]),
+        ],
     };
 }
 

@@ -33,7 +33,7 @@ export function promotionActions(registeredModel: string, environment: string, v
     ];
 }
 
-/** The registry side of a rollback: the alias moves back; tags stay (they record history). */
+/** The registry side of a rollback: the alias moves back; tags stay (they record history), and the plan adds the rollback's own. */
 export function rollbackActions(registeredModel: string, environment: string, version: string): RegistryAction[] {
     return [{ kind: "set-alias", registeredModel, alias: environmentAlias(environment), version }];
 }

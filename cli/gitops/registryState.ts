@@ -1,13 +1,23 @@
 import type { ModelVersion, RegisteredModel } from "../../policies/mlflowRestClient";
-import { environmentAlias, formatPromotionTag, type PromotionTag, promotionTagKey } from "../../policies/registryContract";
+import {
+    environmentAlias,
+    formatPromotionTag,
+    formatRollbackTag,
+    type PromotionTag,
+    promotionTagKey,
+    rollbackTagKey,
+    type RollbackTag,
+    validationTagKey,
+} from "../../policies/registryContract";
 import type { RegistryAction } from "./registryActions";
 import type { StackText } from "./stackText";
 import type { YamlValue } from "./yamlEdit";
 
 /**
  * Git against the registry, purely: `status` compares what each stack declares with where the
- * environment's alias points, and `sync-registry` plans the registry writes that make the alias (and
- * the promotion tag of the contract) say what the stack declares. The commands gather the answers.
+ * environment's alias points, and `sync-registry` plans the registry writes that make the alias, the
+ * promotion tag and the rollback tags of the contract say what git records — and, after a rollout the
+ * cluster confirms, the validation tag. The commands gather the answers.
  */
 
 /** What the registry said about one name: the thing, "does not exist", or no usable answer. */
@@ -90,6 +100,8 @@ export interface SyncItem {
     readonly actions: readonly RegistryAction[];
     /** Why this model cannot be synced; `undefined` when it can. */
     readonly problem: string | undefined;
+    /** Why the rollout is not recorded as validated although the version serves (no canary analysis ran). */
+    readonly note?: string;
 }
 
 export interface SyncAnswers {
@@ -97,16 +109,28 @@ export interface SyncAnswers {
     readonly version: Answer<ModelVersion>;
 }
 
+export interface SyncContext {
+    /** ISO-8601: the time recorded where a declaration names none, and the time a rollout is recorded as validated. */
+    readonly now: string;
+    readonly commit: string | undefined;
+    /**
+     * With `--rolled-out`: per model, what the cluster says of the declared version's rollout. Only a
+     * version the cluster serves after a canary analysis that succeeded (Canary Succeeded, the primary
+     * running it) is recorded as validated in the environment; a first deploy (Canary Initialized)
+     * serves without any analysis, so its alias moves but nothing is recorded as validated. Without
+     * `rollouts`, nothing is recorded as validated.
+     */
+    readonly rollouts?: ReadonlyMap<string, { readonly serving: boolean; readonly analysed: boolean; readonly detail: string }>;
+    /** Rollbacks the stack file's history records whose registry tag is missing (rollback's registry step failed). */
+    readonly missingRollbackTags?: ReadonlyArray<{ readonly model: string; readonly version: string; readonly tag: RollbackTag }>;
+}
+
 /**
  * The writes that make a stack's registry state match its declarations: the environment's alias at
  * the declared version, and the version tagged as promoted there when it is not yet (that tag is how
  * the next environment's promotion knows it ran here). Nothing when both already hold: idempotent.
  */
-export function planSync(
-    stack: StackText,
-    answers: ReadonlyMap<string, SyncAnswers>,
-    context: { readonly now: string; readonly commit: string | undefined },
-): SyncItem[] {
+export function planSync(stack: StackText, answers: ReadonlyMap<string, SyncAnswers>, context: SyncContext): SyncItem[] {
     const environment = stack.environment;
     return stack.modelNames.map((name): SyncItem => {
         const declared = stack.model(name);
@@ -127,6 +151,10 @@ export function planSync(
         if (answer.version.kind === "error") return item(`registry cannot be asked: ${answer.version.message}`);
         if (answer.model.kind === "missing") return item(`registered model "${registeredModel}" does not exist in the registry`);
         if (answer.version.kind === "missing") return item(`version ${version} of "${registeredModel}" does not exist in the registry`);
+        const rollout = context.rollouts?.get(name);
+        if (context.rollouts !== undefined && rollout === undefined) return item("the cluster was not asked about its rollout");
+        if (rollout !== undefined && !rollout.serving)
+            return item(`version ${version} is not serving in ${environment}, so its rollout is not recorded: ${rollout.detail}`);
         const alias = environmentAlias(environment);
         const actions: RegistryAction[] = [];
         const current = answer.model.value.aliases[alias];
@@ -140,6 +168,22 @@ export function planSync(
                 ...(approvedBy !== undefined && { approvedBy }),
             };
             actions.push({ kind: "set-tag", registeredModel, version, key: tagKey, value: formatPromotionTag(tag) });
+        }
+        const validationKey = validationTagKey(environment);
+        if (rollout?.serving === true && rollout.analysed && answer.version.value.tags[validationKey] === undefined) {
+            actions.push({ kind: "set-tag", registeredModel, version, key: validationKey, value: context.now });
+        }
+        for (const missing of (context.missingRollbackTags ?? []).filter((m) => m.model === name)) {
+            actions.push({
+                kind: "set-tag",
+                registeredModel,
+                version: missing.version,
+                key: rollbackTagKey(environment),
+                value: formatRollbackTag(missing.tag),
+            });
+        }
+        if (rollout?.serving === true && !rollout.analysed && answer.version.value.tags[validationKey] === undefined) {
+            return { ...item(undefined, actions), note: `not recorded as validated in ${environment}: ${rollout.detail}, without a canary analysis` };
         }
         return item(undefined, actions);
     });

@@ -1,8 +1,8 @@
 import * as path from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { type Document, isMap, type Pair, parseDocument, type YAMLMap } from "yaml";
+import { type Document, isMap, type Pair, type YAMLMap } from "yaml";
 import { PROJECT } from "../../stacks/config";
-import { parseStackFile, StackFileError } from "../../stacks/stackFile";
+import { loadStackYaml, StackFileError, stackValuesOf } from "../../stacks/stackFile";
 import { applyEdits, columnOf, insertPair, keyOf, pairNamed, pairTail, rangeOf, removePair, setMapKey, type TextEdit, type YamlValue } from "./yamlEdit";
 
 /**
@@ -41,18 +41,19 @@ export class StackText {
         private readonly document: Document,
     ) {}
 
-    /** Throws `StackFileProblem` for a file that is not valid YAML (with the line), or not read the same way by `stacks/`. */
+    /**
+     * Throws `StackFileProblem` for a file that is not valid YAML (with the line), exceeds the bounds of
+     * `STACK_FILE_LIMITS`, or is not read as a stack file by `stacks/`: the one bounded reader.
+     */
     static parse(source: StackSource): StackText {
-        const document = parseDocument(source.text, { prettyErrors: true });
-        const error = document.errors[0];
-        if (error !== undefined) throw new StackFileProblem(`${source.file}: malformed YAML: ${error.message.split("\n")[0] ?? ""}`);
         try {
-            parseStackFile(source.text, source.file);
+            const { document, data } = loadStackYaml(source.text, source.file);
+            stackValuesOf(data, source.file);
+            return new StackText(source, document);
         } catch (err) {
             if (err instanceof StackFileError) throw new StackFileProblem(err.message);
             throw err;
         }
-        return new StackText(source, document);
     }
 
     get text(): string {

@@ -202,8 +202,9 @@ function renderKey(key: string, inFlow = false): string {
 }
 
 /**
- * A scalar in the requested quoting when it can hold the value; plain only when both YAML readers
- * of the project (`yaml` for editing, js-yaml for `stacks/`) read it back as the same value.
+ * A scalar in the requested quoting when it can hold the value; plain only when `yaml` (which
+ * `stacks/` and this editor read stack files with) and js-yaml (a YAML 1.2 reader as tools outside
+ * this project use) both read it back as the same value.
  */
 export function renderScalar(value: string | number | boolean | null, style?: Scalar.Type, inFlow = false): string {
     if (typeof value === "number") {

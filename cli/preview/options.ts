@@ -78,11 +78,18 @@ export function resolveOptions(flags: CliFlags, env: NodeJS.ProcessEnv = process
     const policyConfigFile = flags.policyConfig === undefined ? undefined : path.resolve(cwd, flags.policyConfig);
     if (policyConfigFile !== undefined && !fs.existsSync(policyConfigFile))
         throw new UsageError(`--policy-config ${JSON.stringify(flags.policyConfig)}: no such file`);
+    const outDir = flags.out === undefined ? path.join(REPOSITORY_ROOT, "out", stack) : path.resolve(cwd, flags.out);
+    // Found now rather than after the program ran: the manifests go into a directory, never over a file.
+    const outKind = fs.statSync(outDir, { throwIfNoEntry: false });
+    if (outKind !== undefined && !outKind.isDirectory()) {
+        const named = flags.out === undefined ? path.relative(REPOSITORY_ROOT, outDir) : JSON.stringify(flags.out);
+        throw new UsageError(`--out ${named}: is a file, not a directory; name a directory for the manifests (it is created when missing)`);
+    }
     return {
         stack,
         format: flags.json === true ? "json" : flags.markdown === true ? "markdown" : "text",
         projectDir,
-        outDir: flags.out === undefined ? path.join(REPOSITORY_ROOT, "out", stack) : path.resolve(cwd, flags.out),
+        outDir,
         policyConfigFile,
         registry: resolveRegistry(flags.registry, env),
     };

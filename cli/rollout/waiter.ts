@@ -95,7 +95,8 @@ export async function waitForRollouts(models: readonly DeclaredModel[], deps: Wa
     }
 }
 
-async function decide(model: DeclaredModel, reader: ObjectReader, options: WaitOptions): Promise<ModelOutcome> {
+/** One look at a model's rollout: its Canary and primary Deployment, decided (throws `KubectlError`). */
+export async function decide(model: DeclaredModel, reader: ObjectReader, options: Pick<WaitOptions, "namespace" | "since">): Promise<ModelOutcome> {
     const [canary, primary] = await Promise.all([
         reader.get(CANARY_RESOURCE, model.name, options.namespace),
         reader.get(DEPLOYMENT_RESOURCE, primaryDeploymentName(model.name), options.namespace),

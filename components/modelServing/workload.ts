@@ -34,7 +34,9 @@ export interface ServedModel {
             readonly runId: string;
             readonly metrics: Readonly<Record<string, number>>;
             readonly validatedIn?: string;
+            readonly validatedAt?: string;
             readonly promotedAt?: string;
+            readonly champion?: { readonly version?: string; readonly metrics?: Readonly<Record<string, number>> };
         };
         readonly approvedBy: readonly string[];
     };
@@ -86,7 +88,9 @@ export function promotionRecord(model: ServedModel): PromotionRecord {
             runId: evidence.runId,
             metrics: { ...evidence.metrics },
             validatedIn: evidence.validatedIn,
+            ...(evidence.validatedAt !== undefined && { validatedAt: evidence.validatedAt }),
             ...(evidence.promotedAt !== undefined && { promotedAt: evidence.promotedAt }),
+            ...(evidence.champion !== undefined && { champion: structuredClone(evidence.champion) }),
         }),
         approvedBy: [...(model.promotion?.approvedBy ?? [])],
     };

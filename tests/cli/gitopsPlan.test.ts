@@ -10,7 +10,10 @@ import type { ModelVersion, Run } from "../../policies/mlflowRestClient";
 const ROOT = path.resolve(__dirname, "..", "..");
 const REGISTRY = "https://mlflow.ml.example.com";
 const RUN_ID = "0a1b2c3d4e5f40718293a4b5c6d7e8f9";
+const CHAMPION_RUN_ID = "9f8e7d6c5b4a40312f1e0d9c8b7a6f5e";
 const PROMOTED_AT = "2026-11-20T08:00:00Z";
+/** When the candidate's staging rollout succeeded: 93 hours before PROMOTED_AT. */
+const VALIDATED_AT = "2026-11-16T11:00:00Z";
 
 const shippedText = (stack: string) => readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8");
 const stackOf = (stack: string, text = shippedText(stack)) => StackText.parse({ stack, file: `Pulumi.${stack}.yaml`, text });
@@ -31,16 +34,21 @@ const modelVersion = (overrides: Partial<ModelVersion> = {}): ModelVersion => ({
     runId: RUN_ID,
     source: `runs:/${RUN_ID}/model`,
     aliases: ["staging"],
-    tags: { "mlops.promoted.staging": '{"promotedAt":"2026-11-16T10:05:00Z"}' },
+    tags: { "mlops.promoted.staging": '{"promotedAt":"2026-11-16T10:05:00Z"}', "mlops.validated.staging": VALIDATED_AT },
     creationTimestamp: 1_700_000_000_000,
     ...overrides,
 });
-const run = (metrics: Record<string, number> = { accuracy: 0.96, f1: 0.93, training_loss: 0.2 }): Run => ({
-    runId: RUN_ID,
+const run = (metrics: Record<string, number> = { accuracy: 0.96, f1: 0.93, training_loss: 0.2 }, runId = RUN_ID): Run => ({
+    runId,
     status: "FINISHED",
     metrics,
     params: {},
     tags: {},
+});
+/** What production serves: its declared version, with the metrics its evidence declares. */
+const champion = (metrics: Record<string, number> = { accuracy: 0.95, f1: 0.92, training_loss: 0.3 }) => ({
+    modelVersion: modelVersion({ version: PRODUCTION_VERSION, runId: CHAMPION_RUN_ID, aliases: ["production"], tags: {} }),
+    run: run(metrics, CHAMPION_RUN_ID),
 });
 
 const request = (overrides: Partial<PromotionRequest> = {}): PromotionRequest => ({
@@ -54,7 +62,7 @@ const inputs = (overrides: Partial<PromotionInputs> = {}): PromotionInputs => ({
     request: request(),
     stacks: [stackOf("staging"), stackOf("production")],
     criteria: shippedCriteria("production"),
-    registry: { url: REGISTRY, modelVersion: modelVersion(), run: run() },
+    registry: { url: REGISTRY, modelVersion: modelVersion(), run: run(), champion: champion() },
     promotedAt: PROMOTED_AT,
     ...overrides,
 });
@@ -80,16 +88,30 @@ function changedLines(before: string, after: string): Array<[string, string]> {
 describe("gitops plan: promotion", () => {
     const subject = `promote fraud-detector version ${STAGING_VERSION} to production`;
 
-    it("plans staging → production: only the version and evidence lines change, with the registry's run and metrics", () => {
+    it("plans staging → production: only the version and evidence lines change, with the registry's run, metrics, rollout time and champion", () => {
         const plan = planPromotion(inputs());
         const before = stackOf("production").model("fraud-detector");
-        const evidence = (before?.promotion as { evidence: { runId: string; metrics: Record<string, number>; promotedAt: string } }).evidence;
+        const evidence = (
+            before?.promotion as {
+                evidence: {
+                    runId: string;
+                    metrics: Record<string, number>;
+                    validatedAt: string;
+                    promotedAt: string;
+                    champion: { version: string; metrics: Record<string, number> };
+                };
+            }
+        ).evidence;
         assert.deepEqual(changedLines(shippedText("production"), plan.after), [
             [`      version: "${PRODUCTION_VERSION}"`, `      version: "${STAGING_VERSION}"`],
             [`          runId: ${evidence.runId}`, `          runId: ${RUN_ID}`],
             [`            accuracy: ${evidence.metrics["accuracy"]}`, "            accuracy: 0.96"],
             [`            f1: ${evidence.metrics["f1"]}`, "            f1: 0.93"],
+            [`          validatedAt: "${evidence.validatedAt}"`, `          validatedAt: "${VALIDATED_AT}"`],
             [`          promotedAt: "${evidence.promotedAt}"`, `          promotedAt: "${PROMOTED_AT}"`],
+            [`            version: "${evidence.champion.version}"`, `            version: "${PRODUCTION_VERSION}"`],
+            [`              accuracy: ${evidence.champion.metrics["accuracy"]}`, "              accuracy: 0.95"],
+            [`              f1: ${evidence.champion.metrics["f1"]}`, "              f1: 0.92"],
             ["        approvedBy: [ml-lead, product-owner]", "        approvedBy: [ml-lead, head-of-ml]"],
         ]);
         assert.equal(plan.before, shippedText("production"));
@@ -116,7 +138,7 @@ describe("gitops plan: promotion", () => {
         assert.deepEqual(plan.warnings, []);
     });
 
-    it("names model, old → new version, environment, metrics and approvers in the commit message", () => {
+    it("names model, versions, environment, metrics, the staging rollout and soak, the champion comparison and the approvers asked in the commit message", () => {
         assert.equal(
             planPromotion(inputs()).commitMessage,
             [
@@ -127,28 +149,64 @@ describe("gitops plan: promotion", () => {
                 "Environment: production (Pulumi.production.yaml), validated in staging",
                 `Run:         ${RUN_ID}`,
                 "Metrics:     accuracy=0.96, f1=0.93",
-                "Approved by: ml-lead, head-of-ml",
+                `Validated:   in staging, rollout succeeded ${VALIDATED_AT}: 93 hours before this promotion (at least 24 required)`,
+                `Champion:    version ${PRODUCTION_VERSION} (production's alias): accuracy 0.95 → 0.96 (+0.01), f1 0.92 → 0.93 (+0.01); regression tolerated: accuracy 0.01, f1 0.01`,
+                "Approvers:   ml-lead, head-of-ml (approval: their approving reviews of the pull request; --approved-by only asks for them)",
                 "Criteria:    policies/config/production.json (mandatory): met",
             ].join("\n"),
         );
     });
 
-    it("records the promotion in the registry after the commit: the environment's alias and the contract's tag", () => {
-        assert.deepEqual(planPromotion(inputs()).registryActions("c0ffee"), [
-            { kind: "set-alias", registeredModel: "fraud_detector", alias: "production", version: STAGING_VERSION },
+    it("goes through a pull request in production: no registry write until the merge has rolled out, and the evidence table as its body", () => {
+        const plan = planPromotion(inputs());
+        assert.deepEqual(plan.registryActions("c0ffee"), []);
+        assert.equal(plan.pullRequest?.title, `promote fraud-detector ${PRODUCTION_VERSION} → ${STAGING_VERSION} in production`);
+        assert.deepEqual(plan.pullRequest?.body.split("\n").slice(0, 7), [
+            `Promotes **fraud-detector** (registered model \`fraud_detector\`) from version ${PRODUCTION_VERSION} to **version ${STAGING_VERSION}** in \`production\` (\`Pulumi.production.yaml\`).`,
+            "",
+            `| metric | version ${STAGING_VERSION} | champion (version ${PRODUCTION_VERSION}) | required |`,
+            "|---|---|---|---|",
+            "| accuracy | 0.96 | 0.95 | ≥ 0.9, regression ≤ 0.01 |",
+            "| f1 | 0.93 | 0.92 | ≥ 0.85, regression ≤ 0.01 |",
+            "",
+        ]);
+        assert.match(plan.pullRequest?.body ?? "", new RegExp(`\\| validated in \\| staging, rollout succeeded ${VALIDATED_AT} \\|`));
+        assert.match(plan.pullRequest?.body ?? "", /approved on its last commit by 2 of ml-lead, product-owner, head-of-ml/);
+        assert.deepEqual(plan.approvers, ["ml-lead", "head-of-ml"]);
+    });
+
+    it("records a staging promotion in the registry after the commit: the environment's alias and the contract's tag", () => {
+        const next = String(Number(STAGING_VERSION) + 1);
+        const plan = planPromotion(
+            inputs({
+                request: request({ version: next, stack: "staging", approvedBy: [] }),
+                criteria: shippedCriteria("staging"),
+                registry: { url: REGISTRY, modelVersion: modelVersion({ version: next, tags: {} }), run: run() },
+            }),
+        );
+        assert.equal(plan.pullRequest, undefined);
+        assert.deepEqual(plan.registryActions("c0ffee"), [
+            { kind: "set-alias", registeredModel: "fraud_detector", alias: "staging", version: next },
             {
                 kind: "set-tag",
                 registeredModel: "fraud_detector",
-                version: STAGING_VERSION,
-                key: "mlops.promoted.production",
-                value: `{"promotedAt":"${PROMOTED_AT}","commit":"c0ffee","approvedBy":["ml-lead","head-of-ml"]}`,
+                version: next,
+                key: "mlops.promoted.staging",
+                value: `{"promotedAt":"${PROMOTED_AT}","commit":"c0ffee","approvedBy":[]}`,
             },
         ]);
     });
 
     it("declares the metrics the criteria judge and those the stack already declares, not every metric of the run", () => {
         const plan = planPromotion(
-            inputs({ registry: { url: REGISTRY, modelVersion: modelVersion(), run: run({ accuracy: 0.96, f1: 0.93, auc: 0.99, training_loss: 0.2 }) } }),
+            inputs({
+                registry: {
+                    url: REGISTRY,
+                    champion: champion(),
+                    modelVersion: modelVersion(),
+                    run: run({ accuracy: 0.96, f1: 0.93, auc: 0.99, training_loss: 0.2 }),
+                },
+            }),
         );
         assert.deepEqual(
             (
@@ -160,22 +218,29 @@ describe("gitops plan: promotion", () => {
                 runId: RUN_ID,
                 metrics: { accuracy: 0.96, f1: 0.93 },
                 validatedIn: "staging",
+                validatedAt: VALIDATED_AT,
                 promotedAt: PROMOTED_AT,
+                champion: { version: PRODUCTION_VERSION, metrics: { accuracy: 0.95, f1: 0.92 } },
             },
         );
     });
 
     it("refuses a version below the production thresholds (exit 1)", () => {
         refuses(
-            () => planPromotion(inputs({ registry: { url: REGISTRY, modelVersion: modelVersion(), run: run({ accuracy: 0.85, f1: 0.93 }) } })),
-            `refused to ${subject}: metric "accuracy" is 0.85, below the required 0.9`,
+            () =>
+                planPromotion(
+                    inputs({ registry: { url: REGISTRY, champion: champion(), modelVersion: modelVersion(), run: run({ accuracy: 0.85, f1: 0.93 }) } }),
+                ),
+            `refused to ${subject}: metric "accuracy" is 0.85, below the required 0.9; ` +
+                `metric "accuracy" is 0.85, 0.1 below the champion's 0.95 (version ${PRODUCTION_VERSION}); at most 0.01 is tolerated`,
             1,
         );
     });
 
     it("refuses a run without a judged metric, and a metric that is not a number (exit 1)", () => {
         refuses(
-            () => planPromotion(inputs({ registry: { url: REGISTRY, modelVersion: modelVersion(), run: run({ accuracy: Number.NaN }) } })),
+            () =>
+                planPromotion(inputs({ registry: { url: REGISTRY, champion: champion(), modelVersion: modelVersion(), run: run({ accuracy: Number.NaN }) } })),
             `refused to ${subject}: metric "accuracy" is NaN, below the required 0.9; the evidence lacks metric "f1" (at least 0.85 required); run ${RUN_ID} recorded accuracy = NaN, which cannot be declared as evidence`,
             1,
         );
@@ -204,21 +269,73 @@ describe("gitops plan: promotion", () => {
         refuses(
             () =>
                 planPromotion(
-                    inputs({ request: request({ version: next }), registry: { url: REGISTRY, modelVersion: modelVersion({ version: next }), run: run() } }),
+                    inputs({
+                        request: request({ version: next }),
+                        registry: { url: REGISTRY, modelVersion: modelVersion({ version: next }), run: run(), champion: champion() },
+                    }),
                 ),
             `refused to promote fraud-detector version ${next} to production: version ${next} skips staging: Pulumi.staging.yaml declares version ${STAGING_VERSION}; promote it to staging first`,
             1,
         );
         refuses(
-            () => planPromotion(inputs({ registry: { url: REGISTRY, modelVersion: modelVersion({ tags: {} }), run: run() } })),
-            `refused to ${subject}: the registry records no promotion of version ${STAGING_VERSION} to staging (no "mlops.promoted.staging" tag); run npm run sync-registry -- --stack staging`,
+            () =>
+                planPromotion(
+                    inputs({
+                        registry: { url: REGISTRY, champion: champion(), modelVersion: modelVersion({ tags: { "mlops.promoted.staging": "{}" } }), run: run() },
+                    }),
+                ),
+            `refused to ${subject}: the registry records no successful rollout of version ${STAGING_VERSION} in staging (no "mlops.validated.staging" tag): ` +
+                "the deploy workflow writes it (npm run sync-registry -- --stack staging --rolled-out) once staging serves the version",
             1,
         );
     });
 
+    it("refuses a version that has not run long enough in staging since its rollout succeeded (exit 1)", () => {
+        refuses(
+            () => planPromotion(inputs({ promotedAt: "2026-11-17T05:00:00Z" })),
+            `refused to ${subject}: the version ran 18 hours in "staging" before its promotion (rollout succeeded ${VALIDATED_AT}, promoted 2026-11-17T05:00:00Z); at least 24 hours are required`,
+            1,
+        );
+    });
+
+    it("refuses a regression against the champion beyond the tolerance, and a production without a champion alias (exit 1)", () => {
+        refuses(
+            () =>
+                planPromotion(
+                    inputs({ registry: { url: REGISTRY, modelVersion: modelVersion(), run: run(), champion: champion({ accuracy: 0.99, f1: 0.93 }) } }),
+                ),
+            `refused to ${subject}: metric "accuracy" is 0.96, 0.03 below the champion's 0.99 (version ${PRODUCTION_VERSION}); at most 0.01 is tolerated`,
+            1,
+        );
+        refuses(
+            () => planPromotion(inputs({ registry: { url: REGISTRY, modelVersion: modelVersion(), run: run() } })),
+            `refused to ${subject}: the registry has no "production" alias for "fraud_detector", so there is no champion to compare version ${STAGING_VERSION} with; ` +
+                "run npm run sync-registry -- --stack production once production serves its declared version",
+            1,
+        );
+    });
+
+    it("refuses a version rolled back before unless a reason is given, which the commit then carries as a trailer", () => {
+        const rolledBack = [{ version: STAGING_VERSION, environment: "production", said: 'rolled back in production at 2026-11-18T07:00:00Z ("latency")' }];
+        refuses(
+            () => planPromotion(inputs({ rolledBack })),
+            `refused to ${subject}: version ${STAGING_VERSION} was rolled back in production at 2026-11-18T07:00:00Z ("latency"); promote it again only with --allow-rolled-back "<why it is safe now>"`,
+            1,
+        );
+        const plan = planPromotion(inputs({ rolledBack, request: request({ allowRolledBack: "cache fixed" }) }));
+        assert.deepEqual(plan.commitMessage.split("\n").slice(-3), [
+            `Rolled back: version ${STAGING_VERSION} was rolled back in production at 2026-11-18T07:00:00Z ("latency"); promoted again because: cache fixed`,
+            "",
+            "Allow-Rolled-Back: cache fixed",
+        ]);
+    });
+
     it("refuses a version that is not READY or has no run to judge it by (exit 1)", () => {
         refuses(
-            () => planPromotion(inputs({ registry: { url: REGISTRY, modelVersion: modelVersion({ status: "PENDING_REGISTRATION" }), run: run() } })),
+            () =>
+                planPromotion(
+                    inputs({ registry: { url: REGISTRY, champion: champion(), modelVersion: modelVersion({ status: "PENDING_REGISTRATION" }), run: run() } }),
+                ),
             `refused to ${subject}: version ${STAGING_VERSION} of "fraud_detector" is PENDING_REGISTRATION in the registry, not READY`,
             1,
         );
@@ -275,32 +392,52 @@ describe("gitops plan: promotion", () => {
         );
     });
 
-    it("promotes into staging, the first environment, with advisory criteria: the problems are warnings, and no validatedIn", () => {
+    it("refuses a version below staging's thresholds (the seeds' accuracy ≥ 0.85, f1 ≥ 0.80: mandatory), and promotes one that meets them without validatedIn or champion", () => {
         const next = String(Number(STAGING_VERSION) + 1);
-        const plan = planPromotion(
-            inputs({
-                request: request({ version: next, stack: "staging", approvedBy: [] }),
-                criteria: shippedCriteria("staging"),
-                registry: { url: REGISTRY, modelVersion: modelVersion({ version: next, tags: {} }), run: run({ accuracy: 0.85, f1: 0.93 }) },
-            }),
+        const toStaging = (metrics: Record<string, number>) =>
+            planPromotion(
+                inputs({
+                    request: request({ version: next, stack: "staging", approvedBy: [] }),
+                    criteria: shippedCriteria("staging"),
+                    registry: { url: REGISTRY, modelVersion: modelVersion({ version: next, tags: {} }), run: run(metrics) },
+                }),
+            );
+        refuses(
+            () => toStaging({ accuracy: 0.41, f1: 0.3 }),
+            `refused to promote fraud-detector version ${next} to staging: metric "accuracy" is 0.41, below the required 0.85; metric "f1" is 0.3, below the required 0.8`,
+            1,
         );
-        assert.deepEqual(plan.warnings, ['metric "accuracy" is 0.85, below the required 0.9']);
-        assert.equal(
-            plan.commitMessage.split("\n").at(-1),
-            'Criteria:    policies/config/staging.json (advisory): not met: metric "accuracy" is 0.85, below the required 0.9',
-        );
+        const plan = toStaging({ accuracy: 0.85, f1: 0.8 });
+        assert.deepEqual(plan.warnings, []);
+        assert.equal(plan.commitMessage.split("\n").at(-1), "Criteria:    policies/config/staging.json (mandatory): met");
         const evidence = (
             StackText.parse({ stack: "staging", file: "Pulumi.staging.yaml", text: plan.after }).model("fraud-detector")?.promotion as {
                 evidence: Record<string, unknown>;
             }
         ).evidence;
-        assert.equal(evidence["validatedIn"], undefined);
+        assert.deepEqual(Object.keys(evidence), ["runId", "metrics", "promotedAt"]);
         assert.equal(plan.environment, "staging");
+    });
+
+    it("reports problems as warnings under an advisory policy, and still commits", () => {
+        const next = String(Number(STAGING_VERSION) + 1);
+        const plan = planPromotion(
+            inputs({
+                request: request({ version: next, stack: "staging", approvedBy: [] }),
+                criteria: shippedCriteria("staging", (c) => ((c["model-promotion-evidence"] as Record<string, unknown>)["enforcementLevel"] = "advisory")),
+                registry: { url: REGISTRY, modelVersion: modelVersion({ version: next, tags: {} }), run: run({ accuracy: 0.8, f1: 0.93 }) },
+            }),
+        );
+        assert.deepEqual(plan.warnings, ['metric "accuracy" is 0.8, below the required 0.85']);
+        assert.equal(
+            plan.commitMessage.split("\n").at(-1),
+            'Criteria:    policies/config/staging.json (advisory): not met: metric "accuracy" is 0.8, below the required 0.85',
+        );
     });
 });
 
 describe("gitops plan: criteria from the policy config", () => {
-    it("reads the shipped production criteria: mandatory, thresholds, validation in staging, two of three approvers", () => {
+    it("reads the shipped production criteria: mandatory, thresholds, validation in staging with a day's soak, no regression, two of three approvers", () => {
         assert.deepEqual(shippedCriteria("production"), {
             file: "policies/config/production.json",
             enforcementLevel: "mandatory",
@@ -308,6 +445,8 @@ describe("gitops plan: criteria from the policy config", () => {
                 minMetrics: { accuracy: 0.9, f1: 0.85 },
                 maxMetrics: {},
                 requiredValidationEnvironment: "staging",
+                minValidationSoakHours: 24,
+                maxRegression: { accuracy: 0.01, f1: 0.01 },
                 minApprovals: 2,
                 allowedApprovers: ["ml-lead", "product-owner", "head-of-ml"],
             },
@@ -322,6 +461,8 @@ describe("gitops plan: criteria from the policy config", () => {
                 minMetrics: { accuracy: 0.9, f1: 0.85 },
                 maxMetrics: {},
                 requiredValidationEnvironment: "staging",
+                minValidationSoakHours: 24,
+                maxRegression: { accuracy: 0.01, f1: 0.01 },
                 minApprovals: 2,
                 allowedApprovers: [],
             },
@@ -366,10 +507,19 @@ describe("gitops plan: rollback", () => {
             current: stackOf("production", promoted()),
             previous,
             registry: { url: REGISTRY, modelVersion: modelVersion({ version: PRODUCTION_VERSION }) },
+            reason: "p99 latency doubled",
+            rolledBackAt: "2026-11-21T07:00:00Z",
         });
         assert.equal(plan.after, shippedText("production"));
         assert.deepEqual(plan.registryActions("c0ffee"), [
             { kind: "set-alias", registeredModel: "fraud_detector", alias: "production", version: PRODUCTION_VERSION },
+            {
+                kind: "set-tag",
+                registeredModel: "fraud_detector",
+                version: STAGING_VERSION,
+                key: "mlops.rolled_back.production",
+                value: `{"rolledBackAt":"2026-11-21T07:00:00Z","reason":"p99 latency doubled","commit":"c0ffee","restoredVersion":"${PRODUCTION_VERSION}"}`,
+            },
         ]);
         const evidence = (stackOf("production").model("fraud-detector")?.promotion as { evidence: { runId: string; metrics: Record<string, number> } })
             .evidence;
@@ -387,6 +537,10 @@ describe("gitops plan: rollback", () => {
                 `Run:         ${evidence.runId}`,
                 `Metrics:     accuracy=${evidence.metrics["accuracy"]}, f1=${evidence.metrics["f1"]}`,
                 "Approved by: ml-lead, product-owner (of the restored promotion)",
+                "Reason:      p99 latency doubled",
+                "",
+                `Rolled-Back: fraud-detector version ${STAGING_VERSION}`,
+                "Rollback-Reason: p99 latency doubled",
             ].join("\n"),
         );
     });
@@ -399,6 +553,7 @@ describe("gitops plan: rollback", () => {
                     current: stackOf("production", promoted()),
                     previous,
                     registry: { url: REGISTRY, modelVersion: undefined },
+                    rolledBackAt: "2026-11-21T07:00:00Z",
                 }),
             `refused to roll back fraud-detector in production: version ${PRODUCTION_VERSION} of registered model "fraud_detector" no longer exists in the registry at ${REGISTRY}`,
             1,
@@ -414,6 +569,7 @@ describe("gitops plan: rollback", () => {
                     current: stackOf("production", promoted()),
                     previous: withoutModel,
                     registry: { url: REGISTRY, modelVersion: modelVersion() },
+                    rolledBackAt: "2026-11-21T07:00:00Z",
                 }),
             'refused to roll back fraud-detector in production: Pulumi.production.yaml at 111111111111 declares no version of "fraud-detector" to restore',
             2,

@@ -179,7 +179,7 @@ describe("gitops: editing a stack file in place", () => {
         assert.throws(() => stackText(HAND_WRITTEN).withDeclaration("nope", { version: "4", promotion }), { message: `${FILE} declares no model "nope"` });
         assert.throws(
             () => stackText("config:\n  a: [1, 2\n"),
-            (err: unknown) => err instanceof StackFileProblem && err.message.startsWith(`${FILE}: malformed YAML: `),
+            (err: unknown) => err instanceof StackFileProblem && err.message.startsWith(`${FILE}: malformed YAML at line 3, column 1: `),
         );
     });
 

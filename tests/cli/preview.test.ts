@@ -301,7 +301,43 @@ describe("npm run preview", () => {
         fs.writeFileSync(file, "config:\n  aws:region: eu-west-1\n   mlops-platform:environment: staging\n");
         const run = await preview(["--stack", "broken", "--project-dir", dir]);
         assert.equal(run.code, 2);
-        assert.equal(run.stderr, `error: ${file}: malformed YAML at line 3, column 30: bad indentation of a mapping entry\n`);
+        assert.equal(run.stderr, `error: ${file}: malformed YAML at line 2, column 15: Nested mappings are not allowed in compact mappings\n`);
+    });
+
+    it("exits 2 with one line, and at once, for a YAML alias bomb (446 bytes that expand to gigabytes)", async () => {
+        const dir = tempDir("bomb");
+        const file = path.join(dir, "Pulumi.bomb.yaml");
+        const levels = "abcdefghi".split("");
+        const bomb = [
+            `a: &a [${Array(9).fill('"lol"').join(",")}]`,
+            ...levels.slice(1).map((name, i) => `${name}: &${name} [${Array(9).fill(`*${levels[i]}`).join(",")}]`),
+            "config: {mlops-platform:models: *i}",
+            "",
+        ].join("\n");
+        fs.writeFileSync(file, bomb);
+        const started = Date.now();
+        const run = await preview(["--stack", "bomb", "--project-dir", dir, "--out", path.join(dir, "out")]);
+        assert.equal(run.code, 2);
+        assert.equal(run.stderr, `error: ${file}: refused: its aliases expand past the 100 alias references a stack file may use (a YAML alias bomb?)\n`);
+        assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+        assert.equal(fs.existsSync(path.join(dir, "out")), false);
+    });
+
+    it("exits 2 with one line, before any work, when --out names an existing file", async () => {
+        const dir = project("staging");
+        const file = path.join(dir, "manifests.yaml");
+        fs.writeFileSync(file, "kept: as it was\n");
+        const started = Date.now();
+        const run = await preview(["--stack", "staging", "--project-dir", dir, "--out", file]);
+        assert.equal(run.code, 2);
+        assert.equal(
+            run.stderr,
+            `error: --out ${JSON.stringify(file)}: is a file, not a directory; name a directory for the manifests (it is created when missing)\n`,
+        );
+        assert.equal(run.stdout, "");
+        assert.equal(fs.readFileSync(file, "utf8"), "kept: as it was\n");
+        // Refused before the program ran: a full preview takes many seconds on this machine.
+        assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
     });
 
     it("exits 2 with one line, before any work, when MLOPS_SCHEMAS_DIR names a missing folder", async () => {
@@ -321,18 +357,18 @@ describe("npm run preview", () => {
         assert.equal(run.stderr, "error: required option '-s, --stack <name>' not specified (see --help)\n");
     });
 
-    it("cross-checks against MLFLOW_TRACKING_URI when it is set, and says where from", async () => {
-        // Nothing listens on the discard port: the registry cannot confirm anything, which staging
-        // treats as advisory (production fails closed, see policies/config).
+    it("cross-checks against MLFLOW_TRACKING_URI when it is set, says where from, and fails closed in staging too", async () => {
+        // Nothing listens on the discard port: the registry cannot confirm anything. Both environments
+        // read the one registry, and staging's promotion gate binds, so staging fails closed as production does.
         const dir = project("staging");
         const run = await preview(["--stack", "staging", "--project-dir", dir, "--out", path.join(dir, "out"), "--json"], {
             MLFLOW_TRACKING_URI: "http://127.0.0.1:9",
         });
-        assert.equal(run.code, 0);
+        assert.equal(run.code, 1);
         const report = JSON.parse(run.stdout) as PreviewReport;
-        assert.deepEqual(report.inputs.registry, { checked: true, uri: "http://127.0.0.1:9", source: "MLFLOW_TRACKING_URI", enforcementLevel: "advisory" });
+        assert.deepEqual(report.inputs.registry, { checked: true, uri: "http://127.0.0.1:9", source: "MLFLOW_TRACKING_URI", enforcementLevel: "mandatory" });
         assert.deepEqual(
-            report.policies.advisory.filter((v) => v.policy === "registry-evidence-matches").map((v) => v.resource.name),
+            report.policies.mandatory.filter((v) => v.policy === "registry-evidence-matches").map((v) => v.resource.name),
             ["fraud-detector-deployment", "product-image-tagger-deployment"],
         );
     });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { unusedUrl } from "../support/faultyServers";
-import { type CliResult, registrySnapshot, runCli, useRegistryWorkbench } from "../support/gitRepo";
+import { type CliResult, registrySnapshot, runCli, type SeededModel, useRegistryWorkbench } from "../support/gitRepo";
 
 /**
  * `npm run rollback` (and the promote before it) as child processes, on a temporary git repository
@@ -8,6 +8,7 @@ import { type CliResult, registrySnapshot, runCli, useRegistryWorkbench } from "
  */
 
 const PRODUCTION = "Pulumi.production.yaml";
+const STAGING = "Pulumi.staging.yaml";
 
 function assertExit(result: CliResult, code: number): void {
     assert.equal(result.code, code, `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
@@ -35,8 +36,15 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
 
     const cli = (command: "promote" | "rollback", args: readonly string[], trackingUri = bench.server.url) =>
         runCli(command, args, { projectDir: bench.repo.dir, trackingUri });
-    const promoteStaged = async () =>
+    /**
+     * Production's version changes as it does for real: promote pushes a branch for review, the pull
+     * request is merged (here: a fast-forward of main), and the deploy's registry step points the alias at it.
+     */
+    const promoteStaged = async () => {
         assertExit(await cli("promote", ["fraud-detector", staged, "--to", "production", "--approved-by", "ml-lead,head-of-ml"]), 0);
+        bench.repo.git("merge", "--quiet", "--ff-only", `promote/production/fraud-detector-${staged}`);
+        assertExit(await runCli("sync-registry", ["--stack", "production"], { projectDir: bench.repo.dir, trackingUri: bench.server.url }), 0);
+    };
 
     beforeEach(async () => {
         staged = (await bench.registry.getVersionByAlias("fraud_detector", "staging"))?.version as string;
@@ -55,7 +63,12 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
         assertExit(dryRun, 0);
         assert.equal(dryRun.stdout.split("\n")[0], "dry run: would roll back fraud-detector in production");
         assert.ok(dryRun.stdout.includes(`\n-      version: "${staged}"\n+      version: "${declaredInProduction}"\n`), dryRun.stdout);
-        assert.ok(dryRun.stdout.endsWith(`then in the registry:\n  alias fraud_detector@production → version ${declaredInProduction}\n`), dryRun.stdout);
+        assert.ok(
+            dryRun.stdout.endsWith(
+                `then in the registry:\n  alias fraud_detector@production → version ${declaredInProduction}\n  tag mlops.rolled_back.production on fraud_detector version ${staged}\n`,
+            ),
+            dryRun.stdout,
+        );
         assert.equal(bench.repo.head(), promotedHead);
         assert.equal((await bench.registry.getVersionByAlias("fraud_detector", "production"))?.version, staged);
 
@@ -64,7 +77,7 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
         assert.equal(
             result.stdout,
             `rolled back fraud-detector ${staged} → ${declaredInProduction} in production (as of ${head.slice(0, 12)}): commit ${bench.repo.head().slice(0, 12)}; ` +
-                `registry: alias fraud_detector@production → version ${declaredInProduction}\n`,
+                `registry: alias fraud_detector@production → version ${declaredInProduction}; tag mlops.rolled_back.production on fraud_detector version ${staged}\n`,
         );
         assert.equal(bench.repo.read(PRODUCTION), original);
         // History is added to, never rewritten: the old HEAD is two commits back.
@@ -156,6 +169,69 @@ describe("npm run rollback (child process, real MLflow registry, temporary git r
         );
         assert.equal(bench.repo.read(PRODUCTION), promoted);
         assert.equal(bench.repo.head(), head);
+        assert.deepEqual(await registrySnapshot(bench.server.url, bench.seeded), before);
+    });
+
+    it("never returns to a version that was itself rolled back: staging 8 → 10 → 8, and a second rollback is refused, changing nothing", async () => {
+        const candidate = (bench.seeded["fraud_detector"] as SeededModel).candidateVersion;
+        const stagedBefore = staged;
+        assertExit(await cli("promote", ["fraud-detector", candidate, "--to", "staging"]), 0);
+        const first = await cli("rollback", ["fraud-detector", "--stack", "staging", "--reason", "accuracy on live traffic fell"]);
+        assertExit(first, 0);
+        const rollbackCommit = bench.repo.head();
+        assert.match(
+            first.stdout,
+            new RegExp(
+                `registry: alias fraud_detector@staging → version ${stagedBefore}; tag mlops\\.rolled_back\\.staging on fraud_detector version ${candidate}\n$`,
+            ),
+        );
+        // git knows: the commit's trailers; the registry knows: the tag on the version rolled back.
+        assert.equal(
+            bench.repo.git("log", "-1", "--format=%(trailers:only,unfold)").trim(),
+            `Rolled-Back: fraud-detector version ${candidate}\nRollback-Reason: accuracy on live traffic fell`,
+        );
+        const tag = JSON.parse((await bench.registry.getModelVersion("fraud_detector", candidate)).tags["mlops.rolled_back.staging"] as string) as Record<
+            string,
+            string
+        >;
+        assert.deepEqual(tag, {
+            rolledBackAt: tag["rolledBackAt"],
+            reason: "accuracy on live traffic fell",
+            commit: rollbackCommit,
+            restoredVersion: stagedBefore,
+        });
+        assert.match(tag["rolledBackAt"] as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+
+        const text = bench.repo.read(STAGING);
+        const before = await registrySnapshot(bench.server.url, bench.seeded);
+        const second = await cli("rollback", ["fraud-detector", "--stack", "staging"]);
+        assertExit(second, 2);
+        const committedAt = bench.repo.git("log", "-1", "--format=%cI").trim();
+        assert.equal(
+            second.stderr,
+            `refused to roll back fraud-detector in staging: no earlier revision of ${STAGING} declares another version of "fraud-detector" than ${stagedBefore} ` +
+                `that was not itself rolled back (version ${candidate} was rolled back by commit ${rollbackCommit.slice(0, 12)} at ${committedAt} ("accuracy on live traffic fell"))\n`,
+        );
+        assert.equal(bench.repo.head(), rollbackCommit);
+        assert.equal(bench.repo.read(STAGING), text);
+        assert.deepEqual(await registrySnapshot(bench.server.url, bench.seeded), before);
+    });
+
+    it("refuses on a detached HEAD (a commit there would be on no branch), changing nothing", async () => {
+        await promoteStaged();
+        bench.repo.git("checkout", "--quiet", "--detach");
+        const head = bench.repo.head();
+        const text = bench.repo.read(PRODUCTION);
+        const before = await registrySnapshot(bench.server.url, bench.seeded);
+        const result = await cli("rollback", ["fraud-detector", "--stack", "production"]);
+        assertExit(result, 2);
+        assert.equal(
+            result.stderr,
+            `refused to roll back fraud-detector in production: HEAD is detached at ${head.slice(0, 12)}, ` +
+                "so a commit would be on no branch; check out the branch the stack files live on (git switch main) first\n",
+        );
+        assert.equal(bench.repo.head(), head);
+        assert.equal(bench.repo.read(PRODUCTION), text);
         assert.deepEqual(await registrySnapshot(bench.server.url, bench.seeded), before);
     });
 

@@ -3,6 +3,7 @@ import { planSync, statusRows } from "../../cli/gitops/registryState";
 import { StackText } from "../../cli/gitops/stackText";
 import type { ModelVersion, RegisteredModel } from "../../policies/mlflowRestClient";
 import { unusedUrl } from "../support/faultyServers";
+import { canaryObject, fakeCluster, primaryObject } from "../support/fakeCluster";
 import { type CliResult, declaredModels, registrySnapshot, runCli, type SeededModel, useRegistryWorkbench } from "../support/gitRepo";
 
 function assertExit(result: CliResult, code: number): void {
@@ -88,6 +89,62 @@ describe("gitops registry state (pure): status rows and sync plans", () => {
         ]);
     });
 
+    it("records a rollout as validated only when told the cluster serves the version, and never twice", () => {
+        const answers = (tags: Record<string, string>) =>
+            new Map([
+                [
+                    "churn/3",
+                    { model: { kind: "found" as const, value: registered({ production: "3" }) }, version: { kind: "found" as const, value: version(tags) } },
+                ],
+            ]);
+        const serving = new Map([["churn", { serving: true, analysed: true, detail: "version 3 serves (Canary Succeeded)" }]]);
+        const promoted = { "mlops.promoted.production": "{}" };
+        const plan = (tags: Record<string, string>, rollouts?: typeof serving) =>
+            planSync(stack, answers(tags), { now: "2026-12-01T00:00:00Z", commit: "abc", ...(rollouts !== undefined && { rollouts }) })[0];
+        assert.deepEqual(plan(promoted, serving)?.actions, [
+            { kind: "set-tag", registeredModel: "churn", version: "3", key: "mlops.validated.production", value: "2026-12-01T00:00:00Z" },
+        ]);
+        assert.deepEqual(plan(promoted)?.actions, [], "without --rolled-out nothing is recorded as validated");
+        assert.deepEqual(plan({ ...promoted, "mlops.validated.production": "2026-11-01T00:00:00Z" }, serving)?.actions, []);
+        assert.equal(
+            plan(promoted, new Map([["churn", { serving: false, analysed: false, detail: "waiting: canary analysis in progress" }]]))?.problem,
+            "version 3 is not serving in production, so its rollout is not recorded: waiting: canary analysis in progress",
+        );
+        // A first deploy serves without an analysis: the alias follows, the validation record does not.
+        const initialized = plan(promoted, new Map([["churn", { serving: true, analysed: false, detail: "version 3 serves (Canary Initialized)" }]]));
+        assert.deepEqual(initialized?.actions, []);
+        assert.equal(initialized?.note, "not recorded as validated in production: version 3 serves (Canary Initialized), without a canary analysis");
+    });
+
+    it("writes the rollback tags git's rollback commits record and the registry lacks", () => {
+        const [item] = planSync(
+            stack,
+            new Map([
+                [
+                    "churn/3",
+                    {
+                        model: { kind: "found", value: registered({ production: "3" }) },
+                        version: { kind: "found", value: version({ "mlops.promoted.production": "{}" }) },
+                    },
+                ],
+            ]),
+            {
+                now: "2026-12-01T00:00:00Z",
+                commit: "abc",
+                missingRollbackTags: [{ model: "churn", version: "4", tag: { rolledBackAt: "2026-11-30T08:00:00Z", reason: "latency", commit: "abc" } }],
+            },
+        );
+        assert.deepEqual(item?.actions, [
+            {
+                kind: "set-tag",
+                registeredModel: "churn",
+                version: "4",
+                key: "mlops.rolled_back.production",
+                value: '{"rolledBackAt":"2026-11-30T08:00:00Z","reason":"latency","commit":"abc"}',
+            },
+        ]);
+    });
+
     it("reports a model it cannot sync instead of guessing", () => {
         const problem = (answers: Parameters<typeof planSync>[1]) => planSync(stack, answers, { now: "2026-12-01T00:00:00Z", commit: undefined })[0]?.problem;
         assert.equal(
@@ -143,6 +200,7 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
         });
         assert.deepEqual(JSON.parse(result.stdout), {
             registry: bench.server.url,
+            unreadable: [],
             models: [
                 row("fraud-detector", "fraud_detector", "staging", declared["fraud_detector@staging"] as string, "in-sync", "in sync"),
                 row(
@@ -164,6 +222,31 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
                 row("product-image-tagger", "product_image_tagger", "production", declared["product_image_tagger@production"] as string, "in-sync", "in sync"),
             ],
         });
+    });
+
+    it("still reports every other stack when one stack file is an alias bomb, and names that file once", async () => {
+        bench.repo.write(
+            "Pulumi.qa.yaml",
+            `${"a: &a [x, x, x, x, x, x, x, x, x]\n"}${"bcdefghi"
+                .split("")
+                .map((name, i) => `${name}: &${name} [${Array(9).fill(`*${"abcdefghi"[i]}`).join(", ")}]\n`)
+                .join("")}config: {mlops-platform:models: *i}\n`,
+        );
+        const bomb = "Pulumi.qa.yaml: refused: its aliases expand past the 100 alias references a stack file may use (a YAML alias bomb?)";
+        const json = await cli("status", ["--json"]);
+        assertExit(json, 0);
+        const report = JSON.parse(json.stdout) as { models: Array<{ state: string }>; unreadable: unknown };
+        assert.equal(report.models.length, 4);
+        assert.deepEqual(
+            report.models.map((row) => row.state),
+            ["in-sync", "in-sync", "in-sync", "in-sync"],
+        );
+        assert.deepEqual(report.unreadable, [{ stack: "qa", file: "Pulumi.qa.yaml", problem: bomb }]);
+
+        const table = await cli("status", []);
+        assertExit(table, 0);
+        assert.equal(table.stderr, `warning: not read: ${bomb}\n`);
+        assert.equal(table.stdout.trimEnd().split("\n").length, 6);
     });
 
     it("prints the same as a table for people", async () => {
@@ -254,6 +337,64 @@ describe("npm run status and npm run sync-registry (child processes, real MLflow
         const staging = await cli("sync-registry", ["--stack", "staging"]);
         assertExit(staging, 0);
         assert.equal((await bench.registry.getVersionByAlias("product_image_tagger", "staging"))?.version, declared["product_image_tagger@staging"]);
+    });
+
+    it("sync-registry --rolled-out reads the rollout from the cluster and records as validated only a version it serves", async () => {
+        const candidate = (bench.seeded["fraud_detector"] as SeededModel).candidateVersion;
+        assertExit(await runCli("promote", ["fraud-detector", candidate, "--to", "staging"], { projectDir: bench.repo.dir, trackingUri: bench.server.url }), 0);
+        const taggerVersion = declared["product_image_tagger@staging"] as string;
+        const cluster = fakeCluster();
+        try {
+            cluster.put("canaries.flagger.app", "models", "fraud-detector", canaryObject("fraud-detector", candidate, "Succeeded"));
+            cluster.put("deployments.apps", "models", "fraud-detector-primary", primaryObject("fraud-detector", candidate));
+            cluster.put("canaries.flagger.app", "models", "product-image-tagger", canaryObject("product-image-tagger", "99", "Progressing"));
+
+            // Without --rolled-out nothing is recorded as validated, whatever the cluster does.
+            assertExit(await cli("sync-registry", ["--stack", "staging"]), 0);
+            assert.equal((await bench.registry.getModelVersion("fraud_detector", candidate)).tags["mlops.validated.staging"], undefined);
+
+            const startedAt = Date.now() - 1000;
+            const result = await runCli("sync-registry", ["--stack", "staging", "--rolled-out"], {
+                projectDir: bench.repo.dir,
+                trackingUri: bench.server.url,
+                env: cluster.env,
+            });
+            assertExit(result, 1);
+            const validatedAt = (await bench.registry.getModelVersion("fraud_detector", candidate)).tags["mlops.validated.staging"] as string;
+            assert.match(validatedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+            assert.ok(Date.parse(validatedAt) >= startedAt - 1000 && Date.parse(validatedAt) <= Date.now(), validatedAt);
+            assert.equal(
+                result.stdout,
+                `fraud-detector (fraud_detector version ${candidate}): set tag mlops.validated.staging on fraud_detector version ${candidate}\n`,
+            );
+            assert.equal(
+                result.stderr,
+                `product-image-tagger (product_image_tagger version ${taggerVersion}): not synced: version ${taggerVersion} is not serving in staging, so its rollout is not recorded: ` +
+                    "waiting: the Canary still declares version 99 (the new manifests have not been applied or synced yet)\n",
+            );
+        } finally {
+            cluster.remove();
+        }
+    });
+
+    it("sync-registry writes the rollback tag a rollback commit records when the rollback's own registry step did not", async () => {
+        const candidate = (bench.seeded["fraud_detector"] as SeededModel).candidateVersion;
+        const text = bench.repo.read("Pulumi.staging.yaml");
+        const commit = bench.repo.commit(
+            "Pulumi.staging.yaml",
+            text.replace("# Staging:", "# Staging (rolled back by hand):"),
+            `rollback fraud-detector ${candidate} → ${declared["fraud_detector@staging"]} in staging\n\nRolled-Back: fraud-detector version ${candidate}\nRollback-Reason: the registry was down`,
+        );
+        const result = await cli("sync-registry", ["--stack", "staging"]);
+        assertExit(result, 0);
+        assert.match(result.stdout, new RegExp(`set tag mlops\\.rolled_back\\.staging on fraud_detector version ${candidate}\n`));
+        const tag = JSON.parse((await bench.registry.getModelVersion("fraud_detector", candidate)).tags["mlops.rolled_back.staging"] as string) as Record<
+            string,
+            string
+        >;
+        assert.deepEqual(tag, { rolledBackAt: tag["rolledBackAt"], reason: "the registry was down", commit });
+        const again = await cli("sync-registry", ["--stack", "staging"]);
+        assert.doesNotMatch(again.stdout, /rolled_back/);
     });
 
     it("sync-registry syncs what it can and exits 1 naming a model whose declared version the registry lacks", async () => {

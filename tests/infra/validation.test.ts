@@ -139,6 +139,19 @@ describe("the program refuses what a component cannot serve, before registering 
         ]);
     });
 
+    it("says a problem with a stack-wide key once, not once per model that reads it", () => {
+        const config = stack({
+            cluster: cluster({ gateway: GATEWAY }),
+            models: { first: MODEL, second: MODEL, third: MODEL },
+        });
+        assert.deepEqual(
+            platformConfigProblems(config, "test").problems.map((p) => `${p.path}: ${p.message}`),
+            [
+                'mlops-platform:cluster.gateway: applies only to a Gateway provider ("istio", "gatewayapi:v1" or "gatewayapi:v1beta1"); with "nginx" the host is served by an Ingress, got {"name":"public","namespace":"istio-ingress"}',
+            ],
+        );
+    });
+
     it("does not judge models by a mesh provider the schema refused", () => {
         const config = withModel({ canary: { mirror: true } }, { flagger: { meshProvider: "linkerd" } });
         assert.deepEqual(

@@ -45,6 +45,8 @@ async function preview(values: Record<string, string>): Promise<PipelineResult> 
         projectDir: PROJECT_DIR,
         stack: "staging",
         policyConfigFile: path.join(PROJECT_DIR, "policies", "config", "staging.json"),
+        // Offline, as `npm run preview` without a registry: the config's registry is not reachable from here.
+        registryUri: "",
         loadedStack: { values, secretKeys: [], config },
     });
 }

@@ -3,7 +3,7 @@ import type { PolicyDiagnostic, PolicyPackHandle } from "../../offline/analyzer"
 import { analyzeResources } from "../../offline/analyzer";
 import { loadStack, startPolicyPack } from "../../offline/pipeline";
 import { type RecordedResource, runProgram } from "../../offline/runtime";
-import { environmentAlias, formatPromotionTag, promotionTagKey } from "../../policies/registryContract";
+import { environmentAlias, formatPromotionTag, promotionTagKey, validationTagKey } from "../../policies/registryContract";
 import { PROJECT_DIR, runStack } from "../harness";
 import { freePort, type MlflowServer, MlflowSeed, startMlflowServer } from "../support/mlflow";
 import main = require("../../infra");
@@ -283,8 +283,9 @@ describe("registry-evidence-matches through the real pack, against a real MLflow
 
     /**
      * Registers each production model's declared version in the registry, from a run whose metrics are the
-     * declared evidence and with its staging promotion recorded — what `npm run promote` leaves behind — and
-     * points the stack's evidence at those runs (run ids are MLflow's to choose).
+     * declared evidence, the versions before it from a run with the declared champion's metrics, and the
+     * version's staging promotion and successful staging rollout recorded — what `npm run promote` and the
+     * deploy workflow leave behind — and points the stack's evidence at those runs (run ids are MLflow's).
      */
     before(async () => {
         mlflow = await startMlflowServer();
@@ -294,14 +295,19 @@ describe("registry-evidence-matches through the real pack, against a real MLflow
         for (const model of Object.values(models)) {
             const { evidence } = model.promotion;
             const { runId } = await seed.createRun({ experimentName: model.registeredModel, metrics: evidence.metrics });
+            // The versions before it (the champion among them) come from a run with the champion's metrics.
+            const { runId: championRun } = await seed.createRun({ experimentName: model.registeredModel, metrics: evidence.champion.metrics });
             await seed.createRegisteredModel(model.registeredModel);
-            for (let v = 1; v <= Number(model.version); v++) await seed.createModelVersion({ model: model.registeredModel, runId });
+            for (let v = 1; v <= Number(model.version); v++)
+                await seed.createModelVersion({ model: model.registeredModel, runId: v === Number(model.version) ? runId : championRun });
             await seed.setModelVersionTag(
                 model.registeredModel,
                 model.version,
                 promotionTagKey("staging"),
-                formatPromotionTag({ promotedAt: "2026-11-01T00:00:00Z" }),
+                formatPromotionTag({ promotedAt: "2026-10-20T00:00:00Z" }),
             );
+            // What the deploy workflow wrote when the version's staging rollout succeeded.
+            await seed.setModelVersionTag(model.registeredModel, model.version, validationTagKey("staging"), evidence.validatedAt);
             await seed.setAlias(model.registeredModel, environmentAlias("staging"), model.version);
             evidence.runId = runId;
         }
@@ -319,7 +325,7 @@ describe("registry-evidence-matches through the real pack, against a real MLflow
         }
     }
 
-    it("passes when every declared version exists, is READY, matches its run's metrics and was promoted to staging", async () => {
+    it("passes when every declared version exists, is READY, matches its run's metrics, rolled out in staging when declared, and its champion matches", async () => {
         assert.equal(show(await registryViolations(mlflow.url)), "");
     });
 

@@ -84,7 +84,9 @@ export function promotionRecord(m: ModelFixture): PromotionRecord {
         runId: RUN_ID,
         metrics: { accuracy: 0.95, f1: 0.92 },
         validatedIn: "staging",
+        validatedAt: "2026-10-31T16:20:00Z",
         promotedAt: "2026-11-02T09:14:00Z",
+        champion: { version: String(Number(m.version) - 1), metrics: { accuracy: 0.94, f1: 0.91 } },
         approvedBy: ["ml-lead", "product-owner"],
     };
 }

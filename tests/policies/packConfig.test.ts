@@ -168,15 +168,28 @@ describe("the environments' policy configs", () => {
         assert.ok(budget("staging") < budget("production"), `staging ${budget("staging")}, production ${budget("production")}`);
     });
 
-    it("keep evidence and rollout rules advisory in staging, and switch the production-only database rules off there", () => {
-        for (const name of ["model-promotion-evidence", "registry-evidence-matches", "model-canary-analysis", "model-autoscaler", "model-disruption-budget"]) {
-            assert.equal(level("staging", name), "advisory", name);
-        }
+    it("enforce staging's promotion gate (the seeds' accuracy ≥ 0.85, f1 ≥ 0.80) and its registry cross-check, keep its rollout rules advisory, and switch the production-only database rules off there", () => {
+        for (const name of ["model-promotion-evidence", "registry-evidence-matches"]) assert.equal(level("staging", name), "mandatory", name);
+        assert.deepEqual(effectiveConfig(policyNamed("model-promotion-evidence"), "staging")["minMetrics"], { accuracy: 0.85, f1: 0.8 });
+        assert.deepEqual(effectiveConfig(policyNamed("model-promotion-evidence"), "production")["minMetrics"], { accuracy: 0.9, f1: 0.85 });
+        for (const name of ["model-canary-analysis", "model-autoscaler", "model-disruption-budget"]) assert.equal(level("staging", name), "advisory", name);
         assert.equal(level("staging", "rds-resilience"), "disabled");
     });
 
-    it("name a registry in production, so the evidence is cross-checked there and fails closed", () => {
-        assert.match(effectiveConfig(policyNamed("registry-evidence-matches"), "production")["trackingUri"] as string, /^https:\/\//);
+    it("name one registry for both environments (hosted by production), so both gates read the same records, failing closed", () => {
+        const staging = effectiveConfig(policyNamed("registry-evidence-matches"), "staging")["trackingUri"];
+        const production = effectiveConfig(policyNamed("registry-evidence-matches"), "production")["trackingUri"];
+        assert.match(production as string, /^https:\/\//);
+        assert.equal(staging, production);
+    });
+
+    it("ask production for a soak in staging and no regression against the champion", () => {
+        const production = effectiveConfig(policyNamed("model-promotion-evidence"), "production");
+        assert.equal(production["minValidationSoakHours"], 24);
+        assert.deepEqual(production["maxRegression"], { accuracy: 0.01, f1: 0.01 });
+        const staging = effectiveConfig(policyNamed("model-promotion-evidence"), "staging");
+        assert.equal(staging["minValidationSoakHours"], 0);
+        assert.deepEqual(staging["maxRegression"], {});
     });
 });
 

@@ -106,6 +106,8 @@ describe("model-promotion-evidence", () => {
         minMetrics: { accuracy: 0.9, f1: 0.85 },
         maxMetrics: {},
         requiredValidationEnvironment: "staging",
+        minValidationSoakHours: 24,
+        maxRegression: { accuracy: 0.01, f1: 0.01 },
         minApprovals: 2,
         allowedApprovers: ["ml-lead", "product-owner", "head-of-ml"],
     };
@@ -150,6 +152,8 @@ describe("model-promotion-evidence", () => {
     it("reports a metric below its threshold", async () => {
         assert.deepEqual(await check(withAnnotation({ ...promotionRecord(FRAUD), metrics: { accuracy: 0.95, f1: 0.8 } })), [
             'metric "f1" is 0.8, below the required 0.85',
+            // Two gates, two lines: the threshold, and the champion (0.91) it falls 0.11 short of.
+            'metric "f1" is 0.8, 0.11 below the champion\'s 0.91 (version 6); at most 0.01 is tolerated',
         ]);
     });
 
@@ -160,7 +164,7 @@ describe("model-promotion-evidence", () => {
     });
 
     it("takes the thresholds from the config, upper bounds included", async () => {
-        const strict = { ...config, minMetrics: { accuracy: 0.96 }, maxMetrics: { log_loss: 0.3 } };
+        const strict = { ...config, minMetrics: { accuracy: 0.96 }, maxMetrics: { log_loss: 0.3 }, maxRegression: {} };
         assert.deepEqual(await check(withAnnotation({ ...promotionRecord(FRAUD), metrics: { accuracy: 0.95, log_loss: 0.4 } }), strict), [
             'metric "accuracy" is 0.95, below the required 0.96',
             'metric "log_loss" is 0.4, above the allowed 0.3',
@@ -175,6 +179,45 @@ describe("model-promotion-evidence", () => {
         assert.deepEqual(await check(withAnnotation({ ...promotionRecord(FRAUD), validatedIn: "production" })), [
             'the evidence says the version was validated in "production"; it must have been validated in "staging"',
         ]);
+    });
+
+    it("reports a version that did not run long enough where it was validated, measured from its successful rollout to its promotion", async () => {
+        const soon = { ...promotionRecord(FRAUD), validatedAt: "2026-11-02T01:14:00Z" };
+        assert.deepEqual(await check(withAnnotation(soon)), [
+            'the version ran 8 hours in "staging" before its promotion (rollout succeeded 2026-11-02T01:14:00Z, promoted 2026-11-02T09:14:00Z); at least 24 hours are required',
+        ]);
+        const { validatedAt: _validatedAt, ...untimed } = promotionRecord(FRAUD);
+        assert.deepEqual(await check(withAnnotation(untimed)), [
+            'the evidence does not say when the version\'s rollout in "staging" succeeded (validatedAt); it must have run there 24 hours',
+        ]);
+        assert.deepEqual(await check(withAnnotation(soon), { ...config, minValidationSoakHours: 0 }), []);
+    });
+
+    it("reports a regression against the champion beyond the tolerance of each metric, in the metric's direction", async () => {
+        const worse = { ...promotionRecord(FRAUD), champion: { version: "6", metrics: { accuracy: 0.97, f1: 0.925, log_loss: 0.2 } } };
+        assert.deepEqual(await check(withAnnotation(worse)), [
+            'metric "accuracy" is 0.95, 0.02 below the champion\'s 0.97 (version 6); at most 0.01 is tolerated',
+        ]);
+        const lossy = {
+            ...promotionRecord(FRAUD),
+            metrics: { accuracy: 0.95, f1: 0.92, log_loss: 0.25 },
+            champion: { version: "6", metrics: { log_loss: 0.2 } },
+        };
+        assert.deepEqual(await check(withAnnotation(lossy), { ...config, maxMetrics: { log_loss: 0.5 }, maxRegression: { log_loss: 0.01 } }), [
+            'metric "log_loss" is 0.25, 0.05 above the champion\'s 0.2 (version 6); at most 0.01 is tolerated',
+        ]);
+        // Exactly the tolerance, as written, passes.
+        const edge = { ...promotionRecord(FRAUD), champion: { version: "6", metrics: { accuracy: 0.96, f1: 0.93 } } };
+        assert.deepEqual(await check(withAnnotation(edge)), []);
+    });
+
+    it("asks for the champion comparison where the config compares, and takes `champion: {}` as 'no version served before'", async () => {
+        const { champion: _champion, ...uncompared } = promotionRecord(FRAUD);
+        assert.deepEqual(await check(withAnnotation(uncompared)), [
+            "the evidence records no comparison with the champion (champion: the version served when this one was promoted, and its metrics)",
+        ]);
+        assert.deepEqual(await check(withAnnotation({ ...uncompared, champion: {} })), []);
+        assert.deepEqual(await check(withAnnotation(uncompared), { ...config, maxRegression: {} }), []);
     });
 
     it("asks for no earlier validation when the config names no environment", async () => {

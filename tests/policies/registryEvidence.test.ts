@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { registryEvidenceMatches, type RegistryEvidenceConfig } from "../../policies/registryEvidence";
-import { formatPromotionTag, promotionTagKey } from "../../policies/registryContract";
+import { MlflowRestClient } from "../../policies/mlflowRestClient";
+import { formatPromotionTag, promotionTagKey, validationTagKey } from "../../policies/registryContract";
 import { startCannedServer, startSilentServer, unusedUrl, type FaultyServer } from "../support/faultyServers";
 import { startMlflowServer, type MlflowServer } from "../support/mlflow";
 import { changed, violationsOf } from "./analyzerArgs";
@@ -12,14 +13,20 @@ import { FRAUD, type ModelFixture, modelDeployment, promotionRecord, T } from ".
  * fail the way a registry can (nothing listening, no answer, an HTML page, a version not READY).
  */
 
+/** Version 3 of the seeded registry, from the other run: the champion the evidence compares with. */
+const CHAMPION = { version: "3", metrics: { accuracy: 0.93 } };
+
 const deploymentOf = (m: ModelFixture, runId: string, change: (record: any) => void = () => undefined) => {
-    const record = changed({ ...promotionRecord(m), runId }, change);
+    const record = changed({ ...promotionRecord(m), runId, champion: CHAMPION }, change);
     return {
         type: T.deployment,
         name: `${m.name}-deployment`,
         props: changed(modelDeployment(m), (d) => (d.metadata.annotations["mlops.dev/promotion"] = JSON.stringify(record))),
     };
 };
+
+/** When the fixtures' evidence says the version's staging rollout succeeded. */
+const VALIDATED_AT = promotionRecord(FRAUD).validatedAt as string;
 
 describe("registry-evidence-matches", function () {
     this.timeout(180_000);
@@ -42,10 +49,12 @@ describe("registry-evidence-matches", function () {
         ({ runId: otherRun } = await seed.createRun({ experimentName: "fraud-detection", metrics: { accuracy: 0.93 } }));
         await seed.createRegisteredModel("fraud_detector");
         const staged = formatPromotionTag({ promotedAt: "2026-10-30T10:00:00Z", commit: "4b825dc6", approvedBy: ["ml-lead"] });
-        // 1: validated in staging; 2: never promoted anywhere; 3: from another run.
-        assert.equal(await seed.createModelVersion({ model: "fraud_detector", runId: trainingRun, tags: { [promotionTagKey("staging")]: staged } }), "1");
-        assert.equal(await seed.createModelVersion({ model: "fraud_detector", runId: trainingRun }), "2");
-        assert.equal(await seed.createModelVersion({ model: "fraud_detector", runId: otherRun, tags: { [promotionTagKey("staging")]: staged } }), "3");
+        // Rolled out in staging when the fixtures' evidence says (validatedAt).
+        const rolledOut = { [promotionTagKey("staging")]: staged, [validationTagKey("staging")]: VALIDATED_AT };
+        // 1: validated in staging; 2: promoted to staging, never rolled out there; 3: from another run, validated.
+        assert.equal(await seed.createModelVersion({ model: "fraud_detector", runId: trainingRun, tags: rolledOut }), "1");
+        assert.equal(await seed.createModelVersion({ model: "fraud_detector", runId: trainingRun, tags: { [promotionTagKey("staging")]: staged } }), "2");
+        assert.equal(await seed.createModelVersion({ model: "fraud_detector", runId: otherRun, tags: rolledOut }), "3");
     });
 
     after(async () => {
@@ -102,10 +111,57 @@ describe("registry-evidence-matches", function () {
         );
     });
 
-    it("reports a staging validation the registry does not record", async () => {
+    it("reports a staging validation the registry does not record: a promotion to staging is not a rollout there", async () => {
         assert.deepEqual(await violationsOf(registryEvidenceMatches, deploymentOf(v("2"), trainingRun), config), [
-            'the evidence says version 2 of registered model "fraud_detector" was validated in "staging", but the registry records no such validation (no "mlops.promoted.staging" tag on the version)',
+            'the evidence says version 2 of registered model "fraud_detector" was validated in "staging", but the registry records no successful rollout there (no "mlops.validated.staging" tag on the version)',
         ]);
+    });
+
+    it("reports a rollout time other than the registry's, since the soak is measured from it", async () => {
+        assert.deepEqual(
+            await violationsOf(
+                registryEvidenceMatches,
+                deploymentOf(v("1"), trainingRun, (r) => (r.validatedAt = "2026-10-01T00:00:00Z")),
+                config,
+            ),
+            [
+                `the evidence says the rollout of version 1 of registered model "fraud_detector" in "staging" succeeded at 2026-10-01T00:00:00Z, but the registry records ${VALIDATED_AT}`,
+            ],
+        );
+    });
+
+    it("reports a champion that does not exist, or whose run holds other metrics than declared", async () => {
+        assert.deepEqual(
+            await violationsOf(
+                registryEvidenceMatches,
+                deploymentOf(v("1"), trainingRun, (r) => (r.champion = { version: "3", metrics: { accuracy: 0.99 } })),
+                config,
+            ),
+            [`the evidence says the champion, version 3 of "fraud_detector", recorded accuracy = 0.99, but its run ${otherRun} recorded accuracy = 0.93`],
+        );
+        assert.deepEqual(
+            await violationsOf(
+                registryEvidenceMatches,
+                deploymentOf(v("1"), trainingRun, (r) => (r.champion = { version: "42", metrics: {} })),
+                config,
+            ),
+            [
+                'the evidence compares version 1 of registered model "fraud_detector" with the champion, version 42 of "fraud_detector", which does not exist in the registry',
+            ],
+        );
+    });
+
+    it("takes `champion: {}` (no version served before) only while the environment's alias points at no other version", async () => {
+        const first = deploymentOf(v("1"), trainingRun, (r) => (r.champion = {}));
+        assert.deepEqual(await violationsOf(registryEvidenceMatches, first, config), []);
+        await server.seed.setAlias("fraud_detector", "production", "3");
+        try {
+            assert.deepEqual(await violationsOf(registryEvidenceMatches, first, config), [
+                'the evidence says "production" served no version of "fraud_detector" before 1, but the registry\'s "production" alias points at version 3',
+            ]);
+        } finally {
+            await new MlflowRestClient({ trackingUri: server.url }).deleteAlias("fraud_detector", "production");
+        }
     });
 
     it("checks only that the version exists and is READY when the Deployment declares no evidence", async () => {

@@ -22,7 +22,12 @@ function shippedConfig(stack: string): Record<string, Json> {
 }
 
 /** Mappings whose keys are the user's (model names, label keys, metric names), not a fixed set. */
-const DICTIONARIES = new Set(["mlops-platform:models", "models.*.promotion.evidence.metrics", "gpu.nodeSelector"]);
+const DICTIONARIES = new Set([
+    "mlops-platform:models",
+    "models.*.promotion.evidence.metrics",
+    "models.*.promotion.evidence.champion.metrics",
+    "gpu.nodeSelector",
+]);
 
 /** Keys that must be present (as patterns over the path, `*` for any model). */
 const REQUIRED = [

@@ -3,7 +3,7 @@
  * GitOps commands (promote, rollback, status, sync-registry) to work on; the commands run as real
  * child processes, the way `npm run promote` runs them; and a registry seeded to match the stacks.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -16,6 +16,10 @@ const SHIPPED_FILES = ["Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.
 
 export interface StackRepo {
     readonly dir: string;
+    /** A bare repository, the working repository's remote `origin` (main pushed there). */
+    readonly remote: string;
+    /** Runs git in the bare remote and returns its stdout. */
+    remoteGit(...args: string[]): string;
     /** Runs git in the repository and returns its stdout. */
     git(...args: string[]): string;
     head(): string;
@@ -42,8 +46,16 @@ export function createStackRepo(): StackRepo {
     git("config", "commit.gpgsign", "false");
     git("add", "--all");
     git("commit", "--quiet", "-m", "Initial stacks");
+    const remote = mkdtempSync(path.join(os.tmpdir(), "mlops-remote-"));
+    const remoteGit = (...args: string[]) =>
+        execFileSync("git", ["--git-dir", remote, ...args], { encoding: "utf8", env: gitEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    remoteGit("init", "--quiet", "--bare", "--initial-branch=main");
+    git("remote", "add", "origin", remote);
+    git("push", "--quiet", "origin", "main");
     const repo: StackRepo = {
         dir,
+        remote,
+        remoteGit,
         git,
         head: () => git("rev-parse", "HEAD").trim(),
         read: (file) => readFileSync(path.join(dir, file), "utf8"),
@@ -55,7 +67,10 @@ export function createStackRepo(): StackRepo {
             return repo.head();
         },
         commitCount: () => Number(git("rev-list", "--count", "HEAD").trim()),
-        remove: () => rmSync(dir, { recursive: true, force: true }),
+        remove: () => {
+            rmSync(dir, { recursive: true, force: true });
+            rmSync(remote, { recursive: true, force: true });
+        },
     };
     return repo;
 }
@@ -82,15 +97,18 @@ const ENTRY_POINTS: Readonly<Record<GitopsCommand, string>> = {
 /**
  * Runs a command as `npm run <command>` does (`node -r ts-node/register/transpile-only cli/<entry>.ts`),
  * in a child process, on the repository `projectDir`, with `MLFLOW_TRACKING_URI` set to `trackingUri`
- * (unset when it is absent or empty) and none of MLflow's credential variables.
+ * (unset when it is absent or empty), none of MLflow's credential variables nor GitHub's, and `env` on top.
  */
 export function runCli(
     command: GitopsCommand,
     args: readonly string[],
-    options: { readonly projectDir: string; readonly trackingUri?: string },
+    options: { readonly projectDir: string; readonly trackingUri?: string; readonly env?: NodeJS.ProcessEnv },
 ): Promise<CliResult> {
     const env: NodeJS.ProcessEnv = { ...gitEnv(), MLFLOW_TRACKING_URI: options.trackingUri ?? "" };
-    for (const name of ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"]) delete env[name];
+    // Nothing of the machine's own registry or GitHub (a CI runner sets GITHUB_REPOSITORY and GITHUB_API_URL) leaks in.
+    for (const name of ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL"])
+        delete env[name];
+    Object.assign(env, options.env);
     return new Promise((resolve, reject) => {
         execFile(
             process.execPath,
@@ -104,6 +122,33 @@ export function runCli(
     });
 }
 
+/** As `runCli`, with the child's stderr handed to `onStderr` as it arrives (to act while the command runs). */
+export function runCliUntil(
+    command: GitopsCommand,
+    args: readonly string[],
+    options: { readonly projectDir: string; readonly trackingUri?: string; readonly onStderr: (text: string) => void },
+): Promise<CliResult> {
+    const env: NodeJS.ProcessEnv = { ...gitEnv(), MLFLOW_TRACKING_URI: options.trackingUri ?? "" };
+    for (const name of ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL"])
+        delete env[name];
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", ENTRY_POINTS[command], "--project-dir", options.projectDir, ...args], {
+            cwd: REPO_ROOT,
+            env,
+            timeout: 60_000,
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on("data", (chunk: Buffer) => {
+            stderr += chunk.toString();
+            options.onStderr(stderr);
+        });
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+}
+
 // ---- a registry that matches the shipped stacks ---------------------------------------------------------
 
 export interface SeededModel {
@@ -112,20 +157,33 @@ export interface SeededModel {
     readonly runs: Readonly<Record<string, string>>;
     /** Version → its metrics. */
     readonly metrics: Readonly<Record<string, Readonly<Record<string, number>>>>;
-    /** One version past every declared one, with metrics below the production thresholds. */
+    /** One version past every declared one: meets staging's thresholds, not production's; rolled out in staging days ago. */
     readonly weakVersion: string;
-    /** One more, with good metrics, that no stack declares. */
+    /** One more, with good metrics, that no stack declares and that never rolled out anywhere. */
     readonly candidateVersion: string;
+    /** One more: meets production's thresholds, but regresses against what production serves; rolled out in staging days ago. */
+    readonly regressingVersion: string;
+    /** One more, far below every threshold (accuracy 0.41, f1 0.30). */
+    readonly poorVersion: string;
+    /** Version → the `mlops.*` tags the seed gave it (the registry's records a test starts from). */
+    readonly tags: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 export const GOOD_METRICS = { accuracy: 0.97, f1: 0.94 } as const;
 export const WEAK_METRICS = { accuracy: 0.85, f1: 0.8 } as const;
+export const REGRESSING_METRICS = { accuracy: 0.92, f1: 0.9 } as const;
+export const POOR_METRICS = { accuracy: 0.41, f1: 0.3 } as const;
+
+/** Long enough ago for any soak time a policy config asks (production's is a day). */
+export const LONG_AGO = new Date(Date.now() - 3 * 24 * 3600 * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 interface Declared {
     readonly registeredModel: string;
     readonly version: string;
     readonly environment: string;
     readonly metrics: Record<string, number> | undefined;
+    readonly validatedAt: string | undefined;
+    readonly champion: { readonly version?: string; readonly metrics?: Record<string, number> } | undefined;
 }
 
 /** What every stack file of `dir` declares, read plainly (the tests' own reading, independent of the CLI's). */
@@ -137,22 +195,31 @@ export function declaredModels(dir: string): Declared[] {
             const environment = config["mlops-platform:environment"] as string;
             const models = config["mlops-platform:models"] as Record<
                 string,
-                { registeredModel: string; version: string; promotion?: { evidence: { metrics: Record<string, number> } } }
+                {
+                    registeredModel: string;
+                    version: string;
+                    promotion?: { evidence: { metrics: Record<string, number>; validatedAt?: string; champion?: Declared["champion"] } };
+                }
             >;
             return Object.values(models).map((m) => ({
                 registeredModel: m.registeredModel,
                 version: m.version,
                 environment,
                 metrics: m.promotion?.evidence.metrics,
+                validatedAt: m.promotion?.evidence.validatedAt,
+                champion: m.promotion?.evidence.champion,
             }));
         });
 }
 
 /**
- * Registers, for every registered model the stacks name, versions 1 … N+2 (N the highest declared),
- * each from its own run: declared versions with their declared metrics, N+1 weak, N+2 good. Each
- * environment's alias points at what that environment declares, and versions declared in staging
- * carry the `mlops.promoted.staging` tag the contract asks of a validated version.
+ * Registers, for every registered model the stacks name, versions 1 … N+4 (N the highest declared),
+ * each from its own run: declared versions with their declared metrics, the champions the production
+ * evidence names with the champion's metrics, N+1 weak, N+2 good, N+3 regressing, N+4 poor. Each
+ * environment's alias points at what that environment declares. The registry's records are what the
+ * deploy workflow and promote would have left: versions declared in staging were promoted there and
+ * rolled out days ago (`mlops.promoted.staging`, `mlops.validated.staging`); versions declared in
+ * production were rolled out in staging at their declared `validatedAt`.
  */
 export async function seedRegistryFromStacks(seed: MlflowSeed, dir: string): Promise<Record<string, SeededModel>> {
     const declared = declaredModels(dir);
@@ -160,13 +227,20 @@ export async function seedRegistryFromStacks(seed: MlflowSeed, dir: string): Pro
     for (const registeredModel of [...new Set(declared.map((d) => d.registeredModel))]) {
         const mine = declared.filter((d) => d.registeredModel === registeredModel);
         const highest = Math.max(...mine.map((d) => Number(d.version)));
+        const special: Record<string, Record<string, number>> = {
+            [String(highest + 1)]: { ...WEAK_METRICS },
+            [String(highest + 2)]: { ...GOOD_METRICS },
+            [String(highest + 3)]: { ...REGRESSING_METRICS },
+            [String(highest + 4)]: { ...POOR_METRICS },
+        };
         await seed.createRegisteredModel(registeredModel);
         const runs: Record<string, string> = {};
         const metrics: Record<string, Record<string, number>> = {};
-        for (let n = 1; n <= highest + 2; n++) {
+        for (let n = 1; n <= highest + 4; n++) {
             const version = String(n);
             const declaredMetrics = mine.find((d) => d.version === version)?.metrics;
-            const values = n === highest + 1 ? { ...WEAK_METRICS } : { ...(declaredMetrics ?? GOOD_METRICS) };
+            const championMetrics = mine.find((d) => d.champion?.version === version)?.champion?.metrics;
+            const values = special[version] ?? { ...(declaredMetrics ?? championMetrics ?? GOOD_METRICS) };
             const { runId } = await seed.createRun({
                 experimentName: registeredModel,
                 runName: `${registeredModel}-v${n}`,
@@ -177,22 +251,40 @@ export async function seedRegistryFromStacks(seed: MlflowSeed, dir: string): Pro
             runs[version] = runId;
             metrics[version] = values;
         }
+        const tags: Record<string, Record<string, string>> = {};
+        const tag = (version: string, key: string, value: string) => ((tags[version] ??= {})[key] = value);
         for (const d of mine) {
-            await seed.setAlias(registeredModel, d.environment, d.version);
-            if (d.environment === "staging")
-                await seed.setModelVersionTag(registeredModel, d.version, "mlops.promoted.staging", JSON.stringify({ promotedAt: "2026-11-16T10:05:00Z" }));
+            if (d.environment === "staging") {
+                tag(d.version, "mlops.promoted.staging", JSON.stringify({ promotedAt: LONG_AGO }));
+                tag(d.version, "mlops.validated.staging", LONG_AGO);
+            } else if (d.validatedAt !== undefined) tag(d.version, "mlops.validated.staging", d.validatedAt);
         }
-        await seed.setModelVersionTag(registeredModel, String(highest + 1), "mlops.promoted.staging", JSON.stringify({ promotedAt: "2026-11-18T10:00:00Z" }));
-        await seed.setModelVersionTag(registeredModel, String(highest + 2), "mlops.promoted.staging", JSON.stringify({ promotedAt: "2026-11-18T11:00:00Z" }));
-        seeded[registeredModel] = { registeredModel, runs, metrics, weakVersion: String(highest + 1), candidateVersion: String(highest + 2) };
+        for (const version of [String(highest + 1), String(highest + 3)]) {
+            tag(version, "mlops.promoted.staging", JSON.stringify({ promotedAt: LONG_AGO }));
+            tag(version, "mlops.validated.staging", LONG_AGO);
+        }
+        for (const d of mine) await seed.setAlias(registeredModel, d.environment, d.version);
+        for (const [version, values] of Object.entries(tags)) {
+            for (const [key, value] of Object.entries(values)) await seed.setModelVersionTag(registeredModel, version, key, value);
+        }
+        seeded[registeredModel] = {
+            registeredModel,
+            runs,
+            metrics,
+            weakVersion: String(highest + 1),
+            candidateVersion: String(highest + 2),
+            regressingVersion: String(highest + 3),
+            poorVersion: String(highest + 4),
+            tags,
+        };
     }
     return seeded;
 }
 
 /**
  * Puts the registry back to what `seedRegistryFromStacks` made for the stacks of `dir`: each
- * environment's alias at the declared version and no other alias, and of the promotion tags only the
- * seeded `mlops.promoted.staging` ones. Lets tests that promote share one server.
+ * environment's alias at the declared version and no other alias, and of the `mlops.*` tags exactly
+ * the seeded ones. Lets tests that promote, roll back and sync share one server.
  */
 export async function resetRegistryToStacks(url: string, dir: string, seeded: Readonly<Record<string, SeededModel>>): Promise<void> {
     const declared = declaredModels(dir);
@@ -202,17 +294,15 @@ export async function resetRegistryToStacks(url: string, dir: string, seeded: Re
         for (const { alias } of registered.registered_model.aliases ?? []) await restCall(url, "DELETE", "registered-models/alias", { name, alias });
         for (const d of declared.filter((d) => d.registeredModel === name))
             await restCall(url, "POST", "registered-models/alias", { name, alias: d.environment, version: d.version });
-        const stagingTagged = new Set([
-            ...declared.filter((d) => d.registeredModel === name && d.environment === "staging").map((d) => d.version),
-            model.weakVersion,
-            model.candidateVersion,
-        ]);
         for (const version of Object.keys(model.runs)) {
-            const got = (await restCall(url, "GET", "model-versions/get", { name, version })) as { model_version: { tags?: { key: string }[] } };
-            for (const { key } of got.model_version.tags ?? []) {
-                if (key.startsWith("mlops.promoted.") && !(key === "mlops.promoted.staging" && stagingTagged.has(version))) {
-                    await restCall(url, "DELETE", "model-versions/delete-tag", { name, version, key });
-                }
+            const wanted = model.tags[version] ?? {};
+            const got = (await restCall(url, "GET", "model-versions/get", { name, version })) as { model_version: { tags?: { key: string; value: string }[] } };
+            const present = new Map((got.model_version.tags ?? []).map(({ key, value }) => [key, value]));
+            for (const key of present.keys()) {
+                if (key.startsWith("mlops.") && wanted[key] === undefined) await restCall(url, "DELETE", "model-versions/delete-tag", { name, version, key });
+            }
+            for (const [key, value] of Object.entries(wanted)) {
+                if (present.get(key) !== value) await restCall(url, "POST", "model-versions/set-tag", { name, version, key, value });
             }
         }
     }

@@ -180,11 +180,29 @@ describe("GitHub workflows", () => {
                 new RegExp(`^npm run wait-rollout -- --stack ${stack} --timeout \\d+m --since "\\$ROLLOUT_STARTED_AT"$`),
             );
             const syncStep = j.steps[sync] as Step;
-            assert.equal(syncStep.run, `npm run sync-registry -- --stack ${stack}`);
+            // --rolled-out: the step records the rollout as validated (mlops.validated.<env>), after wait-rollout only.
+            assert.equal(syncStep.run, `npm run sync-registry -- --stack ${stack} --rolled-out`);
             // Only after a successful rollout: no `if: always()` or the like.
             assert.equal(syncStep.if, undefined);
             assert.equal(syncStep.env?.["MLFLOW_TRACKING_URI"], "${{ vars.MLFLOW_TRACKING_URI }}");
         }
+    });
+
+    it("production's up runs only after check-approvals passed for the merged commit, before any credential is assumed", () => {
+        const j = job("deploy.yml", "production");
+        const check = indexOfStep(j, (s) => /npm run check-approvals -- /.test(s.run ?? ""), "checks the merged pull request's approvals");
+        const credentials = indexOfStep(j, (s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@") === true, "assumes the deploy role");
+        const up = indexOfStep(j, (s) => s.uses?.startsWith("pulumi/actions@") === true && s.with?.["command"] === "up", "runs pulumi up");
+        assert.ok(check < credentials && credentials < up, "check-approvals, then credentials, then up");
+        const step = j.steps[check] as Step;
+        assert.equal(step.run, 'npm run check-approvals -- --stack production --commit "$GITHUB_SHA"');
+        assert.equal(step.if, undefined, "never skipped");
+        assert.equal(step.env?.["GITHUB_TOKEN"], "${{ github.token }}");
+        // Staging needs no approvals (its policy config asks none) and runs no such step.
+        assert.equal(
+            job("deploy.yml", "staging").steps.some((s) => /check-approvals/.test(s.run ?? "")),
+            false,
+        );
     });
 
     it("the test job runs ./.ci/run, which starts its own PostgreSQL (trust auth on 5432), with Python 3.11 and Node 20", () => {
@@ -298,7 +316,7 @@ describe("GitHub workflows", () => {
             },
             "deploy.yml": {
                 staging: { contents: "write", "id-token": "write" },
-                production: { contents: "write", "id-token": "write" },
+                production: { contents: "write", "id-token": "write", "pull-requests": "read" },
             },
         };
         for (const [file, id, j] of allJobs()) {
@@ -309,8 +327,10 @@ describe("GitHub workflows", () => {
             const assumes = stepUsing(j, "aws-actions/configure-aws-credentials").length > 0;
             const comments = stepUsing(j, "actions/github-script").length > 0 || stepUsing(j, "pulumi/actions").some((s) => s.with?.["comment-on-pr"] === true);
             const pushes = j.steps.some((s) => /git push/.test(s.run ?? ""));
+            const readsReviews = j.steps.some((s) => /npm run check-approvals/.test(s.run ?? ""));
             assert.equal(permissions["id-token"] === "write", assumes, `${file} ${id}: id-token`);
             assert.equal(permissions["pull-requests"] === "write", comments, `${file} ${id}: pull-requests`);
+            assert.equal(permissions["pull-requests"] === "read", readsReviews, `${file} ${id}: pull-requests read`);
             assert.equal(permissions["contents"] === "write", pushes, `${file} ${id}: contents`);
         }
     });
@@ -352,7 +372,7 @@ describe("GitHub workflows", () => {
                 assert.doesNotMatch(step.run ?? "", /\bnpm install\b/, `${file} ${id}: npm ci, never npm install`);
             }
         }
-        assert.deepEqual([...used].sort(), ["preview", "sync-registry", "wait-rollout"]);
+        assert.deepEqual([...used].sort(), ["check-approvals", "preview", "sync-registry", "wait-rollout"]);
         // The scripts' entry points exist too.
         for (const script of used) {
             const entry = /\s(cli\/[\w/.-]+\.ts)$/.exec(PACKAGE.scripts[script] ?? "")?.[1];
