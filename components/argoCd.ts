@@ -30,6 +30,7 @@ export const MODEL_WORKLOAD_KINDS: ReadonlyArray<{ readonly group: string; reado
     { group: "networking.k8s.io", kind: "Ingress" },
     { group: "", kind: "ConfigMap" },
     { group: "monitoring.coreos.com", kind: "PrometheusRule" },
+    { group: "monitoring.coreos.com", kind: "PodMonitor" },
 ];
 
 /** Single sign-on through an OIDC provider. */

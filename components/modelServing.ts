@@ -10,7 +10,15 @@ import { alertingRules, MONITORING_DEFAULTS, monitoringProblems } from "./modelS
 import { applicationSpec, DELIVERY_DEFAULTS, type ModelDelivery, repositoryPath } from "./modelServing/delivery";
 import { GATEWAY_PROVIDERS, isServingProvider, quotedList, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
 import {
-    CONTAINER_PORT,
+    MODEL_OUTPUTS,
+    podMonitorSpec,
+    PROXY_PORT,
+    scrapeAnnotations,
+    TELEMETRY_PORT,
+    telemetryConfigMapName,
+    telemetryPackageFiles,
+} from "./modelServing/telemetry";
+import {
     GPU_PLACEMENT_DEFAULTS,
     type GpuPlacement,
     modelGpusAtMaxScale,
@@ -28,6 +36,7 @@ export { CANARY_DEFAULTS, type CanarySettings, resolveCanary, type ResolvedCanar
 export { DELIVERY_DEFAULTS, type ModelDelivery } from "./modelServing/delivery";
 export { MONITORING_DEFAULTS, type MonitoringSettings } from "./modelServing/monitoring";
 export { GATEWAY_PROVIDERS, MIRRORING_PROVIDERS, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
+export { MODEL_OUTPUTS, type ModelOutputs } from "./modelServing/telemetry";
 export { GPU_PLACEMENT_DEFAULTS, type GpuPlacement, modelGpusAtMaxScale, promotionRecord, type ServedModel } from "./modelServing/workload";
 
 /** What the platform's Flagger component provides to every model (components/flagger.ts). */
@@ -95,8 +104,14 @@ export interface ModelServingArgs {
     /** Average CPU utilisation (percent of the request) the HPA keeps. @default 70 */
     readonly targetCpuUtilizationPercent?: number;
     /**
-     * How the cluster's Prometheus finds alerting rules: a PrometheusRule (operator) carrying
-     * `resourceLabels`, or a ConfigMap labelled ALERT_RULES_LABEL with the rule file.
+     * Image of the telemetry container (Python with prometheus_client; its code comes from a ConfigMap).
+     * @default MLFLOW_IMAGE
+     */
+    readonly telemetryImage?: string;
+    /**
+     * How the cluster's Prometheus finds the model: with the operator, a PodMonitor and a
+     * PrometheusRule carrying `resourceLabels`; otherwise the pods' `prometheus.io/*` scrape
+     * annotations and a ConfigMap labelled ALERT_RULES_LABEL with the rule file.
      * @default { operator: false, resourceLabels: {} }
      */
     readonly prometheus?: { readonly operator: boolean; readonly resourceLabels: Readonly<Record<string, string>> };
@@ -172,6 +187,17 @@ export function validateModelServingArgs(name: string, args: ModelServingArgs): 
     }
     if (model.image !== undefined && !isPinnedImage(model.image))
         problem("model.image", `must be pinned to a tag other than "latest" or to a digest, got ${show(model.image)}`);
+    if (args.telemetryImage !== undefined && !isPinnedImage(args.telemetryImage))
+        problem("telemetryImage", `must be pinned to a tag other than "latest" or to a digest, got ${show(args.telemetryImage)}`);
+    if (model.outputs !== undefined && !MODEL_OUTPUTS.includes(model.outputs))
+        problem("model.outputs", `must be one of ${quotedList(MODEL_OUTPUTS)}, got ${show(model.outputs)}`);
+    if (model.outputs === "labels") {
+        // A model that answers labels publishes no confidence: a check on it would never find a value.
+        const why = 'cannot be checked: the model answers labels (outputs "labels"), so no prediction confidence is published';
+        if (model.canary?.quality?.minConfidence !== undefined)
+            problem("model.canary.quality.minConfidence", `${why}, got ${model.canary.quality.minConfidence}`);
+        if (model.monitoring?.confidence !== undefined) problem("model.monitoring.confidence", `${why}, got ${show(model.monitoring.confidence)}`);
+    }
     if (!K8S_NAME.test(args.environment)) problem("environment", `must be a label value such as "production", got ${show(args.environment)}`);
     const startup = args.startupTimeoutSeconds;
     if (startup !== undefined && (!Number.isInteger(startup) || startup < 60)) problem("startupTimeoutSeconds", `must be an integer ≥ 60, got ${startup}`);
@@ -267,6 +293,14 @@ export class ModelServing extends pulumi.ComponentResource {
             workloadOpts,
         );
 
+        // The telemetry's code, referenced by the pods: Flagger tracks it (a change rolls out as a
+        // canary) and gives the primary its own copy, `<name>-primary`, updated only on promotion.
+        const telemetryCode = new k8s.core.v1.ConfigMap(
+            `${name}-telemetry`,
+            { metadata: { name: telemetryConfigMapName(objectName), namespace, labels: supportLabels }, data: telemetryPackageFiles() },
+            workloadOpts,
+        );
+
         const deployment = new k8s.apps.v1.Deployment(
             `${name}-deployment`,
             {
@@ -284,7 +318,7 @@ export class ModelServing extends pulumi.ComponentResource {
                             ? { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } }
                             : { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },
                     template: {
-                        metadata: { labels: workloadLabels },
+                        metadata: { labels: workloadLabels, annotations: scrapeAnnotations() },
                         spec: podSpec({
                             model,
                             image: model.image ?? MLFLOW_IMAGE,
@@ -292,6 +326,7 @@ export class ModelServing extends pulumi.ComponentResource {
                             serviceAccountName: serviceAccount.metadata.name,
                             gpu,
                             startupSeconds,
+                            telemetry: { image: args.telemetryImage ?? MLFLOW_IMAGE, configMapName: telemetryCode.metadata.name },
                             ...(args.trackingCredentials !== undefined && {
                                 trackingCredentials: {
                                     secretName: args.trackingCredentials.secretName,
@@ -383,6 +418,7 @@ export class ModelServing extends pulumi.ComponentResource {
                     provider,
                     loadTesterUrl,
                     canaryServiceUrl: `http://${model.name}-canary.${ns}:${SERVICE_PORT}`,
+                    canaryTelemetryUrl: `http://${model.name}-canary.${ns}:${TELEMETRY_PORT}`,
                     publicUrl: `https://${host}`,
                     metricTemplates,
                     alertProvider,
@@ -400,8 +436,10 @@ export class ModelServing extends pulumi.ComponentResource {
                     autoscalerRef: { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", name: hpa.metadata.name },
                     ...(ingressRef !== undefined && { ingressRef }),
                     progressDeadlineSeconds,
-                    // Flagger creates `<name>`, `<name>-primary` and `<name>-canary` from this.
-                    service: { name: objectName, port: SERVICE_PORT, targetPort: CONTAINER_PORT, ...serviceRouting },
+                    // Flagger creates `<name>`, `<name>-primary` and `<name>-canary` from this; port
+                    // discovery adds the pods' other port (`telemetry`) to them, which the evaluation
+                    // replay reaches through `<name>-canary`.
+                    service: { name: objectName, port: SERVICE_PORT, targetPort: PROXY_PORT, portDiscovery: true, ...serviceRouting },
                     analysis,
                 },
             },
@@ -416,6 +454,16 @@ export class ModelServing extends pulumi.ComponentResource {
             .apply((ns) => alertingRules({ namespace: ns, model: model.name, version: model.version }, environment, monitoring));
         const prometheus = args.prometheus ?? MODEL_SERVING_DEFAULTS.prometheus;
         if (prometheus.operator) {
+            new k8s.apiextensions.CustomResource(
+                `${name}-pod-monitor`,
+                {
+                    apiVersion: "monitoring.coreos.com/v1",
+                    kind: "PodMonitor",
+                    metadata: { name: objectName, namespace, labels: { ...supportLabels, ...prometheus.resourceLabels } },
+                    spec: podMonitorSpec(model.name),
+                },
+                workloadOpts,
+            );
             new k8s.apiextensions.CustomResource(
                 `${name}-alert-rules`,
                 {

@@ -279,6 +279,7 @@ export function servedModel(model: ModelConfig): ServedModel {
         registeredModel: model.registeredModel,
         version: model.version,
         ...(model.image !== undefined && { image: model.image }),
+        ...(model.outputs !== undefined && { outputs: model.outputs }),
         replicas: model.replicas,
         resources: model.resources,
         ...(model.canary !== undefined && { canary: model.canary }),

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { CLUSTER_ISSUER_KINDS } from "../components/certManager";
 import { ALERT_PROVIDER_TYPES } from "../components/flagger";
-import { SERVING_PROVIDERS } from "../components/modelServing";
+import { MODEL_OUTPUTS, SERVING_PROVIDERS } from "../components/modelServing";
 import { showValue } from "./errors";
 import { bool, decimal, dictionary, expected, integer, list, mapping, oneOf, PATTERNS, pinnedImage, quantity, text } from "./fields";
 
@@ -284,6 +284,9 @@ export const modelSchema = mapping({
     image: pinnedImage("a container image pinned to a tag (not latest) or a digest")
         .optional()
         .describe("Image with MLflow and the model's dependencies (pyfunc flavour, --env-manager local)."),
+    outputs: oneOf(MODEL_OUTPUTS)
+        .optional()
+        .describe('What /invocations answers: "probabilities" (predict_proba; the default) or "labels" (then no confidence is published or checked).'),
     replicas: mapping({
         min: integer(1, 100).describe("Fewest serving pods."),
         max: integer(1, 100).describe("Most serving pods; a canary analysis runs as many again."),

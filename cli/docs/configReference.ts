@@ -108,6 +108,7 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "credentials.objectStoreAccessKeyId": "generated",
     "credentials.objectStoreSecretAccessKey": "generated",
     "models.<name>.image": code(MLFLOW_IMAGE),
+    "models.<name>.outputs": code("probabilities"),
     "models.<name>.replicas": (d) => d.modelReplicas,
     "models.<name>.resources.gpu": code(0),
     "models.<name>.resources.cpuLimit": "no CPU limit",

@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import { LABELS } from "../../components/labels";
 import { resolveCanary } from "../../components/modelServing/canary";
+import { type QualitySignal, qualitySignals } from "../../components/modelServing/telemetry";
 import { describeContribution, tallyGpusAtMaxScale, type GpuTally } from "../../policies/gpu";
 import type { Environment } from "../../stacks";
 import type { EnforcementLevel, PolicyDiagnostic } from "../../offline/analyzer";
@@ -90,6 +91,13 @@ export interface ModelSummary {
         readonly loadTestRps?: number;
     };
     readonly promotion?: { readonly runId: string; readonly validatedIn?: string; readonly approvedBy: readonly string[] };
+    /** The model-quality telemetry of its pods: what it publishes, how Prometheus finds it, and which checks read each signal. */
+    readonly telemetry: {
+        readonly outputs: "probabilities" | "labels";
+        /** `PodMonitor` (Prometheus Operator) or `annotations` (`prometheus.io/scrape`, e.g. Flagger's bundled Prometheus). */
+        readonly scrapedBy: "PodMonitor" | "annotations";
+        readonly signals: readonly QualitySignal[];
+    };
     /** This model's GPUs with every workload at its maximum scale (as the gpu-budget policy counts them). */
     readonly gpusAtMaxScale: number;
 }
@@ -312,6 +320,15 @@ function modelSummaries(result: PipelineResult, tally: GpuTally): ModelSummary[]
                 ...(canary.mirror !== undefined && { mirrorWeight: canary.mirror.weight }),
                 quality: { ...canary.quality },
                 ...(canary.loadTest !== undefined && { loadTestRps: canary.loadTest.rps }),
+            },
+            telemetry: {
+                outputs: model.outputs ?? "probabilities",
+                scrapedBy: result.config.prometheus.operator ? "PodMonitor" : "annotations",
+                signals: qualitySignals(model.outputs ?? "probabilities", canary.quality, {
+                    drift: model.monitoring.drift,
+                    ...(model.monitoring.accuracy !== undefined && { accuracy: model.monitoring.accuracy }),
+                    ...(model.monitoring.confidence !== undefined && { confidence: model.monitoring.confidence }),
+                }),
             },
             ...(evidence !== undefined && {
                 promotion: {

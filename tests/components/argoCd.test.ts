@@ -225,8 +225,9 @@ describe("ArgoCd", () => {
                 { group: "networking.k8s.io", kind: "Ingress" },
                 { group: "", kind: "ConfigMap" },
                 { group: "monitoring.coreos.com", kind: "PrometheusRule" },
+                { group: "monitoring.coreos.com", kind: "PodMonitor" },
             ]);
-            assert.equal(MODEL_WORKLOAD_KINDS.length, 8);
+            assert.equal(MODEL_WORKLOAD_KINDS.length, 9);
             assert.equal(project["spec"].orphanedResources.warn, true);
         });
 
