@@ -5,7 +5,10 @@ import { CLUSTER_ISSUER_ANNOTATION, DEFAULT_INGRESS_CLASS, DEFAULT_INGRESS_CONTR
 import { platformLabels } from "./labels";
 import { DNS_NAME, EXACT_CHART_VERSION, K8S_NAME } from "./names";
 import { RESTRICTED_NAMESPACE_LABELS, restrictedContainerSecurityContext } from "./security";
+import { type ArgoCdCluster, registerClusters, validateArgoCdClusters } from "./argoCd/clusters";
 import { type ArgProblem, assertValidArgs, show } from "./validation";
+
+export { type ArgoCdCluster, CLUSTER_SECRET_LABEL, type ClusterCredentials, type ClusterDestination, clusterSecretName } from "./argoCd/clusters";
 
 /**
  * argo-helm's `argo-cd` chart 10.1.1 (Argo CD v3.4.4): published in argo-helm's index (gh-pages
@@ -79,6 +82,12 @@ export interface ArgoCdArgs {
      */
     readonly sourceRepos?: readonly string[];
     /**
+     * The clusters model Applications deploy to: each is a destination of the models AppProject, and
+     * each with credentials is registered as a cluster Secret.
+     * @default - the cluster Argo CD runs in only
+     */
+    readonly clusters?: readonly ArgoCdCluster[];
+    /**
      * argo-cd chart version.
      * @default ARGO_CD_CHART.version ("10.1.1")
      */
@@ -107,6 +116,7 @@ export function validateArgoCdArgs(name: string, args: ArgoCdArgs): ArgProblem[]
     for (const [i, repo] of (args.sourceRepos ?? []).entries()) {
         if (repo.trim() === "" || /[*?[\]]/.test(repo)) problem(`sourceRepos[${i}]`, `must name a repository exactly, without wildcards, got ${show(repo)}`);
     }
+    problems.push(...validateArgoCdClusters(args.clusters ?? []));
     if (args.sso !== undefined) {
         if (!/^https:\/\/\S+$/.test(args.sso.issuer)) problem("sso.issuer", `must be an https URL, got ${show(args.sso.issuer)}`);
         if (!K8S_NAME.test(args.sso.clientSecretRef.name))
@@ -231,11 +241,16 @@ export function serverNetworkPolicySpec(release: string, ingressControllerNamesp
     };
 }
 
-export function appProjectSpec(modelsNamespace: pulumi.Input<string>, sourceRepos: readonly string[]): Record<string, unknown> {
+export function appProjectSpec(
+    modelsNamespace: pulumi.Input<string>,
+    sourceRepos: readonly string[],
+    clusters: readonly ArgoCdCluster[] = [],
+): Record<string, unknown> {
+    const destinations = clusters.length === 0 ? [{ server: IN_CLUSTER_SERVER }] : clusters.map((c) => c.destination);
     return {
         description: "Model serving workloads, synced from the delivery repository.",
         sourceRepos: [...sourceRepos],
-        destinations: [{ server: IN_CLUSTER_SERVER, namespace: modelsNamespace }],
+        destinations: destinations.map((d) => ({ ...d, namespace: modelsNamespace })),
         // An empty whitelist admits no cluster-scoped kind.
         clusterResourceWhitelist: [],
         namespaceResourceWhitelist: MODEL_WORKLOAD_KINDS.map((k) => ({ ...k })),
@@ -313,11 +328,12 @@ export class ArgoCd extends pulumi.ComponentResource {
                 apiVersion: "argoproj.io/v1alpha1",
                 kind: "AppProject",
                 metadata: { name: MODEL_PROJECT_NAME, namespace: namespace.metadata.name, labels },
-                spec: appProjectSpec(args.modelsNamespace, args.sourceRepos ?? ARGO_CD_DEFAULTS.sourceRepos),
+                spec: appProjectSpec(args.modelsNamespace, args.sourceRepos ?? ARGO_CD_DEFAULTS.sourceRepos, args.clusters),
             },
             // The AppProject CRD comes with the release.
             { parent: this, dependsOn: [release] },
         );
+        registerClusters(name, args.clusters ?? [], namespace.metadata.name, { parent: this, dependsOn: [release] });
 
         this.url = pulumi.output(`https://${args.host}`);
         this.namespace = namespace.metadata.name;

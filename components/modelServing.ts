@@ -33,7 +33,7 @@ import { type ArgProblem, assertValidArgs, show } from "./validation";
 import { MLFLOW_IMAGE } from "./versions";
 
 export { CANARY_DEFAULTS, type CanarySettings, resolveCanary, type ResolvedCanary } from "./modelServing/canary";
-export { DELIVERY_DEFAULTS, type ModelDelivery } from "./modelServing/delivery";
+export { type ArgoDestination, DELIVERY_DEFAULTS, type ModelDelivery } from "./modelServing/delivery";
 export { MONITORING_DEFAULTS, type MonitoringSettings } from "./modelServing/monitoring";
 export { GATEWAY_PROVIDERS, MIRRORING_PROVIDERS, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
 export { MODEL_OUTPUTS, type ModelOutputs } from "./modelServing/telemetry";
@@ -135,6 +135,9 @@ export const MODEL_SERVING_DEFAULTS = {
 /** A model's name: a DNS-1035 label of at most 40 characters, so that `<name>-primary-<hash>-<id>` pod names stay valid. */
 export const MODEL_NAME = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
 
+/** A cluster a model is fanned out to: a directory, a label value and part of the generated Application's name. */
+const FAN_OUT_CLUSTER = /^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$/;
+
 /** The Argo CD Application of a model in a stack. */
 export function applicationName(stack: string, model: string): string {
     return `${stack}-${model}`;
@@ -209,6 +212,9 @@ export function validateModelServingArgs(name: string, args: ModelServingArgs): 
         const app = applicationName(args.stack, model.name);
         if (!K8S_NAME.test(app))
             problem("stack", `${show(args.stack)} makes the Argo CD Application name "${app}", which is not a DNS label of at most 63 characters`);
+        const cluster = args.delivery.fanOutCluster;
+        if (cluster !== undefined && !FAN_OUT_CLUSTER.test(cluster))
+            problem("delivery.fanOutCluster", `must be a DNS label of at most 20 characters (a directory and a label value), got ${show(cluster)}`);
         const deliveryPath = args.delivery.path;
         if (deliveryPath !== undefined && (path.posix.isAbsolute(deliveryPath) || deliveryPath.split("/").includes(".."))) {
             problem("delivery.path", `must be a relative directory inside the repository, got "${deliveryPath}"`);
@@ -254,16 +260,19 @@ export class ModelServing extends pulumi.ComponentResource {
         // startup probe its full budget and some room to schedule (a GPU node may have to be added).
         const progressDeadlineSeconds = startupSeconds + 300;
 
-        const workloadLabels = modelLabels(model, environment);
+        // Objects rendered once per cluster say which: the policy pack budgets GPUs per cluster by it.
+        const fanOutCluster = args.delivery.mode === "gitops" ? args.delivery.fanOutCluster : undefined;
+        const clusterLabel: Record<string, string> = fanOutCluster === undefined ? {} : { [LABELS.cluster]: fanOutCluster };
+        const workloadLabels = { ...modelLabels(model, environment), ...clusterLabel };
         // Supporting objects carry no version label: a promotion leaves them untouched.
-        const supportLabels = { ...platformLabels(model.name, "model-server"), [LABELS.model]: model.name, [LABELS.environment]: environment };
+        const supportLabels = { ...platformLabels(model.name, "model-server"), [LABELS.model]: model.name, [LABELS.environment]: environment, ...clusterLabel };
         const promotion = { [ANNOTATIONS.promotion]: JSON.stringify(promotionRecord(model)) };
 
         let renderedDirectory: string | undefined;
         let workloadOpts: pulumi.CustomResourceOptions = { parent: this };
         let delivery: { readonly spec: Record<string, unknown>; readonly argoNamespace: pulumi.Input<string> } | undefined;
         if (args.delivery.mode === "gitops") {
-            const repoPath = repositoryPath(args.delivery.path ?? DELIVERY_DEFAULTS.path, args.stack, model.name);
+            const repoPath = repositoryPath(args.delivery.path ?? DELIVERY_DEFAULTS.path, args.stack, model.name, fanOutCluster);
             renderedDirectory = path.join(args.delivery.renderRoot ?? DELIVERY_DEFAULTS.renderRoot, repoPath);
             const render = new k8s.Provider(`${name}-render`, { renderYamlToDirectory: renderedDirectory }, { parent: this });
             workloadOpts = { parent: this, provider: render };
@@ -275,6 +284,7 @@ export class ModelServing extends pulumi.ComponentResource {
                     targetRevision: args.delivery.targetRevision ?? DELIVERY_DEFAULTS.targetRevision,
                     path: repoPath,
                     namespace,
+                    ...(args.delivery.destination !== undefined && { destination: args.delivery.destination }),
                 }),
             };
         }
@@ -485,7 +495,7 @@ export class ModelServing extends pulumi.ComponentResource {
             );
         }
 
-        if (delivery !== undefined) {
+        if (delivery !== undefined && fanOutCluster === undefined) {
             // Through the component's own (cluster) provider: Argo CD must see it, not the YAML.
             new k8s.apiextensions.CustomResource(
                 `${name}-application`,

@@ -10,6 +10,7 @@ import { GPU_PLACEMENT_DEFAULTS, type ModelDelivery, type ModelServingArgs, type
 import type { ObjectStoreArgs } from "../components/objectStore";
 import type { PostgresArgs } from "../components/postgres";
 import { type ModelConfig, type PlatformConfig, PROJECT } from "../stacks";
+import { argoCdClusters } from "./clusters";
 
 /**
  * The one place where a stack's configuration becomes component args. Each function returns the
@@ -227,6 +228,7 @@ export function argoCdArgs(
             ...(config.argocd.sso !== undefined && { sso: config.argocd.sso }),
             modelsNamespace: refs.modelsNamespace,
             sourceRepos: config.delivery.mode === "gitops" ? [config.delivery.repoUrl] : [],
+            ...(config.clusters.length > 0 && { clusters: argoCdClusters(config) }),
         },
         keys: {
             host: stackKey("argocd", "host"),
@@ -235,8 +237,9 @@ export function argoCdArgs(
             ingressControllerNamespace: stackKey("cluster", "ingressControllerNamespace"),
             sso: stackKey("argocd", "sso"),
             "sourceRepos[0]": stackKey("delivery", "repoUrl"),
+            clusters: stackKey("clusters"),
         },
-        reads: ["argocd", "cluster", "delivery", "environment"],
+        reads: ["argocd", "cluster", "delivery", "environment", "clusters", "clusterCredentials"],
     };
 }
 

@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ArgoCd } from "../components/argoCd";
+import { ModelApplicationSet } from "../components/argoCd/applicationSet";
 import { ArtifactStore } from "../components/artifactStore";
 import { CertManager } from "../components/certManager";
 import { Flagger } from "../components/flagger";
@@ -23,10 +24,10 @@ import {
     type MlflowServerRefs,
     MODELS_NAMESPACE,
     modelsNamespaceMeshLabels,
-    modelServingArgs,
     objectStoreArgs,
     postgresArgs,
 } from "./componentArgs";
+import { modelApplicationSetArgs, modelRenderings } from "./clusters";
 
 export { MODELS_NAMESPACE, REPOSITORY_ROOT } from "./componentArgs";
 
@@ -38,7 +39,18 @@ export interface PlatformOutputs extends Record<string, unknown> {
     /** The S3 bucket, or the in-cluster store's bucket. */
     readonly artifactBucketName: pulumi.Input<string>;
     readonly databaseEndpoint: pulumi.Output<string>;
-    readonly models: Record<string, { readonly registeredModel: string; readonly version: string; readonly url: string; readonly gpusAtMaxScale: number }>;
+    readonly models: Record<
+        string,
+        {
+            readonly registeredModel: string;
+            readonly version: string;
+            readonly url: string;
+            /** Over every cluster. */
+            readonly gpusAtMaxScale: number;
+            /** Per declared cluster (a stack with `clusters`). */
+            readonly clusters?: Record<string, { readonly gpusAtMaxScale: number }>;
+        }
+    >;
     readonly artifactBucketArn?: pulumi.Output<string>;
     readonly artifactStoreEndpoint?: string;
     readonly argocdUrl?: pulumi.Output<string>;
@@ -113,25 +125,43 @@ export function createPlatform(config: PlatformConfig): PlatformOutputs {
 
     const models: PlatformOutputs["models"] = {};
     for (const model of config.models) {
-        const serving = new ModelServing(
-            model.name,
-            modelServingArgs(config, model, {
-                namespace: modelsNamespace.metadata.name,
-                trackingUri: mlflow.internalUrl,
-                artifactReaderRoleArn: artifacts.readerRoleArn,
-                clusterIssuer,
-                flagger: {
-                    meshProvider: flagger.meshProvider,
-                    loadTesterUrl: flagger.loadTesterUrl,
-                    metricTemplates: flagger.metricTemplates,
-                    alertProvider: flagger.alertProvider,
-                },
-                argo: argocd === undefined ? undefined : { namespace: argocd.namespace, project: argocd.appProjectName },
-                trackingCredentialsSecret: mlflow.registryReaderSecretName,
-            }).args,
-            { ...providers, dependsOn: [modelsNamespace, flagger, ...(argocd !== undefined ? [argocd] : [])] },
+        const refs = {
+            namespace: modelsNamespace.metadata.name,
+            trackingUri: mlflow.internalUrl,
+            artifactReaderRoleArn: artifacts.readerRoleArn,
+            clusterIssuer,
+            flagger: {
+                meshProvider: flagger.meshProvider,
+                loadTesterUrl: flagger.loadTesterUrl,
+                metricTemplates: flagger.metricTemplates,
+                alertProvider: flagger.alertProvider,
+            },
+            argo: argocd === undefined ? undefined : { namespace: argocd.namespace, project: argocd.appProjectName },
+            trackingCredentialsSecret: mlflow.registryReaderSecretName,
+        };
+        const servings = modelRenderings(config, model, refs, { publicTrackingUri: mlflow.url }).map(
+            (rendering) =>
+                [
+                    rendering.cluster?.name,
+                    new ModelServing(rendering.name, rendering.mapped.args, {
+                        ...providers,
+                        dependsOn: [modelsNamespace, flagger, ...(argocd !== undefined ? [argocd] : [])],
+                    }),
+                ] as const,
         );
-        models[model.name] = { registeredModel: model.registeredModel, version: model.version, url: serving.url, gpusAtMaxScale: serving.gpusAtMaxScale };
+        const fanOut = modelApplicationSetArgs(config, model, { namespace: MODELS_NAMESPACE, argo: refs.argo });
+        if (fanOut !== undefined) new ModelApplicationSet(model.name, fanOut, { ...providers, dependsOn: argocd !== undefined ? [argocd] : [] });
+        const [first] = servings;
+        if (first === undefined) continue;
+        models[model.name] = {
+            registeredModel: model.registeredModel,
+            version: model.version,
+            url: first[1].url,
+            gpusAtMaxScale: servings.reduce((sum, [, serving]) => sum + serving.gpusAtMaxScale, 0),
+            ...(config.clusters.length > 0 && {
+                clusters: Object.fromEntries(servings.map(([cluster, serving]) => [cluster, { gpusAtMaxScale: serving.gpusAtMaxScale }])),
+            }),
+        };
     }
 
     return {

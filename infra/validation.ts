@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { validateArgoCdArgs } from "../components/argoCd";
+import { validateModelApplicationSetArgs } from "../components/argoCd/applicationSet";
 import { validateArtifactStoreArgs } from "../components/artifactStore";
 import { validateCertManagerArgs } from "../components/certManager";
 import { meshProviderOf, validateFlaggerArgs } from "../components/flagger";
@@ -17,10 +18,11 @@ import {
     flaggerArgs,
     type Mapped,
     mlflowServerArgs,
-    modelServingArgs,
     objectStoreArgs,
     postgresArgs,
+    stackKey,
 } from "./componentArgs";
+import { modelApplicationSetArgs, modelRenderings } from "./clusters";
 
 /**
  * The program's whole validation of a stack, run before a single resource is registered: the stack
@@ -79,7 +81,18 @@ export function componentProblems(config: PlatformConfig, invalid: ReadonlySet<s
             argo: { namespace: later, project: later },
             trackingCredentialsSecret: undefined,
         };
-        judge("ModelServing", model.name, modelServingArgs(config, model, refs), validateModelServingArgs);
+        for (const rendering of modelRenderings(config, model, refs, { publicTrackingUri: later })) {
+            judge("ModelServing", rendering.name, rendering.mapped, validateModelServingArgs);
+        }
+        const fanOut = modelApplicationSetArgs(config, model, { namespace: later, argo: refs.argo });
+        if (fanOut !== undefined) {
+            judge(
+                "ModelApplicationSet",
+                model.name,
+                { args: fanOut, keys: { clusters: stackKey("clusters") }, reads: ["clusters", "delivery", `models.${model.name}`] },
+                validateModelApplicationSetArgs,
+            );
+        }
     }
     return problems;
 }

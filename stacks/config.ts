@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { MonitoringSettings } from "../components/modelServing/monitoring";
+import { clusterProblems, resolveClusters, type TargetClusterConfig } from "./clusters";
 import { ENVIRONMENT_DEFAULTS } from "./defaults";
 import { ConfigError, type ConfigProblem, joinPath, showValue } from "./errors";
 import { type Environment, type MeshProvider, type RawModelConfig, type RawStackConfig, stackSchema } from "./schema";
@@ -109,6 +110,8 @@ export interface PlatformConfig {
     readonly models: readonly ModelConfig[];
     /** Credentials the stack provides (config secrets); those absent are generated. */
     readonly credentials: NonNullable<RawStackConfig["credentials"]>;
+    /** The declared target clusters, in the stack file's order; empty: the one cluster Pulumi deploys to. */
+    readonly clusters: readonly TargetClusterConfig[];
 }
 
 type Section = keyof RawStackConfig;
@@ -182,6 +185,18 @@ export function validatePlatformConfig(values: Readonly<Record<string, string>>,
     }
 
     const crossProblems = crossSectionProblems(parsed, invalid, awsRegion, raw.cluster);
+    const clusterCredentialsKey = `${PROJECT}:clusterCredentials`;
+    if (parsed.clusterCredentials !== undefined && secretKeys !== undefined && !secretKeys.includes(clusterCredentialsKey)) {
+        for (const name of Object.keys(parsed.clusterCredentials)) {
+            crossProblems.push({
+                section: "clusterCredentials",
+                problem: {
+                    path: `${clusterCredentialsKey}.${name}`,
+                    message: `expected a secret, set with \`pulumi config set --secret --path '${clusterCredentialsKey}.${name}.bearerToken' <token>\`, got a plain value (not shown)`,
+                },
+            });
+        }
+    }
     const credentialsKey = `${PROJECT}:credentials`;
     if (parsed.credentials !== undefined && secretKeys !== undefined && !secretKeys.includes(credentialsKey)) {
         for (const name of Object.keys(parsed.credentials)) {
@@ -396,6 +411,8 @@ function crossSectionProblems(
         }
     }
 
+    problems.push(...clusterProblems(config, valid, key));
+
     if (valid("delivery") && config.delivery?.mode === "gitops" && config.delivery.repoUrl === undefined) {
         problems.push({
             section: "delivery",
@@ -510,5 +527,6 @@ function resolve(raw: RawStackConfig, awsRegion: string | undefined, stack: stri
         delivery,
         models,
         credentials: raw.credentials ?? {},
+        clusters: resolveClusters(raw),
     };
 }

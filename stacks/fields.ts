@@ -85,6 +85,8 @@ export const PATTERNS = {
      * `<model>-canary` and the Deployment's pod names stay within Kubernetes' 63.
      */
     modelName: MODEL_NAME,
+    /** A cluster's name: a DNS label short enough that `<model>-<cluster>` and `<stack>-<model>-<cluster>` stay names. */
+    clusterName: /^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$/,
     /** A model name in the MLflow registry: it goes into `models:/<name>/<version>`, so no `/`. */
     registeredModel: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/,
     /** A pinned registry version: MLflow numbers versions 1, 2, 3 … */

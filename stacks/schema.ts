@@ -175,6 +175,60 @@ const gpu = mapping({
     tolerations: list(toleration, "a list of tolerations").optional().describe("Tolerations of the GPU nodes' taints."),
 });
 
+// Several target clusters per environment (issue 15): the rules between keys are in clusters.ts.
+const targetCluster = mapping({
+    name: text(PATTERNS.clusterName, "a cluster name: lower-case letters, digits and -, starting with a letter, at most 20 characters").describe(
+        "The cluster's name: its directory under <delivery.path>/<stack>/, its Argo CD cluster name and its mlops.dev/cluster label.",
+    ),
+    destination: mapping({
+        server: text(PATTERNS.httpsUrl, 'the https URL of a Kubernetes API server such as "https://kubernetes.default.svc"')
+            .optional()
+            .describe("API server URL Argo CD deploys to (https://kubernetes.default.svc is the cluster Argo CD runs in)."),
+        name: text(PATTERNS.k8sName, "the name of a cluster registered in Argo CD")
+            .optional()
+            .describe("Or: the name of a cluster already registered in Argo CD."),
+    })
+        .refine((d) => (d.server === undefined) !== (d.name === undefined), { error: expected("exactly one of server or name") })
+        .describe("Where Argo CD deploys this cluster's workloads: exactly one of server or name."),
+    region: text(PATTERNS.labelValue, 'a region such as "eu-west-1" or "on-prem-paris"')
+        .optional()
+        .describe("Where the cluster is (shown by the preview and status)."),
+    labels: dictionary(text(PATTERNS.labelKey, "a label key"), text(PATTERNS.labelValue, "a label value"), "a mapping of labels")
+        .optional()
+        .describe("Labels of the cluster's Argo CD cluster Secret (for cluster generators and RBAC)."),
+    gpu: gpu.optional().describe("GPU placement on this cluster, over the stack's gpu keys."),
+    replicas: mapping({
+        min: integer(1, 100).optional().describe("No model runs fewer pods on this cluster."),
+        max: integer(1, 100).optional().describe("No model runs more pods on this cluster."),
+    })
+        .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, { error: expected("min at most max") })
+        .optional()
+        .describe("Bounds every model's replicas are clamped into on this cluster (a small on-premises cluster, say)."),
+});
+
+const clusterCredential = mapping({
+    bearerToken: z
+        .string({ error: expected("a bearer token") })
+        .min(1, { error: expected("a bearer token") })
+        .optional()
+        .describe("Token of a service account Argo CD deploys with."),
+    caData: text(/^[A-Za-z0-9+/]+={0,2}$/, "the base64 of the API server's CA certificate (PEM)")
+        .optional()
+        .describe("Base64 of the API server's CA certificate (PEM)."),
+    awsAuth: mapping({
+        clusterName: text(PATTERNS.k8sName, "an EKS cluster name").describe("EKS cluster name."),
+        roleArn: text(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, "an IAM role ARN").describe("Role Argo CD assumes to reach the cluster."),
+    })
+        .optional()
+        .describe("Or: reach an EKS cluster through an IAM role (Argo CD's awsAuthConfig)."),
+}).refine((c) => (c.bearerToken === undefined) !== (c.awsAuth === undefined), {
+    // Never the value: it holds a token.
+    error: (issue) => {
+        const given = typeof issue.input === "object" && issue.input !== null ? issue.input : {};
+        return `expected exactly one of bearerToken or awsAuth, got ${"bearerToken" in given && "awsAuth" in given ? "both" : "neither"}`;
+    },
+});
+
 const delivery = mapping({
     mode: oneOf(["direct", "gitops"]).optional().describe("direct: Pulumi applies model workloads; gitops: Pulumi renders them for Argo CD to sync."),
     repoUrl: text(PATTERNS.gitUrl, "a git URL (https://, ssh:// or git@)")
@@ -343,6 +397,15 @@ export const stackSchema = mapping({
     gpu: gpu.optional().describe("Where GPU workloads are scheduled."),
     prometheus: prometheus.optional().describe("How the cluster's Prometheus finds model pods and alerting rules."),
     delivery: delivery.optional().describe("How model workloads reach the cluster."),
+    clusters: list(targetCluster, "a list of clusters", 1)
+        .superRefine(refuseDuplicateClusterNames)
+        .optional()
+        .describe("The clusters this environment serves its models on; more than one needs delivery.mode gitops. @default - the cluster Pulumi deploys to"),
+    clusterCredentials: dictionary(text(PATTERNS.clusterName, "the name of a declared cluster"), clusterCredential, "a mapping of cluster names to credentials")
+        .optional()
+        .describe(
+            "How Argo CD reaches each remote cluster, one config secret: `pulumi config set --secret --path 'mlops-platform:clusterCredentials.<cluster>.bearerToken' <token>`.",
+        ),
     credentials: credentials
         .optional()
         .describe(
@@ -359,6 +422,22 @@ export const stackSchema = mapping({
 
 export type RawStackConfig = z.infer<typeof stackSchema>;
 export type RawModelConfig = z.infer<typeof modelSchema>;
+export type RawTargetCluster = z.infer<typeof targetCluster>;
+export type RawClusterCredential = z.infer<typeof clusterCredential>;
+
+function refuseDuplicateClusterNames(clusters: ReadonlyArray<{ readonly name: string }>, ctx: z.RefinementCtx): void {
+    const first = new Map<string, number>();
+    clusters.forEach((cluster, i) => {
+        const earlier = first.get(cluster.name);
+        if (earlier === undefined) first.set(cluster.name, i);
+        else
+            ctx.addIssue({
+                code: "custom",
+                path: [i, "name"],
+                message: `expected a name no other cluster has, got ${showValue(cluster.name)} (also clusters[${earlier}].name)`,
+            });
+    });
+}
 
 function isJsonObject(body: string): boolean {
     try {
