@@ -19,6 +19,7 @@ const CONFIG_INTERFACES: Readonly<Record<string, { readonly file: string; readon
     "gpu-requests-equal-limits": { file: "policies/gpu.ts", configInterface: "GpuRequestsConfig" },
     "gpu-node-placement": { file: "policies/gpu.ts", configInterface: "GpuPlacementConfig" },
     "gpu-budget": { file: "policies/gpu.ts", configInterface: "GpuBudgetConfig" },
+    "gpu-budget-per-cluster": { file: "policies/clusterGpu.ts", configInterface: "ClusterGpuBudgetConfig" },
     "model-promotion-evidence": { file: "policies/promotion.ts", configInterface: "PromotionEvidenceConfig" },
     "registry-evidence-matches": { file: "policies/registryEvidence.ts", configInterface: "RegistryEvidenceConfig" },
     "model-canary-analysis": { file: "policies/promotion.ts", configInterface: "CanaryAnalysisConfig" },
