@@ -400,7 +400,7 @@ export const stackSchema = mapping({
     clusters: list(targetCluster, "a list of clusters", 1)
         .superRefine(refuseDuplicateClusterNames)
         .optional()
-        .describe("The clusters this environment serves its models on; more than one needs delivery.mode gitops. @default - the cluster Pulumi deploys to"),
+        .describe("The clusters this environment serves its models on; more than one needs delivery.mode gitops (an ApplicationSet per model fans it out)."),
     clusterCredentials: dictionary(text(PATTERNS.clusterName, "the name of a declared cluster"), clusterCredential, "a mapping of cluster names to credentials")
         .optional()
         .describe(

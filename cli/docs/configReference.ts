@@ -100,6 +100,24 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "delivery.targetRevision": code(DELIVERY_DEFAULTS.targetRevision),
     "delivery.path": code(DELIVERY_DEFAULTS.path),
     models: "no models",
+    clusters: "the one cluster Pulumi deploys to",
+    "clusters[].destination.server": "— (exactly one of server or name)",
+    "clusters[].destination.name": "— (exactly one of server or name)",
+    "clusters[].region": "none",
+    "clusters[].labels": code({}),
+    "clusters[].gpu": "the stack's gpu keys",
+    "clusters[].gpu.resourceName": "the stack's gpu.resourceName",
+    "clusters[].gpu.nodeSelector": "the stack's gpu.nodeSelector",
+    "clusters[].gpu.tolerations": "the stack's gpu.tolerations",
+    "clusters[].gpu.tolerations[].value": "none",
+    "clusters[].gpu.tolerations[].effect": "every effect",
+    "clusters[].replicas": "each model's own",
+    "clusters[].replicas.min": "no lower bound",
+    "clusters[].replicas.max": "no upper bound",
+    clusterCredentials: "none: clusters are the one Argo CD runs in, or registered otherwise",
+    "clusterCredentials.<name>.bearerToken": "— (exactly one of bearerToken or awsAuth)",
+    "clusterCredentials.<name>.caData": "the system's CA bundle",
+    "clusterCredentials.<name>.awsAuth": "— (exactly one of bearerToken or awsAuth)",
     credentials: "every credential generated (random provider)",
     "credentials.postgresPassword": "generated",
     "credentials.mlflowAdminPassword": "generated",
@@ -238,7 +256,8 @@ export function configReferenceMarkdown(): string {
     const escape = (text: string) => text.replace(/\|/g, "\\|");
     const lines: string[] = [];
     for (const section of sections) {
-        const children = rows.filter((r) => r.key.startsWith(`${section.key}.`));
+        // A top-level list (clusters) documents its items' keys as `<key>[].<item key>`.
+        const children = rows.filter((r) => r.key.startsWith(`${section.key}.`) || r.key.startsWith(`${section.key}[].`));
         const presence = section.staging === "required" ? "required" : "optional";
         lines.push(`#### \`${PROJECT}:${section.key}\` (${children.length === 0 ? `${section.type}, ` : ""}${presence})`, "", section.description, "");
         if (children.length === 0) continue;

@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Policies, PolicyConfigSchema } from "@pulumi/policy";
+import { gpuBudgetPerCluster } from "../../policies/clusterGpu";
 import { gpuPolicies } from "../../policies/gpu";
 import { promotionPolicies } from "../../policies/promotion";
 import { securityPolicies } from "../../policies/security";
@@ -11,7 +12,7 @@ import { securityPolicies } from "../../policies/security";
  */
 
 const DOMAINS: ReadonlyArray<readonly [string, Policies]> = [
-    ["GPU", gpuPolicies],
+    ["GPU", [...gpuPolicies, gpuBudgetPerCluster]],
     ["Promotion", promotionPolicies],
     ["Security", securityPolicies],
 ];

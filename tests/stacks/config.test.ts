@@ -199,7 +199,7 @@ describe("stack configuration: error messages", () => {
             "an unknown section",
             { ...values("staging"), "mlops-platform:databse": "{}" },
             [
-                "mlops-platform:databse: unknown key; expected one of: environment, cluster, artifacts, postgres, mlflow, certManager, argocd, flagger, gpu, prometheus, delivery, credentials, models",
+                "mlops-platform:databse: unknown key; expected one of: environment, cluster, artifacts, postgres, mlflow, certManager, argocd, flagger, gpu, prometheus, delivery, clusters, clusterCredentials, credentials, models",
             ],
         ],
         [
