@@ -5,8 +5,9 @@ import { configOf, type TypedConfigSchema } from "./policyConfig";
 /**
  * The GPU budget of each target cluster. A stack that serves its models on several clusters
  * renders each model once per cluster (labelled `mlops.dev/cluster`); `gpu-budget` holds the
- * environment's total, this policy what each cluster's GPU nodes can hold. Objects without the
- * label belong to the stack's one cluster.
+ * environment's total, this policy what each cluster's GPU nodes can hold. A stack with one cluster
+ * labels nothing: there the total is that cluster's, and gpu-budget alone judges it (one violation,
+ * not the same one twice).
  */
 
 export interface ClusterGpuBudgetConfig {
@@ -36,11 +37,6 @@ const clusterGpuBudgetSchema: TypedConfigSchema<ClusterGpuBudgetConfig> = {
     },
 };
 
-/** How a cluster is named in messages. */
-function clusterName(cluster: string): string {
-    return cluster === "" ? "the stack's cluster" : `cluster "${cluster}"`;
-}
-
 export const gpuBudgetPerCluster: StackValidationPolicy = {
     name: "gpu-budget-per-cluster",
     description: "Each target cluster's GPUs at maximum scale (HPA maxReplicas, Flagger primary and canary side by side) fit that cluster's GPU budget.",
@@ -49,14 +45,14 @@ export const gpuBudgetPerCluster: StackValidationPolicy = {
         const config = configOf(args, clusterGpuBudgetSchema);
         // Unbounded workloads are reported by gpu-budget; here only what can be counted is summed.
         const tally = tallyGpusAtMaxScale(args.resources, config.gpuResourceName);
-        const clusters = [...new Set(tally.contributions.map((c) => c.cluster ?? ""))].sort();
+        const clusters = [...new Set(tally.contributions.flatMap((c) => (c.cluster === undefined ? [] : [c.cluster])))].sort();
         for (const cluster of clusters) {
-            const contributions = tally.contributions.filter((c) => (c.cluster ?? "") === cluster);
+            const contributions = tally.contributions.filter((c) => c.cluster === cluster);
             const total = contributions.reduce((sum, c) => sum + c.gpus, 0);
             const budget = config.clusterGpuBudgets[cluster] ?? config.clusterGpuBudget;
             if (total > budget) {
                 report(
-                    `GPUs at maximum scale on ${clusterName(cluster)}: ${total}, over its budget of ${budget}:\n` +
+                    `GPUs at maximum scale on cluster "${cluster}": ${total}, over its budget of ${budget}:\n` +
                         contributions.map((c) => `  - ${describeContribution(c)}`).join("\n"),
                 );
             }

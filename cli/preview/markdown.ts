@@ -1,3 +1,4 @@
+import { clusterMarkdown } from "./clusters";
 import { type ComponentNode, foldGroups } from "./components";
 import type { PolicyViolation, PreviewReport } from "./report";
 import { canaryText, displayPath, FOLD_LIMIT, plural, qualityText, resultLine, shortType } from "./text";
@@ -70,6 +71,8 @@ export function renderMarkdown(report: PreviewReport, repositoryRoot: string): s
         }
         out.push("");
     }
+
+    if (report.clusters !== undefined) out.push(...clusterMarkdown(report.clusters));
 
     const gpu = report.gpu;
     out.push(`### GPUs at maximum scale: ${gpu.totalAtMaxScale} of ${gpu.budget}`, "");

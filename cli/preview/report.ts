@@ -7,6 +7,7 @@ import type { Environment } from "../../stacks";
 import type { EnforcementLevel, PolicyDiagnostic } from "../../offline/analyzer";
 import type { PipelineResult } from "../../offline/pipeline";
 import { type RecordedResource, unwrapSecrets } from "../../offline/runtime";
+import { type ClusterSummary, clusterSummaries } from "./clusters";
 import { type ComponentNode, componentGroups, componentTree, type ResourceGroup } from "./components";
 
 /**
@@ -39,6 +40,8 @@ export interface PreviewReport {
         readonly tree: ComponentNode;
     };
     readonly models: readonly ModelSummary[];
+    /** Per declared cluster (`mlops-platform:clusters`), what it serves; absent for a stack that declares none. */
+    readonly clusters?: readonly ClusterSummary[];
     readonly gpu: GpuSummary;
     readonly policies: {
         readonly counts: { readonly mandatory: number; readonly advisory: number };
@@ -182,6 +185,7 @@ export function buildReport(result: PipelineResult, context: ReportContext): Pre
               }
             : { checked: true, uri: context.registry.uri, source: context.registry.source, enforcementLevel: registryLevel };
 
+    const clusters = clusterSummaries(result, gpu.tally);
     return {
         format: REPORT_FORMAT,
         stack: context.stack,
@@ -196,6 +200,7 @@ export function buildReport(result: PipelineResult, context: ReportContext): Pre
         },
         resources: { total: resources.length, byComponent: componentGroups(resources), tree: componentTree(resources) },
         models: modelSummaries(result, gpu.tally),
+        ...(clusters !== undefined && { clusters }),
         gpu: gpu.summary,
         policies: {
             counts: { mandatory: mandatory.length, advisory: advisory.length },

@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import { foldGroups } from "./components";
+import { clusterLines } from "./clusters";
 import type { QualitySignal } from "../../components/modelServing/telemetry";
 import type { ModelSummary, PolicyViolation, PreviewReport } from "./report";
 
@@ -48,6 +49,7 @@ export function renderText(report: PreviewReport, cwd: string = process.cwd()): 
     out.push("", `Models: ${report.models.length}`);
     for (const model of report.models) out.push(...modelLines(model));
     if (report.models.length === 0) out.push("  (none declared)");
+    if (report.clusters !== undefined) out.push("", ...clusterLines(report.clusters));
 
     const gpu = report.gpu;
     const over = gpu.withinBudget ? "" : gpu.unbounded.length > 0 ? ", some workloads unbounded" : ", OVER BUDGET";

@@ -2,6 +2,8 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { buildReport } from "../../cli/preview/report";
+import { renderText } from "../../cli/preview/text";
 import type { PolicyDiagnostic, PolicyPackHandle } from "../../offline/analyzer";
 import { analyzeResources } from "../../offline/analyzer";
 import { toManifests, validateManifest, writeManifests } from "../../offline/manifests";
@@ -127,6 +129,39 @@ describe("a stack with two clusters (tests/fixtures/clusters)", function () {
             { server: "https://kubernetes.default.svc", namespace: "models" },
             { server: "https://k8s.paris.example.com:6443", namespace: "models" },
         ]);
+    });
+
+    it("the preview report shows, per cluster, where it is, which version of each model it serves and its GPUs against its budget", () => {
+        const report = buildReport(result, { stack: "clusters", stackFile: "", policyConfigFile: "", outDir: "", files: [], registry: undefined });
+        assert.deepEqual(report.clusters, [
+            {
+                name: "eu-cloud",
+                destination: "server https://kubernetes.default.svc",
+                region: "eu-west-1",
+                registered: false,
+                models: [
+                    { name: "fraud-detector", version: "8", replicas: { min: 1, max: 3 } },
+                    { name: "product-image-tagger", version: "4", replicas: { min: 1, max: 1 } },
+                ],
+                gpusAtMaxScale: 2,
+                gpuBudget: 4,
+            },
+            {
+                name: "onprem-paris",
+                destination: "server https://k8s.paris.example.com:6443",
+                region: "on-prem-paris",
+                registered: true,
+                models: [
+                    { name: "fraud-detector", version: "8", replicas: { min: 1, max: 1 } },
+                    { name: "product-image-tagger", version: "4", replicas: { min: 1, max: 1 } },
+                ],
+                gpusAtMaxScale: 2,
+                gpuBudget: 4,
+            },
+        ]);
+        const text = renderText(report);
+        assert.ok(text.includes("Clusters: 2\n  eu-cloud: server https://kubernetes.default.svc, region eu-west-1; GPUs at maximum scale 2 of 4\n"), text);
+        assert.ok(text.includes("\n      fraud-detector: version 8, replicas 1–1\n"), text);
     });
 
     describe("the policy pack over it, with budgets changed", () => {

@@ -50,17 +50,13 @@ describe("gpu-budget-per-cluster", () => {
         assert.deepEqual(await stackViolationsOf(gpuBudgetPerCluster, TWO_CLUSTERS, { ...config, clusterGpuBudgets: { "onprem-paris": 2 } }), []);
     });
 
-    it("counts unlabelled objects as the stack's one cluster", async () => {
-        assert.deepEqual(await stackViolationsOf(gpuBudgetPerCluster, servingStack(TAGGER, 3), config), [
-            {
-                message:
-                    "GPUs at maximum scale on the stack's cluster: 6, over its budget of 4:\n" +
-                    '  - Deployment "models/product-image-tagger": 1 GPU per pod × 6 pods (HorizontalPodAutoscaler "models/product-image-tagger" maxReplicas 3, doubled: Canary "models/product-image-tagger" runs primary and canary side by side) = 6 GPUs',
-            },
-        ]);
+    it("leaves a stack with one cluster (nothing labelled) to gpu-budget, which reports it once", async () => {
+        assert.deepEqual(await stackViolationsOf(gpuBudgetPerCluster, servingStack(TAGGER, 3), config), []);
+        assert.equal((await stackViolationsOf(gpuBudget, servingStack(TAGGER, 3), { gpuBudget: 4, gpuResourceName: GPU })).length, 1);
     });
 
     it("takes the default budget from the config", async () => {
-        assert.deepEqual(await stackViolationsOf(gpuBudgetPerCluster, servingStack(TAGGER, 3), { ...config, clusterGpuBudget: 6 }), []);
+        assert.equal((await stackViolationsOf(gpuBudgetPerCluster, TWO_CLUSTERS, { ...config, clusterGpuBudget: 3 })).length, 1);
+        assert.deepEqual(await stackViolationsOf(gpuBudgetPerCluster, TWO_CLUSTERS, { ...config, clusterGpuBudget: 4 }), []);
     });
 });
