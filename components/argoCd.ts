@@ -142,9 +142,6 @@ const requests = (cpu: string, memory: string) => ({ requests: { cpu, memory } }
 const scaled = (ha: boolean) => ({ replicas: ha ? 2 : 1, pdb: ha ? { enabled: true, minAvailable: 1 } : { enabled: false } });
 const restricted = { ...restrictedContainerSecurityContext(), readOnlyRootFilesystem: true };
 
-/** Turns on the chart's own NetworkPolicy of a component (argo-cd 10.1.1: templates/<component>/networkpolicy.yaml). */
-const CHART_NETWORK_POLICIES = { networkPolicy: { create: true } } as const;
-
 /** Helm values of the argo-cd chart (keys as in its 10.1.1 values.yaml). */
 export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
     return {
@@ -153,9 +150,11 @@ export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
             // The chart's containers already meet "restricted" (non-root, no escalation, ALL dropped,
             // RuntimeDefault seccomp); the pod level says so too, for the namespace's admission check.
             securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
-            // Since 10.0.0 the chart creates a NetworkPolicy per component, and argocd-server's admits
-            // all ingress from anywhere (its template hard-codes `ingress: [{}]`). The chart's own
-            // policies stay on per component below; the server's is this component's (serverNetworkPolicy).
+            // The chart's policies stay off: argocd-server's admits all ingress from anywhere (its
+            // template hard-codes `ingress: [{}]`) and the others admit metrics from every namespace.
+            // The server's policy is this component's (serverNetworkPolicySpec); the rest, with the
+            // namespace's default deny, are the platform's (components/networkFlows.ts argoCdFlows),
+            // rendered where a preview and the policy pack can see them.
             networkPolicy: { create: false },
         },
         crds: { install: true, keep: true },
@@ -179,7 +178,7 @@ export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
         // OIDC goes straight to the provider (oidc.config), so the bundled Dex is not needed.
         dex: { enabled: false },
         // One controller: extra replicas only shard clusters, and this Argo CD manages one.
-        controller: { replicas: 1, resources: requests("250m", "512Mi"), ...CHART_NETWORK_POLICIES },
+        controller: { replicas: 1, resources: requests("250m", "512Mi") },
         server: {
             ...scaled(r.ha),
             resources: requests("50m", "128Mi"),
@@ -196,10 +195,10 @@ export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
                 ...(r.clusterIssuer !== undefined && { annotations: { [CLUSTER_ISSUER_ANNOTATION]: r.clusterIssuer } }),
             },
         },
-        repoServer: { ...scaled(r.ha), resources: requests("100m", "256Mi"), ...CHART_NETWORK_POLICIES },
-        applicationSet: { ...scaled(r.ha), resources: requests("50m", "128Mi"), ...CHART_NETWORK_POLICIES },
-        notifications: { resources: requests("20m", "64Mi"), ...CHART_NETWORK_POLICIES },
-        redis: { resources: requests("50m", "64Mi"), ...CHART_NETWORK_POLICIES },
+        repoServer: { ...scaled(r.ha), resources: requests("100m", "256Mi") },
+        applicationSet: { ...scaled(r.ha), resources: requests("50m", "128Mi") },
+        notifications: { resources: requests("20m", "64Mi") },
+        redis: { resources: requests("50m", "64Mi") },
         "redis-ha": {
             enabled: r.ha,
             // Merged over the redis-ha chart's own non-root contexts, so that pods meet "restricted"

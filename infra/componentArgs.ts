@@ -37,6 +37,7 @@ export const COMPONENT_NAMES = {
     mlflow: "mlflow",
     argocd: "argocd",
     flagger: "flagger",
+    network: "network",
 } as const;
 
 /** Where model workloads run: one namespace for every model of the stack. */

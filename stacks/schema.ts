@@ -92,7 +92,11 @@ const mlflow = mapping({
     resources: mapping({ cpu: cpu().describe("CPU requested per replica."), memory: memory().describe("Memory requested per replica, and its limit.") })
         .optional()
         .describe("CPU and memory per replica."),
-    basicAuth: bool().optional().describe("Turn on MLflow's built-in authentication (basic-auth app, users kept in the backend database)."),
+    basicAuth: bool()
+        .optional()
+        .describe(
+            "MLflow's built-in authentication (basic-auth app, users kept in the backend database). false only behind another authenticating proxy (see the README's MLflow authentication), and the policy pack must be told (mlflow-authentication).",
+        ),
 });
 
 const certManager = mapping({
@@ -156,6 +160,11 @@ const prometheus = mapping({
     resourceLabels: dictionary(text(PATTERNS.labelKey, "a label key"), text(PATTERNS.labelValue, "a label value"), "a mapping of labels")
         .optional()
         .describe("Labels the operator's Prometheus selects PodMonitors and PrometheusRules by (its podMonitorSelector and ruleSelector)."),
+    namespace: text(PATTERNS.k8sName, "a namespace name")
+        .optional()
+        .describe(
+            "Namespace of the Prometheus pods that scrape the platform: the only source NetworkPolicies admit to metrics ports (required when flagger.metricsServer is not an in-cluster address http://<service>.<namespace>.svc…).",
+        ),
 });
 
 const toleration = mapping({

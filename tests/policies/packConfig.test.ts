@@ -25,6 +25,7 @@ const CONFIG_INTERFACES: Readonly<Record<string, { readonly file: string; readon
     "rds-resilience": { file: "policies/security.ts", configInterface: "RdsResilienceConfig" },
     "pod-security-restricted": { file: "policies/security.ts", configInterface: "PodSecurityConfig" },
     "no-plaintext-secrets": { file: "policies/security.ts", configInterface: "PlaintextSecretsConfig" },
+    "mlflow-authentication": { file: "policies/access.ts", configInterface: "MlflowAuthenticationConfig" },
 };
 
 interface DocumentedProperty {
