@@ -110,6 +110,8 @@ export interface PlatformConfig {
     readonly delivery: DeliveryConfig;
     /** Declared models, sorted by name so that every rendering of the stack is in the same order. */
     readonly models: readonly ModelConfig[];
+    /** Images the stack sets; the rest are each component's pinned defaults. */
+    readonly images: NonNullable<RawStackConfig["images"]>;
     /** Credentials the stack provides (config secrets); those absent are generated. */
     readonly credentials: NonNullable<RawStackConfig["credentials"]>;
 }
@@ -234,6 +236,9 @@ function parseModels(value: unknown, problems: ConfigProblem[], invalid: Set<str
 /** Pulumi passes structured values as JSON text and scalars as plain text. */
 function decodeValue(value: string): unknown {
     const trimmed = value.trimStart();
+    // A key written with no value (`mlops-platform:postgres:`) reaches a program as "null": reported
+    // as null, never as the string "null" nobody wrote.
+    if (trimmed === "null") return null;
     if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
         try {
             return JSON.parse(value);
@@ -534,6 +539,7 @@ function resolve(raw: RawStackConfig, awsRegion: string | undefined, stack: stri
         },
         delivery,
         models,
+        images: raw.images ?? {},
         credentials: raw.credentials ?? {},
     };
 }

@@ -223,18 +223,18 @@ describe("stack configuration: error messages", () => {
             "an unknown section",
             { ...values("staging"), "mlops-platform:databse": "{}" },
             [
-                "mlops-platform:databse: unknown key; expected one of: environment, cluster, artifacts, postgres, mlflow, certManager, argocd, flagger, gpu, prometheus, delivery, credentials, models",
+                "mlops-platform:databse: unknown key; expected one of: environment, cluster, artifacts, postgres, mlflow, certManager, argocd, flagger, gpu, prometheus, delivery, images, credentials, models",
             ],
         ],
         [
             "a malformed memory quantity",
             values("staging", { models: { m: { ...MODEL, resources: { cpu: "1", memory: "2Gix" } } } }),
-            ['mlops-platform:models.m.resources.memory: expected a memory quantity such as "512Mi" or "2Gi", got "2Gix"'],
+            ['mlops-platform:models.m.resources.memory: expected a memory quantity such as "512Mi" or "2Gi", more than 0 and at most "32Ti", got "2Gix"'],
         ],
         [
             "a zero CPU quantity",
             values("staging", { models: { m: { ...MODEL, resources: { cpu: "0", memory: "1Gi" } } } }),
-            ['mlops-platform:models.m.resources.cpu: expected a CPU quantity such as "500m" or "2", got "0"'],
+            ['mlops-platform:models.m.resources.cpu: expected a CPU quantity such as "500m" or "2", more than 0 and at most "1024" (cores), got "0"'],
         ],
         [
             "an unpinned version",
