@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { validateNetworkIsolationArgs } from "../../components/networkPolicies";
+import * as k8s from "@pulumi/kubernetes";
+import { FLOW_ANNOTATION, NetworkIsolation, validateNetworkIsolationArgs } from "../../components/networkPolicies";
 import { CHARTS_IN_USE, FLOWS_READ_FROM } from "../../components/networkFlows";
 import { networkIsolation, notDefaultDeny } from "../../policies/access";
-import { runStack } from "../harness";
+import { findResource, runComponent, runStack } from "../harness";
 import { plain } from "../../policies/values";
 import type { RecordedResource } from "../../offline/runtime";
 import { stackViolationsOf } from "../policies/analyzerArgs";
@@ -282,5 +283,44 @@ describe("NetworkIsolation args", () => {
 
     it("reads the charts whose templates the flows were taken from", () => {
         assert.deepEqual(CHARTS_IN_USE, FLOWS_READ_FROM);
+    });
+});
+
+describe("NetworkIsolation", () => {
+    it("renders a default deny and one policy per flow, named after namespace and flow, each waiting for what the component waits for", async () => {
+        const { resources } = await runComponent(() => {
+            const ns = new k8s.core.v1.Namespace("app-ns", { metadata: { name: "app" } });
+            new NetworkIsolation(
+                "network",
+                {
+                    namespaces: [
+                        {
+                            namespace: "app",
+                            flows: [
+                                {
+                                    name: "web",
+                                    description: "The edge reaches the web pods.",
+                                    pods: { app: "web" },
+                                    ports: [8080],
+                                    from: [{ namespace: "edge" }],
+                                },
+                            ],
+                        },
+                    ],
+                },
+                { dependsOn: [ns] },
+            );
+        });
+        const ns = findResource(resources, "kubernetes:core/v1:Namespace", "app-ns");
+        const deny = findResource(resources, NETWORK_POLICY, "network-app-default-deny-ingress");
+        const web = findResource(resources, NETWORK_POLICY, "network-app-web");
+        assert.deepEqual((deny.inputs as any).spec, { podSelector: {}, policyTypes: ["Ingress"] });
+        assert.deepEqual((web.inputs as any).spec, {
+            podSelector: { matchLabels: { app: "web" } },
+            policyTypes: ["Ingress"],
+            ingress: [{ from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "edge" } } }], ports: [{ protocol: "TCP", port: 8080 }] }],
+        });
+        assert.equal((web.inputs as any).metadata.annotations[FLOW_ANNOTATION], "The edge reaches the web pods.");
+        for (const policy of [deny, web]) assert.ok(policy.dependencies.includes(ns.urn), `${policy.name} does not wait for the namespace`);
     });
 });
