@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Policies, PolicyConfigSchema } from "@pulumi/policy";
+import { accessPolicies } from "../../policies/access";
 import { gpuPolicies } from "../../policies/gpu";
 import { promotionPolicies } from "../../policies/promotion";
 import { securityPolicies } from "../../policies/security";
@@ -14,6 +15,7 @@ const DOMAINS: ReadonlyArray<readonly [string, Policies]> = [
     ["GPU", gpuPolicies],
     ["Promotion", promotionPolicies],
     ["Security", securityPolicies],
+    ["Access", accessPolicies],
 ];
 
 /** The pack's own default level (policies/index.ts): a policy no config file names is mandatory. */
