@@ -9,6 +9,7 @@ import { Flagger } from "../components/flagger";
 import { LABELS, PART_OF, platformLabels } from "../components/labels";
 import { MlflowServer } from "../components/mlflowServer";
 import { ModelServing } from "../components/modelServing";
+import { NetworkIsolation } from "../components/networkPolicies";
 import { ObjectStore } from "../components/objectStore";
 import { Postgres } from "../components/postgres";
 import { RESTRICTED_NAMESPACE_LABELS } from "../components/security";
@@ -28,6 +29,7 @@ import {
     postgresArgs,
 } from "./componentArgs";
 import { modelApplicationSetArgs, modelRenderings } from "./clusters";
+import { networkIsolationArgs } from "./networkIsolation";
 
 export { MODELS_NAMESPACE, REPOSITORY_ROOT } from "./componentArgs";
 
@@ -123,6 +125,20 @@ export function createPlatform(config: PlatformConfig): PlatformOutputs {
         dependsOn: [modelsNamespace],
     });
 
+    // After the components that create the namespaces: a NetworkPolicy needs its namespace.
+    new NetworkIsolation(names.network, networkIsolationArgs(config), {
+        ...providers,
+        dependsOn: [
+            modelsNamespace,
+            artifacts.component,
+            database,
+            mlflow,
+            flagger,
+            ...(certManager !== undefined ? [certManager] : []),
+            ...(argocd !== undefined ? [argocd] : []),
+        ],
+    });
+
     const models: PlatformOutputs["models"] = {};
     for (const model of config.models) {
         const refs = {
@@ -177,6 +193,7 @@ export function createPlatform(config: PlatformConfig): PlatformOutputs {
 
 /** The artifact store the stack declares, and what MLflow, the model servers and the outputs need of it. */
 interface CreatedArtifactStore {
+    readonly component: pulumi.Resource;
     readonly destination: pulumi.Input<string>;
     readonly access: MlflowServerRefs["artifactAccess"];
     readonly readerRoleArn: pulumi.Output<string> | undefined;
@@ -189,6 +206,7 @@ function createArtifactStore(config: PlatformConfig, providers: pulumi.Component
     if (s3Args !== undefined) {
         const s3 = new ArtifactStore(COMPONENT_NAMES.artifacts, s3Args.args, providers);
         return {
+            component: s3,
             destination: s3.artifactsDestination,
             access: { roleArn: s3.mlflowRoleArn },
             readerRoleArn: s3.modelReaderRoleArn,
@@ -204,6 +222,7 @@ function createArtifactStore(config: PlatformConfig, providers: pulumi.Component
     if (storeArgs === undefined) throw new Error(`artifacts.mode "${config.artifacts.mode}" has no artifact store`);
     const store = new ObjectStore(COMPONENT_NAMES.objectStore, storeArgs.args, providers);
     return {
+        component: store,
         destination: store.artifactsDestination,
         access: { s3Endpoint: { url: store.endpointUrl, accessKeyId: store.accessKeyId, secretAccessKey: store.secretAccessKey } },
         readerRoleArn: undefined,

@@ -1,9 +1,12 @@
 import { z } from "zod";
+import { ARGO_CD_IMAGES } from "../../components/argoCd";
 import { ARTIFACT_STORE_DEFAULTS } from "../../components/artifactStore";
-import { FLAGGER_DEFAULTS } from "../../components/flagger";
+import { certManagerImages } from "../../components/certManager";
+import { FLAGGER_DEFAULTS, FLAGGER_IMAGES } from "../../components/flagger";
 import { DEFAULT_INGRESS_CLASS, DEFAULT_INGRESS_CONTROLLER_NAMESPACE } from "../../components/ingress";
 import { MLFLOW_SERVER_DEFAULTS } from "../../components/mlflowServer";
-import { OBJECT_STORE_DEFAULTS } from "../../components/objectStore";
+import { OBJECT_STORE_DEFAULTS, VERSITYGW_IMAGE } from "../../components/objectStore";
+import { POSTGRES_IMAGE } from "../../components/postgres";
 import { CANARY_DEFAULTS, DELIVERY_DEFAULTS, GPU_PLACEMENT_DEFAULTS } from "../../components/modelServing";
 import { MLFLOW_IMAGE } from "../../components/versions";
 import { ENVIRONMENT_DEFAULTS, type EnvironmentDefaults, PROJECT, stackSchema } from "../../stacks";
@@ -69,7 +72,7 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "mlflow.replicas": (d) => d.mlflow.replicas,
     "mlflow.workers": code(MLFLOW_SERVER_DEFAULTS.workers),
     "mlflow.resources": (d) => d.mlflow.resources,
-    "mlflow.basicAuth": code(false),
+    "mlflow.basicAuth": (d) => d.mlflow.basicAuth,
     certManager: "every key's default",
     "certManager.enabled": code(true),
     "certManager.issuer": (d) => d.certManager.issuer,
@@ -94,6 +97,7 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     prometheus: "every key's default",
     "prometheus.operator": code(false),
     "prometheus.resourceLabels": "none",
+    "prometheus.namespace": "the namespace of an in-cluster `flagger.metricsServer`, else Flagger's (its bundled Prometheus)",
     delivery: "every key's default",
     "delivery.mode": code("direct"),
     "delivery.repoUrl": "— (required when delivery.mode is `gitops`)",
@@ -125,8 +129,26 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "credentials.registryReaderPassword": "generated",
     "credentials.objectStoreAccessKeyId": "generated",
     "credentials.objectStoreSecretAccessKey": "generated",
-    "models.<name>.image": code(MLFLOW_IMAGE),
+    "models.<name>.image": "`images.mlflow`, else " + code(MLFLOW_IMAGE),
     "models.<name>.outputs": code("probabilities"),
+    images: "every image the component's own (tags, no digests)",
+    "images.mlflow": code(MLFLOW_IMAGE),
+    "images.postgres": code(POSTGRES_IMAGE),
+    "images.objectStore": code(VERSITYGW_IMAGE),
+    "images.argocd": "the chart's",
+    "images.argocd.argocd": code(ARGO_CD_IMAGES.argocd),
+    "images.argocd.redis": code(ARGO_CD_IMAGES.redis),
+    "images.argocd.haproxy": code(ARGO_CD_IMAGES.haproxy),
+    "images.flagger": "the charts'",
+    "images.flagger.flagger": code(FLAGGER_IMAGES.flagger),
+    "images.flagger.prometheus": code(FLAGGER_IMAGES.prometheus),
+    "images.flagger.loadTester": code(FLAGGER_IMAGES.loadTester),
+    "images.certManager": "the chart's",
+    "images.certManager.controller": code(certManagerImages().controller),
+    "images.certManager.webhook": code(certManagerImages().webhook),
+    "images.certManager.cainjector": code(certManagerImages().cainjector),
+    "images.certManager.acmesolver": code(certManagerImages().acmesolver),
+    "images.certManager.startupapicheck": code(certManagerImages().startupapicheck),
     "models.<name>.replicas": (d) => d.modelReplicas,
     "models.<name>.resources.gpu": code(0),
     "models.<name>.resources.cpuLimit": "no CPU limit",

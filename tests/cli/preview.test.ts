@@ -216,6 +216,7 @@ describe("npm run preview", () => {
                     "mlops:delivery:Flagger flagger",
                     "mlops:serving:ModelServing fraud-detector",
                     "mlops:serving:ModelServing product-image-tagger",
+                    "mlops:network:NetworkIsolation network",
                 ],
             );
         });
