@@ -194,6 +194,29 @@ describe("a stack with two clusters (tests/fixtures/clusters)", function () {
 describe("one declared cluster changes nothing a stack renders", function () {
     this.timeout(120_000);
 
+    it("one remote cluster keeps the single Application, pointed at that cluster, and its model servers use MLflow's public URL", async () => {
+        const { values } = readStackFile(stackFilePath(PROJECT_DIR, "staging"));
+        const remote = { ...values, "mlops-platform:clusters": JSON.stringify([{ name: "onprem-paris", destination: { name: "paris" } }]) };
+        const { resources } = await runConfig(remote, "staging");
+        const objects = toManifests(resources).map((m) => m.object as Record<string, any>);
+        const applications = objects.filter((o) => o.kind === "Application");
+        assert.deepEqual(
+            applications.map((a) => [a.metadata.name, a.spec.destination, a.spec.source.path]),
+            [
+                ["staging-fraud-detector", { name: "paris", namespace: "models" }, "deploy/staging/fraud-detector"],
+                ["staging-product-image-tagger", { name: "paris", namespace: "models" }, "deploy/staging/product-image-tagger"],
+            ],
+        );
+        assert.deepEqual(
+            objects.filter((o) => o.kind === "ApplicationSet"),
+            [],
+        );
+        const deployment = objects.find((o) => o.kind === "Deployment" && o.metadata.name === "fraud-detector");
+        const env = (deployment?.spec.template.spec.containers as Array<{ env?: Array<{ name: string; value?: string }> }>).flatMap((c) => c.env ?? []);
+        assert.equal(env.find((e) => e.name === "MLFLOW_TRACKING_URI")?.value, "https://mlflow.staging.ml.example.com");
+        assert.equal(deployment?.metadata.labels["mlops.dev/cluster"], undefined);
+    });
+
     it("the staging stack with `clusters: [the cluster Argo CD runs in]` writes the same manifest files, byte for byte", async () => {
         const { values } = readStackFile(stackFilePath(PROJECT_DIR, "staging"));
         const declared = {
