@@ -33,6 +33,8 @@ export type ArgoCdImages = { readonly [K in keyof typeof ARGO_CD_IMAGES]?: strin
 
 /** How Argo CD names the cluster it runs in. */
 export const IN_CLUSTER_SERVER = "https://kubernetes.default.svc";
+/** And the name it registers that cluster under. */
+export const IN_CLUSTER_NAME = "in-cluster";
 
 /** The AppProject every model Application belongs to. */
 export const MODEL_PROJECT_NAME = "models";

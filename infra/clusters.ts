@@ -1,4 +1,3 @@
-import type { ArgoCdCluster } from "../components/argoCd";
 import type { ModelApplicationSetArgs } from "../components/argoCd/applicationSet";
 import type { ModelServingArgs } from "../components/modelServing";
 import { clampReplicas, fansOut, isArgoCdHome, type ModelConfig, type PlatformConfig, type TargetClusterConfig } from "../stacks";
@@ -9,25 +8,6 @@ import { type Mapped, type ModelServingRefs, modelServingArgs, stackKey } from "
  * CD knows, and each model's serving stack once per cluster. A stack without the key, or with one
  * cluster, renders each model once, as it always did.
  */
-
-/** The clusters the Argo CD component registers and admits as destinations; undefined: only its own. */
-export function argoCdClusters(config: PlatformConfig): ArgoCdCluster[] | undefined {
-    if (config.clusters.length === 0) return undefined;
-    return config.clusters.map((cluster) => ({
-        name: cluster.name,
-        destination: cluster.destination,
-        labels: { ...cluster.labels, ...(cluster.region !== undefined && { "mlops.dev/region": cluster.region }) },
-        ...(cluster.credentials !== undefined && {
-            credentials:
-                cluster.credentials.awsAuth !== undefined
-                    ? { awsAuth: cluster.credentials.awsAuth, ...(cluster.credentials.caData !== undefined && { caData: cluster.credentials.caData }) }
-                    : {
-                          bearerToken: cluster.credentials.bearerToken as string,
-                          ...(cluster.credentials.caData !== undefined && { caData: cluster.credentials.caData }),
-                      },
-        }),
-    }));
-}
 
 /** What the platform gives a model on a cluster other than the one MLflow runs in. */
 export interface RemoteClusterRefs {

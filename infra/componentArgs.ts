@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import type { ArgoCdArgs } from "../components/argoCd";
+import type { ArgoCdArgs, ArgoCdCluster } from "../components/argoCd";
+import { LABELS } from "../components/labels";
 import type { ArtifactStoreArgs } from "../components/artifactStore";
 import type { CertManagerArgs } from "../components/certManager";
 import type { FlaggerArgs } from "../components/flagger";
@@ -10,7 +11,6 @@ import { GPU_PLACEMENT_DEFAULTS, type ModelDelivery, type ModelServingArgs, type
 import type { ObjectStoreArgs } from "../components/objectStore";
 import type { PostgresArgs } from "../components/postgres";
 import { type ModelConfig, type PlatformConfig, PROJECT } from "../stacks";
-import { argoCdClusters } from "./clusters";
 
 /**
  * The one place where a stack's configuration becomes component args. Each function returns the
@@ -251,6 +251,25 @@ export function argoCdArgs(
         },
         reads: ["argocd", "cluster", "delivery", "environment", "clusters", "clusterCredentials", "images"],
     };
+}
+
+/** The clusters the Argo CD component registers and admits as destinations; undefined: only its own. */
+export function argoCdClusters(config: PlatformConfig): ArgoCdCluster[] | undefined {
+    if (config.clusters.length === 0) return undefined;
+    return config.clusters.map((cluster) => ({
+        name: cluster.name,
+        destination: cluster.destination,
+        labels: { ...cluster.labels, ...(cluster.region !== undefined && { [LABELS.region]: cluster.region }) },
+        ...(cluster.credentials !== undefined && {
+            credentials:
+                cluster.credentials.awsAuth !== undefined
+                    ? { awsAuth: cluster.credentials.awsAuth, ...(cluster.credentials.caData !== undefined && { caData: cluster.credentials.caData }) }
+                    : {
+                          bearerToken: cluster.credentials.bearerToken as string,
+                          ...(cluster.credentials.caData !== undefined && { caData: cluster.credentials.caData }),
+                      },
+        }),
+    }));
 }
 
 export function flaggerArgs(config: PlatformConfig, refs: { readonly workloadNamespace: pulumi.Input<string> }): Mapped<FlaggerArgs> {

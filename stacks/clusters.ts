@@ -1,3 +1,4 @@
+import { IN_CLUSTER_NAME, IN_CLUSTER_SERVER } from "../components/argoCd";
 import type { ConfigProblem } from "./errors";
 import { showValue } from "./errors";
 import type { RawClusterCredential, RawStackConfig, RawTargetCluster } from "./schema";
@@ -7,9 +8,6 @@ import type { RawClusterCredential, RawStackConfig, RawTargetCluster } from "./s
  * reaches the remote ones (`mlops-platform:clusterCredentials`, a config secret). A stack without
  * `clusters` serves on the one cluster Pulumi deploys to, exactly as before the key existed.
  */
-
-/** How Argo CD names the cluster it runs in (components/argoCd.ts IN_CLUSTER_SERVER, repeated: stacks/ reads no component here). */
-const IN_CLUSTER = { server: "https://kubernetes.default.svc", name: "in-cluster" } as const;
 
 export interface TargetClusterConfig {
     readonly name: string;
@@ -27,7 +25,7 @@ export interface TargetClusterConfig {
 /** Whether Argo CD reaches the cluster as the one it runs in (no cluster Secret, and the in-cluster MLflow URL works there). */
 export function isArgoCdHome(cluster: Pick<TargetClusterConfig, "destination">): boolean {
     const d = cluster.destination;
-    return "server" in d ? d.server === IN_CLUSTER.server : d.name === IN_CLUSTER.name;
+    return "server" in d ? d.server === IN_CLUSTER_SERVER : d.name === IN_CLUSTER_NAME;
 }
 
 /**
