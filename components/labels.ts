@@ -16,6 +16,12 @@ export const LABELS = {
     environment: "mlops.dev/environment",
     /** The target cluster of an object rendered once per cluster (a stack with several clusters only). */
     cluster: "mlops.dev/cluster",
+    /**
+     * `challenger` on the workload objects of a standing experiment's challenger (its Deployment,
+     * HPA, PDB): a version measured beside the declared one, not promoted; the policy pack asks it
+     * for no promotion evidence and no Canary.
+     */
+    experimentRole: "mlops.dev/experiment-role",
     /** Where a target cluster is, on its Argo CD cluster Secret. */
     region: "mlops.dev/region",
 } as const;

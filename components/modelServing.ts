@@ -6,6 +6,8 @@ import type { FlaggerRef } from "./flagger";
 import { CLUSTER_ISSUER_ANNOTATION, DEFAULT_INGRESS_CLASS } from "./ingress";
 import { ANNOTATIONS, LABELS, modelLabels, platformLabels, selectorLabels } from "./labels";
 import { canaryAnalysis, canaryProblems, resolveCanary } from "./modelServing/canary";
+import { createChallenger } from "./modelServing/challenger";
+import { championHost, experimentProblems, gatewayExperimentRoute, istioExperimentRoute, resolveExperiment } from "./modelServing/experiment";
 import { alertingRules, MONITORING_DEFAULTS, monitoringProblems } from "./modelServing/monitoring";
 import { applicationSpec, DELIVERY_DEFAULTS, type ModelDelivery, repositoryPath } from "./modelServing/delivery";
 import { GATEWAY_PROVIDERS, isServingProvider, quotedList, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
@@ -34,6 +36,16 @@ import { MLFLOW_IMAGE } from "./versions";
 
 export { CANARY_DEFAULTS, type CanarySettings, resolveCanary, type ResolvedCanary } from "./modelServing/canary";
 export { type ArgoDestination, DELIVERY_DEFAULTS, type ModelDelivery } from "./modelServing/delivery";
+export {
+    challengerName,
+    championHost,
+    EXPERIMENT_DEFAULTS,
+    EXPERIMENT_PROVIDERS,
+    type ExperimentSettings,
+    experimentRouteName,
+    resolveExperiment,
+    type ResolvedExperiment,
+} from "./modelServing/experiment";
 export { MONITORING_DEFAULTS, type MonitoringSettings } from "./modelServing/monitoring";
 export { GATEWAY_PROVIDERS, MIRRORING_PROVIDERS, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
 export { MODEL_OUTPUTS, type ModelOutputs } from "./modelServing/telemetry";
@@ -172,6 +184,14 @@ export function validateModelServingArgs(name: string, args: ModelServingArgs): 
         }
         problems.push(...canaryProblems(model.canary, provider).map((p) => ({ ...p, arg: `model.${p.arg}` })));
         if (model.monitoring !== undefined) problems.push(...monitoringProblems(model.monitoring).map((p) => ({ ...p, arg: `model.${p.arg}` })));
+        if (model.experiment !== undefined) {
+            problems.push(
+                ...experimentProblems(model.experiment, model.version, provider, args.ingress.domain, model.name).map((p) => ({
+                    ...p,
+                    arg: p.arg === "" ? "model.experiment" : `model.experiment.${p.arg}`,
+                })),
+            );
+        }
     }
     const gateway = args.ingress.gateway;
     if (gateway !== undefined) {
@@ -255,6 +275,10 @@ export class ModelServing extends pulumi.ComponentResource {
         const cpuTarget = args.targetCpuUtilizationPercent ?? MODEL_SERVING_DEFAULTS.targetCpuUtilizationPercent;
         const gpusPerPod = model.resources.gpu ?? 0;
         const host = `${model.name}.${args.ingress.domain}`;
+        const experiment = model.experiment === undefined ? undefined : resolveExperiment(model.experiment);
+        // With an experiment its route holds the public host; Flagger's route serves the champion host
+        // (modelServing/experiment.ts says why the two never share a host).
+        const flaggerHost = experiment === undefined ? host : championHost(model.name, args.ingress.domain);
         const objectName = model.name;
         // Flagger fails a rollout whose canary is not ready within its progress deadline: leave the
         // startup probe its full budget and some room to schedule (a GPU node may have to be added).
@@ -311,6 +335,24 @@ export class ModelServing extends pulumi.ComponentResource {
             workloadOpts,
         );
 
+        const telemetryImage = args.telemetryImage ?? MLFLOW_IMAGE;
+        const trackingCredentials =
+            args.trackingCredentials === undefined
+                ? undefined
+                : {
+                      secretName: args.trackingCredentials.secretName,
+                      usernameKey: args.trackingCredentials.usernameKey ?? MODEL_SERVING_DEFAULTS.usernameKey,
+                      passwordKey: args.trackingCredentials.passwordKey ?? MODEL_SERVING_DEFAULTS.passwordKey,
+                  };
+        const pod = {
+            image: model.image ?? MLFLOW_IMAGE,
+            trackingUri: args.trackingUri,
+            serviceAccountName: serviceAccount.metadata.name,
+            gpu,
+            startupSeconds,
+            ...(trackingCredentials !== undefined && { trackingCredentials }),
+        };
+
         const deployment = new k8s.apps.v1.Deployment(
             `${name}-deployment`,
             {
@@ -329,22 +371,7 @@ export class ModelServing extends pulumi.ComponentResource {
                             : { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },
                     template: {
                         metadata: { labels: workloadLabels, annotations: scrapeAnnotations() },
-                        spec: podSpec({
-                            model,
-                            image: model.image ?? MLFLOW_IMAGE,
-                            trackingUri: args.trackingUri,
-                            serviceAccountName: serviceAccount.metadata.name,
-                            gpu,
-                            startupSeconds,
-                            telemetry: { image: args.telemetryImage ?? MLFLOW_IMAGE, configMapName: telemetryCode.metadata.name },
-                            ...(args.trackingCredentials !== undefined && {
-                                trackingCredentials: {
-                                    secretName: args.trackingCredentials.secretName,
-                                    usernameKey: args.trackingCredentials.usernameKey ?? MODEL_SERVING_DEFAULTS.usernameKey,
-                                    passwordKey: args.trackingCredentials.passwordKey ?? MODEL_SERVING_DEFAULTS.passwordKey,
-                                },
-                            }),
-                        }),
+                        spec: podSpec({ ...pod, model, telemetry: { image: telemetryImage, configMapName: telemetryCode.metadata.name } }),
                     },
                 },
             },
@@ -417,8 +444,31 @@ export class ModelServing extends pulumi.ComponentResource {
             const gateway = args.ingress.gateway as GatewayRef;
             serviceRouting =
                 provider === "istio"
-                    ? { gateways: [`${gateway.namespace}/${gateway.name}`, "mesh"], hosts: [host] }
-                    : { gatewayRefs: [{ name: gateway.name, namespace: gateway.namespace }], hosts: [host] };
+                    ? { gateways: [`${gateway.namespace}/${gateway.name}`, "mesh"], hosts: [flaggerHost] }
+                    : { gatewayRefs: [{ name: gateway.name, namespace: gateway.namespace }], hosts: [flaggerHost] };
+            if (experiment !== undefined) {
+                const inputs = { model: model.name, namespace, host, gateway, experiment, labels: supportLabels };
+                const route =
+                    provider === "istio"
+                        ? istioExperimentRoute(inputs)
+                        : gatewayExperimentRoute({ ...inputs, apiVersion: `gateway.networking.k8s.io/${provider === "gatewayapi:v1" ? "v1" : "v1beta1"}` });
+                new k8s.apiextensions.CustomResource(`${name}-experiment-route`, route, workloadOpts);
+                createChallenger(
+                    {
+                        name,
+                        model,
+                        experiment,
+                        environment,
+                        namespace,
+                        clusterLabel,
+                        supportLabels,
+                        pod: { ...pod, telemetryImage },
+                        progressDeadlineSeconds,
+                        cpuTarget,
+                    },
+                    workloadOpts,
+                );
+            }
         }
 
         const analysis = pulumi
@@ -429,7 +479,8 @@ export class ModelServing extends pulumi.ComponentResource {
                     loadTesterUrl,
                     canaryServiceUrl: `http://${model.name}-canary.${ns}:${SERVICE_PORT}`,
                     canaryTelemetryUrl: `http://${model.name}-canary.${ns}:${TELEMETRY_PORT}`,
-                    publicUrl: `https://${host}`,
+                    // The host Flagger routes: the load test of an edge-measured provider must reach its canary.
+                    publicUrl: `https://${flaggerHost}`,
                     metricTemplates,
                     alertProvider,
                 }),

@@ -319,6 +319,7 @@ export function servedModel(model: ModelConfig, defaultImage?: string): ServedMo
         ...(model.canary !== undefined && { canary: model.canary }),
         monitoring: model.monitoring,
         ...(model.promotion !== undefined && { promotion: model.promotion }),
+        ...(model.experiment !== undefined && { experiment: model.experiment }),
     };
 }
 

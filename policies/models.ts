@@ -11,7 +11,18 @@ export const MODEL_LABELS = {
     model: "mlops.dev/model",
     modelVersion: "mlops.dev/model-version",
     environment: "mlops.dev/environment",
+    /** `challenger` on a standing experiment's challenger: measured beside the declared version, never promoted in place. */
+    experimentRole: "mlops.dev/experiment-role",
 } as const;
+
+/**
+ * Whether a model workload is an experiment's challenger. Promoting it is a commit that declares
+ * its version (through the promotion gates); until then it carries no promotion evidence and no
+ * Canary, and every other rule (pinning, GPUs, security, autoscaler, disruption budget) holds for it.
+ */
+export function isChallenger(workload: ModelWorkload): boolean {
+    return field(workload.object.meta.labels, MODEL_LABELS.experimentRole) === "challenger";
+}
 
 export const PROMOTION_ANNOTATION = "mlops.dev/promotion";
 

@@ -2,6 +2,7 @@ import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/po
 import {
     type DeclaredPromotion,
     MODEL_LABELS,
+    isChallenger,
     modelDeployments,
     modelOf,
     modelUrisOf,
@@ -284,7 +285,7 @@ export const modelPromotionEvidence: ResourceValidationPolicy = {
     validateResource: (args, report) => {
         if (args.type !== K8S.deployment) return;
         const workload = modelOf(kubeObject(args));
-        if (workload === undefined) return;
+        if (workload === undefined || isChallenger(workload)) return;
         const config = configOf(args, promotionEvidenceSchema);
         const annotation = promotionOf(workload.object);
         const key = `annotation "${PROMOTION_ANNOTATION}"`;
@@ -404,7 +405,8 @@ export const modelCanaryAnalysis: StackValidationPolicy = {
     validateStack: (args, report) => {
         const config = configOf(args, canaryAnalysisSchema);
         const objects = kubeObjects(args.resources);
-        for (const workload of modelDeployments(objects)) {
+        // A challenger has no Canary: Flagger's route holds the champion; the experiment's, the challenger (components/modelServing/experiment.ts).
+        for (const workload of modelDeployments(objects).filter((w) => !isChallenger(w))) {
             const canaries = targetsOf(objects, [K8S.canary], ["spec", "targetRef"], workload.object);
             if (canaries.length === 0) {
                 report(

@@ -18,6 +18,9 @@ export type Environment = (typeof ENVIRONMENTS)[number];
 
 /** The mesh providers a stack may name: those whose routing ModelServing sets up end to end. */
 export const MESH_PROVIDERS = SERVING_PROVIDERS;
+
+/** A value of an experiment's header: a token any router matches exactly. */
+const EXPERIMENT_HEADER_VALUE = /^[A-Za-z0-9._~-]{1,64}$/;
 export type MeshProvider = (typeof MESH_PROVIDERS)[number];
 
 // Bounded by the largest machines a pod can be scheduled on (hundreds of cores, tens of TiB), so a
@@ -355,6 +358,26 @@ const evidence = mapping({
         ),
 });
 
+const experiment = mapping({
+    challenger: mapping({
+        version: text(PATTERNS.registryVersion, 'a pinned registry version such as "9" (never "latest" or an alias)').describe(
+            "Pinned registry version served beside the declared (champion) version.",
+        ),
+    }).describe("The challenger version."),
+    weight: integer(1, 99).describe("Percent of the model's requests the challenger serves (1–99); the champion serves the rest."),
+    header: mapping({
+        name: text(PATTERNS.headerName, "an HTTP header name").optional().describe("Header that forces a side (default X-Deployment-Context)."),
+        challenger: text(EXPERIMENT_HEADER_VALUE, "a header value of 1–64 letters, digits or . _ ~ -")
+            .optional()
+            .describe('Header value that routes to the challenger (default "challenger").'),
+        champion: text(EXPERIMENT_HEADER_VALUE, "a header value of 1–64 letters, digits or . _ ~ -")
+            .optional()
+            .describe("Header value that routes to the champion (default: none)."),
+    })
+        .optional()
+        .describe("The header that forces a request to one side, whatever the weight."),
+});
+
 export const modelSchema = mapping({
     registeredModel: text(PATTERNS.registeredModel, "a registered model name (letters, digits, _ . -)").describe("Name in the MLflow model registry."),
     version: text(PATTERNS.registryVersion, 'a pinned registry version such as "7" (never "latest" or an alias)').describe(
@@ -386,7 +409,12 @@ export const modelSchema = mapping({
     })
         .optional()
         .describe("Evidence of the declared version (required in production by the policy pack)."),
-});
+    experiment: experiment
+        .optional()
+        .describe(
+            "A standing experiment: a challenger version served beside this one with a share of the requests and a header route (istio and gatewayapi; ended by a commit that promotes or deletes it).",
+        ),
+}).superRefine(refuseChallengerAsChampion);
 
 const images = mapping({
     mlflow: taggedImage().optional().describe("MLflow (with psycopg2 and boto3): the tracking server, its Jobs, and every model without models.<name>.image."),
@@ -496,6 +524,21 @@ function refuseDuplicateClusterNames(clusters: ReadonlyArray<{ readonly name: st
                 message: `expected a name no other cluster has, got ${showValue(cluster.name)} (also clusters[${earlier}].name)`,
             });
     });
+}
+
+/** A challenger equal to the champion would serve one version twice and compare nothing. */
+function refuseChallengerAsChampion(
+    model: { readonly version: string; readonly experiment?: { readonly challenger: { readonly version: string } } },
+    ctx: z.RefinementCtx,
+): void {
+    const challenger = model.experiment?.challenger.version;
+    if (challenger !== undefined && challenger === model.version) {
+        ctx.addIssue({
+            code: "custom",
+            path: ["experiment", "challenger", "version"],
+            message: `expected a version other than the declared (champion) version "${model.version}", got ${showValue(challenger)}`,
+        });
+    }
 }
 
 function isJsonObject(body: string): boolean {

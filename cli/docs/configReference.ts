@@ -7,7 +7,7 @@ import { DEFAULT_INGRESS_CLASS, DEFAULT_INGRESS_CONTROLLER_NAMESPACE } from "../
 import { MLFLOW_SERVER_DEFAULTS } from "../../components/mlflowServer";
 import { OBJECT_STORE_DEFAULTS, VERSITYGW_IMAGE } from "../../components/objectStore";
 import { POSTGRES_IMAGE } from "../../components/postgres";
-import { CANARY_DEFAULTS, DELIVERY_DEFAULTS, GPU_PLACEMENT_DEFAULTS } from "../../components/modelServing";
+import { CANARY_DEFAULTS, DELIVERY_DEFAULTS, EXPERIMENT_DEFAULTS, GPU_PLACEMENT_DEFAULTS } from "../../components/modelServing";
 import { MLFLOW_IMAGE } from "../../components/versions";
 import { ENVIRONMENT_DEFAULTS, type EnvironmentDefaults, PROJECT, stackSchema } from "../../stacks";
 
@@ -172,6 +172,11 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "models.<name>.canary.abTesting.iterations": code(CANARY_DEFAULTS.abTestingIterations),
     "models.<name>.canary.mirror": code(false),
     "models.<name>.canary.mirrorWeight": code(CANARY_DEFAULTS.mirrorWeight),
+    "models.<name>.experiment": "none: the declared version serves every request",
+    "models.<name>.experiment.header": "the defaults of its keys",
+    "models.<name>.experiment.header.name": code(EXPERIMENT_DEFAULTS.headerName),
+    "models.<name>.experiment.header.challenger": code(EXPERIMENT_DEFAULTS.challengerValue),
+    "models.<name>.experiment.header.champion": "none: only the challenger can be forced",
     "models.<name>.monitoring": "every key's default",
     "models.<name>.monitoring.checkInterval": (d) => d.monitoring.checkInterval,
     "models.<name>.monitoring.window": (d) => d.monitoring.window,

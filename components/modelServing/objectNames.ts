@@ -10,6 +10,10 @@ export const MODEL_OBJECT_SUFFIXES: Readonly<Record<string, string>> = {
     "-canary": "the Flagger canary Service",
     "-telemetry": "the telemetry Service",
     "-telemetry-primary": "the primary's telemetry Service",
+    "-challenger": "an experiment's challenger Deployment, Service, HPA and PDB",
+    "-challenger-telemetry": "the challenger's telemetry code",
+    "-experiment": "an experiment's route of the public host",
+    "-champion": "the champion host Flagger routes during an experiment",
     "-alert-rules": "the alerting rules",
     "-pod-monitor": "the PodMonitor",
 };

@@ -3,6 +3,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { type PromotionRecord, selectorLabels } from "../labels";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../security";
 import type { CanarySettings } from "./canary";
+import type { ExperimentSettings } from "./experiment";
 import type { MonitoringSettings } from "./monitoring";
 import { type ModelOutputs, SCORING_PORT, telemetryContainer } from "./telemetry";
 
@@ -32,6 +33,12 @@ export interface ServedModel {
     readonly resources: { readonly cpu: string; readonly memory: string; readonly gpu?: number; readonly cpuLimit?: string };
     /** @default - CANARY_DEFAULTS */
     readonly canary?: CanarySettings;
+    /**
+     * A standing experiment: a challenger version served beside this one, with a share of the
+     * public host's requests and a header that forces either side (modelServing/experiment.ts).
+     * @default - none: the declared version serves every request
+     */
+    readonly experiment?: ExperimentSettings;
     /** How the version is watched after its rollout. @default - MONITORING_DEFAULTS */
     readonly monitoring?: MonitoringSettings;
     /** The declared evidence of this version, for the `mlops.dev/promotion` annotation. @default - none */

@@ -73,6 +73,40 @@ const CASES: ReadonlyArray<readonly [string, Record<string, string>, string, str
         "mlops-platform:models.m.canary.stepWeights[1]: must be more than the step before (10): weights ascend, got [10,5]",
     ],
     [
+        "ModelServing: an experiment needs a second route on the host, which NGINX (one canary Ingress, Flagger's) cannot hold",
+        withModel({ experiment: { challenger: { version: "2" }, weight: 20 } }),
+        `mlops-platform:models.m.experiment: cannot run with the provider "nginx": ingress-nginx admits one canary Ingress per host and Flagger's "m-canary" is it; use "istio", "gatewayapi:v1" or "gatewayapi:v1beta1", got {"challenger":{"version":"2"},"weight":20}`,
+    ],
+    [
+        "schema: an experiment's challenger is another version than the champion",
+        withModel({ experiment: { challenger: { version: "1" }, weight: 20 } }, { flagger: { meshProvider: "istio" }, cluster: cluster({ gateway: GATEWAY }) }),
+        'mlops-platform:models.m.experiment.challenger.version: expected a version other than the declared (champion) version "1", got "1"',
+    ],
+    [
+        "schema: an experiment's weight is a percent from 1 to 99",
+        withModel(
+            { experiment: { challenger: { version: "2" }, weight: 100 } },
+            { flagger: { meshProvider: "istio" }, cluster: cluster({ gateway: GATEWAY }) },
+        ),
+        "mlops-platform:models.m.experiment.weight: expected an integer from 1 to 99, got 100",
+    ],
+    [
+        "schema: an experiment's weight is a whole percent",
+        withModel(
+            { experiment: { challenger: { version: "2" }, weight: 0.5 } },
+            { flagger: { meshProvider: "gatewayapi:v1" }, cluster: cluster({ gateway: GATEWAY }) },
+        ),
+        "mlops-platform:models.m.experiment.weight: expected an integer from 1 to 99, got 0.5",
+    ],
+    [
+        "ModelServing: the header values of an experiment's two sides differ",
+        withModel(
+            { experiment: { challenger: { version: "2" }, weight: 20, header: { champion: "challenger" } } },
+            { flagger: { meshProvider: "istio" }, cluster: cluster({ gateway: GATEWAY }) },
+        ),
+        `mlops-platform:models.m.experiment.header.champion: must differ from the challenger's value, got "challenger"`,
+    ],
+    [
         "ModelServing: A/B testing does not shift weights",
         withModel({ canary: { abTesting: {}, stepWeights: [10] } }),
         "mlops-platform:models.m.canary.stepWeights: cannot be combined with abTesting, which routes by header instead of shifting weights: remove one, got [10]",

@@ -138,7 +138,12 @@ describe("the policy pack", () => {
     });
 
     it("restates the label and annotation contract of components/labels.ts exactly", () => {
-        assert.deepEqual(MODEL_LABELS, { model: LABELS.model, modelVersion: LABELS.modelVersion, environment: LABELS.environment });
+        assert.deepEqual(MODEL_LABELS, {
+            model: LABELS.model,
+            modelVersion: LABELS.modelVersion,
+            environment: LABELS.environment,
+            experimentRole: LABELS.experimentRole,
+        });
         assert.equal(PROMOTION_ANNOTATION, ANNOTATIONS.promotion);
     });
 });

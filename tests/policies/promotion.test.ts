@@ -128,6 +128,16 @@ describe("model-promotion-evidence", () => {
         );
     });
 
+    it("asks an experiment's challenger for no evidence: it is measured beside the declared version, not promoted", async () => {
+        const challenger = changed(modelDeployment(), (d) => {
+            delete d.metadata.annotations;
+            d.metadata.labels["mlops.dev/experiment-role"] = "challenger";
+        });
+        assert.deepEqual(await check(challenger), []);
+        // Any other role value is no exemption.
+        assert.equal((await check(changed(challenger, (d) => (d.metadata.labels["mlops.dev/experiment-role"] = "champion")))).length, 1);
+    });
+
     it("reports a missing annotation", async () => {
         assert.deepEqual(await check(changed(modelDeployment(), (d) => delete d.metadata.annotations)), [
             'annotation "mlops.dev/promotion" is missing: the model must declare its promotion evidence (registry run, metrics, validation, approvals)',
@@ -277,6 +287,30 @@ describe("model-canary-analysis", () => {
                 resource: "fraud-detector-deployment",
             },
         ]);
+    });
+
+    it("asks an experiment's challenger for no Canary (Flagger's route holds the champion), every other model Deployment still", async () => {
+        const challenger = changed(modelDeployment(), (d) => {
+            d.metadata.name = "fraud-detector-challenger";
+            d.metadata.labels["mlops.dev/experiment-role"] = "challenger";
+        });
+        const stack = [...servingStack(), { type: T.deployment, name: "fraud-detector-challenger-deployment", props: challenger }];
+        assert.deepEqual(await stackViolationsOf(modelCanaryAnalysis, stack, config), []);
+        const unlabelled = changed(challenger, (d) => delete d.metadata.labels["mlops.dev/experiment-role"]);
+        assert.deepEqual(
+            await stackViolationsOf(
+                modelCanaryAnalysis,
+                [...servingStack(), { type: T.deployment, name: "fraud-detector-challenger-deployment", props: unlabelled }],
+                config,
+            ),
+            [
+                {
+                    message:
+                        'Deployment "models/fraud-detector-challenger" has no Flagger Canary targeting it (spec.targetRef kind Deployment, name "fraud-detector-challenger")',
+                    resource: "fraud-detector-challenger-deployment",
+                },
+            ],
+        );
     });
 
     it("does not count a Canary in another namespace", async () => {
