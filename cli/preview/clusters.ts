@@ -16,7 +16,13 @@ export interface ClusterSummary {
     readonly region?: string;
     /** Whether a cluster Secret registers it with Argo CD (credentials given). */
     readonly registered: boolean;
-    readonly models: ReadonlyArray<{ readonly name: string; readonly version: string; readonly replicas: { readonly min: number; readonly max: number } }>;
+    readonly models: ReadonlyArray<{
+        readonly name: string;
+        readonly version: string;
+        readonly replicas: { readonly min: number; readonly max: number };
+        /** The version a standing experiment serves beside it on this cluster (its challenger Deployment). */
+        readonly challenger?: string;
+    }>;
     readonly gpusAtMaxScale: number;
     readonly gpuBudget: number;
 }
@@ -36,17 +42,23 @@ export function clusterSummaries(result: PipelineResult, tally: GpuTally): Clust
     );
     const onCluster = (labels: Record<string, string> | undefined, cluster: string) => !fannedOut || labels?.[LABELS.cluster] === cluster;
     return clusters.map((cluster) => {
-        const models = objects
-            .filter((o) => o.kind === "Deployment" && o.metadata.labels?.[LABELS.model] !== undefined && onCluster(o.metadata.labels, cluster.name))
+        const deployments = objects.filter(
+            (o) => o.kind === "Deployment" && o.metadata.labels?.[LABELS.model] !== undefined && onCluster(o.metadata.labels, cluster.name),
+        );
+        const isChallenger = (o: (typeof objects)[number]) => o.metadata.labels?.[LABELS.experimentRole] === "challenger";
+        const models = deployments
+            .filter((o) => !isChallenger(o))
             .map((deployment) => {
                 const name = deployment.metadata.labels?.[LABELS.model] ?? "";
                 const hpa = objects.find(
                     (o) => o.kind === "HorizontalPodAutoscaler" && o.metadata.name === deployment.metadata.name && onCluster(o.metadata.labels, cluster.name),
                 );
+                const challenger = deployments.find((o) => isChallenger(o) && o.metadata.labels?.[LABELS.model] === name);
                 return {
                     name,
                     version: deployment.metadata.labels?.[LABELS.modelVersion] ?? "",
                     replicas: { min: Number(hpa?.spec?.minReplicas ?? 1), max: Number(hpa?.spec?.maxReplicas ?? 1) },
+                    ...(challenger !== undefined && { challenger: challenger.metadata.labels?.[LABELS.modelVersion] ?? "" }),
                 };
             })
             .sort((a, b) => a.name.localeCompare(b.name));
@@ -74,7 +86,10 @@ export function clusterLines(clusters: readonly ClusterSummary[]): string[] {
             c.registered ? "registered by a cluster Secret" : undefined,
         ].filter((part): part is string => part !== undefined);
         out.push(`  ${c.name}: ${where.join(", ")}; GPUs at maximum scale ${c.gpusAtMaxScale} of ${c.gpuBudget}`);
-        for (const m of c.models) out.push(`      ${m.name}: version ${m.version}, replicas ${m.replicas.min}–${m.replicas.max}`);
+        for (const m of c.models)
+            out.push(
+                `      ${m.name}: version ${m.version}, replicas ${m.replicas.min}–${m.replicas.max}${m.challenger !== undefined ? `; challenger version ${m.challenger}` : ""}`,
+            );
     }
     return out;
 }
@@ -91,7 +106,9 @@ export function clusterMarkdown(clusters: readonly ClusterSummary[]): string[] {
         const head = `| \`${c.name}\` | ${c.destination}${c.registered ? " (cluster Secret)" : ""} | ${c.region ?? ""} | ${c.gpusAtMaxScale} of ${c.gpuBudget}`;
         if (c.models.length === 0) out.push(`${head} | | | |`);
         for (const [i, m] of c.models.entries())
-            out.push(`${i === 0 ? head : "| | | |"} | \`${m.name}\` | ${m.version} | ${m.replicas.min}–${m.replicas.max} |`);
+            out.push(
+                `${i === 0 ? head : "| | | |"} | \`${m.name}\` | ${m.version}${m.challenger !== undefined ? ` (challenger ${m.challenger})` : ""} | ${m.replicas.min}–${m.replicas.max} |`,
+            );
     }
     out.push("");
     return out;

@@ -1,7 +1,7 @@
 import { clusterMarkdown } from "./clusters";
 import { type ComponentNode, foldGroups } from "./components";
 import type { PolicyViolation, PreviewReport } from "./report";
-import { canaryText, displayPath, FOLD_LIMIT, plural, qualityText, resultLine, shortType } from "./text";
+import { canaryText, displayPath, experimentText, FOLD_LIMIT, plural, qualityText, resultLine, shortType } from "./text";
 
 /**
  * The report as a pull-request comment (GitHub-flavoured Markdown): the verdict first, then the
@@ -70,6 +70,12 @@ export function renderMarkdown(report: PreviewReport, repositoryRoot: string): s
             );
         }
         out.push("");
+        const experiments = report.models.filter((m) => m.experiment !== undefined);
+        if (experiments.length > 0) {
+            out.push("Standing experiments:", "");
+            for (const m of experiments) if (m.experiment !== undefined) out.push(`- \`${m.name}\`: ${experimentText(m.experiment)}`);
+            out.push("");
+        }
     }
 
     if (report.clusters !== undefined) out.push(...clusterMarkdown(report.clusters));

@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import { LABELS } from "../../components/labels";
 import { resolveCanary } from "../../components/modelServing/canary";
+import { resolveExperiment } from "../../components/modelServing/experiment";
 import { type QualitySignal, qualitySignals } from "../../components/modelServing/telemetry";
 import { describeContribution, tallyGpusAtMaxScale, type GpuTally } from "../../policies/gpu";
 import type { Environment } from "../../stacks";
@@ -103,6 +104,16 @@ export interface ModelSummary {
     };
     /** This model's GPUs with every workload at its maximum scale (as the gpu-budget policy counts them). */
     readonly gpusAtMaxScale: number;
+    /** A standing experiment: the challenger beside the declared version, the split and the header that forces a side. */
+    readonly experiment?: ExperimentSummary;
+}
+
+export interface ExperimentSummary {
+    readonly champion: string;
+    readonly challenger: string;
+    /** Percent of requests to the challenger; the champion gets the rest. */
+    readonly weight: number;
+    readonly header: { readonly name: string; readonly challenger: string; readonly champion?: string };
 }
 
 export interface GpuSummary {
@@ -343,8 +354,14 @@ function modelSummaries(result: PipelineResult, tally: GpuTally): ModelSummary[]
                 },
             }),
             gpusAtMaxScale: gpusByModel.get(model.name) ?? 0,
+            ...(model.experiment !== undefined && { experiment: experimentSummary(model.version, model.experiment) }),
         };
     });
+}
+
+function experimentSummary(champion: string, settings: NonNullable<PipelineResult["config"]["models"][number]["experiment"]>): ExperimentSummary {
+    const e = resolveExperiment(settings);
+    return { champion, challenger: e.challengerVersion, weight: e.weight, header: { ...e.header } };
 }
 
 function modelLabelOf(resource: RecordedResource | undefined): string | undefined {

@@ -2,7 +2,7 @@ import * as path from "node:path";
 import { foldGroups } from "./components";
 import { clusterLines } from "./clusters";
 import type { QualitySignal } from "../../components/modelServing/telemetry";
-import type { ModelSummary, PolicyViolation, PreviewReport } from "./report";
+import type { ExperimentSummary, ModelSummary, PolicyViolation, PreviewReport } from "./report";
 
 /** The report for a person at a terminal: what would be created, then what the policies think of it. */
 
@@ -85,6 +85,15 @@ export function resultLine(report: PreviewReport): string {
     return `Result: FAILED: ${parts.join(", ")} (exit 1)`;
 }
 
+/** `champion 7 80% / challenger 9 20%, header X-Deployment-Context: challenger`. */
+export function experimentText(e: ExperimentSummary): string {
+    const forced = [
+        `${e.header.name}: ${e.header.challenger}`,
+        ...(e.header.champion !== undefined ? [`${e.header.name}: ${e.header.champion} (champion)`] : []),
+    ];
+    return `champion ${e.champion} ${100 - e.weight}% / challenger ${e.challenger} ${e.weight}%, header ${forced.join(", ")}`;
+}
+
 export function canaryText(canary: ModelSummary["canary"]): string {
     const rollout =
         canary.strategy === "abTesting" && canary.abTesting !== undefined
@@ -120,6 +129,7 @@ function modelLines(model: ModelSummary): string[] {
         `  ${model.name}: ${model.registeredModel} version ${model.version}, replicas ${model.replicas.min}–${model.replicas.max}, cpu ${r.cpu}, memory ${r.memory}, gpu ${r.gpu}` +
             (model.gpusAtMaxScale > 0 ? ` (${model.gpusAtMaxScale} at max scale)` : ""),
         `      canary: ${canaryText(model.canary)}`,
+        ...(model.experiment !== undefined ? [`      experiment: ${experimentText(model.experiment)}`] : []),
         `      quality (${model.telemetry.outputs}, scraped by ${model.telemetry.scrapedBy === "PodMonitor" ? "a PodMonitor" : "prometheus.io annotations"}):`,
         ...model.telemetry.signals.map((signal) => `        ${qualityText(signal)}`),
     ];

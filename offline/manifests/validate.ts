@@ -9,6 +9,7 @@ import { trackFieldReads } from "./fieldTracking";
  * - core Kubernetes kinds: `kubernetes-models`;
  * - Argo CD kinds: `@kubernetes-models/argo-cd`; cert-manager kinds: `@kubernetes-models/cert-manager`;
  *   Prometheus Operator kinds (PrometheusRule, PodMonitor): `@kubernetes-models/prometheus-operator`;
+ *   Gateway API kinds (an experiment's HTTPRoute): `@kubernetes-models/gateway-api`;
  * - any other group (Flagger): the CRDs in the schemas folder (see `crdSchemas.ts`).
  * Unknown fields are problems everywhere, as with `kubectl apply` (strict field validation).
  */
@@ -26,6 +27,8 @@ export interface ManifestProblem {
 
 /** Where the schema of an API group lives; `undefined` when this module has none. */
 function packageFor(group: string): string | undefined {
+    // Before the built-in groups: Gateway API's group ends in .k8s.io but is a CRD of its own project.
+    if (group === "gateway.networking.k8s.io") return "@kubernetes-models/gateway-api";
     if (isBuiltInGroup(group)) return "kubernetes-models";
     if (group === "argoproj.io") return "@kubernetes-models/argo-cd";
     if (group === "cert-manager.io" || group.endsWith(".cert-manager.io") || group === "trust-manager.io") return "@kubernetes-models/cert-manager";
