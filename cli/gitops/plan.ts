@@ -217,6 +217,9 @@ export function planPromotion(inputs: PromotionInputs): StackChangePlan {
             ? `Approvers:   ${request.approvedBy.join(", ") || "nobody"} (approval: their approving reviews of the pull request; --approved-by only asks for them)`
             : `Approved by: ${request.approvedBy.join(", ") || "nobody"}`,
         `Criteria:    ${criteriaLine}`,
+        ...(declared.challenger === request.version
+            ? [`Experiment:  ended: challenger ${request.version} becomes the champion (models.${request.model}.experiment removed)`]
+            : []),
         ...(rolledBack.length > 0 && request.allowRolledBack !== undefined
             ? [
                   `Rolled back: version ${request.version} was ${rolledBack.map((r) => r.said).join("; ")}; promoted again because: ${request.allowRolledBack}`,

@@ -10,7 +10,9 @@ import { applyEdits, columnOf, insertPair, keyOf, pairNamed, pairTail, rangeOf, 
  * model, and the two edits the GitOps commands make — a promotion (a model's `version` and
  * `promotion`) and a rollback (the same two keys restored from an older revision, byte for byte).
  * Every edit is checked by reading the result back: the model's two keys hold what was intended and
- * nothing else in the file changed.
+ * nothing else in the file changed. An edit that declares the version a standing experiment
+ * challenges with ends that experiment in the same commit: the model's `experiment` key is removed
+ * (the challenger becomes the champion; the stack schema refuses a challenger equal to the champion).
  */
 
 /** A stack file's text, with the name it has in messages. */
@@ -28,7 +30,12 @@ export interface ModelDeclaration {
     readonly version: string | undefined;
     /** The model's `promotion` mapping as written, or `undefined` when it has none. */
     readonly promotion: YamlValue | undefined;
+    /** The version a standing experiment (`experiment.challenger.version`) serves beside it, when one is declared. */
+    readonly challenger: string | undefined;
 }
+
+/** The key of a model's standing experiment, which ends when its challenger is declared. */
+export const EXPERIMENT_KEY = "experiment";
 
 /** The two keys of a model a promotion or a rollback changes; nothing else of the file is touched. */
 export const DECLARATION_KEYS = ["version", "promotion"] as const;
@@ -86,11 +93,51 @@ export class StackText {
         if (node === undefined) return undefined;
         const data = node.toJSON() as Record<string, YamlValue | undefined>;
         const text = (value: YamlValue | undefined) => (typeof value === "string" || typeof value === "number" ? String(value) : undefined);
-        return { model: name, registeredModel: text(data["registeredModel"]), version: text(data["version"]), promotion: data["promotion"] };
+        const field = (value: YamlValue | undefined, key: string): YamlValue | undefined =>
+            typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Readonly<Record<string, YamlValue>>)[key] : undefined;
+        return {
+            model: name,
+            registeredModel: text(data["registeredModel"]),
+            version: text(data["version"]),
+            promotion: data["promotion"],
+            challenger: text(field(field(data[EXPERIMENT_KEY], "challenger"), "version")),
+        };
+    }
+
+    /**
+     * This file with the model's experiment removed when `version` is its challenger (the edit that
+     * declares the challenger ends the experiment), else this file; checked like every edit.
+     */
+    private endingExperimentFor(name: string, version: YamlValue | undefined): StackText {
+        if (version === undefined || this.model(name)?.challenger !== String(version)) return this;
+        const node = this.requireModel(name);
+        const pair = pairNamed(node, EXPERIMENT_KEY);
+        if (pair === undefined) return this;
+        const text = applyEdits(this.text, [removePair(this.text, node, node.items.indexOf(pair as Pair<unknown, unknown>))]);
+        const problem = (what: string) =>
+            new StackFileProblem(`${this.source.file}: ending the experiment of model "${name}" in place would ${what}; edit the file by hand`);
+        let ended: StackText;
+        try {
+            ended = StackText.parse({ ...this.source, text });
+        } catch (err) {
+            throw problem(`produce an unreadable file (${(err as Error).message})`);
+        }
+        const model = ended.modelMap(name)?.toJSON() as Record<string, unknown> | undefined;
+        if (model === undefined || EXPERIMENT_KEY in model) throw problem("leave the experiment in place");
+        if (
+            !isDeepStrictEqual(
+                withoutKeys(ended.document.toJS() as unknown, name, [EXPERIMENT_KEY]),
+                withoutKeys(this.document.toJS() as unknown, name, [EXPERIMENT_KEY]),
+            )
+        )
+            throw problem("change more than its experiment");
+        return ended;
     }
 
     /** The text of a model's `version` and `promotion` changed to these values (a promotion). */
     withDeclaration(name: string, declaration: { readonly version: string; readonly promotion: YamlValue }): string {
+        const ended = this.endingExperimentFor(name, declaration.version);
+        if (ended !== this) return ended.withDeclaration(name, declaration);
         const node = this.requireModel(name);
         const step = this.indentStep(node);
         const edits: TextEdit[] = [
@@ -104,6 +151,8 @@ export class StackText {
 
     /** The text of a model's `version` and `promotion` put back exactly as `older` wrote them (a rollback). */
     withDeclarationOf(name: string, older: StackText): string {
+        const ended = this.endingExperimentFor(name, older.model(name)?.version);
+        if (ended !== this) return ended.withDeclarationOf(name, older);
         const node = this.requireModel(name);
         const olderNode = older.requireModel(name);
         const edits: TextEdit[] = [];
@@ -180,11 +229,16 @@ export class StackText {
 
 /** A whole file's data with one model's version and promotion left out, to compare everything else. */
 function withoutDeclaration(data: unknown, name: string): unknown {
+    return withoutKeys(data, name, DECLARATION_KEYS);
+}
+
+/** A whole file's data with some keys of one model left out. */
+function withoutKeys(data: unknown, name: string, keys: readonly string[]): unknown {
     const copy = structuredClone(data) as Record<string, Record<string, Record<string, Record<string, unknown>>>> | undefined;
     const config = copy?.["config"];
     const models = config?.[`${PROJECT}:models`] ?? config?.["models"];
     const model = models?.[name];
-    if (model !== undefined) for (const key of DECLARATION_KEYS) delete model[key];
+    if (model !== undefined) for (const key of keys) delete model[key];
     return copy;
 }
 

@@ -577,6 +577,63 @@ describe("gitops plan: rollback", () => {
     });
 });
 
+describe("gitops plan: a standing experiment", () => {
+    // Production routed by Istio (an experiment cannot run with NGINX), with or without an experiment on fraud-detector.
+    const istio = (text: string) =>
+        text
+            .replace("    meshProvider: nginx\n", "    meshProvider: istio\n")
+            .replace("    domain: ml.example.com\n", "    domain: ml.example.com\n    gateway: { name: public, namespace: istio-ingress }\n");
+    const EXPERIMENT = (challenger: string) => `      experiment:\n        challenger:\n          version: "${challenger}"\n        weight: 20\n`;
+    const withExperiment = (challenger: string, text = istio(shippedText("production"))) =>
+        text.replace(`      version: "${PRODUCTION_VERSION}"\n`, `      version: "${PRODUCTION_VERSION}"\n${EXPERIMENT(challenger)}`);
+    const promote = (production: string) => planPromotion(inputs({ stacks: [stackOf("staging"), stackOf("production", production)] }));
+
+    it("the stack files under test declare what they should", () => {
+        assert.equal(stackOf("production", withExperiment(STAGING_VERSION)).model("fraud-detector")?.challenger, STAGING_VERSION);
+        assert.equal(stackOf("production", istio(shippedText("production"))).model("fraud-detector")?.challenger, undefined);
+    });
+
+    it("promoting the challenger ends the experiment in the same commit: the experiment key goes, the rest is the plain promotion", () => {
+        const plan = promote(withExperiment(STAGING_VERSION));
+        assert.equal(plan.after, promote(istio(shippedText("production"))).after);
+        assert.equal(stackOf("production", plan.after).model("fraud-detector")?.challenger, undefined);
+        assert.ok(
+            plan.commitMessage.includes(`\nExperiment:  ended: challenger ${STAGING_VERSION} becomes the champion (models.fraud-detector.experiment removed)`),
+            plan.commitMessage,
+        );
+    });
+
+    it("promoting another version keeps the experiment as written, and says nothing of it", () => {
+        const plan = promote(withExperiment("99"));
+        assert.ok(plan.after.includes(EXPERIMENT("99")), plan.after);
+        assert.equal(stackOf("production", plan.after).model("fraud-detector")?.challenger, "99");
+        assert.ok(!plan.commitMessage.includes("Experiment:"), plan.commitMessage);
+    });
+
+    it("a rollback to the challenger's version ends the experiment too, so the restored file stays valid", () => {
+        const previous = {
+            commit: "1111111111111111111111111111111111111111",
+            subject: "Initial stacks",
+            stack: stackOf("production", istio(shippedText("production"))),
+        };
+        // Promoted to the staging version, then an experiment challenging it with the version it replaced.
+        const promoted = promote(istio(shippedText("production"))).after.replace(
+            `      version: "${STAGING_VERSION}"\n`,
+            `      version: "${STAGING_VERSION}"\n${EXPERIMENT(PRODUCTION_VERSION)}`,
+        );
+        assert.equal(stackOf("production", promoted).model("fraud-detector")?.challenger, PRODUCTION_VERSION);
+        const plan = planRollback({
+            model: "fraud-detector",
+            current: stackOf("production", promoted),
+            previous,
+            registry: { url: REGISTRY, modelVersion: modelVersion({ version: PRODUCTION_VERSION }) },
+            reason: "p99 latency doubled",
+            rolledBackAt: "2026-11-21T07:00:00Z",
+        });
+        assert.equal(plan.after, istio(shippedText("production")));
+    });
+});
+
 describe("gitops refusals", () => {
     it("exit 2 when any reason is bad input, else 1", () => {
         assert.equal(

@@ -187,7 +187,7 @@ describe("gitops: editing a stack file in place", () => {
         const stack = stackText(HAND_WRITTEN);
         assert.equal(stack.environment, "production");
         assert.deepEqual(stack.modelNames, ["fraud-detector", "churn"]);
-        assert.deepEqual(stack.model("churn"), { model: "churn", registeredModel: "churn", version: "3", promotion: undefined });
+        assert.deepEqual(stack.model("churn"), { model: "churn", registeredModel: "churn", version: "3", promotion: undefined, challenger: undefined });
         assert.equal(stack.model("fraud-detector")?.version, "7");
         assert.equal(stack.model("nope"), undefined);
     });
