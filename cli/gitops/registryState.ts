@@ -31,6 +31,8 @@ export interface StatusRow {
     readonly model: string;
     readonly registeredModel: string | null;
     readonly declaredVersion: string | null;
+    /** The version a standing experiment serves beside the declared one (`experiment.challenger.version`); absent without one. */
+    readonly challenger?: string;
     /** The environment's alias in the registry (`environmentAlias`). */
     readonly alias: string | null;
     /** Where the alias points; `null` when it does not exist or the registry gave no answer. */
@@ -57,6 +59,7 @@ export function statusRows(stacks: readonly StackText[], answers: ReadonlyMap<st
                     model: name,
                     registeredModel: declared?.registeredModel ?? null,
                     declaredVersion: declared?.version ?? null,
+                    ...(declared?.challenger !== undefined && { challenger: declared.challenger }),
                     alias,
                 };
                 // Every cluster of an environment serves the version its stack declares: the ApplicationSet renders it once per cluster.
@@ -93,7 +96,7 @@ export function formatStatusTable(rows: readonly StatusRow[], registryUrl: strin
     const cells = rows.map((r) => [
         r.model,
         r.stack,
-        r.declaredVersion ?? "-",
+        `${r.declaredVersion ?? "-"}${r.challenger !== undefined ? ` (challenger ${r.challenger})` : ""}`,
         r.alias === null ? "-" : `@${r.alias}`,
         r.aliasVersion ?? "-",
         r.state === "in-sync" ? "in sync" : `${r.state}: ${r.detail}`,
@@ -109,7 +112,8 @@ function clusterLines(rows: readonly StatusRow[]): string[] {
     for (const row of rows) {
         for (const cluster of row.clusters ?? []) {
             const key = `${row.stack}/${cluster.name}`;
-            served.set(key, [...(served.get(key) ?? []), `${row.model} ${cluster.version ?? "-"}`]);
+            const challenger = row.challenger !== undefined ? ` (challenger ${row.challenger})` : "";
+            served.set(key, [...(served.get(key) ?? []), `${row.model} ${cluster.version ?? "-"}${challenger}`]);
         }
     }
     if (served.size === 0) return [];

@@ -59,6 +59,31 @@ describe("gitops registry state (pure): status rows and sync plans", () => {
         assert.ok(!formatStatusTable(statusRows([stack], answers), "http://mlflow").includes("CLUSTER"));
     });
 
+    it("shows a standing experiment's challenger beside the declared version, on every cluster too", () => {
+        const experimenting = StackText.parse({
+            stack: "production",
+            file: "Pulumi.production.yaml",
+            text: STACK.replace(
+                '      version: "3"\n',
+                '      version: "3"\n      experiment:\n        challenger: {version: "5"}\n        weight: 10\n',
+            ).replace(
+                "  mlops-platform:models:",
+                "  mlops-platform:clusters:\n    - {name: eu-cloud, destination: {server: https://kubernetes.default.svc}}\n  mlops-platform:models:",
+            ),
+        });
+        const answers = new Map([["churn", { kind: "found" as const, value: registered({ production: "3" }) }]]);
+        const [row] = statusRows([experimenting], answers);
+        assert.deepEqual([row?.declaredVersion, row?.challenger, row?.state], ["3", "5", "in-sync"]);
+        const lines = formatStatusTable(statusRows([experimenting], answers), "http://mlflow").split("\n");
+        assert.deepEqual(lines.slice(1, 3), [
+            "MODEL  STACK       DECLARED          ALIAS        REGISTRY  STATE",
+            "churn  production  3 (challenger 5)  @production  3         in sync",
+        ]);
+        assert.equal(lines.at(-1), "production/eu-cloud  churn 3 (challenger 5)");
+        const [plain] = statusRows([stack], answers);
+        assert.equal(plain !== undefined && "challenger" in plain, false);
+    });
+
     const row = (answer: Parameters<typeof statusRows>[1] extends ReadonlyMap<string, infer A> ? A : never) => {
         const [only] = statusRows([stack], new Map([["churn", answer]]));
         return { state: only?.state, aliasVersion: only?.aliasVersion, detail: only?.detail };
