@@ -280,7 +280,7 @@ function formatHours(hours: number): string {
 export const modelPromotionEvidence: ResourceValidationPolicy = {
     name: "model-promotion-evidence",
     description:
-        "A model Deployment declares promotion evidence (mlops.dev/promotion) that meets the environment's metric thresholds, was validated first and long enough, does not regress against the champion, and names its approvers.",
+        "A model Deployment (other than a standing experiment's challenger, mlops.dev/experiment-role) declares promotion evidence (mlops.dev/promotion) that meets the environment's metric thresholds, was validated first and long enough, does not regress against the champion, and names its approvers.",
     configSchema: promotionEvidenceSchema,
     validateResource: (args, report) => {
         if (args.type !== K8S.deployment) return;
@@ -400,7 +400,8 @@ export function metricCheckProblems(analysis: Value, requiredMetrics: readonly s
 
 export const modelCanaryAnalysis: StackValidationPolicy = {
     name: "model-canary-analysis",
-    description: "Every model Deployment is rolled out by a Flagger Canary with bounded, ascending step weights and at least success-rate and latency checks.",
+    description:
+        "Every model Deployment but a standing experiment's challenger is rolled out by a Flagger Canary with bounded, ascending step weights and at least success-rate and latency checks.",
     configSchema: canaryAnalysisSchema,
     validateStack: (args, report) => {
         const config = configOf(args, canaryAnalysisSchema);
