@@ -257,7 +257,7 @@ export class ModelServing extends pulumi.ComponentResource {
     public readonly host: string;
     /** `https://<host>`. */
     public readonly url: string;
-    /** GPUs the model can hold at once: HPA max × GPUs per pod × 2 (primary and canary during an analysis). */
+    /** GPUs the model can hold at once: HPA max × GPUs per pod × 2 (primary and canary during an analysis), plus its challenger's HPA max × GPUs per pod. */
     public readonly gpusAtMaxScale: number;
     /** Where the YAML is written (gitops), as given to the render provider. */
     public readonly renderedDirectory: string | undefined;
@@ -570,7 +570,9 @@ export class ModelServing extends pulumi.ComponentResource {
         this.canaryName = canaryResource.metadata.name;
         this.host = host;
         this.url = `https://${host}`;
-        this.gpusAtMaxScale = modelGpusAtMaxScale(model.replicas.max, gpusPerPod);
+        // A challenger has no Canary: its HPA's maximum (the champion's bounds) counts once.
+        this.gpusAtMaxScale =
+            modelGpusAtMaxScale(model.replicas.max, gpusPerPod) + (experiment !== undefined ? modelGpusAtMaxScale(model.replicas.max, gpusPerPod, false) : 0);
         this.renderedDirectory = renderedDirectory;
         this.registerOutputs({
             deploymentName: this.deploymentName,

@@ -202,6 +202,15 @@ describe("ModelServing with a standing experiment", () => {
         }
     });
 
+    it("counts the challenger's GPUs at maximum scale once beside the champion's twice (primary and canary)", async () => {
+        const run = await runComponent(() => {
+            const cluster = new k8s.Provider("cluster", {});
+            return { gpus: new ModelServing("fraud-detector", argsFor("istio"), { providers: { kubernetes: cluster } }).gpusAtMaxScale };
+        });
+        // replicas.max 4 × 1 GPU: 8 for the champion's primary and canary, 4 for the challenger.
+        assert.equal(run.outputs.gpus, 12);
+    });
+
     it("nginx: refused before anything is created, naming the arg and the value", async () => {
         const { message, resources } = await constructionFailure(() => new ModelServing("fraud-detector", argsFor("nginx")));
         assert.equal(

@@ -34,6 +34,9 @@ function parse(environment: string, sections: Record<string, unknown> = {}): Pla
     return parsePlatformConfig(values(environment, sections), environment);
 }
 
+/** Sections that route model hosts through an Istio Gateway, where an experiment can run. */
+const ISTIO = { flagger: { meshProvider: "istio" }, cluster: { ...CLUSTER, gateway: { name: "public", namespace: "istio-ingress" } } };
+
 /** The problem lines of an invalid config, as `path: message`. */
 function problems(config: Record<string, string>): string[] {
     // The program's whole validation: the stack schema's rules and every component's.
@@ -365,6 +368,36 @@ describe("stack configuration: error messages", () => {
             "a malformed OIDC provider ARN",
             values("staging", { cluster: { ...CLUSTER, oidcProviderArn: "arn:aws:iam::12:role/x" } }),
             [`mlops-platform:cluster.oidcProviderArn: expected the ARN of the cluster's IAM OIDC provider, got "arn:aws:iam::12:role/x"`],
+        ],
+        [
+            "an experiment whose challenger is the champion",
+            values("staging", { ...ISTIO, models: { m: { ...MODEL, version: "7", experiment: { challenger: { version: "7" }, weight: 20 } } } }),
+            ['mlops-platform:models.m.experiment.challenger.version: expected a version other than the declared (champion) version "7", got "7"'],
+        ],
+        [
+            "an experiment weight of 0",
+            values("staging", { ...ISTIO, models: { m: { ...MODEL, experiment: { challenger: { version: "99" }, weight: 0 } } } }),
+            ["mlops-platform:models.m.experiment.weight: expected an integer from 1 to 99, got 0"],
+        ],
+        [
+            "an experiment weight that is not a whole percent",
+            values("staging", { ...ISTIO, models: { m: { ...MODEL, experiment: { challenger: { version: "99" }, weight: 12.5 } } } }),
+            ["mlops-platform:models.m.experiment.weight: expected an integer from 1 to 99, got 12.5"],
+        ],
+        [
+            "an experiment without a challenger, and a header value with a space",
+            values("staging", { ...ISTIO, models: { m: { ...MODEL, experiment: { weight: 20, header: { challenger: "the new one" } } } } }),
+            [
+                "mlops-platform:models.m.experiment.challenger: expected a mapping, got nothing",
+                'mlops-platform:models.m.experiment.header.challenger: expected a header value of 1–64 letters, digits or . _ ~ -, got "the new one"',
+            ],
+        ],
+        [
+            "an experiment with NGINX, which holds one canary Ingress per host (Flagger's)",
+            values("staging", { models: { m: { ...MODEL, experiment: { challenger: { version: "99" }, weight: 20 } } } }),
+            [
+                'mlops-platform:models.m.experiment: cannot run with the provider "nginx": ingress-nginx admits one canary Ingress per host and Flagger\'s "m-canary" is it; use "istio", "gatewayapi:v1" or "gatewayapi:v1beta1", got {"challenger":{"version":"99"},"weight":20}',
+            ],
         ],
         [
             "structured JSON that does not parse",
