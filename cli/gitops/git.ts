@@ -80,6 +80,11 @@ export class GitRepository {
         return output.split("\n").filter((line) => line !== "");
     }
 
+    /** The directory git keeps its own files in (shared by every worktree), for locks of our own beside git's. */
+    async commonDir(): Promise<string> {
+        return path.resolve(this.root, (await this.git(["rev-parse", "--git-common-dir"])).trim());
+    }
+
     async head(): Promise<string> {
         return (await this.git(["rev-parse", "HEAD"])).trim();
     }
