@@ -282,7 +282,24 @@ describe("npm run monitor (child processes, real Prometheus, real MLflow registr
             );
         };
 
-        it("wait-rollout --rollback-failed rolls the declaration back, then fails (exit 1)", async () => {
+        const status = async () => {
+            const result = await runCli("status", ["--stack", "staging", "--cluster", "kubectl", "--json"], {
+                projectDir: bench.repo.dir,
+                trackingUri: bench.server.url,
+                env: cluster.env,
+            });
+            assertExit(result, 0);
+            const report = JSON.parse(result.stdout) as {
+                models: Array<{ model: string; declaredVersion: string; aliasVersion: string; servedVersion: string; state: string; detail: string }>;
+            };
+            return report.models.map((m) => [m.model, m.declaredVersion, m.aliasVersion, m.servedVersion, m.state, m.detail]);
+        };
+
+        it("wait-rollout --rollback-failed rolls the declaration back, then fails (exit 1); status shows git, registry and cluster disagree before, agree after", async () => {
+            assert.deepEqual(await status(), [
+                [MODEL, candidate, candidate, previous, "drift", `the cluster's primary serves ${previous} (Canary Failed), but git declares ${candidate}`],
+                [OTHER.model, OTHER.version, OTHER.version, OTHER.version, "in-sync", "in sync"],
+            ]);
             const head = bench.repo.head();
             const result = await runCli(
                 "wait-rollout",
@@ -302,6 +319,10 @@ describe("npm run monitor (child processes, real Prometheus, real MLflow registr
                     "m",
                 ),
             );
+            assert.deepEqual(await status(), [
+                [MODEL, previous, previous, previous, "in-sync", "in sync"],
+                [OTHER.model, OTHER.version, OTHER.version, OTHER.version, "in-sync", "in sync"],
+            ]);
         });
 
         it("the monitor reads it with --canary-status kubectl, even with no quality series: the same rollback commit", async () => {
