@@ -1,11 +1,15 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
+import { chartImage, definedOnly, imageProblems } from "./images";
 import { CLUSTER_ISSUER_ANNOTATION, DEFAULT_INGRESS_CLASS, DEFAULT_INGRESS_CONTROLLER_NAMESPACE } from "./ingress";
 import { platformLabels } from "./labels";
 import { DNS_NAME, EXACT_CHART_VERSION, K8S_NAME } from "./names";
 import { RESTRICTED_NAMESPACE_LABELS, restrictedContainerSecurityContext } from "./security";
+import { type ArgoCdCluster, registerClusters, validateArgoCdClusters } from "./argoCd/clusters";
 import { type ArgProblem, assertValidArgs, show } from "./validation";
+
+export { type ArgoCdCluster, CLUSTER_SECRET_LABEL, type ClusterCredentials, type ClusterDestination, clusterSecretName } from "./argoCd/clusters";
 
 /**
  * argo-helm's `argo-cd` chart 10.1.1 (Argo CD v3.4.4): published in argo-helm's index (gh-pages
@@ -14,8 +18,23 @@ import { type ArgProblem, assertValidArgs, show } from "./validation";
  */
 export const ARGO_CD_CHART = { chart: "argo-cd", repo: "https://argoproj.github.io/argo-helm", version: "10.1.1" } as const;
 
+/**
+ * The images argo-cd 10.1.1 runs, as its values.yaml names them: Argo CD itself (global.image, tag
+ * the chart's appVersion), Redis (redis.image, and argo-cd's override of redis-ha.image), and the
+ * redis-ha 4.38.0 subchart's HAProxy (argo-cd overrides its repository only; the tag is redis-ha's).
+ * Set explicitly, so that a stack can pin each by digest and the policy pack can see each.
+ */
+export const ARGO_CD_IMAGES = {
+    argocd: "quay.io/argoproj/argocd:v3.4.4",
+    redis: "ecr-public.aws.com/docker/library/redis:8.2.3-alpine",
+    haproxy: "ecr-public.aws.com/docker/library/haproxy:3.3.10-alpine",
+} as const;
+export type ArgoCdImages = { readonly [K in keyof typeof ARGO_CD_IMAGES]?: string };
+
 /** How Argo CD names the cluster it runs in. */
 export const IN_CLUSTER_SERVER = "https://kubernetes.default.svc";
+/** And the name it registers that cluster under. */
+export const IN_CLUSTER_NAME = "in-cluster";
 
 /** The AppProject every model Application belongs to. */
 export const MODEL_PROJECT_NAME = "models";
@@ -30,6 +49,7 @@ export const MODEL_WORKLOAD_KINDS: ReadonlyArray<{ readonly group: string; reado
     { group: "networking.k8s.io", kind: "Ingress" },
     { group: "", kind: "ConfigMap" },
     { group: "monitoring.coreos.com", kind: "PrometheusRule" },
+    { group: "monitoring.coreos.com", kind: "PodMonitor" },
 ];
 
 /** Single sign-on through an OIDC provider. */
@@ -78,10 +98,21 @@ export interface ArgoCdArgs {
      */
     readonly sourceRepos?: readonly string[];
     /**
+     * The clusters model Applications deploy to: each is a destination of the models AppProject, and
+     * each with credentials is registered as a cluster Secret.
+     * @default - the cluster Argo CD runs in only
+     */
+    readonly clusters?: readonly ArgoCdCluster[];
+    /**
      * argo-cd chart version.
      * @default ARGO_CD_CHART.version ("10.1.1")
      */
     readonly chartVersion?: string;
+    /**
+     * Images, each `repository:tag` or `repository:tag@sha256:…`.
+     * @default ARGO_CD_IMAGES (the chart's own)
+     */
+    readonly images?: ArgoCdImages;
 }
 
 export const ARGO_CD_DEFAULTS = {
@@ -106,6 +137,8 @@ export function validateArgoCdArgs(name: string, args: ArgoCdArgs): ArgProblem[]
     for (const [i, repo] of (args.sourceRepos ?? []).entries()) {
         if (repo.trim() === "" || /[*?[\]]/.test(repo)) problem(`sourceRepos[${i}]`, `must name a repository exactly, without wildcards, got ${show(repo)}`);
     }
+    problems.push(...validateArgoCdClusters(args.clusters ?? []));
+    problems.push(...imageProblems("images", args.images));
     if (args.sso !== undefined) {
         if (!/^https:\/\/\S+$/.test(args.sso.issuer)) problem("sso.issuer", `must be an https URL, got ${show(args.sso.issuer)}`);
         if (!K8S_NAME.test(args.sso.clientSecretRef.name))
@@ -135,6 +168,7 @@ export interface ResolvedArgoCd {
     readonly ingressClass: string;
     readonly clusterIssuer: pulumi.Input<string> | undefined;
     readonly sso?: ArgoCdSso;
+    readonly images: { readonly [K in keyof typeof ARGO_CD_IMAGES]: string };
 }
 
 const requests = (cpu: string, memory: string) => ({ requests: { cpu, memory } });
@@ -142,20 +176,20 @@ const requests = (cpu: string, memory: string) => ({ requests: { cpu, memory } }
 const scaled = (ha: boolean) => ({ replicas: ha ? 2 : 1, pdb: ha ? { enabled: true, minAvailable: 1 } : { enabled: false } });
 const restricted = { ...restrictedContainerSecurityContext(), readOnlyRootFilesystem: true };
 
-/** Turns on the chart's own NetworkPolicy of a component (argo-cd 10.1.1: templates/<component>/networkpolicy.yaml). */
-const CHART_NETWORK_POLICIES = { networkPolicy: { create: true } } as const;
-
 /** Helm values of the argo-cd chart (keys as in its 10.1.1 values.yaml). */
 export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
     return {
         global: {
             domain: r.host,
+            image: chartImage(r.images.argocd),
             // The chart's containers already meet "restricted" (non-root, no escalation, ALL dropped,
             // RuntimeDefault seccomp); the pod level says so too, for the namespace's admission check.
             securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
-            // Since 10.0.0 the chart creates a NetworkPolicy per component, and argocd-server's admits
-            // all ingress from anywhere (its template hard-codes `ingress: [{}]`). The chart's own
-            // policies stay on per component below; the server's is this component's (serverNetworkPolicy).
+            // The chart's policies stay off: argocd-server's admits all ingress from anywhere (its
+            // template hard-codes `ingress: [{}]`) and the others admit metrics from every namespace.
+            // The server's policy is this component's (serverNetworkPolicySpec); the rest, with the
+            // namespace's default deny, are the platform's (components/networkFlows.ts argoCdFlows),
+            // rendered where a preview and the policy pack can see them.
             networkPolicy: { create: false },
         },
         crds: { install: true, keep: true },
@@ -179,7 +213,7 @@ export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
         // OIDC goes straight to the provider (oidc.config), so the bundled Dex is not needed.
         dex: { enabled: false },
         // One controller: extra replicas only shard clusters, and this Argo CD manages one.
-        controller: { replicas: 1, resources: requests("250m", "512Mi"), ...CHART_NETWORK_POLICIES },
+        controller: { replicas: 1, resources: requests("250m", "512Mi") },
         server: {
             ...scaled(r.ha),
             resources: requests("50m", "128Mi"),
@@ -196,16 +230,17 @@ export function argoCdValues(r: ResolvedArgoCd): Record<string, unknown> {
                 ...(r.clusterIssuer !== undefined && { annotations: { [CLUSTER_ISSUER_ANNOTATION]: r.clusterIssuer } }),
             },
         },
-        repoServer: { ...scaled(r.ha), resources: requests("100m", "256Mi"), ...CHART_NETWORK_POLICIES },
-        applicationSet: { ...scaled(r.ha), resources: requests("50m", "128Mi"), ...CHART_NETWORK_POLICIES },
-        notifications: { resources: requests("20m", "64Mi"), ...CHART_NETWORK_POLICIES },
-        redis: { resources: requests("50m", "64Mi"), ...CHART_NETWORK_POLICIES },
+        repoServer: { ...scaled(r.ha), resources: requests("100m", "256Mi") },
+        applicationSet: { ...scaled(r.ha), resources: requests("50m", "128Mi") },
+        notifications: { resources: requests("20m", "64Mi") },
+        redis: { image: chartImage(r.images.redis), resources: requests("50m", "64Mi") },
         "redis-ha": {
             enabled: r.ha,
+            image: chartImage(r.images.redis),
             // Merged over the redis-ha chart's own non-root contexts, so that pods meet "restricted"
             // whatever that chart's defaults become.
             containerSecurityContext: restricted,
-            haproxy: { containerSecurityContext: restricted, resources: requests("50m", "64Mi") },
+            haproxy: { image: chartImage(r.images.haproxy), containerSecurityContext: restricted, resources: requests("50m", "64Mi") },
             redis: { resources: requests("100m", "128Mi") },
             sentinel: { resources: requests("20m", "32Mi") },
         },
@@ -230,11 +265,16 @@ export function serverNetworkPolicySpec(release: string, ingressControllerNamesp
     };
 }
 
-export function appProjectSpec(modelsNamespace: pulumi.Input<string>, sourceRepos: readonly string[]): Record<string, unknown> {
+export function appProjectSpec(
+    modelsNamespace: pulumi.Input<string>,
+    sourceRepos: readonly string[],
+    clusters: readonly ArgoCdCluster[] = [],
+): Record<string, unknown> {
+    const destinations = clusters.length === 0 ? [{ server: IN_CLUSTER_SERVER }] : clusters.map((c) => c.destination);
     return {
         description: "Model serving workloads, synced from the delivery repository.",
         sourceRepos: [...sourceRepos],
-        destinations: [{ server: IN_CLUSTER_SERVER, namespace: modelsNamespace }],
+        destinations: destinations.map((d) => ({ ...d, namespace: modelsNamespace })),
         // An empty whitelist admits no cluster-scoped kind.
         clusterResourceWhitelist: [],
         namespaceResourceWhitelist: MODEL_WORKLOAD_KINDS.map((k) => ({ ...k })),
@@ -269,6 +309,7 @@ export class ArgoCd extends pulumi.ComponentResource {
             ingressClass: args.ingressClass ?? ARGO_CD_DEFAULTS.ingressClass,
             clusterIssuer: args.clusterIssuer,
             ...(args.sso !== undefined && { sso: args.sso }),
+            images: { ...ARGO_CD_IMAGES, ...definedOnly(args.images) },
         };
         const labels = platformLabels(name, "gitops");
 
@@ -312,11 +353,12 @@ export class ArgoCd extends pulumi.ComponentResource {
                 apiVersion: "argoproj.io/v1alpha1",
                 kind: "AppProject",
                 metadata: { name: MODEL_PROJECT_NAME, namespace: namespace.metadata.name, labels },
-                spec: appProjectSpec(args.modelsNamespace, args.sourceRepos ?? ARGO_CD_DEFAULTS.sourceRepos),
+                spec: appProjectSpec(args.modelsNamespace, args.sourceRepos ?? ARGO_CD_DEFAULTS.sourceRepos, args.clusters),
             },
             // The AppProject CRD comes with the release.
             { parent: this, dependsOn: [release] },
         );
+        registerClusters(name, args.clusters ?? [], namespace.metadata.name, { parent: this, dependsOn: [release] });
 
         this.url = pulumi.output(`https://${args.host}`);
         this.namespace = namespace.metadata.name;

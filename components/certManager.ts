@@ -6,6 +6,8 @@ import { platformLabels } from "./labels";
 import { EMAIL, EXACT_CHART_VERSION, K8S_NAME, RELEASE_NAME } from "./names";
 import { RESTRICTED_NAMESPACE_LABELS, restrictedContainerSecurityContext, restrictedPodSecurityContext } from "./security";
 import { type ArgProblem, assertValidArgs, show } from "./validation";
+import { definedOnly, imageProblems } from "./images";
+import { parseImage } from "./names";
 
 export const CLUSTER_ISSUER_KINDS = ["letsencrypt", "letsencrypt-staging", "self-signed"] as const;
 export type ClusterIssuerKind = (typeof CLUSTER_ISSUER_KINDS)[number];
@@ -40,6 +42,34 @@ export interface CertManagerArgs {
      * @default CERT_MANAGER_CHART_VERSION
      */
     readonly chartVersion?: string;
+    /**
+     * Images, each `repository:tag` or `repository:tag@sha256:…`.
+     * @default certManagerImages(chartVersion): the chart's own, quay.io/jetstack/cert-manager-<component>:<chart version>
+     */
+    readonly images?: CertManagerImages;
+}
+
+/** The components whose images the cert-manager chart runs. */
+export const CERT_MANAGER_COMPONENTS = ["controller", "webhook", "cainjector", "acmesolver", "startupapicheck"] as const;
+export type CertManagerImages = { readonly [K in (typeof CERT_MANAGER_COMPONENTS)[number]]?: string };
+
+/** The chart's images (its appVersion is its version): what a release of `chartVersion` runs unless told otherwise. */
+export function certManagerImages(chartVersion: string = CERT_MANAGER_CHART_VERSION): { readonly [K in (typeof CERT_MANAGER_COMPONENTS)[number]]: string } {
+    const image = (component: string) => `quay.io/jetstack/cert-manager-${component}:${chartVersion}`;
+    return {
+        controller: image("controller"),
+        webhook: image("webhook"),
+        cainjector: image("cainjector"),
+        acmesolver: image("acmesolver"),
+        startupapicheck: image("startupapicheck"),
+    };
+}
+
+/** The chart's image value (`repository`, `tag`, `digest`; with a digest the chart pulls `repository@digest`). */
+export function certManagerImageValue(image: string): { repository: string; tag: string; digest?: string } {
+    const parsed = parseImage(image);
+    if (parsed?.tag === undefined) throw new Error(`${JSON.stringify(image)} is not an image reference with a tag`);
+    return { repository: parsed.repository, tag: parsed.tag, ...(parsed.digest !== undefined && { digest: parsed.digest }) };
 }
 
 /**
@@ -118,6 +148,7 @@ export function validateCertManagerArgs(name: string, args: CertManagerArgs): Ar
     if (args.namespace !== undefined && !K8S_NAME.test(args.namespace)) {
         problem("namespace", `must be a Kubernetes namespace name (lower-case letters, digits and "-", at most 63 characters), got ${show(args.namespace)}`);
     }
+    problems.push(...imageProblems("images", args.images));
     if (args.clusterIssuerName !== undefined && !K8S_NAME.test(args.clusterIssuerName)) {
         problem(
             "clusterIssuerName",
@@ -158,6 +189,7 @@ export class CertManager extends pulumi.ComponentResource {
             { parent: this },
         );
 
+        const images = { ...certManagerImages(args.chartVersion ?? d.chartVersion), ...definedOnly(args.images) };
         const podSecurityContext = restrictedPodSecurityContext(CERT_MANAGER_UID);
         const containerSecurityContext = restrictedContainerSecurityContext(true);
         const requests = (cpu: string, memory: string) => ({ requests: { cpu, memory } });
@@ -167,11 +199,13 @@ export class CertManager extends pulumi.ComponentResource {
             `${name}-release`,
             {
                 replicaCount: replicas.controller,
+                image: certManagerImageValue(images.controller),
                 securityContext: podSecurityContext,
                 containerSecurityContext,
                 resources: requests("50m", "128Mi"),
                 webhook: {
                     replicaCount: replicas.webhook,
+                    image: certManagerImageValue(images.webhook),
                     securityContext: podSecurityContext,
                     containerSecurityContext,
                     resources: requests("10m", "64Mi"),
@@ -181,10 +215,11 @@ export class CertManager extends pulumi.ComponentResource {
                 // there is already restricted (runAsNonRoot, RuntimeDefault seccomp).
                 cainjector: {
                     replicaCount: replicas.cainjector,
+                    image: certManagerImageValue(images.cainjector),
                     containerSecurityContext,
                     resources: requests("50m", "128Mi"),
                 },
-                startupapicheck: { securityContext: podSecurityContext },
+                startupapicheck: { image: certManagerImageValue(images.startupapicheck), securityContext: podSecurityContext },
                 helmOptions: {
                     name,
                     namespace: ns.metadata.name,
@@ -194,6 +229,8 @@ export class CertManager extends pulumi.ComponentResource {
                     // (cert-manager v1.19.6 values.yaml); the CRDs are kept when the release goes.
                     values: {
                         crds: { enabled: true, keep: true },
+                        // The ACME solver has no typed counterpart: the controller starts it per challenge.
+                        acmesolver: { image: certManagerImageValue(images.acmesolver) },
                         ...(ha && { podDisruptionBudget: { enabled: true, minAvailable: 1 } }),
                     },
                 },

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { chartImage, definedOnly, imageProblems } from "./images";
 import { loadKubernetesYaml } from "./kubernetesYaml";
 import { platformLabels } from "./labels";
 import { EXACT_CHART_VERSION, HTTP_URL, K8S_NAME } from "./names";
@@ -13,6 +14,18 @@ export const FLAGGER_CHART = { chart: "flagger", repo: "https://flagger.app", ve
 
 /** The load tester chart as it stands at Flagger's v1.44.0 tag (charts/loadtester, image 0.38.0). */
 export const LOADTESTER_CHART = { chart: "loadtester", repo: "https://flagger.app", version: "0.38.0" } as const;
+
+/**
+ * The images of the flagger 1.44.0 and loadtester 0.38.0 charts (their values.yaml: `image`, and
+ * flagger's `prometheus.image` for the bundled Prometheus). Set explicitly, so that a stack can pin
+ * each by digest and the policy pack can see each.
+ */
+export const FLAGGER_IMAGES = {
+    flagger: "ghcr.io/fluxcd/flagger:1.44.0",
+    prometheus: "docker.io/prom/prometheus:v2.41.0",
+    loadTester: "ghcr.io/fluxcd/flagger-loadtester:0.38.0",
+} as const;
+export type FlaggerImages = { readonly [K in keyof typeof FLAGGER_IMAGES]?: string };
 
 /**
  * Flagger's CustomResourceDefinitions, pinned in the repository (see components/flagger/README.md):
@@ -145,6 +158,11 @@ export interface FlaggerArgs {
      * @default LOADTESTER_CHART.version ("0.38.0")
      */
     readonly loadTesterChartVersion?: string;
+    /**
+     * Images, each `repository:tag` or `repository:tag@sha256:…`.
+     * @default FLAGGER_IMAGES (the charts' own)
+     */
+    readonly images?: FlaggerImages;
 }
 
 export const FLAGGER_DEFAULTS = {
@@ -180,6 +198,7 @@ export function validateFlaggerArgs(name: string, args: FlaggerArgs): ArgProblem
     if (args.loadTesterChartVersion !== undefined && !EXACT_CHART_VERSION.test(args.loadTesterChartVersion)) {
         problem("loadTesterChartVersion", `must be an exact chart version such as "${LOADTESTER_CHART.version}", got ${show(args.loadTesterChartVersion)}`);
     }
+    problems.push(...imageProblems("images", args.images));
     if (args.alerts !== undefined) {
         if (!(ALERT_PROVIDER_TYPES as readonly string[]).includes(args.alerts.type)) {
             problem("alerts.type", `must be one of ${ALERT_PROVIDER_TYPES.join(", ")}, got ${show(args.alerts.type)}`);
@@ -197,8 +216,10 @@ const restrictedAs = (uid: number) => ({ ...restrictedContainerSecurityContext()
 
 /** Helm values of the flagger chart (keys as in its 1.44.0 values.yaml). */
 export function flaggerValues(name: string, args: FlaggerArgs): Record<string, unknown> {
+    const images = flaggerImages(args);
     return {
         fullnameOverride: name,
+        image: chartImage(images.flagger),
         meshProvider: meshProviderOf(args),
         // The CRDs are this component's own resources (from FLAGGER_CRD), applied on every `up`:
         // neither the chart's crds/ (skipCrds) nor its templated copy (crd.create) installs them.
@@ -212,17 +233,23 @@ export function flaggerValues(name: string, args: FlaggerArgs): Record<string, u
         resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { cpu: "1", memory: "512Mi" } },
         ...(args.metricsServer !== undefined
             ? { metricsServer: args.metricsServer, prometheus: { install: false } }
-            : { prometheus: { install: true, securityContext: { enabled: true, context: restrictedAs(65534) } } }),
+            : { prometheus: { install: true, image: images.prometheus, securityContext: { enabled: true, context: restrictedAs(65534) } } }),
     };
 }
 
 /** Helm values of the loadtester chart. */
-export function loadTesterValues(fullname: string): Record<string, unknown> {
+export function loadTesterValues(fullname: string, image: string = FLAGGER_IMAGES.loadTester): Record<string, unknown> {
     return {
         fullnameOverride: fullname,
+        image: chartImage(image),
         securityContext: { enabled: true, context: restrictedAs(100) },
         resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
     };
+}
+
+/** The images a Flagger built from these args runs. */
+export function flaggerImages(args: Pick<FlaggerArgs, "images">): { readonly [K in keyof typeof FLAGGER_IMAGES]: string } {
+    return { ...FLAGGER_IMAGES, ...definedOnly(args.images) };
 }
 
 /** Where Flagger reaches Prometheus: the configured server, or the bundled one (`<fullname>-prometheus:9090`). */
@@ -315,7 +342,7 @@ export class Flagger extends pulumi.ComponentResource {
                     createNamespace: false,
                     atomic: true,
                     cleanupOnFail: true,
-                    values: loadTesterValues(loadTesterName),
+                    values: loadTesterValues(loadTesterName, flaggerImages(args).loadTester),
                 },
                 { parent: this, dependsOn: inWorkloadNamespace() },
             );

@@ -14,6 +14,10 @@ export const LABELS = {
     model: "mlops.dev/model",
     modelVersion: "mlops.dev/model-version",
     environment: "mlops.dev/environment",
+    /** The target cluster of an object rendered once per cluster (a stack with several clusters only). */
+    cluster: "mlops.dev/cluster",
+    /** Where a target cluster is, on its Argo CD cluster Secret. */
+    region: "mlops.dev/region",
 } as const;
 
 export const ANNOTATIONS = {

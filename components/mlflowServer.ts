@@ -138,8 +138,9 @@ export interface MlflowServerArgs {
      */
     readonly clusterDomain?: string;
     /**
-     * MLflow authentication.
-     * @default { enabled: false }
+     * MLflow authentication. On unless switched off: an open tracking server behind a public Ingress
+     * lets anyone move registry aliases and write artifacts.
+     * @default { enabled: true }
      */
     readonly basicAuth?: MlflowBasicAuthArgs;
     /**
@@ -165,6 +166,7 @@ export const MLFLOW_SERVER_DEFAULTS = {
     defaultPermission: "READ",
     adminUsername: "admin",
     registryReaderUsername: "model-server",
+    basicAuth: true,
 } as const;
 
 const S3_URI = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/;
@@ -301,7 +303,7 @@ export class MlflowServer extends pulumi.ComponentResource {
         const workers = args.workers ?? d.workers;
         const resources = args.resources ?? d.resources;
         const clusterDomain = args.clusterDomain ?? d.clusterDomain;
-        const basicAuth = args.basicAuth?.enabled === true;
+        const basicAuth = args.basicAuth?.enabled ?? d.basicAuth;
         const labels = platformLabels(name, "tracking-server");
         const checkedUri = pulumi.secret(
             pulumi.output(args.backendStoreUri).apply((uri) => {

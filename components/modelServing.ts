@@ -10,7 +10,15 @@ import { alertingRules, MONITORING_DEFAULTS, monitoringProblems } from "./modelS
 import { applicationSpec, DELIVERY_DEFAULTS, type ModelDelivery, repositoryPath } from "./modelServing/delivery";
 import { GATEWAY_PROVIDERS, isServingProvider, quotedList, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
 import {
-    CONTAINER_PORT,
+    MODEL_OUTPUTS,
+    podMonitorSpec,
+    PROXY_PORT,
+    scrapeAnnotations,
+    TELEMETRY_PORT,
+    telemetryConfigMapName,
+    telemetryPackageFiles,
+} from "./modelServing/telemetry";
+import {
     GPU_PLACEMENT_DEFAULTS,
     type GpuPlacement,
     modelGpusAtMaxScale,
@@ -25,9 +33,10 @@ import { type ArgProblem, assertValidArgs, show } from "./validation";
 import { MLFLOW_IMAGE } from "./versions";
 
 export { CANARY_DEFAULTS, type CanarySettings, resolveCanary, type ResolvedCanary } from "./modelServing/canary";
-export { DELIVERY_DEFAULTS, type ModelDelivery } from "./modelServing/delivery";
+export { type ArgoDestination, DELIVERY_DEFAULTS, type ModelDelivery } from "./modelServing/delivery";
 export { MONITORING_DEFAULTS, type MonitoringSettings } from "./modelServing/monitoring";
 export { GATEWAY_PROVIDERS, MIRRORING_PROVIDERS, SERVING_PROVIDERS, type ServingProvider } from "./modelServing/routing";
+export { MODEL_OUTPUTS, type ModelOutputs } from "./modelServing/telemetry";
 export { GPU_PLACEMENT_DEFAULTS, type GpuPlacement, modelGpusAtMaxScale, promotionRecord, type ServedModel } from "./modelServing/workload";
 
 /** What the platform's Flagger component provides to every model (components/flagger.ts). */
@@ -95,8 +104,14 @@ export interface ModelServingArgs {
     /** Average CPU utilisation (percent of the request) the HPA keeps. @default 70 */
     readonly targetCpuUtilizationPercent?: number;
     /**
-     * How the cluster's Prometheus finds alerting rules: a PrometheusRule (operator) carrying
-     * `resourceLabels`, or a ConfigMap labelled ALERT_RULES_LABEL with the rule file.
+     * Image of the telemetry container (Python with prometheus_client; its code comes from a ConfigMap).
+     * @default MLFLOW_IMAGE
+     */
+    readonly telemetryImage?: string;
+    /**
+     * How the cluster's Prometheus finds the model: with the operator, a PodMonitor and a
+     * PrometheusRule carrying `resourceLabels`; otherwise the pods' `prometheus.io/*` scrape
+     * annotations and a ConfigMap labelled ALERT_RULES_LABEL with the rule file.
      * @default { operator: false, resourceLabels: {} }
      */
     readonly prometheus?: { readonly operator: boolean; readonly resourceLabels: Readonly<Record<string, string>> };
@@ -119,6 +134,9 @@ export const MODEL_SERVING_DEFAULTS = {
 
 /** A model's name: a DNS-1035 label of at most 40 characters, so that `<name>-primary-<hash>-<id>` pod names stay valid. */
 export const MODEL_NAME = /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/;
+
+/** A cluster a model is fanned out to: a directory, a label value and part of the generated Application's name. */
+const FAN_OUT_CLUSTER = /^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$/;
 
 /** The Argo CD Application of a model in a stack. */
 export function applicationName(stack: string, model: string): string {
@@ -172,6 +190,17 @@ export function validateModelServingArgs(name: string, args: ModelServingArgs): 
     }
     if (model.image !== undefined && !isPinnedImage(model.image))
         problem("model.image", `must be pinned to a tag other than "latest" or to a digest, got ${show(model.image)}`);
+    if (args.telemetryImage !== undefined && !isPinnedImage(args.telemetryImage))
+        problem("telemetryImage", `must be pinned to a tag other than "latest" or to a digest, got ${show(args.telemetryImage)}`);
+    if (model.outputs !== undefined && !MODEL_OUTPUTS.includes(model.outputs))
+        problem("model.outputs", `must be one of ${quotedList(MODEL_OUTPUTS)}, got ${show(model.outputs)}`);
+    if (model.outputs === "labels") {
+        // A model that answers labels publishes no confidence: a check on it would never find a value.
+        const why = 'cannot be checked: the model answers labels (outputs "labels"), so no prediction confidence is published';
+        if (model.canary?.quality?.minConfidence !== undefined)
+            problem("model.canary.quality.minConfidence", `${why}, got ${model.canary.quality.minConfidence}`);
+        if (model.monitoring?.confidence !== undefined) problem("model.monitoring.confidence", `${why}, got ${show(model.monitoring.confidence)}`);
+    }
     if (!K8S_NAME.test(args.environment)) problem("environment", `must be a label value such as "production", got ${show(args.environment)}`);
     const startup = args.startupTimeoutSeconds;
     if (startup !== undefined && (!Number.isInteger(startup) || startup < 60)) problem("startupTimeoutSeconds", `must be an integer ≥ 60, got ${startup}`);
@@ -183,6 +212,9 @@ export function validateModelServingArgs(name: string, args: ModelServingArgs): 
         const app = applicationName(args.stack, model.name);
         if (!K8S_NAME.test(app))
             problem("stack", `${show(args.stack)} makes the Argo CD Application name "${app}", which is not a DNS label of at most 63 characters`);
+        const cluster = args.delivery.fanOutCluster;
+        if (cluster !== undefined && !FAN_OUT_CLUSTER.test(cluster))
+            problem("delivery.fanOutCluster", `must be a DNS label of at most 20 characters (a directory and a label value), got ${show(cluster)}`);
         const deliveryPath = args.delivery.path;
         if (deliveryPath !== undefined && (path.posix.isAbsolute(deliveryPath) || deliveryPath.split("/").includes(".."))) {
             problem("delivery.path", `must be a relative directory inside the repository, got "${deliveryPath}"`);
@@ -228,16 +260,19 @@ export class ModelServing extends pulumi.ComponentResource {
         // startup probe its full budget and some room to schedule (a GPU node may have to be added).
         const progressDeadlineSeconds = startupSeconds + 300;
 
-        const workloadLabels = modelLabels(model, environment);
+        // Objects rendered once per cluster say which: the policy pack budgets GPUs per cluster by it.
+        const fanOutCluster = args.delivery.mode === "gitops" ? args.delivery.fanOutCluster : undefined;
+        const clusterLabel: Record<string, string> = fanOutCluster === undefined ? {} : { [LABELS.cluster]: fanOutCluster };
+        const workloadLabels = { ...modelLabels(model, environment), ...clusterLabel };
         // Supporting objects carry no version label: a promotion leaves them untouched.
-        const supportLabels = { ...platformLabels(model.name, "model-server"), [LABELS.model]: model.name, [LABELS.environment]: environment };
+        const supportLabels = { ...platformLabels(model.name, "model-server"), [LABELS.model]: model.name, [LABELS.environment]: environment, ...clusterLabel };
         const promotion = { [ANNOTATIONS.promotion]: JSON.stringify(promotionRecord(model)) };
 
         let renderedDirectory: string | undefined;
         let workloadOpts: pulumi.CustomResourceOptions = { parent: this };
         let delivery: { readonly spec: Record<string, unknown>; readonly argoNamespace: pulumi.Input<string> } | undefined;
         if (args.delivery.mode === "gitops") {
-            const repoPath = repositoryPath(args.delivery.path ?? DELIVERY_DEFAULTS.path, args.stack, model.name);
+            const repoPath = repositoryPath(args.delivery.path ?? DELIVERY_DEFAULTS.path, args.stack, model.name, fanOutCluster);
             renderedDirectory = path.join(args.delivery.renderRoot ?? DELIVERY_DEFAULTS.renderRoot, repoPath);
             const render = new k8s.Provider(`${name}-render`, { renderYamlToDirectory: renderedDirectory }, { parent: this });
             workloadOpts = { parent: this, provider: render };
@@ -249,6 +284,7 @@ export class ModelServing extends pulumi.ComponentResource {
                     targetRevision: args.delivery.targetRevision ?? DELIVERY_DEFAULTS.targetRevision,
                     path: repoPath,
                     namespace,
+                    ...(args.delivery.destination !== undefined && { destination: args.delivery.destination }),
                 }),
             };
         }
@@ -264,6 +300,14 @@ export class ModelServing extends pulumi.ComponentResource {
                 },
                 automountServiceAccountToken: false,
             },
+            workloadOpts,
+        );
+
+        // The telemetry's code, referenced by the pods: Flagger tracks it (a change rolls out as a
+        // canary) and gives the primary its own copy, `<name>-primary`, updated only on promotion.
+        const telemetryCode = new k8s.core.v1.ConfigMap(
+            `${name}-telemetry`,
+            { metadata: { name: telemetryConfigMapName(objectName), namespace, labels: supportLabels }, data: telemetryPackageFiles() },
             workloadOpts,
         );
 
@@ -284,7 +328,7 @@ export class ModelServing extends pulumi.ComponentResource {
                             ? { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } }
                             : { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },
                     template: {
-                        metadata: { labels: workloadLabels },
+                        metadata: { labels: workloadLabels, annotations: scrapeAnnotations() },
                         spec: podSpec({
                             model,
                             image: model.image ?? MLFLOW_IMAGE,
@@ -292,6 +336,7 @@ export class ModelServing extends pulumi.ComponentResource {
                             serviceAccountName: serviceAccount.metadata.name,
                             gpu,
                             startupSeconds,
+                            telemetry: { image: args.telemetryImage ?? MLFLOW_IMAGE, configMapName: telemetryCode.metadata.name },
                             ...(args.trackingCredentials !== undefined && {
                                 trackingCredentials: {
                                     secretName: args.trackingCredentials.secretName,
@@ -383,6 +428,7 @@ export class ModelServing extends pulumi.ComponentResource {
                     provider,
                     loadTesterUrl,
                     canaryServiceUrl: `http://${model.name}-canary.${ns}:${SERVICE_PORT}`,
+                    canaryTelemetryUrl: `http://${model.name}-canary.${ns}:${TELEMETRY_PORT}`,
                     publicUrl: `https://${host}`,
                     metricTemplates,
                     alertProvider,
@@ -400,8 +446,10 @@ export class ModelServing extends pulumi.ComponentResource {
                     autoscalerRef: { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", name: hpa.metadata.name },
                     ...(ingressRef !== undefined && { ingressRef }),
                     progressDeadlineSeconds,
-                    // Flagger creates `<name>`, `<name>-primary` and `<name>-canary` from this.
-                    service: { name: objectName, port: SERVICE_PORT, targetPort: CONTAINER_PORT, ...serviceRouting },
+                    // Flagger creates `<name>`, `<name>-primary` and `<name>-canary` from this; port
+                    // discovery adds the pods' other port (`telemetry`) to them, which the evaluation
+                    // replay reaches through `<name>-canary`.
+                    service: { name: objectName, port: SERVICE_PORT, targetPort: PROXY_PORT, portDiscovery: true, ...serviceRouting },
                     analysis,
                 },
             },
@@ -416,6 +464,16 @@ export class ModelServing extends pulumi.ComponentResource {
             .apply((ns) => alertingRules({ namespace: ns, model: model.name, version: model.version }, environment, monitoring));
         const prometheus = args.prometheus ?? MODEL_SERVING_DEFAULTS.prometheus;
         if (prometheus.operator) {
+            new k8s.apiextensions.CustomResource(
+                `${name}-pod-monitor`,
+                {
+                    apiVersion: "monitoring.coreos.com/v1",
+                    kind: "PodMonitor",
+                    metadata: { name: objectName, namespace, labels: { ...supportLabels, ...prometheus.resourceLabels } },
+                    spec: podMonitorSpec(model.name),
+                },
+                workloadOpts,
+            );
             new k8s.apiextensions.CustomResource(
                 `${name}-alert-rules`,
                 {
@@ -437,7 +495,7 @@ export class ModelServing extends pulumi.ComponentResource {
             );
         }
 
-        if (delivery !== undefined) {
+        if (delivery !== undefined && fanOutCluster === undefined) {
             // Through the component's own (cluster) provider: Argo CD must see it, not the YAML.
             new k8s.apiextensions.CustomResource(
                 `${name}-application`,

@@ -7,6 +7,7 @@ import { platformLabels, selectorLabels } from "./labels";
 import { COMPONENT_NAME, DNS_SUBDOMAIN } from "./names";
 import { parseQuantity } from "./quantity";
 import { RESTRICTED_NAMESPACE_LABELS, restrictedContainerSecurityContext, restrictedPodSecurityContext } from "./security";
+import { imageProblems } from "./images";
 import { type ArgProblem, assertValidArgs, show } from "./validation";
 
 /**
@@ -101,6 +102,11 @@ export interface InClusterPostgresArgs {
      * @default "cluster.local"
      */
     readonly clusterDomain?: string;
+    /**
+     * The official `postgres` image (Debian variant: its user is 999), `repository:tag` or `repository:tag@sha256:…`.
+     * @default POSTGRES_IMAGE
+     */
+    readonly image?: string;
 }
 
 export type PostgresArgs = RdsPostgresArgs | InClusterPostgresArgs;
@@ -372,7 +378,7 @@ function createInCluster(parent: Postgres, name: string, args: InClusterPostgres
                         containers: [
                             {
                                 name: "postgres",
-                                image: POSTGRES_IMAGE,
+                                image: args.image ?? POSTGRES_IMAGE,
                                 ports: [{ name: "postgres", containerPort: POSTGRES_PORT, protocol: "TCP" }],
                                 env: [
                                     { name: "POSTGRES_USER", value: DATABASE_USER },
@@ -520,5 +526,6 @@ export function validatePostgresArgs(name: string, args: PostgresArgs): ArgProbl
         positiveQuantity("resources.cpu", args.resources.cpu, '"250m"');
         positiveQuantity("resources.memory", args.resources.memory, '"512Mi"');
     }
+    problems.push(...imageProblems("", { image: args.image }));
     return problems;
 }

@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import type { ArgoCdArgs } from "../components/argoCd";
+import type { ArgoCdArgs, ArgoCdCluster } from "../components/argoCd";
+import { LABELS } from "../components/labels";
 import type { ArtifactStoreArgs } from "../components/artifactStore";
 import type { CertManagerArgs } from "../components/certManager";
 import type { FlaggerArgs } from "../components/flagger";
@@ -37,6 +38,7 @@ export const COMPONENT_NAMES = {
     mlflow: "mlflow",
     argocd: "argocd",
     flagger: "flagger",
+    network: "network",
 } as const;
 
 /** Where model workloads run: one namespace for every model of the stack. */
@@ -103,9 +105,10 @@ export function objectStoreArgs(config: PlatformConfig, refs: { readonly clientN
                 }),
             ...(artifacts.storageGb !== undefined && { storageGb: artifacts.storageGb }),
             ...(artifacts.storageClass !== undefined && { storageClass: artifacts.storageClass }),
+            ...(config.images.objectStore !== undefined && { image: config.images.objectStore }),
         },
-        keys: { storageGb: stackKey("artifacts", "storageGb"), storageClass: stackKey("artifacts", "storageClass") },
-        reads: ["artifacts", "environment"],
+        keys: { storageGb: stackKey("artifacts", "storageGb"), storageClass: stackKey("artifacts", "storageClass"), image: stackKey("images", "objectStore") },
+        reads: ["artifacts", "environment", "images"],
     };
 }
 
@@ -128,6 +131,7 @@ export function postgresArgs(config: PlatformConfig, refs: { readonly mlflowName
                   ...(pg.storageClass !== undefined && { storageClass: pg.storageClass }),
                   mlflowNamespace: refs.mlflowNamespace,
                   ...(config.credentials.postgresPassword !== undefined && { password: pulumi.secret(config.credentials.postgresPassword) }),
+                  ...(config.images.postgres !== undefined && { image: config.images.postgres }),
               };
     return {
         args,
@@ -142,8 +146,9 @@ export function postgresArgs(config: PlatformConfig, refs: { readonly mlflowName
             "network.vpcId": stackKey("cluster", "vpcId"),
             "network.privateSubnetIds": stackKey("cluster", "privateSubnetIds"),
             "network.nodeSecurityGroupId": stackKey("cluster", "nodeSecurityGroupId"),
+            image: stackKey("images", "postgres"),
         },
-        reads: ["postgres", "cluster", "environment"],
+        reads: ["postgres", "cluster", "environment", "images"],
     };
 }
 
@@ -154,14 +159,16 @@ export function certManagerArgs(config: PlatformConfig): Mapped<CertManagerArgs>
             ...(config.certManager.acmeEmail !== undefined && { acmeEmail: config.certManager.acmeEmail }),
             ...(config.cluster.ingressClass !== undefined && { ingressClass: config.cluster.ingressClass }),
             ha: config.environment === "production",
+            ...(config.images.certManager !== undefined && { images: config.images.certManager }),
         },
         keys: {
             issuer: stackKey("certManager", "issuer"),
             acmeEmail: stackKey("certManager", "acmeEmail"),
             ingressClass: stackKey("cluster", "ingressClass"),
             ha: stackKey("environment"),
+            images: stackKey("images", "certManager"),
         },
-        reads: ["certManager", "cluster", "environment"],
+        reads: ["certManager", "cluster", "environment", "images"],
     };
 }
 
@@ -199,6 +206,7 @@ export function mlflowServerArgs(config: PlatformConfig, refs: MlflowServerRefs)
                 ...(credentials.registryReaderPassword !== undefined && { password: pulumi.secret(credentials.registryReaderPassword) }),
             },
             ...(config.mlflow.workers !== undefined && { workers: config.mlflow.workers }),
+            ...(config.images.mlflow !== undefined && { image: config.images.mlflow }),
         },
         keys: {
             roleArn: stackKey("artifacts", "mode"),
@@ -208,8 +216,9 @@ export function mlflowServerArgs(config: PlatformConfig, refs: MlflowServerRefs)
             ingressClass: stackKey("cluster", "ingressClass"),
             basicAuth: stackKey("mlflow", "basicAuth"),
             workers: stackKey("mlflow", "workers"),
+            image: stackKey("images", "mlflow"),
         },
-        reads: ["mlflow", "cluster", "environment"],
+        reads: ["mlflow", "cluster", "environment", "images"],
     };
 }
 
@@ -227,6 +236,8 @@ export function argoCdArgs(
             ...(config.argocd.sso !== undefined && { sso: config.argocd.sso }),
             modelsNamespace: refs.modelsNamespace,
             sourceRepos: config.delivery.mode === "gitops" ? [config.delivery.repoUrl] : [],
+            ...(config.clusters.length > 0 && { clusters: argoCdClusters(config) }),
+            ...(config.images.argocd !== undefined && { images: config.images.argocd }),
         },
         keys: {
             host: stackKey("argocd", "host"),
@@ -235,9 +246,30 @@ export function argoCdArgs(
             ingressControllerNamespace: stackKey("cluster", "ingressControllerNamespace"),
             sso: stackKey("argocd", "sso"),
             "sourceRepos[0]": stackKey("delivery", "repoUrl"),
+            clusters: stackKey("clusters"),
+            images: stackKey("images", "argocd"),
         },
-        reads: ["argocd", "cluster", "delivery", "environment"],
+        reads: ["argocd", "cluster", "delivery", "environment", "clusters", "clusterCredentials", "images"],
     };
+}
+
+/** The clusters the Argo CD component registers and admits as destinations; undefined: only its own. */
+export function argoCdClusters(config: PlatformConfig): ArgoCdCluster[] | undefined {
+    if (config.clusters.length === 0) return undefined;
+    return config.clusters.map((cluster) => ({
+        name: cluster.name,
+        destination: cluster.destination,
+        labels: { ...cluster.labels, ...(cluster.region !== undefined && { [LABELS.region]: cluster.region }) },
+        ...(cluster.credentials !== undefined && {
+            credentials:
+                cluster.credentials.awsAuth !== undefined
+                    ? { awsAuth: cluster.credentials.awsAuth, ...(cluster.credentials.caData !== undefined && { caData: cluster.credentials.caData }) }
+                    : {
+                          bearerToken: cluster.credentials.bearerToken as string,
+                          ...(cluster.credentials.caData !== undefined && { caData: cluster.credentials.caData }),
+                      },
+        }),
+    }));
 }
 
 export function flaggerArgs(config: PlatformConfig, refs: { readonly workloadNamespace: pulumi.Input<string> }): Mapped<FlaggerArgs> {
@@ -248,13 +280,15 @@ export function flaggerArgs(config: PlatformConfig, refs: { readonly workloadNam
             ...(config.flagger.metricsServer !== undefined && { metricsServer: config.flagger.metricsServer }),
             workloadNamespace: refs.workloadNamespace,
             ...(config.flagger.alerts !== undefined && { alerts: config.flagger.alerts }),
+            ...(config.images.flagger !== undefined && { images: config.images.flagger }),
         },
         keys: {
             meshProvider: stackKey("flagger", "meshProvider"),
             metricsServer: stackKey("flagger", "metricsServer"),
             alerts: stackKey("flagger", "alerts"),
+            images: stackKey("images", "flagger"),
         },
-        reads: ["flagger", "environment"],
+        reads: ["flagger", "environment", "images"],
     };
 }
 
@@ -272,13 +306,14 @@ export interface ModelServingRefs {
     readonly trackingCredentialsSecret: pulumi.Input<string> | undefined;
 }
 
-/** A declared model, as ModelServing serves it. */
-export function servedModel(model: ModelConfig): ServedModel {
+/** A declared model, as ModelServing serves it; `defaultImage` (images.mlflow) serves a model that names no image. */
+export function servedModel(model: ModelConfig, defaultImage?: string): ServedModel {
     return {
         name: model.name,
         registeredModel: model.registeredModel,
         version: model.version,
-        ...(model.image !== undefined && { image: model.image }),
+        ...((model.image ?? defaultImage) !== undefined && { image: model.image ?? defaultImage }),
+        ...(model.outputs !== undefined && { outputs: model.outputs }),
         replicas: model.replicas,
         resources: model.resources,
         ...(model.canary !== undefined && { canary: model.canary }),
@@ -304,7 +339,7 @@ export function modelServingArgs(config: PlatformConfig, model: ModelConfig, ref
             : { mode: "direct" };
     return {
         args: {
-            model: servedModel(model),
+            model: servedModel(model, config.images.mlflow),
             environment: config.environment,
             stack: config.stack,
             namespace: refs.namespace,
@@ -320,6 +355,8 @@ export function modelServingArgs(config: PlatformConfig, model: ModelConfig, ref
             flagger: refs.flagger,
             delivery,
             prometheus: config.prometheus,
+            // The telemetry runs on the platform's MLflow image (Python and prometheus_client), pinned as images.mlflow pins it.
+            ...(config.images.mlflow !== undefined && { telemetryImage: config.images.mlflow }),
             // With basic auth the model servers sign in as MLflow's read-only user (never the admin).
             ...(refs.trackingCredentialsSecret !== undefined && { trackingCredentials: { secretName: refs.trackingCredentialsSecret } }),
         },
@@ -334,8 +371,9 @@ export function modelServingArgs(config: PlatformConfig, model: ModelConfig, ref
             "flagger.meshProvider": stackKey("flagger", "meshProvider"),
             "delivery.path": stackKey("delivery", "path"),
             prometheus: stackKey("prometheus"),
+            telemetryImage: stackKey("images", "mlflow"),
         },
-        reads: [`models.${model.name}`, "models", "flagger", "cluster", "gpu", "delivery", "prometheus", "environment"],
+        reads: [`models.${model.name}`, "models", "flagger", "cluster", "gpu", "delivery", "prometheus", "environment", "images"],
     };
 }
 

@@ -2,12 +2,14 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ArgoCd } from "../components/argoCd";
+import { ModelApplicationSet } from "../components/argoCd/applicationSet";
 import { ArtifactStore } from "../components/artifactStore";
 import { CertManager } from "../components/certManager";
 import { Flagger } from "../components/flagger";
 import { LABELS, PART_OF, platformLabels } from "../components/labels";
 import { MlflowServer } from "../components/mlflowServer";
 import { ModelServing } from "../components/modelServing";
+import { NetworkIsolation } from "../components/networkPolicies";
 import { ObjectStore } from "../components/objectStore";
 import { Postgres } from "../components/postgres";
 import { RESTRICTED_NAMESPACE_LABELS } from "../components/security";
@@ -23,10 +25,11 @@ import {
     type MlflowServerRefs,
     MODELS_NAMESPACE,
     modelsNamespaceMeshLabels,
-    modelServingArgs,
     objectStoreArgs,
     postgresArgs,
 } from "./componentArgs";
+import { modelApplicationSetArgs, modelRenderings } from "./clusters";
+import { networkIsolationArgs } from "./networkIsolation";
 
 export { MODELS_NAMESPACE, REPOSITORY_ROOT } from "./componentArgs";
 
@@ -38,7 +41,18 @@ export interface PlatformOutputs extends Record<string, unknown> {
     /** The S3 bucket, or the in-cluster store's bucket. */
     readonly artifactBucketName: pulumi.Input<string>;
     readonly databaseEndpoint: pulumi.Output<string>;
-    readonly models: Record<string, { readonly registeredModel: string; readonly version: string; readonly url: string; readonly gpusAtMaxScale: number }>;
+    readonly models: Record<
+        string,
+        {
+            readonly registeredModel: string;
+            readonly version: string;
+            readonly url: string;
+            /** Over every cluster. */
+            readonly gpusAtMaxScale: number;
+            /** Per declared cluster (a stack with `clusters`). */
+            readonly clusters?: Record<string, { readonly gpusAtMaxScale: number }>;
+        }
+    >;
     readonly artifactBucketArn?: pulumi.Output<string>;
     readonly artifactStoreEndpoint?: string;
     readonly argocdUrl?: pulumi.Output<string>;
@@ -111,27 +125,59 @@ export function createPlatform(config: PlatformConfig): PlatformOutputs {
         dependsOn: [modelsNamespace],
     });
 
+    // After the components that create the namespaces: a NetworkPolicy needs its namespace.
+    new NetworkIsolation(names.network, networkIsolationArgs(config), {
+        ...providers,
+        dependsOn: [
+            modelsNamespace,
+            artifacts.component,
+            database,
+            mlflow,
+            flagger,
+            ...(certManager !== undefined ? [certManager] : []),
+            ...(argocd !== undefined ? [argocd] : []),
+        ],
+    });
+
     const models: PlatformOutputs["models"] = {};
     for (const model of config.models) {
-        const serving = new ModelServing(
-            model.name,
-            modelServingArgs(config, model, {
-                namespace: modelsNamespace.metadata.name,
-                trackingUri: mlflow.internalUrl,
-                artifactReaderRoleArn: artifacts.readerRoleArn,
-                clusterIssuer,
-                flagger: {
-                    meshProvider: flagger.meshProvider,
-                    loadTesterUrl: flagger.loadTesterUrl,
-                    metricTemplates: flagger.metricTemplates,
-                    alertProvider: flagger.alertProvider,
-                },
-                argo: argocd === undefined ? undefined : { namespace: argocd.namespace, project: argocd.appProjectName },
-                trackingCredentialsSecret: mlflow.registryReaderSecretName,
-            }).args,
-            { ...providers, dependsOn: [modelsNamespace, flagger, ...(argocd !== undefined ? [argocd] : [])] },
+        const refs = {
+            namespace: modelsNamespace.metadata.name,
+            trackingUri: mlflow.internalUrl,
+            artifactReaderRoleArn: artifacts.readerRoleArn,
+            clusterIssuer,
+            flagger: {
+                meshProvider: flagger.meshProvider,
+                loadTesterUrl: flagger.loadTesterUrl,
+                metricTemplates: flagger.metricTemplates,
+                alertProvider: flagger.alertProvider,
+            },
+            argo: argocd === undefined ? undefined : { namespace: argocd.namespace, project: argocd.appProjectName },
+            trackingCredentialsSecret: mlflow.registryReaderSecretName,
+        };
+        const servings = modelRenderings(config, model, refs, { publicTrackingUri: mlflow.url }).map(
+            (rendering) =>
+                [
+                    rendering.cluster?.name,
+                    new ModelServing(rendering.name, rendering.mapped.args, {
+                        ...providers,
+                        dependsOn: [modelsNamespace, flagger, ...(argocd !== undefined ? [argocd] : [])],
+                    }),
+                ] as const,
         );
-        models[model.name] = { registeredModel: model.registeredModel, version: model.version, url: serving.url, gpusAtMaxScale: serving.gpusAtMaxScale };
+        const fanOut = modelApplicationSetArgs(config, model, { namespace: MODELS_NAMESPACE, argo: refs.argo });
+        if (fanOut !== undefined) new ModelApplicationSet(model.name, fanOut, { ...providers, dependsOn: argocd !== undefined ? [argocd] : [] });
+        const [first] = servings;
+        if (first === undefined) continue;
+        models[model.name] = {
+            registeredModel: model.registeredModel,
+            version: model.version,
+            url: first[1].url,
+            gpusAtMaxScale: servings.reduce((sum, [, serving]) => sum + serving.gpusAtMaxScale, 0),
+            ...(config.clusters.length > 0 && {
+                clusters: Object.fromEntries(servings.map(([cluster, serving]) => [cluster, { gpusAtMaxScale: serving.gpusAtMaxScale }])),
+            }),
+        };
     }
 
     return {
@@ -147,6 +193,7 @@ export function createPlatform(config: PlatformConfig): PlatformOutputs {
 
 /** The artifact store the stack declares, and what MLflow, the model servers and the outputs need of it. */
 interface CreatedArtifactStore {
+    readonly component: pulumi.Resource;
     readonly destination: pulumi.Input<string>;
     readonly access: MlflowServerRefs["artifactAccess"];
     readonly readerRoleArn: pulumi.Output<string> | undefined;
@@ -159,6 +206,7 @@ function createArtifactStore(config: PlatformConfig, providers: pulumi.Component
     if (s3Args !== undefined) {
         const s3 = new ArtifactStore(COMPONENT_NAMES.artifacts, s3Args.args, providers);
         return {
+            component: s3,
             destination: s3.artifactsDestination,
             access: { roleArn: s3.mlflowRoleArn },
             readerRoleArn: s3.modelReaderRoleArn,
@@ -174,6 +222,7 @@ function createArtifactStore(config: PlatformConfig, providers: pulumi.Component
     if (storeArgs === undefined) throw new Error(`artifacts.mode "${config.artifacts.mode}" has no artifact store`);
     const store = new ObjectStore(COMPONENT_NAMES.objectStore, storeArgs.args, providers);
     return {
+        component: store,
         destination: store.artifactsDestination,
         access: { s3Endpoint: { url: store.endpointUrl, accessKeyId: store.accessKeyId, secretAccessKey: store.secretAccessKey } },
         readerRoleArn: undefined,

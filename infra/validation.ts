@@ -1,10 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { validateArgoCdArgs } from "../components/argoCd";
+import { validateModelApplicationSetArgs } from "../components/argoCd/applicationSet";
 import { validateArtifactStoreArgs } from "../components/artifactStore";
 import { validateCertManagerArgs } from "../components/certManager";
 import { meshProviderOf, validateFlaggerArgs } from "../components/flagger";
 import { validateMlflowServerArgs } from "../components/mlflowServer";
 import { validateModelServingArgs } from "../components/modelServing";
+import { modelNameCollisions } from "../components/modelServing/objectNames";
 import { validateObjectStoreArgs } from "../components/objectStore";
 import { validatePostgresArgs } from "../components/postgres";
 import { type ArgProblem, describeArgProblem } from "../components/validation";
@@ -17,10 +19,11 @@ import {
     flaggerArgs,
     type Mapped,
     mlflowServerArgs,
-    modelServingArgs,
     objectStoreArgs,
     postgresArgs,
+    stackKey,
 } from "./componentArgs";
+import { modelApplicationSetArgs, modelRenderings } from "./clusters";
 
 /**
  * The program's whole validation of a stack, run before a single resource is registered: the stack
@@ -79,9 +82,40 @@ export function componentProblems(config: PlatformConfig, invalid: ReadonlySet<s
             argo: { namespace: later, project: later },
             trackingCredentialsSecret: undefined,
         };
-        judge("ModelServing", model.name, modelServingArgs(config, model, refs), validateModelServingArgs);
+        for (const rendering of modelRenderings(config, model, refs, { publicTrackingUri: later })) {
+            judge("ModelServing", rendering.name, rendering.mapped, validateModelServingArgs);
+        }
+        const fanOut = modelApplicationSetArgs(config, model, { namespace: later, argo: refs.argo });
+        if (fanOut !== undefined) {
+            judge(
+                "ModelApplicationSet",
+                model.name,
+                { args: fanOut, keys: { clusters: stackKey("clusters") }, reads: ["clusters", "delivery", `models.${model.name}`] },
+                validateModelApplicationSetArgs,
+            );
+        }
     }
     return problems;
+}
+
+/**
+ * Names a model cannot take: the platform's objects in the models namespace, and the hosts beside
+ * `<model>.<domain>`.
+ */
+export function reservedModelNames(): Record<string, string> {
+    return {
+        [COMPONENT_NAMES.mlflow]: "tracking server (host mlflow.<domain>)",
+        [COMPONENT_NAMES.argocd]: "Argo CD (host argocd.<domain>)",
+        [`${COMPONENT_NAMES.flagger}-loadtester`]: "Flagger load tester (Deployment and Service in the models namespace)",
+    };
+}
+
+/** Models whose names collide with the platform's objects or with another model's. */
+export function modelNameProblems(config: PlatformConfig): ConfigProblem[] {
+    return modelNameCollisions(
+        config.models.map((m) => m.name),
+        reservedModelNames(),
+    ).map(({ model, message }) => ({ path: stackKey("models", model), message }));
 }
 
 /** Every problem of a stack's configuration values: the schema's and the components'. */
@@ -95,7 +129,7 @@ export function platformConfigProblems(
     // A stack-wide key (cluster.gateway, cluster.ingressClass) reaches every model's ModelServing, which
     // would each report the same problem with it: each line is said once.
     const seen = new Set<string>();
-    const all = [...problems, ...componentProblems(config, invalid)].filter((problem) => {
+    const all = [...problems, ...modelNameProblems(config), ...componentProblems(config, invalid)].filter((problem) => {
         const line = formatProblem(problem);
         return !seen.has(line) && seen.add(line) !== undefined;
     });

@@ -1,4 +1,6 @@
 import type { Policies } from "@pulumi/policy";
+import { gpuBudgetPerCluster } from "./clusterGpu";
+import { accessPolicies } from "./access";
 import { gpuPolicies } from "./gpu";
 import { promotionPolicies } from "./promotion";
 import { securityPolicies } from "./security";
@@ -7,4 +9,4 @@ import { securityPolicies } from "./security";
 export const POLICY_PACK_NAME = "mlops-platform-policies";
 
 /** Every policy of the pack, by domain. Tests and tools read this list; only index.ts serves it. */
-export const ALL_POLICIES: Policies = [...gpuPolicies, ...promotionPolicies, ...securityPolicies];
+export const ALL_POLICIES: Policies = [...gpuPolicies, gpuBudgetPerCluster, ...promotionPolicies, ...securityPolicies, ...accessPolicies];

@@ -2,6 +2,7 @@ import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/po
 import { configOf, type TypedConfigSchema } from "./policyConfig";
 import { asList, asString, field, isUnknown, showValue, stringEntries, UNKNOWN, type Unknown, type Value } from "./values";
 import {
+    clusterOf,
     containersOf,
     HPA_TYPES,
     K8S,
@@ -241,6 +242,8 @@ export const gpuNodePlacement: ResourceValidationPolicy = {
 export interface GpuContribution {
     /** `Deployment "models/product-image-tagger"` */
     readonly workload: string;
+    /** The target cluster (`mlops.dev/cluster`); absent for the stack's own. */
+    readonly cluster?: string;
     readonly urn: string;
     readonly gpusPerPod: number;
     /** Pods at maximum scale, both Flagger copies included. */
@@ -252,6 +255,8 @@ export interface GpuContribution {
 
 export interface UnboundedGpuWorkload {
     readonly workload: string;
+    /** As in GpuContribution. */
+    readonly cluster?: string;
     readonly urn: string;
     readonly reason: string;
 }
@@ -322,8 +327,15 @@ export function tallyGpusAtMaxScale(resources: readonly StackResource[], gpuReso
         const template = podTemplateOf(workload.type, workload.props);
         const gpusPerPod = podGpus(template?.spec, gpuResourceName);
         const urn = workload.resource.urn;
+        const labelled = clusterOf(workload.meta);
+        const cluster = labelled === "" ? {} : { cluster: labelled };
         if (isUnknown(gpusPerPod)) {
-            unbounded.push({ workload: workload.display, urn, reason: `its containers' ${gpuResourceName} are unknown during preview or not whole numbers` });
+            unbounded.push({
+                workload: workload.display,
+                ...cluster,
+                urn,
+                reason: `its containers' ${gpuResourceName} are unknown during preview or not whole numbers`,
+            });
             continue;
         }
         if (gpusPerPod === 0) continue;
@@ -346,10 +358,10 @@ export function tallyGpusAtMaxScale(resources: readonly StackResource[], gpuReso
                 scale = { unbounded: "a DaemonSet runs one pod on every matching node, a number the stack does not bound" };
         }
         if ("unbounded" in scale) {
-            unbounded.push({ workload: workload.display, urn, reason: scale.unbounded });
+            unbounded.push({ workload: workload.display, ...cluster, urn, reason: scale.unbounded });
             continue;
         }
-        contributions.push({ workload: workload.display, urn, gpusPerPod, pods: scale.pods, scale: scale.scale, gpus: gpusPerPod * scale.pods });
+        contributions.push({ workload: workload.display, ...cluster, urn, gpusPerPod, pods: scale.pods, scale: scale.scale, gpus: gpusPerPod * scale.pods });
     }
     return { totalGpus: contributions.reduce((sum, c) => sum + c.gpus, 0), contributions, unbounded };
 }

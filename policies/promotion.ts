@@ -103,8 +103,13 @@ export interface PromotionEvidenceConfig {
     readonly allowedApprovers: readonly string[];
 }
 
+/** Metrics that are ratios (0..1) whatever the model; the stack schema's RATIO_METRICS, restated (the pack stands alone). */
+export const RATIO_METRICS = ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "auc", "roc_auc", "pr_auc"] as const;
+
 const metricBounds = (description: string, defaults: Record<string, number>) => ({
     type: "object" as const,
+    // A threshold of 2 for accuracy can never be met (or is a percentage): refused with its range.
+    properties: Object.fromEntries(RATIO_METRICS.map((metric) => [metric, { type: "number" as const, minimum: 0, maximum: 1 }])),
     additionalProperties: { type: "number" as const },
     default: defaults,
     description,

@@ -1,6 +1,6 @@
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { configOf, type TypedConfigSchema } from "./policyConfig";
-import { asList, asString, field, isUnknown, plain, showValue, stringEntries, type Value } from "./values";
+import { asList, asString, field, isRecord, isUnknown, plain, showValue, stringEntries, type Value } from "./values";
 import { containersOf, K8S, type StackResource, validatePodTemplates } from "./workloads";
 
 /**
@@ -442,23 +442,102 @@ export function unpinnedImage(image: string): string | undefined {
     return undefined;
 }
 
+export interface ImagesPinnedConfig {
+    /**
+     * Require every image to name its content (`@sha256:…`), in pod templates and in the image values
+     * the program sets on charts. On for production once the stack's `images` carry digests.
+     * @default false
+     */
+    readonly requireDigest: boolean;
+}
+
+const imagesPinnedSchema: TypedConfigSchema<ImagesPinnedConfig> = {
+    properties: {
+        requireDigest: {
+            type: "boolean",
+            default: false,
+            description: "Require every image to be pinned by digest (@sha256:…), in pod templates and in chart image values.",
+        },
+    },
+};
+
+const DIGEST = /@sha256:[0-9a-f]{64}$/;
+
+/** Resources whose inputs carry chart values with image references: a Helm release, cert-manager's component. */
+export const CHART_RESOURCE_TYPES: Readonly<Record<string, readonly string[]>> = {
+    "kubernetes:helm.sh/v3:Release": ["values"],
+    "kubernetes-cert-manager:index:CertManager": [],
+};
+
+/**
+ * The image references a chart's values set, with where: `image: "<ref>"`, or an `image` object of
+ * `repository` (after `registry`), `tag` and `digest`. An object without tag and digest leaves the
+ * tag to the chart (its appVersion): `undefined` as the reference.
+ */
+export function chartImageValues(values: Value | undefined, path = ""): { readonly path: string; readonly image: string | undefined }[] {
+    if (isUnknown(values) || values === undefined || values === null || typeof values !== "object") return [];
+    if (Array.isArray(values)) return (values as readonly Value[]).flatMap((v, i) => chartImageValues(v, `${path}[${i}]`));
+    const found: { path: string; image: string | undefined }[] = [];
+    for (const [key, value] of Object.entries(values as Record<string, Value>)) {
+        const at = path === "" ? key : `${path}.${key}`;
+        if (key === "image" && typeof value === "string") found.push({ path: at, image: value });
+        else if (key === "image" && isRecord(value) && typeof field(value, "repository") === "string") {
+            const registry = asString(field(value, "registry"));
+            const repository = `${registry === undefined || registry === "" ? "" : `${registry}/`}${asString(field(value, "repository"))}`;
+            const tag = asString(field(value, "tag"));
+            const digest = asString(field(value, "digest"));
+            found.push({
+                path: at,
+                image: digest !== undefined && digest !== "" ? `${repository}${tag ? `:${tag}` : ""}@${digest}` : tag ? `${repository}:${tag}` : undefined,
+            });
+        } else found.push(...chartImageValues(value, at));
+    }
+    return found;
+}
+
+function imageProblem(image: string, requireDigest: boolean): string | undefined {
+    const unpinned = unpinnedImage(image);
+    if (unpinned !== undefined) return `${unpinned}; pin a version tag or a digest`;
+    if (requireDigest && !DIGEST.test(image)) return "is not pinned by digest (requireDigest): name it as <repository>:<tag>@sha256:<digest>";
+    return undefined;
+}
+
+const podImagesPinned = validatePodTemplates((template, _object, args, report) => {
+    const { requireDigest } = configOf(args, imagesPinnedSchema);
+    const containers = containersOf(template.spec);
+    if (isUnknown(containers)) return report("the pod's containers are unknown during preview, so their images cannot be verified");
+    for (const container of containers) {
+        const image = field(container.spec, "image");
+        // An image computed from another resource (a registry URL) is not known to be pinned.
+        if (isUnknown(image)) report(`${container.label}: image is unknown during preview, so its tag cannot be verified`);
+        else if (typeof image !== "string" || image === "") report(`${container.label} has no image`);
+        else {
+            const problem = imageProblem(image, requireDigest);
+            if (problem !== undefined) report(`${container.label}: image "${image}" ${problem}`);
+        }
+    }
+});
+
 export const imagesPinned: ResourceValidationPolicy = {
     name: "images-pinned",
-    description: "Every container image is pinned to a version tag (not latest) or a digest.",
-    validateResource: validatePodTemplates((template, _object, _args, report) => {
-        const containers = containersOf(template.spec);
-        if (isUnknown(containers)) return report("the pod's containers are unknown during preview, so their images cannot be verified");
-        for (const container of containers) {
-            const image = field(container.spec, "image");
-            // An image computed from another resource (a registry URL) is not known to be pinned.
-            if (isUnknown(image)) report(`${container.label}: image is unknown during preview, so its tag cannot be verified`);
-            else if (typeof image !== "string" || image === "") report(`${container.label} has no image`);
-            else {
-                const problem = unpinnedImage(image);
-                if (problem !== undefined) report(`${container.label}: image "${image}" ${problem}; pin a version tag or a digest`);
+    description:
+        "Every container image, and every image the program sets in chart values, is pinned to a version tag (not latest) or a digest; with requireDigest, to a digest.",
+    configSchema: imagesPinnedSchema,
+    validateResource: (args, report) => {
+        const valuesPath = CHART_RESOURCE_TYPES[args.type];
+        if (valuesPath === undefined) return podImagesPinned(args, report);
+        const { requireDigest } = configOf(args, imagesPinnedSchema);
+        const values = valuesPath.length === 0 ? plain(args.props) : field(plain(args.props), ...valuesPath);
+        for (const { path, image } of chartImageValues(values)) {
+            if (image === undefined) {
+                if (requireDigest)
+                    report(`chart value ${path}: no tag or digest, so the chart's own tag is used; requireDigest wants <repository>:<tag>@sha256:<digest>`);
+                continue;
             }
+            const problem = imageProblem(image, requireDigest);
+            if (problem !== undefined) report(`chart value ${path}: image "${image}" ${problem}`);
         }
-    }),
+    },
 };
 
 export const securityPolicies = [

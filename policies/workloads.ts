@@ -129,7 +129,18 @@ export function kubeObject(resource: StackResource): KubeObject {
     const props = plain(resource.props);
     const meta = metadataOf(props);
     const kind = kindOf(resource.type);
-    return { resource, type: resource.type, kind, props, meta, display: `${kind} "${displayName(meta, resource.name)}"` };
+    const cluster = clusterOf(meta);
+    const where = cluster === "" ? "" : ` on cluster "${cluster}"`;
+    return { resource, type: resource.type, kind, props, meta, display: `${kind} "${displayName(meta, resource.name)}"${where}` };
+}
+
+/** The label of objects the program renders once per target cluster (components/labels.ts LABELS.cluster). */
+export const CLUSTER_LABEL = "mlops.dev/cluster";
+
+/** The target cluster an object is rendered for; "" for the stack's own (a stack with one cluster). */
+export function clusterOf(meta: ObjectMeta): string {
+    const cluster = field(meta.labels, CLUSTER_LABEL);
+    return typeof cluster === "string" ? cluster : "";
 }
 
 export function kubeObjects(resources: readonly StackResource[], types?: readonly string[]): KubeObject[] {
@@ -158,7 +169,14 @@ export function sameNamespace(a: ObjectMeta, b: ObjectMeta): boolean {
 export function refersTo(ref: Value | undefined, from: ObjectMeta, target: KubeObject): boolean {
     const kind = field(ref, "kind");
     const name = field(ref, "name");
-    return kind === target.kind && typeof name === "string" && name === target.meta.name && sameNamespace(from, target.meta);
+    // The same names recur on every target cluster: a reference stays within its own.
+    return (
+        kind === target.kind &&
+        typeof name === "string" &&
+        name === target.meta.name &&
+        sameNamespace(from, target.meta) &&
+        clusterOf(from) === clusterOf(target.meta)
+    );
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { MonitoringSettings } from "../components/modelServing/monitoring";
+import { clusterProblems, resolveClusters, type TargetClusterConfig } from "./clusters";
 import { ENVIRONMENT_DEFAULTS } from "./defaults";
 import { ConfigError, type ConfigProblem, joinPath, showValue } from "./errors";
 import { type Environment, type MeshProvider, type RawModelConfig, type RawStackConfig, stackSchema } from "./schema";
@@ -100,15 +101,22 @@ export interface PlatformConfig {
         readonly metricsServer?: string;
         readonly alerts?: NonNullable<NonNullable<RawStackConfig["flagger"]>["alerts"]>;
     };
-    /** How the cluster's Prometheus finds model pods and rules. */
-    readonly prometheus: { readonly operator: boolean; readonly resourceLabels: Readonly<Record<string, string>> };
+    /**
+     * How the cluster's Prometheus finds model pods and rules, and where its pods run (`namespace`:
+     * given, or read from an in-cluster `flagger.metricsServer`; undefined with Flagger's bundled one).
+     */
+    readonly prometheus: { readonly operator: boolean; readonly resourceLabels: Readonly<Record<string, string>>; readonly namespace?: string };
     /** Only the keys the stack sets; the rest are ModelServing's GPU_PLACEMENT_DEFAULTS. */
     readonly gpu: NonNullable<RawStackConfig["gpu"]>;
     readonly delivery: DeliveryConfig;
     /** Declared models, sorted by name so that every rendering of the stack is in the same order. */
     readonly models: readonly ModelConfig[];
+    /** Images the stack sets; the rest are each component's pinned defaults. */
+    readonly images: NonNullable<RawStackConfig["images"]>;
     /** Credentials the stack provides (config secrets); those absent are generated. */
     readonly credentials: NonNullable<RawStackConfig["credentials"]>;
+    /** The declared target clusters, in the stack file's order; empty: the one cluster Pulumi deploys to. */
+    readonly clusters: readonly TargetClusterConfig[];
 }
 
 type Section = keyof RawStackConfig;
@@ -182,6 +190,18 @@ export function validatePlatformConfig(values: Readonly<Record<string, string>>,
     }
 
     const crossProblems = crossSectionProblems(parsed, invalid, awsRegion, raw.cluster);
+    const clusterCredentialsKey = `${PROJECT}:clusterCredentials`;
+    if (parsed.clusterCredentials !== undefined && secretKeys !== undefined && !secretKeys.includes(clusterCredentialsKey)) {
+        for (const name of Object.keys(parsed.clusterCredentials)) {
+            crossProblems.push({
+                section: "clusterCredentials",
+                problem: {
+                    path: `${clusterCredentialsKey}.${name}`,
+                    message: `expected a secret, set with \`pulumi config set --secret --path '${clusterCredentialsKey}.${name}.bearerToken' <token>\`, got a plain value (not shown)`,
+                },
+            });
+        }
+    }
     const credentialsKey = `${PROJECT}:credentials`;
     if (parsed.credentials !== undefined && secretKeys !== undefined && !secretKeys.includes(credentialsKey)) {
         for (const name of Object.keys(parsed.credentials)) {
@@ -231,6 +251,9 @@ function parseModels(value: unknown, problems: ConfigProblem[], invalid: Set<str
 /** Pulumi passes structured values as JSON text and scalars as plain text. */
 function decodeValue(value: string): unknown {
     const trimmed = value.trimStart();
+    // A key written with no value (`mlops-platform:postgres:`) reaches a program as "null": reported
+    // as null, never as the string "null" nobody wrote.
+    if (trimmed === "null") return null;
     if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
         try {
             return JSON.parse(value);
@@ -396,6 +419,23 @@ function crossSectionProblems(
         }
     }
 
+    problems.push(...clusterProblems(config, valid, key));
+    const metricsServer = config.flagger?.metricsServer;
+    if (
+        valid("flagger", "prometheus") &&
+        metricsServer !== undefined &&
+        config.prometheus?.namespace === undefined &&
+        inClusterNamespace(metricsServer) === undefined
+    ) {
+        problems.push({
+            section: "prometheus",
+            problem: {
+                path: key("prometheus", "namespace"),
+                message: `expected the namespace of the Prometheus pods (required when flagger.metricsServer ${showValue(metricsServer)} is not an in-cluster address http://<service>.<namespace>.svc…: NetworkPolicies admit scrapes from that namespace only), got nothing`,
+            },
+        });
+    }
+
     if (valid("delivery") && config.delivery?.mode === "gitops" && config.delivery.repoUrl === undefined) {
         problems.push({
             section: "delivery",
@@ -466,6 +506,8 @@ function resolve(raw: RawStackConfig, awsRegion: string | undefined, stack: stri
                   ...(raw.artifacts?.abortIncompleteUploadDays !== undefined && { abortIncompleteUploadDays: raw.artifacts.abortIncompleteUploadDays }),
               };
 
+    const prometheusNamespace = raw.prometheus?.namespace ?? inClusterNamespace(raw.flagger?.metricsServer);
+
     return {
         stack,
         environment: env,
@@ -486,7 +528,7 @@ function resolve(raw: RawStackConfig, awsRegion: string | undefined, stack: stri
             replicas: raw.mlflow?.replicas ?? defaults.mlflow.replicas,
             ...(raw.mlflow?.workers !== undefined && { workers: raw.mlflow.workers }),
             resources: raw.mlflow?.resources ?? defaults.mlflow.resources,
-            basicAuth: raw.mlflow?.basicAuth ?? false,
+            basicAuth: raw.mlflow?.basicAuth ?? defaults.mlflow.basicAuth,
         },
         certManager: {
             enabled: raw.certManager?.enabled ?? true,
@@ -506,9 +548,21 @@ function resolve(raw: RawStackConfig, awsRegion: string | undefined, stack: stri
             ...(raw.flagger?.alerts !== undefined && { alerts: raw.flagger.alerts }),
         },
         gpu: raw.gpu ?? {},
-        prometheus: { operator: raw.prometheus?.operator ?? false, resourceLabels: raw.prometheus?.resourceLabels ?? {} },
+        prometheus: {
+            operator: raw.prometheus?.operator ?? false,
+            resourceLabels: raw.prometheus?.resourceLabels ?? {},
+            ...(prometheusNamespace !== undefined && { namespace: prometheusNamespace }),
+        },
         delivery,
         models,
+        images: raw.images ?? {},
         credentials: raw.credentials ?? {},
+        clusters: resolveClusters(raw),
     };
+}
+
+/** The namespace of an in-cluster service address (`http://<service>.<namespace>.svc[.<domain>][:port]`), if it is one. */
+export function inClusterNamespace(url: string | undefined): string | undefined {
+    if (url === undefined) return undefined;
+    return /^https?:\/\/[a-z0-9]([-a-z0-9]*[a-z0-9])?\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.[^/:]*)?(:\d+)?(\/.*)?$/.exec(url)?.[2];
 }

@@ -26,6 +26,12 @@ export interface EnvironmentDefaults {
     readonly mlflow: {
         readonly replicas: number;
         readonly resources: { readonly cpu: string; readonly memory: string };
+        /**
+         * MLflow's basic-auth app. On in both environments: the tracking server sits behind a public
+         * Ingress with `--serve-artifacts` and a read-write artifact role, so an open one lets anyone who
+         * reaches it move aliases and write artifacts. Staging is no exception.
+         */
+        readonly basicAuth: boolean;
     };
     readonly certManager: { readonly issuer: "letsencrypt" | "letsencrypt-staging" | "self-signed" };
     readonly argocd: { readonly ha: boolean };
@@ -45,7 +51,7 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<Environment, EnvironmentDefau
             deletionProtection: false,
             backupRetentionDays: 7,
         },
-        mlflow: { replicas: 1, resources: { cpu: "250m", memory: "1Gi" } },
+        mlflow: { replicas: 1, resources: { cpu: "250m", memory: "1Gi" }, basicAuth: true },
         certManager: { issuer: "letsencrypt-staging" },
         argocd: { ha: false },
         modelReplicas: { min: 1, max: 3 },
@@ -61,7 +67,7 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<Environment, EnvironmentDefau
             deletionProtection: true,
             backupRetentionDays: 14,
         },
-        mlflow: { replicas: 2, resources: { cpu: "1", memory: "2Gi" } },
+        mlflow: { replicas: 2, resources: { cpu: "1", memory: "2Gi" }, basicAuth: true },
         certManager: { issuer: "letsencrypt" },
         argocd: { ha: true },
         modelReplicas: { min: 2, max: 10 },

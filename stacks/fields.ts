@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { showValue } from "./errors";
 import { MODEL_NAME } from "../components/modelServing";
-import { DNS_NAME, EMAIL, HTTP_URL, isPinnedImage, K8S_NAME } from "../components/names";
+import { DNS_NAME, EMAIL, HTTP_URL, isPinnedImage, K8S_NAME, parseImage } from "../components/names";
 import { isQuantity, parseQuantity } from "../components/quantity";
 
 /**
@@ -65,14 +65,26 @@ export function dictionary<K extends z.ZodType<string, string>, V extends z.ZodT
     return z.record(key, value, { error: expected(what) });
 }
 
-/** A Kubernetes quantity ("500m", "2Gi") that is greater than zero. */
-export function quantity(what: string) {
-    return z.string({ error: expected(what) }).refine((q) => isQuantity(q) && (parseQuantity(q) ?? 0) > 0, { error: expected(what) });
+/** A Kubernetes quantity ("500m", "2Gi") greater than zero and, given `max`, at most that (its value in base units and as written). */
+export function quantity(what: string, max?: { readonly value: number; readonly text: string }) {
+    const described = max === undefined ? what : `${what}, more than 0 and at most ${max.text}`;
+    const valid = (q: string) => {
+        const value = isQuantity(q) ? parseQuantity(q) : undefined;
+        return value !== undefined && value > 0 && (max === undefined || value <= max.value);
+    };
+    return z.string({ error: expected(described) }).refine(valid, { error: expected(described) });
 }
 
 /** An image reference pinned to a tag other than `latest`, or to a digest (`components/names.ts` decides). */
 export function pinnedImage(what: string) {
     return z.string({ error: expected(what) }).refine(isPinnedImage, { error: expected(what) });
+}
+
+/** An image with a version tag, optionally pinned by digest: what a chart's `repository` and `tag` values can carry. */
+export function taggedImage() {
+    const what =
+        'an image with a version tag, optionally pinned by digest, such as "quay.io/org/app:v1.2.3" or "quay.io/org/app:v1.2.3@sha256:<64 hex digits>"';
+    return z.string({ error: expected(what) }).refine((image) => isPinnedImage(image) && parseImage(image)?.tag !== undefined, { error: expected(what) });
 }
 
 // Patterns shared by the schema. Names follow what each value is, not where it is used; what a
@@ -85,6 +97,8 @@ export const PATTERNS = {
      * `<model>-canary` and the Deployment's pod names stay within Kubernetes' 63.
      */
     modelName: MODEL_NAME,
+    /** A cluster's name: a DNS label short enough that `<model>-<cluster>` and `<stack>-<model>-<cluster>` stay names. */
+    clusterName: /^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$/,
     /** A model name in the MLflow registry: it goes into `models:/<name>/<version>`, so no `/`. */
     registeredModel: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/,
     /** A pinned registry version: MLflow numbers versions 1, 2, 3 … */

@@ -1,3 +1,4 @@
+export * from "./clusters";
 export * from "./config";
 export * from "./defaults";
 export * from "./errors";

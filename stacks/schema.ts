@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { CLUSTER_ISSUER_KINDS } from "../components/certManager";
 import { ALERT_PROVIDER_TYPES } from "../components/flagger";
-import { SERVING_PROVIDERS } from "../components/modelServing";
+import { MODEL_OUTPUTS, SERVING_PROVIDERS } from "../components/modelServing";
 import { showValue } from "./errors";
-import { bool, decimal, dictionary, expected, integer, list, mapping, oneOf, PATTERNS, pinnedImage, quantity, text } from "./fields";
+import { bool, decimal, dictionary, expected, integer, list, mapping, oneOf, PATTERNS, pinnedImage, quantity, taggedImage, text } from "./fields";
 
 /**
  * What a user may write under `mlops-platform:` in `Pulumi.<stack>.yaml`. Optional keys are
@@ -20,8 +20,10 @@ export type Environment = (typeof ENVIRONMENTS)[number];
 export const MESH_PROVIDERS = SERVING_PROVIDERS;
 export type MeshProvider = (typeof MESH_PROVIDERS)[number];
 
-const cpu = () => quantity('a CPU quantity such as "500m" or "2"');
-const memory = () => quantity('a memory quantity such as "512Mi" or "2Gi"');
+// Bounded by the largest machines a pod can be scheduled on (hundreds of cores, tens of TiB), so a
+// stray exponent ("999999999Ei") is refused here rather than left Pending forever.
+const cpu = () => quantity('a CPU quantity such as "500m" or "2"', { value: 1024, text: '"1024" (cores)' });
+const memory = () => quantity('a memory quantity such as "512Mi" or "2Gi"', { value: 32 * 2 ** 40, text: '"32Ti"' });
 
 const cluster = mapping({
     oidcProviderArn: text(PATTERNS.oidcProviderArn, "the ARN of the cluster's IAM OIDC provider")
@@ -92,7 +94,11 @@ const mlflow = mapping({
     resources: mapping({ cpu: cpu().describe("CPU requested per replica."), memory: memory().describe("Memory requested per replica, and its limit.") })
         .optional()
         .describe("CPU and memory per replica."),
-    basicAuth: bool().optional().describe("Turn on MLflow's built-in authentication (basic-auth app, users kept in the backend database)."),
+    basicAuth: bool()
+        .optional()
+        .describe(
+            "MLflow's built-in authentication (basic-auth app, users kept in the backend database). false only behind another authenticating proxy (see the README's MLflow authentication), and the policy pack must be told (mlflow-authentication).",
+        ),
 });
 
 const certManager = mapping({
@@ -156,6 +162,11 @@ const prometheus = mapping({
     resourceLabels: dictionary(text(PATTERNS.labelKey, "a label key"), text(PATTERNS.labelValue, "a label value"), "a mapping of labels")
         .optional()
         .describe("Labels the operator's Prometheus selects PodMonitors and PrometheusRules by (its podMonitorSelector and ruleSelector)."),
+    namespace: text(PATTERNS.k8sName, "a namespace name")
+        .optional()
+        .describe(
+            "Namespace of the Prometheus pods that scrape the platform: the only source NetworkPolicies admit to metrics ports (required when flagger.metricsServer is not an in-cluster address http://<service>.<namespace>.svc…).",
+        ),
 });
 
 const toleration = mapping({
@@ -173,6 +184,60 @@ const gpu = mapping({
         .optional()
         .describe("Node labels a GPU pod must be scheduled on."),
     tolerations: list(toleration, "a list of tolerations").optional().describe("Tolerations of the GPU nodes' taints."),
+});
+
+// Several target clusters per environment (issue 15): the rules between keys are in clusters.ts.
+const targetCluster = mapping({
+    name: text(PATTERNS.clusterName, "a cluster name: lower-case letters, digits and -, starting with a letter, at most 20 characters").describe(
+        "The cluster's name: its directory under <delivery.path>/<stack>/, its Argo CD cluster name and its mlops.dev/cluster label.",
+    ),
+    destination: mapping({
+        server: text(PATTERNS.httpsUrl, 'the https URL of a Kubernetes API server such as "https://kubernetes.default.svc"')
+            .optional()
+            .describe("API server URL Argo CD deploys to (https://kubernetes.default.svc is the cluster Argo CD runs in)."),
+        name: text(PATTERNS.k8sName, "the name of a cluster registered in Argo CD")
+            .optional()
+            .describe("Or: the name of a cluster already registered in Argo CD."),
+    })
+        .refine((d) => (d.server === undefined) !== (d.name === undefined), { error: expected("exactly one of server or name") })
+        .describe("Where Argo CD deploys this cluster's workloads: exactly one of server or name."),
+    region: text(PATTERNS.labelValue, 'a region such as "eu-west-1" or "on-prem-paris"')
+        .optional()
+        .describe("Where the cluster is (shown by the preview and status)."),
+    labels: dictionary(text(PATTERNS.labelKey, "a label key"), text(PATTERNS.labelValue, "a label value"), "a mapping of labels")
+        .optional()
+        .describe("Labels of the cluster's Argo CD cluster Secret (for cluster generators and RBAC)."),
+    gpu: gpu.optional().describe("GPU placement on this cluster, over the stack's gpu keys."),
+    replicas: mapping({
+        min: integer(1, 100).optional().describe("No model runs fewer pods on this cluster."),
+        max: integer(1, 100).optional().describe("No model runs more pods on this cluster."),
+    })
+        .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, { error: expected("min at most max") })
+        .optional()
+        .describe("Bounds every model's replicas are clamped into on this cluster (a small on-premises cluster, say)."),
+});
+
+const clusterCredential = mapping({
+    bearerToken: z
+        .string({ error: expected("a bearer token") })
+        .min(1, { error: expected("a bearer token") })
+        .optional()
+        .describe("Token of a service account Argo CD deploys with."),
+    caData: text(/^[A-Za-z0-9+/]+={0,2}$/, "the base64 of the API server's CA certificate (PEM)")
+        .optional()
+        .describe("Base64 of the API server's CA certificate (PEM)."),
+    awsAuth: mapping({
+        clusterName: text(PATTERNS.k8sName, "an EKS cluster name").describe("EKS cluster name."),
+        roleArn: text(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, "an IAM role ARN").describe("Role Argo CD assumes to reach the cluster."),
+    })
+        .optional()
+        .describe("Or: reach an EKS cluster through an IAM role (Argo CD's awsAuthConfig)."),
+}).refine((c) => (c.bearerToken === undefined) !== (c.awsAuth === undefined), {
+    // Never the value: it holds a token.
+    error: (issue) => {
+        const given = typeof issue.input === "object" && issue.input !== null ? issue.input : {};
+        return `expected exactly one of bearerToken or awsAuth, got ${"bearerToken" in given && "awsAuth" in given ? "both" : "neither"}`;
+    },
 });
 
 const delivery = mapping({
@@ -248,11 +313,27 @@ const monitoring = mapping({
     errorRate: threshold("the share of /invocations answered 5xx (0..1)", "above").optional().describe("Error rate ceilings."),
 });
 
+/**
+ * Metrics that are ratios whatever the model: a value outside 0..1 is a typo (accuracy 2 for 0.2),
+ * or a percentage, which the thresholds (0..1) would then compare against wrongly.
+ */
+export const RATIO_METRICS = ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "auc", "roc_auc", "pr_auc"] as const;
+
+const metrics = () =>
+    dictionary(text(PATTERNS.metricName, "a metric name"), z.number({ error: expected("a number") }), "a mapping of metric names to numbers").superRefine(
+        (values, ctx) => {
+            for (const name of RATIO_METRICS) {
+                const value = values[name];
+                if (value !== undefined && !(value >= 0 && value <= 1)) {
+                    ctx.addIssue({ code: "custom", path: [name], message: `expected a number from 0 to 1 (${name} is a ratio), got ${showValue(value)}` });
+                }
+            }
+        },
+    );
+
 const evidence = mapping({
     runId: text(PATTERNS.runId, "an MLflow run id (32 hexadecimal characters)").describe("Run that produced the model version."),
-    metrics: dictionary(text(PATTERNS.metricName, "a metric name"), z.number({ error: expected("a number") }), "a mapping of metric names to numbers").describe(
-        "The run's evaluation metrics, as the registry holds them.",
-    ),
+    metrics: metrics().describe("The run's evaluation metrics, as the registry holds them."),
     validatedIn: oneOf(ENVIRONMENTS).optional().describe("Environment where this version was validated before (none for a first environment)."),
     validatedAt: z.iso
         .datetime({ error: expected("an ISO-8601 date-time") })
@@ -266,9 +347,7 @@ const evidence = mapping({
         version: text(PATTERNS.registryVersion, 'a pinned registry version such as "7"')
             .optional()
             .describe("The version served when this one was promoted (none: the environment served no version of the model)."),
-        metrics: dictionary(text(PATTERNS.metricName, "a metric name"), z.number({ error: expected("a number") }), "a mapping of metric names to numbers")
-            .optional()
-            .describe("The champion's metrics, as the registry holds them."),
+        metrics: metrics().optional().describe("The champion's metrics, as the registry holds them."),
     })
         .optional()
         .describe(
@@ -284,6 +363,9 @@ export const modelSchema = mapping({
     image: pinnedImage("a container image pinned to a tag (not latest) or a digest")
         .optional()
         .describe("Image with MLflow and the model's dependencies (pyfunc flavour, --env-manager local)."),
+    outputs: oneOf(MODEL_OUTPUTS)
+        .optional()
+        .describe('What /invocations answers: "probabilities" (predict_proba; the default) or "labels" (then no confidence is published or checked).'),
     replicas: mapping({
         min: integer(1, 100).describe("Fewest serving pods."),
         max: integer(1, 100).describe("Most serving pods; a canary analysis runs as many again."),
@@ -304,6 +386,35 @@ export const modelSchema = mapping({
     })
         .optional()
         .describe("Evidence of the declared version (required in production by the policy pack)."),
+});
+
+const images = mapping({
+    mlflow: taggedImage().optional().describe("MLflow (with psycopg2 and boto3): the tracking server, its Jobs, and every model without models.<name>.image."),
+    postgres: taggedImage().optional().describe("The official postgres image, Debian variant (postgres.mode in-cluster)."),
+    objectStore: taggedImage().optional().describe("Versity S3 Gateway (artifacts.mode in-cluster)."),
+    argocd: mapping({
+        argocd: taggedImage().optional().describe("Argo CD (every Argo CD component)."),
+        redis: taggedImage().optional().describe("Redis (and redis-ha's Redis in HA)."),
+        haproxy: taggedImage().optional().describe("redis-ha's HAProxy (HA only)."),
+    })
+        .optional()
+        .describe("Images of the argo-cd chart."),
+    flagger: mapping({
+        flagger: taggedImage().optional().describe("Flagger."),
+        prometheus: taggedImage().optional().describe("Flagger's bundled Prometheus (without flagger.metricsServer)."),
+        loadTester: taggedImage().optional().describe("Flagger's load tester."),
+    })
+        .optional()
+        .describe("Images of the flagger and loadtester charts."),
+    certManager: mapping({
+        controller: taggedImage().optional().describe("cert-manager's controller."),
+        webhook: taggedImage().optional().describe("cert-manager's webhook."),
+        cainjector: taggedImage().optional().describe("cert-manager's CA injector."),
+        acmesolver: taggedImage().optional().describe("cert-manager's ACME HTTP-01 solver."),
+        startupapicheck: taggedImage().optional().describe("cert-manager's startup API check."),
+    })
+        .optional()
+        .describe("Images of the cert-manager chart."),
 });
 
 /** A secret value: its errors say what is wrong without repeating it. */
@@ -340,6 +451,20 @@ export const stackSchema = mapping({
     gpu: gpu.optional().describe("Where GPU workloads are scheduled."),
     prometheus: prometheus.optional().describe("How the cluster's Prometheus finds model pods and alerting rules."),
     delivery: delivery.optional().describe("How model workloads reach the cluster."),
+    clusters: list(targetCluster, "a list of clusters", 1)
+        .superRefine(refuseDuplicateClusterNames)
+        .optional()
+        .describe("The clusters this environment serves its models on; more than one needs delivery.mode gitops (an ApplicationSet per model fans it out)."),
+    clusterCredentials: dictionary(text(PATTERNS.clusterName, "the name of a declared cluster"), clusterCredential, "a mapping of cluster names to credentials")
+        .optional()
+        .describe(
+            "How Argo CD reaches each remote cluster, one config secret: `pulumi config set --secret --path 'mlops-platform:clusterCredentials.<cluster>.bearerToken' <token>`.",
+        ),
+    images: images
+        .optional()
+        .describe(
+            "Every image the platform runs or sets in chart values, as repository:tag or repository:tag@sha256:<digest> (see the README's Images by digest).",
+        ),
     credentials: credentials
         .optional()
         .describe(
@@ -356,6 +481,22 @@ export const stackSchema = mapping({
 
 export type RawStackConfig = z.infer<typeof stackSchema>;
 export type RawModelConfig = z.infer<typeof modelSchema>;
+export type RawTargetCluster = z.infer<typeof targetCluster>;
+export type RawClusterCredential = z.infer<typeof clusterCredential>;
+
+function refuseDuplicateClusterNames(clusters: ReadonlyArray<{ readonly name: string }>, ctx: z.RefinementCtx): void {
+    const first = new Map<string, number>();
+    clusters.forEach((cluster, i) => {
+        const earlier = first.get(cluster.name);
+        if (earlier === undefined) first.set(cluster.name, i);
+        else
+            ctx.addIssue({
+                code: "custom",
+                path: [i, "name"],
+                message: `expected a name no other cluster has, got ${showValue(cluster.name)} (also clusters[${earlier}].name)`,
+            });
+    });
+}
 
 function isJsonObject(body: string): boolean {
     try {

@@ -108,9 +108,14 @@ export function stackValuesOf(document: unknown, file: string): StackConfigValue
     for (const [rawKey, value] of Object.entries(config)) {
         const key = rawKey.includes(":") ? rawKey : `${PROJECT}:${rawKey}`;
         notFinite.push(...nonFiniteNumbers(value, key, []));
-        if (isMapping(value) && Object.keys(value).length === 1 && typeof value["secure"] === "string") {
+        if (isSecure(value)) {
             secretKeys.push(key);
-            values[key] = "[secret]";
+            values[key] = SECRET_PLACEHOLDER;
+        } else if (hasSecureLeaf(value)) {
+            // What `pulumi config set --secret --path` writes: the key is a secret, and each encrypted
+            // leaf, which only the CLI can decrypt, stands in as the placeholder.
+            secretKeys.push(key);
+            values[key] = JSON.stringify(withPlaceholders(value));
         } else if (typeof value === "string") {
             values[key] = value;
         } else {
@@ -121,6 +126,26 @@ export function stackValuesOf(document: unknown, file: string): StackConfigValue
     // the schema as null, and its message would name a value nobody wrote.
     if (notFinite.length > 0) throw new StackFileError(`${file}: ${notFinite.join("; ")}`);
     return { values, secretKeys };
+}
+
+/** What an encrypted value reads as offline, where nothing can decrypt it. */
+export const SECRET_PLACEHOLDER = "[secret]";
+
+function isSecure(value: unknown): boolean {
+    return isMapping(value) && Object.keys(value).length === 1 && typeof value["secure"] === "string";
+}
+
+function hasSecureLeaf(value: unknown): boolean {
+    if (isSecure(value)) return true;
+    if (Array.isArray(value)) return value.some(hasSecureLeaf);
+    return isMapping(value) && Object.values(value).some(hasSecureLeaf);
+}
+
+function withPlaceholders(value: unknown): unknown {
+    if (isSecure(value)) return SECRET_PLACEHOLDER;
+    if (Array.isArray(value)) return value.map(withPlaceholders);
+    if (isMapping(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPlaceholders(v)]));
+    return value;
 }
 
 /** `<key path>: got .nan, …` for each NaN or infinity in a value, as YAML spells them. */

@@ -1,9 +1,12 @@
 import { z } from "zod";
+import { ARGO_CD_IMAGES } from "../../components/argoCd";
 import { ARTIFACT_STORE_DEFAULTS } from "../../components/artifactStore";
-import { FLAGGER_DEFAULTS } from "../../components/flagger";
+import { certManagerImages } from "../../components/certManager";
+import { FLAGGER_DEFAULTS, FLAGGER_IMAGES } from "../../components/flagger";
 import { DEFAULT_INGRESS_CLASS, DEFAULT_INGRESS_CONTROLLER_NAMESPACE } from "../../components/ingress";
 import { MLFLOW_SERVER_DEFAULTS } from "../../components/mlflowServer";
-import { OBJECT_STORE_DEFAULTS } from "../../components/objectStore";
+import { OBJECT_STORE_DEFAULTS, VERSITYGW_IMAGE } from "../../components/objectStore";
+import { POSTGRES_IMAGE } from "../../components/postgres";
 import { CANARY_DEFAULTS, DELIVERY_DEFAULTS, GPU_PLACEMENT_DEFAULTS } from "../../components/modelServing";
 import { MLFLOW_IMAGE } from "../../components/versions";
 import { ENVIRONMENT_DEFAULTS, type EnvironmentDefaults, PROJECT, stackSchema } from "../../stacks";
@@ -69,7 +72,7 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "mlflow.replicas": (d) => d.mlflow.replicas,
     "mlflow.workers": code(MLFLOW_SERVER_DEFAULTS.workers),
     "mlflow.resources": (d) => d.mlflow.resources,
-    "mlflow.basicAuth": code(false),
+    "mlflow.basicAuth": (d) => d.mlflow.basicAuth,
     certManager: "every key's default",
     "certManager.enabled": code(true),
     "certManager.issuer": (d) => d.certManager.issuer,
@@ -94,12 +97,31 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     prometheus: "every key's default",
     "prometheus.operator": code(false),
     "prometheus.resourceLabels": "none",
+    "prometheus.namespace": "the namespace of an in-cluster `flagger.metricsServer`, else Flagger's (its bundled Prometheus)",
     delivery: "every key's default",
     "delivery.mode": code("direct"),
     "delivery.repoUrl": "— (required when delivery.mode is `gitops`)",
     "delivery.targetRevision": code(DELIVERY_DEFAULTS.targetRevision),
     "delivery.path": code(DELIVERY_DEFAULTS.path),
     models: "no models",
+    clusters: "the one cluster Pulumi deploys to",
+    "clusters[].destination.server": "— (exactly one of server or name)",
+    "clusters[].destination.name": "— (exactly one of server or name)",
+    "clusters[].region": "none",
+    "clusters[].labels": code({}),
+    "clusters[].gpu": "the stack's gpu keys",
+    "clusters[].gpu.resourceName": "the stack's gpu.resourceName",
+    "clusters[].gpu.nodeSelector": "the stack's gpu.nodeSelector",
+    "clusters[].gpu.tolerations": "the stack's gpu.tolerations",
+    "clusters[].gpu.tolerations[].value": "none",
+    "clusters[].gpu.tolerations[].effect": "every effect",
+    "clusters[].replicas": "each model's own",
+    "clusters[].replicas.min": "no lower bound",
+    "clusters[].replicas.max": "no upper bound",
+    clusterCredentials: "none: clusters are the one Argo CD runs in, or registered otherwise",
+    "clusterCredentials.<name>.bearerToken": "— (exactly one of bearerToken or awsAuth)",
+    "clusterCredentials.<name>.caData": "the system's CA bundle",
+    "clusterCredentials.<name>.awsAuth": "— (exactly one of bearerToken or awsAuth)",
     credentials: "every credential generated (random provider)",
     "credentials.postgresPassword": "generated",
     "credentials.mlflowAdminPassword": "generated",
@@ -107,7 +129,26 @@ export const DOCUMENTED_DEFAULTS: Readonly<Record<string, Default>> = {
     "credentials.registryReaderPassword": "generated",
     "credentials.objectStoreAccessKeyId": "generated",
     "credentials.objectStoreSecretAccessKey": "generated",
-    "models.<name>.image": code(MLFLOW_IMAGE),
+    "models.<name>.image": "`images.mlflow`, else " + code(MLFLOW_IMAGE),
+    "models.<name>.outputs": code("probabilities"),
+    images: "every image the component's own (tags, no digests)",
+    "images.mlflow": code(MLFLOW_IMAGE),
+    "images.postgres": code(POSTGRES_IMAGE),
+    "images.objectStore": code(VERSITYGW_IMAGE),
+    "images.argocd": "the chart's",
+    "images.argocd.argocd": code(ARGO_CD_IMAGES.argocd),
+    "images.argocd.redis": code(ARGO_CD_IMAGES.redis),
+    "images.argocd.haproxy": code(ARGO_CD_IMAGES.haproxy),
+    "images.flagger": "the charts'",
+    "images.flagger.flagger": code(FLAGGER_IMAGES.flagger),
+    "images.flagger.prometheus": code(FLAGGER_IMAGES.prometheus),
+    "images.flagger.loadTester": code(FLAGGER_IMAGES.loadTester),
+    "images.certManager": "the chart's",
+    "images.certManager.controller": code(certManagerImages().controller),
+    "images.certManager.webhook": code(certManagerImages().webhook),
+    "images.certManager.cainjector": code(certManagerImages().cainjector),
+    "images.certManager.acmesolver": code(certManagerImages().acmesolver),
+    "images.certManager.startupapicheck": code(certManagerImages().startupapicheck),
     "models.<name>.replicas": (d) => d.modelReplicas,
     "models.<name>.resources.gpu": code(0),
     "models.<name>.resources.cpuLimit": "no CPU limit",
@@ -237,7 +278,8 @@ export function configReferenceMarkdown(): string {
     const escape = (text: string) => text.replace(/\|/g, "\\|");
     const lines: string[] = [];
     for (const section of sections) {
-        const children = rows.filter((r) => r.key.startsWith(`${section.key}.`));
+        // A top-level list (clusters) documents its items' keys as `<key>[].<item key>`.
+        const children = rows.filter((r) => r.key.startsWith(`${section.key}.`) || r.key.startsWith(`${section.key}[].`));
         const presence = section.staging === "required" ? "required" : "optional";
         lines.push(`#### \`${PROJECT}:${section.key}\` (${children.length === 0 ? `${section.type}, ` : ""}${presence})`, "", section.description, "");
         if (children.length === 0) continue;

@@ -1,6 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Policies, PolicyConfigSchema } from "@pulumi/policy";
+import { gpuBudgetPerCluster } from "../../policies/clusterGpu";
+import { accessPolicies } from "../../policies/access";
 import { gpuPolicies } from "../../policies/gpu";
 import { promotionPolicies } from "../../policies/promotion";
 import { securityPolicies } from "../../policies/security";
@@ -11,9 +13,10 @@ import { securityPolicies } from "../../policies/security";
  */
 
 const DOMAINS: ReadonlyArray<readonly [string, Policies]> = [
-    ["GPU", gpuPolicies],
+    ["GPU", [...gpuPolicies, gpuBudgetPerCluster]],
     ["Promotion", promotionPolicies],
     ["Security", securityPolicies],
+    ["Access", accessPolicies],
 ];
 
 /** The pack's own default level (policies/index.ts): a policy no config file names is mandatory. */

@@ -40,6 +40,8 @@ export interface StatusRow {
     readonly detail: string;
     /** With `--cluster`: the version the `<model>-primary` Deployment serves (`null`: none, or unlabelled, or the cluster gave no answer). */
     readonly servedVersion?: string | null;
+    /** Per declared cluster (`mlops-platform:clusters`), the version git has it serve; absent for a stack that declares none. */
+    readonly clusters?: ReadonlyArray<{ readonly name: string; readonly version: string | null }>;
 }
 
 /** What the cluster serves for a model: the primary's version label and the Canary's phase. */
@@ -94,7 +96,15 @@ export function statusRows(stacks: readonly StackText[], answers: ReadonlyMap<st
                     declaredVersion: declared?.version ?? null,
                     alias,
                 };
-                const row = (state: DriftState, aliasVersion: string | null, detail: string): StatusRow => ({ ...base, aliasVersion, state, detail });
+                // Every cluster of an environment serves the version its stack declares: the ApplicationSet renders it once per cluster.
+                const clusters = stack.clusterNames.map((cluster) => ({ name: cluster, version: base.declaredVersion }));
+                const row = (state: DriftState, aliasVersion: string | null, detail: string): StatusRow => ({
+                    ...base,
+                    aliasVersion,
+                    state,
+                    detail,
+                    ...(clusters.length > 0 && { clusters }),
+                });
                 if (base.registeredModel === null || alias === null)
                     return row("drift", null, `${stack.source.file} names no registered model or environment for it`);
                 const answer = answers.get(base.registeredModel) ?? { kind: "error", message: "not asked" };
@@ -129,7 +139,23 @@ export function formatStatusTable(rows: readonly StatusRow[], registryUrl: strin
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
     const line = (values: readonly string[]) => values.map((v, i) => (i === values.length - 1 ? v : v.padEnd(widths[i] as number))).join("  ");
-    return [`registry: ${registryUrl ?? "(MLFLOW_TRACKING_URI is not set)"}`, line(header), ...cells.map(line)].join("\n");
+    return [`registry: ${registryUrl ?? "(MLFLOW_TRACKING_URI is not set)"}`, line(header), ...cells.map(line), ...clusterLines(rows)].join("\n");
+}
+
+/** Per stack and declared cluster, which version of each model it serves; nothing when no stack declares clusters. */
+function clusterLines(rows: readonly StatusRow[]): string[] {
+    const served = new Map<string, string[]>();
+    for (const row of rows) {
+        for (const cluster of row.clusters ?? []) {
+            const key = `${row.stack}/${cluster.name}`;
+            served.set(key, [...(served.get(key) ?? []), `${row.model} ${cluster.version ?? "-"}`]);
+        }
+    }
+    if (served.size === 0) return [];
+    const header = "CLUSTER";
+    const width = Math.max(header.length, ...[...served.keys()].map((k) => k.length));
+    const sorted = [...served].sort(([a], [b]) => a.localeCompare(b));
+    return ["", `${header.padEnd(width)}  SERVES`, ...sorted.map(([key, models]) => `${key.padEnd(width)}  ${models.join(", ")}`)];
 }
 
 export interface SyncItem {

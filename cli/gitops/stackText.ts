@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { type Document, isMap, type Pair, type YAMLMap } from "yaml";
+import { type Document, isMap, isSeq, type Pair, type YAMLMap } from "yaml";
 import { PROJECT } from "../../stacks/config";
 import { loadStackYaml, StackFileError, stackValuesOf } from "../../stacks/stackFile";
 import { applyEdits, columnOf, insertPair, keyOf, pairNamed, pairTail, rangeOf, removePair, setMapKey, type TextEdit, type YamlValue } from "./yamlEdit";
@@ -64,6 +64,16 @@ export class StackText {
     get environment(): string | undefined {
         const value = this.projectValue("environment");
         return typeof value === "string" ? value : undefined;
+    }
+
+    /** The names under `mlops-platform:clusters`, in order; empty for a stack that declares none. */
+    get clusterNames(): string[] {
+        const clusters = this.projectValue("clusters");
+        const data: unknown = isSeq(clusters) ? clusters.toJSON() : undefined;
+        if (!Array.isArray(data)) return [];
+        return data.flatMap((c: unknown) =>
+            typeof c === "object" && c !== null && typeof (c as { name?: unknown }).name === "string" ? [(c as { name: string }).name] : [],
+        );
     }
 
     get modelNames(): string[] {

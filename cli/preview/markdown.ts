@@ -1,6 +1,7 @@
+import { clusterMarkdown } from "./clusters";
 import { type ComponentNode, foldGroups } from "./components";
 import type { PolicyViolation, PreviewReport } from "./report";
-import { canaryText, displayPath, FOLD_LIMIT, plural, resultLine, shortType } from "./text";
+import { canaryText, displayPath, FOLD_LIMIT, plural, qualityText, resultLine, shortType } from "./text";
 
 /**
  * The report as a pull-request comment (GitHub-flavoured Markdown): the verdict first, then the
@@ -57,15 +58,21 @@ export function renderMarkdown(report: PreviewReport, repositoryRoot: string): s
 
     out.push(`### Models: ${report.models.length}`, "");
     if (report.models.length > 0) {
-        out.push("| Model | Registered model | Version | Replicas | Per pod | GPUs at max scale | Canary |", "|---|---|---|---|---|---|---|");
+        out.push(
+            "| Model | Registered model | Version | Replicas | Per pod | GPUs at max scale | Canary | Live quality |",
+            "|---|---|---|---|---|---|---|---|",
+        );
         for (const m of report.models) {
             const perPod = `${m.resources.cpu} CPU, ${m.resources.memory}${m.resources.gpu > 0 ? `, ${m.resources.gpu} GPU` : ""}`;
+            const quality = [`${m.telemetry.outputs}, scraped by ${m.telemetry.scrapedBy}`, ...m.telemetry.signals.map(qualityText)].join("\n");
             out.push(
-                `| \`${m.name}\` | \`${m.registeredModel}\` | ${m.version} | ${m.replicas.min}–${m.replicas.max} | ${perPod} | ${m.gpusAtMaxScale} | ${cell(canaryText(m.canary))} |`,
+                `| \`${m.name}\` | \`${m.registeredModel}\` | ${m.version} | ${m.replicas.min}–${m.replicas.max} | ${perPod} | ${m.gpusAtMaxScale} | ${cell(canaryText(m.canary))} | ${cell(quality)} |`,
             );
         }
         out.push("");
     }
+
+    if (report.clusters !== undefined) out.push(...clusterMarkdown(report.clusters));
 
     const gpu = report.gpu;
     out.push(`### GPUs at maximum scale: ${gpu.totalAtMaxScale} of ${gpu.budget}`, "");

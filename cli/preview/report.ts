@@ -1,11 +1,13 @@
 import * as path from "node:path";
 import { LABELS } from "../../components/labels";
 import { resolveCanary } from "../../components/modelServing/canary";
+import { type QualitySignal, qualitySignals } from "../../components/modelServing/telemetry";
 import { describeContribution, tallyGpusAtMaxScale, type GpuTally } from "../../policies/gpu";
 import type { Environment } from "../../stacks";
 import type { EnforcementLevel, PolicyDiagnostic } from "../../offline/analyzer";
 import type { PipelineResult } from "../../offline/pipeline";
 import { type RecordedResource, unwrapSecrets } from "../../offline/runtime";
+import { type ClusterSummary, clusterSummaries } from "./clusters";
 import { type ComponentNode, componentGroups, componentTree, type ResourceGroup } from "./components";
 
 /**
@@ -38,6 +40,8 @@ export interface PreviewReport {
         readonly tree: ComponentNode;
     };
     readonly models: readonly ModelSummary[];
+    /** Per declared cluster (`mlops-platform:clusters`), what it serves; absent for a stack that declares none. */
+    readonly clusters?: readonly ClusterSummary[];
     readonly gpu: GpuSummary;
     readonly policies: {
         readonly counts: { readonly mandatory: number; readonly advisory: number };
@@ -90,6 +94,13 @@ export interface ModelSummary {
         readonly loadTestRps?: number;
     };
     readonly promotion?: { readonly runId: string; readonly validatedIn?: string; readonly approvedBy: readonly string[] };
+    /** The model-quality telemetry of its pods: what it publishes, how Prometheus finds it, and which checks read each signal. */
+    readonly telemetry: {
+        readonly outputs: "probabilities" | "labels";
+        /** `PodMonitor` (Prometheus Operator) or `annotations` (`prometheus.io/scrape`, e.g. Flagger's bundled Prometheus). */
+        readonly scrapedBy: "PodMonitor" | "annotations";
+        readonly signals: readonly QualitySignal[];
+    };
     /** This model's GPUs with every workload at its maximum scale (as the gpu-budget policy counts them). */
     readonly gpusAtMaxScale: number;
 }
@@ -174,6 +185,7 @@ export function buildReport(result: PipelineResult, context: ReportContext): Pre
               }
             : { checked: true, uri: context.registry.uri, source: context.registry.source, enforcementLevel: registryLevel };
 
+    const clusters = clusterSummaries(result, gpu.tally);
     return {
         format: REPORT_FORMAT,
         stack: context.stack,
@@ -188,6 +200,7 @@ export function buildReport(result: PipelineResult, context: ReportContext): Pre
         },
         resources: { total: resources.length, byComponent: componentGroups(resources), tree: componentTree(resources) },
         models: modelSummaries(result, gpu.tally),
+        ...(clusters !== undefined && { clusters }),
         gpu: gpu.summary,
         policies: {
             counts: { mandatory: mandatory.length, advisory: advisory.length },
@@ -312,6 +325,15 @@ function modelSummaries(result: PipelineResult, tally: GpuTally): ModelSummary[]
                 ...(canary.mirror !== undefined && { mirrorWeight: canary.mirror.weight }),
                 quality: { ...canary.quality },
                 ...(canary.loadTest !== undefined && { loadTestRps: canary.loadTest.rps }),
+            },
+            telemetry: {
+                outputs: model.outputs ?? "probabilities",
+                scrapedBy: result.config.prometheus.operator ? "PodMonitor" : "annotations",
+                signals: qualitySignals(model.outputs ?? "probabilities", canary.quality, {
+                    drift: model.monitoring.drift,
+                    ...(model.monitoring.accuracy !== undefined && { accuracy: model.monitoring.accuracy }),
+                    ...(model.monitoring.confidence !== undefined && { confidence: model.monitoring.confidence }),
+                }),
             },
             ...(evidence !== undefined && {
                 promotion: {

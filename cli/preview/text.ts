@@ -1,5 +1,7 @@
 import * as path from "node:path";
 import { foldGroups } from "./components";
+import { clusterLines } from "./clusters";
+import type { QualitySignal } from "../../components/modelServing/telemetry";
 import type { ModelSummary, PolicyViolation, PreviewReport } from "./report";
 
 /** The report for a person at a terminal: what would be created, then what the policies think of it. */
@@ -47,6 +49,7 @@ export function renderText(report: PreviewReport, cwd: string = process.cwd()): 
     out.push("", `Models: ${report.models.length}`);
     for (const model of report.models) out.push(...modelLines(model));
     if (report.models.length === 0) out.push("  (none declared)");
+    if (report.clusters !== undefined) out.push("", ...clusterLines(report.clusters));
 
     const gpu = report.gpu;
     const over = gpu.withinBudget ? "" : gpu.unbounded.length > 0 ? ", some workloads unbounded" : ", OVER BUDGET";
@@ -101,12 +104,24 @@ export function canaryText(canary: ModelSummary["canary"]): string {
     return `${rollout}, ${checks.join(", ")}`;
 }
 
+/** One quality signal: which checks read it, and where its values come from (or why there are none). */
+export function qualityText(signal: QualitySignal): string {
+    if (!signal.published) return `${signal.signal}: ${signal.source}`;
+    const checks = [
+        signal.canaryCheck !== undefined ? `rollout ${signal.canaryCheck}` : "not checked in rollouts",
+        signal.watched !== undefined ? `after rollout ${signal.watched}` : "not watched after rollout",
+    ];
+    return `${signal.signal}: ${checks.join("; ")}; from ${signal.source}`;
+}
+
 function modelLines(model: ModelSummary): string[] {
     const r = model.resources;
     const lines = [
         `  ${model.name}: ${model.registeredModel} version ${model.version}, replicas ${model.replicas.min}–${model.replicas.max}, cpu ${r.cpu}, memory ${r.memory}, gpu ${r.gpu}` +
             (model.gpusAtMaxScale > 0 ? ` (${model.gpusAtMaxScale} at max scale)` : ""),
         `      canary: ${canaryText(model.canary)}`,
+        `      quality (${model.telemetry.outputs}, scraped by ${model.telemetry.scrapedBy === "PodMonitor" ? "a PodMonitor" : "prometheus.io annotations"}):`,
+        ...model.telemetry.signals.map((signal) => `        ${qualityText(signal)}`),
     ];
     const p = model.promotion;
     if (p !== undefined) {

@@ -1,5 +1,6 @@
 import { type ArgProblem, show } from "../validation";
 import { MIRRORING_PROVIDERS, quotedList, type ServingProvider } from "./routing";
+import { replayCommand, SYNTHETIC_TRAFFIC_HEADER } from "./telemetry";
 
 /**
  * The Flagger analysis of a model's rollout, as pure functions of the model's canary config: what
@@ -177,6 +178,8 @@ export interface AnalysisTargets {
     readonly loadTesterUrl: string;
     /** `http://<svc>-canary.<namespace>:<port>`: the canary pods only, whatever the weights. */
     readonly canaryServiceUrl: string;
+    /** `http://<svc>-canary.<namespace>:<telemetry port>`: the canary pods' telemetry (evaluation replay). */
+    readonly canaryTelemetryUrl: string;
     /** `https://<host>`: through the ingress or gateway, where the provider's request metrics are taken. */
     readonly publicUrl: string;
     readonly metricTemplates: { readonly accuracy: ObjectRef; readonly driftScore: ObjectRef; readonly confidence: ObjectRef };
@@ -186,9 +189,15 @@ export interface AnalysisTargets {
 /** Seconds the acceptance test may take; the webhook's own timeout leaves curl room to report. */
 export const ACCEPTANCE_TIMEOUT_SECONDS = 50;
 
+/** The platform's own test traffic says so, and stays out of the model's quality windows (drift, confidence). */
+const SYNTHETIC = shellQuote(`${SYNTHETIC_TRAFFIC_HEADER.name}: ${SYNTHETIC_TRAFFIC_HEADER.value}`);
+
+/** Seconds the evaluation replay may take (at most MLOPS_REPLAY_MAX_ROWS rows, in batches, through the scoring server). */
+export const REPLAY_TIMEOUT_SECONDS = 110;
+
 /** The `pre-rollout` check: the canary answers the configured request, or its health endpoint. */
 export function acceptanceCommand(canary: ResolvedCanary, canaryServiceUrl: string): string {
-    const curl = `curl -sSf --max-time ${ACCEPTANCE_TIMEOUT_SECONDS}`;
+    const curl = `curl -sSf --max-time ${ACCEPTANCE_TIMEOUT_SECONDS} -H ${SYNTHETIC}`;
     return canary.acceptanceRequest === undefined
         ? `${curl} ${canaryServiceUrl}/health`
         : `${curl} -X POST -H 'Content-Type: application/json' -d ${shellQuote(canary.acceptanceRequest)} ${canaryServiceUrl}/invocations`;
@@ -206,7 +215,7 @@ export function loadTestCommand(canary: ResolvedCanary, targets: Pick<AnalysisTa
     // hey's -q is a float rate per worker, so the total is exactly the configured rps.
     const perWorker = Number((rps / workers).toFixed(3));
     const base = targets.provider === "istio" ? targets.canaryServiceUrl : targets.publicUrl;
-    const parts = [`hey -z ${canary.interval} -q ${perWorker} -c ${workers}`];
+    const parts = [`hey -z ${canary.interval} -q ${perWorker} -c ${workers} -H ${SYNTHETIC}`];
     if (canary.strategy.kind === "abTesting") parts.push(`-H ${shellQuote(`${canary.strategy.header}: ${canary.strategy.value}`)}`);
     parts.push(
         canary.acceptanceRequest === undefined
@@ -245,6 +254,18 @@ export function canaryAnalysis(canary: ResolvedCanary, targets: AnalysisTargets)
             metadata: { type: "bash", cmd: acceptanceCommand(canary, targets.canaryServiceUrl) },
         },
     ];
+    if (quality.minAccuracy !== undefined) {
+        // Before each run of the metric checks (Flagger calls `rollout` webhooks first, in order):
+        // the canary's accuracy is measured on the version's own labelled evaluation sample, not on
+        // whatever labels live traffic has had time to earn. `bash` blocks until the replay ends.
+        webhooks.push({
+            name: "evaluation-replay",
+            type: "rollout",
+            url: targets.loadTesterUrl,
+            timeout: `${REPLAY_TIMEOUT_SECONDS + 10}s`,
+            metadata: { type: "bash", cmd: replayCommand(targets.canaryTelemetryUrl, REPLAY_TIMEOUT_SECONDS) },
+        });
+    }
     const load = loadTestCommand(canary, targets);
     if (load !== undefined) {
         // `cmd` tasks run in the background; the tester skips a command that is still running.

@@ -21,13 +21,25 @@ export type ModelDelivery =
           readonly argoNamespace?: pulumi.Input<string>;
           /** The platform's AppProject for model workloads. */
           readonly project: pulumi.Input<string>;
+          /** Where the Application deploys to: Argo CD's server URL or registered cluster name. @default { server: IN_CLUSTER_SERVER } */
+          readonly destination?: ArgoDestination;
+          /**
+           * This rendering's cluster, when an ApplicationSet fans the model out to several: the objects
+           * go to `<path>/<stack>/<cluster>/<model>` with the `mlops.dev/cluster` label, and no
+           * Application is created (the ApplicationSet generates one per cluster).
+           * @default - none: one cluster, one Application
+           */
+          readonly fanOutCluster?: string;
       };
+
+/** An Argo CD destination cluster: by API server URL, or by the name it is registered under. */
+export type ArgoDestination = { readonly server: string } | { readonly name: string };
 
 export const DELIVERY_DEFAULTS = { targetRevision: "HEAD", path: "deploy", renderRoot: ".", argoNamespace: "argocd" } as const;
 
 /** The repository path of one model's workloads in one stack. */
-export function repositoryPath(deliveryPath: string, stack: string, model: string): string {
-    return path.posix.join(deliveryPath, stack, model);
+export function repositoryPath(deliveryPath: string, stack: string, model: string, cluster?: string): string {
+    return cluster === undefined ? path.posix.join(deliveryPath, stack, model) : path.posix.join(deliveryPath, stack, cluster, model);
 }
 
 export interface ApplicationSpecInputs {
@@ -36,6 +48,8 @@ export interface ApplicationSpecInputs {
     readonly targetRevision: pulumi.Input<string>;
     readonly path: string;
     readonly namespace: pulumi.Input<string>;
+    /** @default { server: IN_CLUSTER_SERVER } */
+    readonly destination?: ArgoDestination;
 }
 
 /**
@@ -48,7 +62,7 @@ export function applicationSpec(i: ApplicationSpecInputs): Record<string, unknow
         project: i.project,
         // Pulumi's render mode writes into `0-crd/` and `1-manifest/` below the directory it is given.
         source: { repoURL: i.repoUrl, targetRevision: i.targetRevision, path: i.path, directory: { recurse: true } },
-        destination: { server: IN_CLUSTER_SERVER, namespace: i.namespace },
+        destination: { ...(i.destination ?? { server: IN_CLUSTER_SERVER }), namespace: i.namespace },
         syncPolicy: {
             automated: { prune: true, selfHeal: true },
             // The models namespace is the platform's (restricted labels and all), never Argo CD's to create.

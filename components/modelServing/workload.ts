@@ -4,6 +4,7 @@ import { type PromotionRecord, selectorLabels } from "../labels";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../security";
 import type { CanarySettings } from "./canary";
 import type { MonitoringSettings } from "./monitoring";
+import { type ModelOutputs, SCORING_PORT, telemetryContainer } from "./telemetry";
 
 /**
  * The model server's pod, as pure functions. Every fact about `mlflow models serve` here was seen
@@ -20,6 +21,11 @@ export interface ServedModel {
     readonly version: string;
     /** Image with MLflow and the model's dependencies. @default MLFLOW_IMAGE */
     readonly image?: string;
+    /**
+     * What `/invocations` answers: class probabilities, or labels only. A labels model has no
+     * confidence: its confidence checks cannot be configured. @default "probabilities"
+     */
+    readonly outputs?: ModelOutputs;
     /** Autoscaling bounds of the primary. */
     readonly replicas: { readonly min: number; readonly max: number };
     /** Per pod: CPU and memory requests (memory is also the limit), GPUs (requests equal limits), an optional CPU limit. */
@@ -61,8 +67,6 @@ export const GPU_PLACEMENT_DEFAULTS: GpuPlacement = {
     tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
 };
 
-/** The port the scoring server listens on inside the pod. */
-export const CONTAINER_PORT = 8080;
 /** The port of the Services Flagger creates (`<svc>`, `<svc>-primary`, `<svc>-canary`). */
 export const SERVICE_PORT = 80;
 /** The scoring server's liveness endpoint (`/health` answers the same). */
@@ -96,7 +100,10 @@ export function promotionRecord(model: ServedModel): PromotionRecord {
     };
 }
 
-/** `mlflow models serve` of exactly the declared registry version. */
+/**
+ * `mlflow models serve` of exactly the declared registry version, on loopback: requests reach it
+ * through the telemetry proxy only.
+ */
 export function serveArgs(model: Pick<ServedModel, "registeredModel" | "version">): string[] {
     // --env-manager local: the image already holds the model's dependencies; the default
     // (virtualenv) would build an environment at start-up, which a read-only pod cannot.
@@ -108,15 +115,14 @@ export function serveArgs(model: Pick<ServedModel, "registeredModel" | "version"
         "--env-manager",
         "local",
         "--host",
-        "0.0.0.0",
+        "127.0.0.1",
         "--port",
-        String(CONTAINER_PORT),
+        String(SCORING_PORT),
     ];
 }
 
 export interface Probes {
     readonly startupProbe: k8s.types.input.core.v1.Probe;
-    readonly readinessProbe: k8s.types.input.core.v1.Probe;
     readonly livenessProbe: k8s.types.input.core.v1.Probe;
 }
 
@@ -124,14 +130,16 @@ export interface Probes {
  * `mlflow models serve` downloads the model, then starts uvicorn, whose app loads the model before
  * it binds the port; `/ping` therefore answers 200 exactly when the model is loaded (nothing
  * listens before). The startup probe allows `startupSeconds` for the download and load; after it,
- * inference runs in a worker thread, so `/ping` stays quick under load.
+ * inference runs in a worker thread, so `/ping` stays quick under load. The kubelet cannot reach
+ * loopback, so the probes run in the container (which has Python, not curl). Readiness is the
+ * telemetry's: it is ready when this server answers through loopback.
  */
 export function probes(startupSeconds: number): Probes {
-    const get = { httpGet: { path: HEALTH_PATH, port: "http" } };
+    const ping = `import urllib.request as u; u.urlopen('http://127.0.0.1:${SCORING_PORT}${HEALTH_PATH}', timeout=4)`;
+    const exec = { exec: { command: ["python", "-c", ping] } };
     return {
-        startupProbe: { ...get, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: Math.ceil(startupSeconds / 10) },
-        readinessProbe: { ...get, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
-        livenessProbe: { ...get, periodSeconds: 20, timeoutSeconds: 10, failureThreshold: 3 },
+        startupProbe: { ...exec, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: Math.ceil(startupSeconds / 10) },
+        livenessProbe: { ...exec, periodSeconds: 20, timeoutSeconds: 10, failureThreshold: 3 },
     };
 }
 
@@ -173,6 +181,8 @@ export interface PodSpecInputs {
     readonly gpu: GpuPlacement;
     readonly startupSeconds: number;
     readonly trackingCredentials?: { readonly secretName: pulumi.Input<string>; readonly usernameKey: string; readonly passwordKey: string };
+    /** The telemetry container's image and the ConfigMap of its code. */
+    readonly telemetry: { readonly image: string; readonly configMapName: pulumi.Input<string> };
 }
 
 export function podSpec(i: PodSpecInputs): k8s.types.input.core.v1.PodSpec {
@@ -215,13 +225,23 @@ export function podSpec(i: PodSpecInputs): k8s.types.input.core.v1.PodSpec {
                               { name: "MLFLOW_TRACKING_PASSWORD", valueFrom: { secretKeyRef: { name: credentials.secretName, key: credentials.passwordKey } } },
                           ]),
                 ],
-                ports: [{ name: "http", containerPort: CONTAINER_PORT, protocol: "TCP" }],
                 ...probes(i.startupSeconds),
                 resources,
                 securityContext: restrictedContainerSecurityContext(true),
                 volumeMounts: [{ name: "scratch", mountPath: SCRATCH_PATH }],
             },
+            telemetryContainer({
+                image: i.telemetry.image,
+                registeredModel: i.model.registeredModel,
+                trackingUri: i.trackingUri,
+                ...(credentials !== undefined && { trackingCredentials: credentials }),
+                scratchVolume: "scratch",
+                packageVolume: "telemetry",
+            }),
         ],
-        volumes: [{ name: "scratch", emptyDir: {} }],
+        volumes: [
+            { name: "scratch", emptyDir: {} },
+            { name: "telemetry", configMap: { name: i.telemetry.configMapName, defaultMode: 0o444 } },
+        ],
     };
 }

@@ -1,4 +1,5 @@
 import type { ErrorObject } from "ajv";
+import { LABELS } from "../../components/labels";
 import { apiGroup, type FieldPath, isBuiltInGroup, isRecord, type KubernetesObject, type Manifest, objectLabel } from "./collect";
 import { crdValidators, schemasDir } from "./crdSchemas";
 import { trackFieldReads } from "./fieldTracking";
@@ -64,7 +65,8 @@ export async function validateManifest(manifest: Manifest | KubernetesObject): P
 
 /**
  * Problems of every manifest, in order, plus objects declared twice. Whether applied by Pulumi or
- * synced by Argo CD, both land in the stack's one cluster, where two owners of an object fight.
+ * synced by Argo CD, both land in the same cluster (the stack's, or the one named by the object's
+ * `mlops.dev/cluster` label), where two owners of an object fight.
  */
 export async function validateManifests(manifests: readonly Manifest[]): Promise<ManifestProblem[]> {
     const problems: ManifestProblem[] = [];
@@ -72,7 +74,9 @@ export async function validateManifests(manifests: readonly Manifest[]): Promise
     for (const manifest of manifests) {
         problems.push(...(await validateManifest(manifest)));
         const { apiVersion, kind, metadata } = manifest.object;
-        const identity = `${apiGroup(apiVersion)} ${kind} ${metadata.namespace ?? ""}/${metadata.name ?? ""}`;
+        // Objects rendered once per target cluster carry its name: the same object on two clusters is two objects.
+        const cluster = metadata.labels?.[LABELS.cluster] ?? "";
+        const identity = `${cluster} ${apiGroup(apiVersion)} ${kind} ${metadata.namespace ?? ""}/${metadata.name ?? ""}`;
         const first = seen.get(identity);
         if (first !== undefined) {
             const label = objectLabel(manifest.object);

@@ -74,6 +74,11 @@ class TelemetryMetrics:
                            [*IDENTITY, "path", "code"], registry=self.registry)
         duration = Histogram("mlops_request_duration_seconds", "Time from a request's arrival at the proxy to its answer, by path.",
                              [*IDENTITY, "path"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        # The series Flagger's own request checks read for the Gateway API provider (its HttpObserver,
+        # fluxcd/flagger pkg/metrics/observers/http.go at v1.44.0: `http_request_duration_seconds`
+        # with a `status` label, selected by the kubernetes_namespace/kubernetes_pod_name target labels).
+        flagger = Histogram("http_request_duration_seconds", "Time from a request's arrival at the proxy to its answer, by HTTP status (Flagger's request checks).",
+                            [*IDENTITY, "status"], buckets=LATENCY_BUCKETS, registry=self.registry)
         overhead = Histogram("mlops_proxy_overhead_seconds", "Time the proxy added to an answered /invocations request (its whole time less the scoring server's).",
                              IDENTITY, buckets=OVERHEAD_BUCKETS, registry=self.registry)
         unread = Counter("mlops_unread_payloads", "Requests or responses of /invocations the telemetry could not read (forwarded unchanged), by what.",
@@ -85,6 +90,7 @@ class TelemetryMetrics:
                            IDENTITY, registry=self.registry)
         self._requests = requests
         self._duration = {path: duration.labels(*identity, path) for path in (*PATHS, "other")}
+        self._flagger = flagger
         self._identity = identity
         self.overhead = overhead.labels(*identity)
         self.unread = {what: unread.labels(*identity, what) for what in ("request", "response")}
@@ -101,3 +107,4 @@ class TelemetryMetrics:
         # The code label is bounded: HTTP statuses are three digits.
         self._requests.labels(*self._identity, label, str(code)).inc()
         self._duration[label].observe(seconds)
+        self._flagger.labels(*self._identity, str(code)).observe(seconds)

@@ -2,8 +2,10 @@
 
 Proxy (MLOPS_LISTEN_PORT, 8080; the pod's "http" port): every request is forwarded unchanged to the
 scoring server (MLOPS_UPSTREAM_URL, http://127.0.0.1:8081) and its answer returned unchanged
-(status, body, headers but the hop-by-hop ones), plus `X-Prediction-Id` on each `/invocations`
-answer. After the answer is sent, the request's input rows enter the drift window.
+(status, body, headers but the hop-by-hop ones), plus `X-Prediction-Id` on each live `/invocations`
+answer. After the answer is sent, the request's input rows enter the drift window. The platform's
+own test traffic (`X-MLOps-Traffic: synthetic`) is forwarded and counted like any request but
+enters no quality window.
 
 Admin (MLOPS_ADMIN_PORT, 8090; never exposed through the model's Ingress):
   GET  /metrics          Prometheus text format
@@ -38,6 +40,10 @@ from .upstream import Upstream, UpstreamError, forwardable
 log = logging.getLogger("mlops_telemetry")
 
 PREDICTION_ID_HEADER = "X-Prediction-Id"
+# Requests the platform sends itself (Flagger's acceptance and load tests) carry this header with the
+# value "synthetic": they count in the request metrics (success rate and latency are what they test)
+# but stay out of the quality windows, where one repeated test row would read as total drift.
+TRAFFIC_HEADER = "X-MLOps-Traffic"
 MAX_FEEDBACK_ITEMS = 10000
 # Idle keep-alive connections are closed after this long, so they cannot hold every slot.
 IDLE_SECONDS = 60
@@ -205,9 +211,11 @@ class ProxyHandler(_Handler):
             return
 
         invocation = path_only == "/invocations" and self.command == "POST"
-        prediction_id = uuid.uuid4().hex if invocation else None
+        # Only live traffic enters the quality windows (and gets a prediction id to label).
+        live = invocation and self.headers.get(TRAFFIC_HEADER, "").strip().lower() != "synthetic"
+        prediction_id = uuid.uuid4().hex if live else None
         succeeded = 200 <= answer.status < 300
-        if invocation and succeeded:
+        if live and succeeded:
             try:
                 predictions = response_predictions(answer.body, app.quality.reference)
                 # Recorded before the answer leaves, so feedback sent on receipt always finds it.
@@ -215,7 +223,7 @@ class ProxyHandler(_Handler):
             except Unreadable as error:
                 app.metrics.unread["response"].inc()
                 app.limited_log(logging.WARNING, "unread-response", f"POST /invocations: the scoring server's answer was forwarded but not read: {error}")
-        elif invocation:
+        elif invocation and not succeeded:
             detail = answer.body[:300].decode("utf-8", "replace").replace("\n", " ")
             app.limited_log(logging.WARNING, f"invocation-{answer.status}", f"POST /invocations answered {answer.status} by the scoring server (forwarded): {detail}")
 
@@ -233,6 +241,7 @@ class ProxyHandler(_Handler):
         app.metrics.observe_request(path_only, answer.status, total)
         if invocation and succeeded:
             app.metrics.overhead.observe(max(0.0, total - answer.seconds))
+        if live and succeeded:
             self._observe_inputs(body)
 
     def _observe_inputs(self, body: bytes) -> None:

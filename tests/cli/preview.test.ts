@@ -91,7 +91,21 @@ describe("npm run preview", () => {
                 /^ {6}canary: steps 10% → 50%, every 30s, success ≥ 99%, p99 ≤ 500 ms, rollback after 3 failed checks, load test 10 rps$/m,
             );
             assert.match(text.stdout, /^GPUs at maximum scale: 4 of 4 nvidia\.com\/gpu \(gpu-budget, mandatory\)$/m);
-            assert.match(text.stdout, /^ {2}ModelServing fraud-detector +10$/m);
+            assert.match(text.stdout, /^ {2}ModelServing fraud-detector +11$/m);
+        });
+
+        it("says per model which quality checks are live and where their data comes from", () => {
+            // Staging's shipped models check no quality in rollouts; drift is watched after it (the environment's defaults).
+            assert.match(text.stdout, /^ {6}quality \(probabilities, scraped by prometheus\.io annotations\):$/m);
+            assert.match(text.stdout, /^ {8}accuracy: not checked in rollouts; not watched after rollout; from labels fed back to \/mlops\/feedback$/m);
+            assert.match(
+                text.stdout,
+                /^ {8}drift: not checked in rollouts; after rollout alert > 0\.1, rollback > 0\.18; from live inputs against the training run's reference statistics/m,
+            );
+            assert.match(
+                text.stdout,
+                /^ {8}confidence: not checked in rollouts; not watched after rollout; from the mean top-class probability of live answers$/m,
+            );
         });
 
         it("says that the registry cross-check did not run, and how to run it", () => {
@@ -202,6 +216,7 @@ describe("npm run preview", () => {
                     "mlops:delivery:Flagger flagger",
                     "mlops:serving:ModelServing fraud-detector",
                     "mlops:serving:ModelServing product-image-tagger",
+                    "mlops:network:NetworkIsolation network",
                 ],
             );
         });
@@ -234,7 +249,7 @@ describe("npm run preview", () => {
         assert.match(run.stdout, /^### Policy results: 0 mandatory, 0 advisory\n\nNo policy violations\.$/m);
         assert.match(run.stdout, /^```mermaid\nflowchart LR\n {4}n0\["Stack<br\/>mlops-platform-staging<br\/>\d+ resources"\]$/m);
         assert.match(run.stdout, /^ {4}n0 --> n\d+$/m);
-        assert.match(run.stdout, /\["ModelServing<br\/>fraud-detector<br\/>10 resources"\]/);
+        assert.match(run.stdout, /\["ModelServing<br\/>fraud-detector<br\/>11 resources"\]/);
         assert.match(run.stdout, /^\| `fraud-detector` \| `fraud_detector` \| 8 \| 1–3 \| 500m CPU, 1Gi \| 0 \| steps 10% → 50%, every 30s/m);
         assert.match(run.stdout, /^> \*\*Registry cross-check did not run:\*\*/m);
     });

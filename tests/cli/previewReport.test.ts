@@ -9,6 +9,8 @@ import { checkStackName, policyConfigFor, REPOSITORY_ROOT, resolveOptions, resol
 import { Progress, progressWanted } from "../../cli/preview/progress";
 import { violationText } from "../../cli/preview/report";
 import { describeFailure, exitCodeOf } from "../../cli/preview/run";
+import { qualityText } from "../../cli/preview/text";
+import { qualitySignals } from "../../components/modelServing/telemetry";
 
 /** The preview's pure parts: option defaults, grouping, rendering helpers, the progress line. */
 
@@ -265,5 +267,23 @@ describe("progress line", () => {
         progress.count("policies", 1, 2);
         progress.done();
         assert.deepEqual(tty.written, []);
+    });
+});
+
+describe("live quality per model", () => {
+    it("names the rollout check and the alerting thresholds of each signal, and where its values come from", () => {
+        const signals = qualitySignals("probabilities", { minAccuracy: 0.9, maxDriftScore: 0.2 }, { drift: { alert: 0.1, rollback: 0.18 } });
+        assert.deepEqual(signals.map(qualityText), [
+            "accuracy: rollout ≥ 0.9; not watched after rollout; from labels fed back to /mlops/feedback; during a rollout, the version's evaluation sample replayed against the canary",
+            "drift: rollout ≤ 0.2; after rollout alert > 0.1, rollback > 0.18; from live inputs against the training run's reference statistics (mlops/reference.json)",
+            "confidence: not checked in rollouts; not watched after rollout; from the mean top-class probability of live answers",
+        ]);
+    });
+
+    it("says that a model answering labels publishes no confidence, whatever the thresholds", () => {
+        const confidence = qualitySignals("labels", { minConfidence: 0.7 }, { confidence: { alert: 0.6 } }).find((s) => s.signal === "confidence");
+        assert.ok(confidence !== undefined);
+        assert.equal(confidence.published, false);
+        assert.equal(qualityText(confidence), 'confidence: not published: the model answers labels (outputs "labels")');
     });
 });

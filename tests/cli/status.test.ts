@@ -33,6 +33,32 @@ const version = (tags: Record<string, string>): ModelVersion => ({
 });
 
 describe("gitops registry state (pure): status rows and sync plans", () => {
+    it("shows per declared cluster which version it serves, and nothing of clusters for a stack without them", () => {
+        const clustered = StackText.parse({
+            stack: "production",
+            file: "Pulumi.production.yaml",
+            text: STACK.replace(
+                "  mlops-platform:models:",
+                "  mlops-platform:clusters:\n    - {name: eu-cloud, destination: {server: https://kubernetes.default.svc}}\n    - name: onprem-paris\n      destination: {name: paris}\n  mlops-platform:models:",
+            ),
+        });
+        const answers = new Map([["churn", { kind: "found" as const, value: registered({ production: "3" }) }]]);
+        const [row] = statusRows([clustered], answers);
+        assert.deepEqual(row?.clusters, [
+            { name: "eu-cloud", version: "3" },
+            { name: "onprem-paris", version: "3" },
+        ]);
+        assert.deepEqual(
+            formatStatusTable(statusRows([clustered], answers), "http://mlflow")
+                .split("\n")
+                .slice(-3),
+            ["CLUSTER                  SERVES", "production/eu-cloud      churn 3", "production/onprem-paris  churn 3"],
+        );
+        const [plain] = statusRows([stack], answers);
+        assert.equal(plain !== undefined && "clusters" in plain, false);
+        assert.ok(!formatStatusTable(statusRows([stack], answers), "http://mlflow").includes("CLUSTER"));
+    });
+
     const row = (answer: Parameters<typeof statusRows>[1] extends ReadonlyMap<string, infer A> ? A : never) => {
         const [only] = statusRows([stack], new Map([["churn", answer]]));
         return { state: only?.state, aliasVersion: only?.aliasVersion, detail: only?.detail };

@@ -49,13 +49,12 @@ describe("ArgoCd", () => {
             assert.equal(release.inputs["version"], "9.5.17");
         });
 
-        it("keeps the chart's NetworkPolicies per component, but not its allow-all one for the server", async () => {
+        it("turns every chart NetworkPolicy off: the platform renders Argo CD's flows where a preview sees them (networkFlows.ts)", async () => {
             const { values } = await render();
             assert.deepEqual(values["global"].networkPolicy, { create: false });
-            for (const component of ["controller", "repoServer", "applicationSet", "notifications", "redis"]) {
-                assert.deepEqual(values[component].networkPolicy, { create: true }, component);
+            for (const component of ["controller", "server", "repoServer", "applicationSet", "notifications", "redis", "dex"]) {
+                assert.equal(values[component]?.networkPolicy, undefined, component);
             }
-            assert.equal(values["server"].networkPolicy, undefined);
         });
 
         it("admits the server's HTTP port from the ingress controller's namespace only", async () => {
@@ -225,8 +224,9 @@ describe("ArgoCd", () => {
                 { group: "networking.k8s.io", kind: "Ingress" },
                 { group: "", kind: "ConfigMap" },
                 { group: "monitoring.coreos.com", kind: "PrometheusRule" },
+                { group: "monitoring.coreos.com", kind: "PodMonitor" },
             ]);
-            assert.equal(MODEL_WORKLOAD_KINDS.length, 8);
+            assert.equal(MODEL_WORKLOAD_KINDS.length, 9);
             assert.equal(project["spec"].orphanedResources.warn, true);
         });
 

@@ -147,7 +147,20 @@ describe("CertManager defaults", () => {
         const { resources } = await run();
         const release = releaseOf(resources);
         assert.deepEqual([release.replicaCount, release.webhook.replicaCount, release.cainjector.replicaCount], [1, 1, 1]);
-        assert.deepEqual(release.helmOptions.values, { crds: { enabled: true, keep: true } });
+        assert.deepEqual(release.helmOptions.values, {
+            crds: { enabled: true, keep: true },
+            acmesolver: { image: { repository: "quay.io/jetstack/cert-manager-acmesolver", tag: "v1.19.6" } },
+        });
+    });
+
+    it("sets each image from the chart's repository and its version, or from images (a digest as the chart's digest value)", async () => {
+        const defaults = releaseOf((await run()).resources);
+        assert.deepEqual(defaults.image, { repository: "quay.io/jetstack/cert-manager-controller", tag: "v1.19.6" });
+        assert.deepEqual(defaults.webhook.image, { repository: "quay.io/jetstack/cert-manager-webhook", tag: "v1.19.6" });
+        const digest = `sha256:${"c".repeat(64)}`;
+        const pinned = releaseOf((await run({ images: { webhook: `registry.example.com/cm/webhook:v1.19.6@${digest}` } })).resources);
+        assert.deepEqual(pinned.webhook.image, { repository: "registry.example.com/cm/webhook", tag: "v1.19.6", digest });
+        assert.deepEqual(pinned.cainjector.image, { repository: "quay.io/jetstack/cert-manager-cainjector", tag: "v1.19.6" });
     });
 
     it("names the ClusterIssuer after the issuer kind", async () => {
@@ -194,7 +207,11 @@ describe("CertManager release", () => {
         const { resources } = await run({ ha: true });
         const release = releaseOf(resources);
         assert.deepEqual([release.replicaCount, release.webhook.replicaCount, release.cainjector.replicaCount], [2, 3, 2]);
-        assert.deepEqual(release.helmOptions.values, { crds: { enabled: true, keep: true }, podDisruptionBudget: { enabled: true, minAvailable: 1 } });
+        assert.deepEqual(release.helmOptions.values, {
+            crds: { enabled: true, keep: true },
+            acmesolver: { image: { repository: "quay.io/jetstack/cert-manager-acmesolver", tag: "v1.19.6" } },
+            podDisruptionBudget: { enabled: true, minAvailable: 1 },
+        });
     });
 
     it("creates the namespace before the release and the ClusterIssuer after it", async () => {

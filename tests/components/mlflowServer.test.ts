@@ -311,8 +311,19 @@ describe("MlflowServer defaults", () => {
         assert.equal(await promiseOf(other.outputs.internalUrl), "http://mlflow.tracking.svc.k8s.internal:5000");
     });
 
-    it("leaves authentication off: no passwords, no auth Secrets, no basic-auth app", async () => {
+    it("turns MLflow's basic-auth app on when basicAuth is not given", async () => {
         const { resources, outputs } = await run();
+        assert.equal(MLFLOW_SERVER_DEFAULTS.basicAuth, true);
+        assert.deepEqual(serverContainer(resources).command.slice(-2), ["--app-name", "basic-auth"]);
+        assert.ok("adminSecretName" in outputs, "adminSecretName must be set with basic auth");
+        assert.deepEqual(
+            jobContainers(resources).map((c) => c.name),
+            ["tracking-db-upgrade", "auth-db-upgrade"],
+        );
+    });
+
+    it("leaves authentication off only when switched off: no passwords, no auth Secrets, no basic-auth app", async () => {
+        const { resources, outputs } = await run({ basicAuth: { enabled: false } });
         assert.equal(ofType(resources, T.password).length, 0);
         assert.deepEqual(
             ofType(resources, T.secret).map((r) => (r.inputs as any).metadata.name),
@@ -535,7 +546,7 @@ describe("MlflowServer pod restarts on changed Secrets", () => {
     const annotationsOf = (resources: readonly RecordedResource[]) => deploymentOf(resources).spec.template.metadata.annotations as Record<string, string>;
 
     it("annotates the server pods with the sha256 of the backend-store Secret's data, and only that", async () => {
-        const { resources } = await run();
+        const { resources } = await run({ basicAuth: { enabled: false } });
         const secret = findObject(resources, T.secret, "mlflow-backend-store");
         const checksum = annotationsOf(resources)[BACKEND_STORE_CHECKSUM_ANNOTATION];
         assert.match(String(checksum), /^[0-9a-f]{64}$/);
@@ -579,7 +590,7 @@ describe("MlflowServer registry reader", () => {
     const readerPod = (resources: readonly RecordedResource[]) => (readerJob(resources).inputs as any).spec.template;
 
     it("creates no reader without basic auth, or without registryReader", async () => {
-        for (const args of [{ registryReader: { namespace: "models" } }, { basicAuth: { enabled: true } }]) {
+        for (const args of [{ basicAuth: { enabled: false }, registryReader: { namespace: "models" } }, { basicAuth: { enabled: true } }]) {
             const { resources, outputs } = await run(args);
             assert.ok(!("registryReaderSecretName" in outputs), "registryReaderSecretName must be undefined");
             assert.equal(ofType(resources, T.configMap).length, 0);

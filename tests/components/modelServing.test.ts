@@ -19,6 +19,7 @@ import { servedModel } from "../../infra/componentArgs";
 import { parse } from "yaml";
 import { ALERT_RULES_FILE, ALERT_RULES_LABEL, MONITORING_DEFAULTS } from "../../components/modelServing";
 import { alertingRules } from "../../components/modelServing/monitoring";
+import { TELEMETRY_PYTHONPATH, telemetryPackageFiles } from "../../components/modelServing/telemetry";
 import { constructionFailure, descendantsOf, promiseOf, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT, shippedConfig } from "../harness";
 
 const T = {
@@ -137,6 +138,12 @@ async function failure(args: ModelServingArgs): Promise<{ message: string; creat
     return { message, created: resources.filter((r) => r.type.startsWith("kubernetes:") || r.type === T.provider).length };
 }
 
+function configMapNamed(rendered: Rendered, name: string): Record<string, any> {
+    const maps = rendered.resources.filter((r) => r.type === T.configMap && (r.inputs["metadata"] as { name?: string } | undefined)?.name === name);
+    if (maps.length !== 1) throw new Error(`expected one ConfigMap "${name}", found ${maps.length}`);
+    return (maps[0] as RecordedResource).inputs;
+}
+
 const container = (rendered: Rendered, name: string) => child(rendered, name, T.deployment)["spec"]["template"]["spec"]["containers"][0];
 
 describe("ModelServing", () => {
@@ -145,13 +152,14 @@ describe("ModelServing", () => {
             const rendered = await renderOne(argsFor(CPU_MODEL));
             const c = container(rendered, "fraud-detector");
             assert.deepEqual(c.command, ["mlflow"]);
-            assert.deepEqual(c.args, ["models", "serve", "-m", "models:/fraud_detector/7", "--env-manager", "local", "--host", "0.0.0.0", "--port", "8080"]);
+            // On loopback: every request reaches it through the telemetry proxy, which owns the pod's ports.
+            assert.deepEqual(c.args, ["models", "serve", "-m", "models:/fraud_detector/7", "--env-manager", "local", "--host", "127.0.0.1", "--port", "8081"]);
             assert.deepEqual(c.env, [
                 { name: "MLFLOW_TRACKING_URI", value: "http://mlflow.mlflow.svc.cluster.local:5000" },
                 { name: "HOME", value: "/tmp" },
                 { name: "TMPDIR", value: "/tmp" },
             ]);
-            assert.deepEqual(c.ports, [{ name: "http", containerPort: 8080, protocol: "TCP" }]);
+            assert.equal("ports" in c, false);
         });
 
         it("runs restricted: non-root, read-only root filesystem, writes only to an emptyDir at /tmp", async () => {
@@ -164,20 +172,29 @@ describe("ModelServing", () => {
                 fsGroup: DEFAULT_UID,
                 seccompProfile: { type: "RuntimeDefault" },
             });
-            assert.deepEqual(pod.containers[0].securityContext, RESTRICTED_CONTAINER_CONTEXT);
+            assert.deepEqual(
+                pod.containers.map((c: any) => c.name),
+                ["model-server", "telemetry"],
+            );
+            for (const c of pod.containers) assert.deepEqual(c.securityContext, RESTRICTED_CONTAINER_CONTEXT, c.name);
             assert.deepEqual(pod.containers[0].volumeMounts, [{ name: "scratch", mountPath: "/tmp" }]);
-            assert.deepEqual(pod.volumes, [{ name: "scratch", emptyDir: {} }]);
+            assert.deepEqual(pod.volumes, [
+                { name: "scratch", emptyDir: {} },
+                { name: "telemetry", configMap: { name: "fraud-detector-telemetry", defaultMode: 0o444 } },
+            ]);
             assert.equal(pod.automountServiceAccountToken, false);
             assert.equal(pod.serviceAccountName, "fraud-detector");
         });
 
-        it("probes /ping, which answers only once the model is loaded, and gives the download 900 s by default", async () => {
+        it("probes /ping on loopback from inside the container, and gives the download 900 s by default", async () => {
             const c = container(await renderOne(argsFor(CPU_MODEL)), "fraud-detector");
-            const get = { httpGet: { path: "/ping", port: "http" } };
+            // The kubelet cannot reach 127.0.0.1 of the pod, and the image has Python but no curl.
+            const ping = { exec: { command: ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8081/ping', timeout=4)"] } };
             assert.equal(MODEL_SERVING_DEFAULTS.startupTimeoutSeconds, 900);
-            assert.deepEqual(c.startupProbe, { ...get, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 90 });
-            assert.deepEqual(c.readinessProbe, { ...get, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 });
-            assert.deepEqual(c.livenessProbe, { ...get, periodSeconds: 20, timeoutSeconds: 10, failureThreshold: 3 });
+            assert.deepEqual(c.startupProbe, { ...ping, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 90 });
+            assert.deepEqual(c.livenessProbe, { ...ping, periodSeconds: 20, timeoutSeconds: 10, failureThreshold: 3 });
+            // Readiness is the telemetry's, which is ready only when the scoring server answers it.
+            assert.equal("readinessProbe" in c, false);
         });
 
         it("stretches the startup probe and both progress deadlines with startupTimeoutSeconds", async () => {
@@ -296,6 +313,89 @@ describe("ModelServing", () => {
         });
     });
 
+    describe("the telemetry", () => {
+        const telemetry = (rendered: Rendered) =>
+            child(rendered, "fraud-detector", T.deployment)["spec"]["template"]["spec"]["containers"].find((c: any) => c.name === "telemetry");
+
+        it("fronts the scoring server on the pod's serving port, labelled by the pod itself through the downward API", async () => {
+            const c = telemetry(await renderOne(argsFor(CPU_MODEL, { trackingCredentials: { secretName: "mlflow-model-reader" } })));
+            assert.equal(c.image, MLFLOW_IMAGE);
+            assert.deepEqual(c.command, ["python", "-m", "mlops_telemetry"]);
+            const env = Object.fromEntries((c.env as Array<any>).map((e) => [e.name, e.value ?? e.valueFrom]));
+            assert.deepEqual(env["POD_NAME"], { fieldRef: { fieldPath: "metadata.name" } });
+            assert.deepEqual(env["POD_NAMESPACE"], { fieldRef: { fieldPath: "metadata.namespace" } });
+            // The labels the gauges carry are the pod's labels, so they cannot disagree with the selectors.
+            assert.deepEqual(env["MLOPS_MODEL"], { fieldRef: { fieldPath: `metadata.labels['${LABELS.model}']` } });
+            assert.deepEqual(env["MLOPS_MODEL_VERSION"], { fieldRef: { fieldPath: `metadata.labels['${LABELS.modelVersion}']` } });
+            assert.equal(env["MLOPS_UPSTREAM_URL"], "http://127.0.0.1:8081");
+            assert.equal(env["MLOPS_REGISTERED_MODEL"], "fraud_detector");
+            assert.equal(env["MLFLOW_TRACKING_URI"], "http://mlflow.mlflow.svc.cluster.local:5000");
+            assert.deepEqual(env["MLFLOW_TRACKING_PASSWORD"], { secretKeyRef: { name: "mlflow-model-reader", key: "password" } });
+            assert.equal(env["PYTHONPATH"], TELEMETRY_PYTHONPATH);
+            assert.deepEqual(c.ports, [
+                { name: "http", containerPort: 8080, protocol: "TCP" },
+                { name: "telemetry", containerPort: 8090, protocol: "TCP" },
+            ]);
+            assert.deepEqual(c.readinessProbe.httpGet, { path: "/mlops/ready", port: "telemetry" });
+            assert.deepEqual(c.livenessProbe.httpGet, { path: "/mlops/live", port: "telemetry" });
+            assert.deepEqual(c.resources, { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } });
+        });
+
+        it("runs its code from the model's ConfigMap, read-only, which Flagger copies for the primary", async () => {
+            const rendered = await renderOne(argsFor(CPU_MODEL));
+            const map = configMapNamed(rendered, "fraud-detector-telemetry");
+            assert.deepEqual(map["data"], telemetryPackageFiles());
+            assert.ok("__main__.py" in map["data"] && "server.py" in map["data"]);
+            assert.equal(map["metadata"]["namespace"], "models");
+            assert.deepEqual(telemetry(rendered).volumeMounts, [
+                { name: "telemetry", mountPath: `${TELEMETRY_PYTHONPATH}/mlops_telemetry`, readOnly: true },
+                { name: "scratch", mountPath: "/tmp" },
+            ]);
+        });
+
+        it("takes its own pinned image, and refuses an unpinned one", async () => {
+            const own = await renderOne(argsFor(CPU_MODEL, { telemetryImage: "ghcr.io/example-org/python-telemetry:3.11.9" }));
+            assert.equal(telemetry(own).image, "ghcr.io/example-org/python-telemetry:3.11.9");
+            const { message } = await failure(argsFor(CPU_MODEL, { telemetryImage: "python:latest" }));
+            assert.equal(message, 'ModelServing "serving": telemetryImage must be pinned to a tag other than "latest" or to a digest, got "python:latest"');
+        });
+
+        it("is scraped by the bundled Prometheus through pod annotations on its metrics port", async () => {
+            const template = child(await renderOne(argsFor(CPU_MODEL)), "fraud-detector", T.deployment)["spec"]["template"]["metadata"];
+            assert.deepEqual(template.annotations, { "prometheus.io/scrape": "true", "prometheus.io/port": "8090", "prometheus.io/path": "/metrics" });
+        });
+
+        it("is found by an Operator's Prometheus through a PodMonitor over both the primary's and the canary's pods", async () => {
+            const rendered = await renderOne(argsFor(CPU_MODEL, { prometheus: { operator: true, resourceLabels: { release: "kube-prometheus-stack" } } }));
+            const monitor = child(rendered, "fraud-detector", "kubernetes:monitoring.coreos.com/v1:PodMonitor");
+            assert.equal(monitor["metadata"]["name"], "fraud-detector");
+            assert.equal(monitor["metadata"]["labels"]["release"], "kube-prometheus-stack");
+            // The model label, not the name label: Flagger renames the primary's name label to <name>-primary.
+            assert.deepEqual(monitor["spec"]["selector"], { matchLabels: { [LABELS.model]: "fraud-detector" } });
+            assert.equal(monitor["spec"]["podMetricsEndpoints"][0].port, "telemetry");
+            const plain = await renderOne(argsFor(CPU_MODEL));
+            assert.equal(childrenOf(plain, "fraud-detector").filter((r) => r.type === "kubernetes:monitoring.coreos.com/v1:PodMonitor").length, 0);
+        });
+
+        it("refuses a confidence check for a model that answers labels, and an unknown output kind", async () => {
+            const labels = { ...CPU_MODEL, outputs: "labels" as const };
+            assert.equal(
+                (await failure(argsFor({ ...labels, canary: { quality: { minConfidence: 0.7 } } }))).message,
+                'ModelServing "serving": model.canary.quality.minConfidence cannot be checked: the model answers labels (outputs "labels"), so no prediction confidence is published, got 0.7',
+            );
+            assert.match(
+                (await failure(argsFor({ ...CPU_MODEL, outputs: "scores" as never }))).message,
+                /model\.outputs must be one of "probabilities" or "labels", got "scores"/,
+            );
+            // Accuracy and drift are still checked for it.
+            const a = child(await renderOne(argsFor({ ...labels, canary: { quality: { minAccuracy: 0.9 } } })), "fraud-detector", T.canary)["spec"]["analysis"];
+            assert.deepEqual(
+                a.metrics.map((m: any) => m.name),
+                ["request-success-rate", "request-duration", "model-accuracy"],
+            );
+        });
+    });
+
     describe("the HPA and the PDB", () => {
         it("scales between the declared bounds on 70 % CPU by default", async () => {
             const rendered = await renderOne(argsFor(CPU_MODEL));
@@ -338,7 +438,7 @@ describe("ModelServing", () => {
             });
             const spec = child(rendered, "fraud-detector", T.canary)["spec"];
             assert.deepEqual(spec.ingressRef, { apiVersion: "networking.k8s.io/v1", kind: "Ingress", name: "fraud-detector" });
-            assert.deepEqual(spec.service, { name: "fraud-detector", port: 80, targetPort: 8080 });
+            assert.deepEqual(spec.service, { name: "fraud-detector", port: 80, targetPort: 8080, portDiscovery: true });
             assert.equal(rendered.outputs["fraud-detector.host"], "fraud-detector.ml.example.com");
             assert.equal(rendered.outputs["fraud-detector.url"], "https://fraud-detector.ml.example.com");
             assert.equal(await promiseOf(rendered.outputs["fraud-detector.deploymentName"] as pulumi.Output<string>), "fraud-detector");
@@ -357,6 +457,7 @@ describe("ModelServing", () => {
                 name: "fraud-detector",
                 port: 80,
                 targetPort: 8080,
+                portDiscovery: true,
                 gateways: ["istio-ingress/public", "mesh"],
                 hosts: ["fraud-detector.ml.example.com"],
             });
@@ -376,6 +477,7 @@ describe("ModelServing", () => {
                 name: "fraud-detector",
                 port: 80,
                 targetPort: 8080,
+                portDiscovery: true,
                 gatewayRefs: [{ name: "public", namespace: "gateways" }],
                 hosts: ["fraud-detector.ml.example.com"],
             });
@@ -417,7 +519,9 @@ describe("ModelServing", () => {
             for (const type of [T.deployment, T.canary]) {
                 assert.deepEqual(JSON.parse(child(rendered, "fraud-detector", type)["metadata"]["annotations"][ANNOTATIONS.promotion]), expected, type);
             }
-            assert.equal("annotations" in child(rendered, "fraud-detector", T.deployment)["spec"]["template"]["metadata"], false);
+            // Not on the pod template: a promotion record alone must not restart pods.
+            const template = child(rendered, "fraud-detector", T.deployment)["spec"]["template"]["metadata"];
+            assert.equal(ANNOTATIONS.promotion in template.annotations, false);
         });
 
         it("records only the version and no approvers when no evidence is declared", async () => {
@@ -443,7 +547,10 @@ describe("ModelServing", () => {
             assert.equal(render?.inputs["renderYamlToDirectory"], "/repo/deploy/production/fraud-detector");
             assert.equal(rendered.outputs["fraud-detector.renderedDirectory"], "/repo/deploy/production/fraud-detector");
             const workloads = childrenOf(rendered, "fraud-detector").filter((r) => r.type !== T.application && r.type !== T.provider);
-            assert.deepEqual(workloads.map((r) => r.type).sort(), [T.deployment, T.canary, T.hpa, T.ingress, T.pdb, T.serviceAccount, T.configMap].sort());
+            assert.deepEqual(
+                workloads.map((r) => r.type).sort(),
+                [T.deployment, T.canary, T.hpa, T.ingress, T.pdb, T.serviceAccount, T.configMap, T.configMap].sort(),
+            );
             for (const r of workloads) assert.ok(r.provider?.startsWith(`${render?.urn}::`), `${r.type}: ${r.provider}`);
             const application = childrenOf(rendered, "fraud-detector").find((r) => r.type === T.application);
             assert.ok(application?.provider?.startsWith(`${providerUrn(rendered, "cluster")}::`));
@@ -483,7 +590,7 @@ describe("ModelServing", () => {
             assert.equal(rendered.outputs["fraud-detector.renderedDirectory"], "deploy/staging/fraud-detector");
         });
 
-        it("adds at most ten resources per model (ten with gitops, eight direct)", async () => {
+        it("adds at most eleven resources per model (eleven with gitops, nine direct, one more with the Prometheus Operator)", async () => {
             const byType = (r: Rendered) => {
                 const counts: Record<string, number> = {};
                 for (const c of childrenOf(r, "fraud-detector")) counts[c.type] = (counts[c.type] ?? 0) + 1;
@@ -498,21 +605,23 @@ describe("ModelServing", () => {
                 [T.pdb]: 1,
                 [T.ingress]: 1,
                 [T.canary]: 1,
-                [T.configMap]: 1,
+                [T.configMap]: 2,
                 [T.application]: 1,
             });
             // The component itself counts too.
-            assert.ok(childrenOf(gitops, "fraud-detector").length + 1 <= 10);
+            assert.equal(childrenOf(gitops, "fraud-detector").length + 1, 11);
             const direct = await renderOne(argsFor(CPU_MODEL));
-            assert.equal(childrenOf(direct, "fraud-detector").length + 1, 8);
+            assert.equal(childrenOf(direct, "fraud-detector").length + 1, 9);
+            // The rule file's ConfigMap becomes a PrometheusRule, and a PodMonitor is added.
+            const operator = await renderOne(argsFor(CPU_MODEL, { prometheus: { operator: true, resourceLabels: {} } }));
+            assert.equal(childrenOf(operator, "fraud-detector").length + 1, 10);
         });
     });
 
     describe("alerting rules of the serving version", () => {
         it("go into a ConfigMap rule file by default, labelled for any Prometheus that loads them", async () => {
             const rendered = await renderOne(argsFor(CPU_MODEL));
-            const map = child(rendered, "fraud-detector", "kubernetes:core/v1:ConfigMap");
-            assert.equal(map["metadata"].name, "fraud-detector-alert-rules");
+            const map = configMapNamed(rendered, "fraud-detector-alert-rules");
             assert.equal(map["metadata"].labels[ALERT_RULES_LABEL], "true");
             assert.equal(map["metadata"].labels["mlops.dev/model-version"], "7");
             const file = parse(map["data"][ALERT_RULES_FILE]);
@@ -527,7 +636,11 @@ describe("ModelServing", () => {
             const rule = child(rendered, "fraud-detector", "kubernetes:monitoring.coreos.com/v1:PrometheusRule");
             assert.equal(rule["metadata"].labels["release"], "kube-prometheus-stack");
             assert.deepEqual(rule["spec"], alertingRules({ namespace: "models", model: "fraud-detector", version: "7" }, "production", monitoring));
-            assert.equal(childrenOf(rendered, "fraud-detector").filter((r) => r.type === "kubernetes:core/v1:ConfigMap").length, 0);
+            const maps = childrenOf(rendered, "fraud-detector").filter((r) => r.type === T.configMap);
+            assert.deepEqual(
+                maps.map((m) => (m.inputs["metadata"] as { name: string }).name),
+                ["fraud-detector-telemetry"],
+            );
         });
     });
 
@@ -557,13 +670,16 @@ describe("ModelServing", () => {
                 a.webhooks.map((w: any) => [w.name, w.type, w.url, w.metadata.type]),
                 [
                     ["acceptance-test", "pre-rollout", "http://flagger-loadtester.flagger/", "bash"],
+                    // Production checks accuracy: the version's evaluation sample is replayed against the canary.
+                    ["evaluation-replay", "rollout", "http://flagger-loadtester.flagger/", "bash"],
                     ["load-test", "rollout", "http://flagger-loadtester.flagger/", "cmd"],
                 ],
             );
             assert.match(a.webhooks[0].metadata.cmd, /http:\/\/fraud-detector-canary\.models:80\/invocations$/);
+            assert.match(a.webhooks[1].metadata.cmd, / http:\/\/fraud-detector-canary\.models:8090\/mlops\/replay$/);
             assert.match(
-                a.webhooks[1].metadata.cmd,
-                /^hey -z 1m -q 10 -c 2 -m POST -T application\/json -d '.*' https:\/\/fraud-detector\.ml\.example\.com\/invocations$/,
+                a.webhooks[2].metadata.cmd,
+                /^hey -z 1m -q 10 -c 2 -H 'X-MLOps-Traffic: synthetic' -m POST -T application\/json -d '.*' https:\/\/fraud-detector\.ml\.example\.com\/invocations$/,
             );
             assert.deepEqual(a.alerts, [{ name: "model-rollout", severity: "info", providerRef: { name: "slack", namespace: "flagger" } }]);
         });
@@ -595,7 +711,7 @@ describe("ModelServing", () => {
             });
             const a = child(await renderOne(args), "fraud-detector", T.canary)["spec"]["analysis"];
             assert.deepEqual([a.mirror, a.mirrorWeight, a.stepWeights], [true, 30, [1, 5, 25, 50]]);
-            assert.equal(a.webhooks[1].metadata.cmd, "hey -z 1m -q 5 -c 2 http://fraud-detector-canary.models:80/health");
+            assert.equal(a.webhooks[1].metadata.cmd, "hey -z 1m -q 5 -c 2 -H 'X-MLOps-Traffic: synthetic' http://fraud-detector-canary.models:80/health");
             const plain = child(await renderOne(argsFor(CPU_MODEL)), "fraud-detector", T.canary)["spec"]["analysis"];
             assert.equal("mirror" in plain, false);
         });

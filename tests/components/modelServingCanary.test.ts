@@ -30,6 +30,7 @@ interface Received {
     readonly method: string;
     readonly url: string;
     readonly contentType: string | undefined;
+    readonly traffic: string | string[] | undefined;
     readonly body: string;
 }
 
@@ -40,7 +41,13 @@ async function recordingServer(status: number): Promise<{ url: string; received:
         let body = "";
         req.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
         req.on("end", () => {
-            received.push({ method: req.method ?? "", url: req.url ?? "", contentType: req.headers["content-type"], body });
+            received.push({
+                method: req.method ?? "",
+                url: req.url ?? "",
+                contentType: req.headers["content-type"],
+                traffic: req.headers["x-mlops-traffic"],
+                body,
+            });
             res.writeHead(status, { "content-type": "application/json" }).end('{"predictions": [1]}');
         });
     });
@@ -111,7 +118,10 @@ describe("ModelServing canary analysis", () => {
             try {
                 const result = await shell("bash", acceptanceCommand(resolveCanary({ acceptanceRequest: TRICKY_BODY }), server.url));
                 assert.equal(result.code, 0, result.stderr);
-                assert.deepEqual(server.received, [{ method: "POST", url: "/invocations", contentType: "application/json", body: TRICKY_BODY }]);
+                // Marked as the platform's own traffic: the telemetry keeps it out of the drift and confidence windows.
+                assert.deepEqual(server.received, [
+                    { method: "POST", url: "/invocations", contentType: "application/json", traffic: "synthetic", body: TRICKY_BODY },
+                ]);
             } finally {
                 await server.close();
             }
@@ -121,8 +131,8 @@ describe("ModelServing canary analysis", () => {
             try {
                 assert.equal((await shell("bash", acceptanceCommand(resolveCanary({}), server.url))).code, 0);
                 assert.deepEqual(
-                    server.received.map((r) => [r.method, r.url]),
-                    [["GET", "/health"]],
+                    server.received.map((r) => [r.method, r.url, r.traffic]),
+                    [["GET", "/health", "synthetic"]],
                 );
             } finally {
                 await server.close();
@@ -139,11 +149,54 @@ describe("ModelServing canary analysis", () => {
         });
     });
 
+    describe("the evaluation replay, run by a real bash", () => {
+        const webhooks = (quality: { minAccuracy?: number; maxDriftScore?: number }) =>
+            canaryAnalysis(resolveCanary({ quality }), TARGETS)["webhooks"] as Array<{ name: string; type: string; metadata: { type: string; cmd: string } }>;
+
+        it("runs before every metric check when accuracy is checked, and only then", () => {
+            assert.deepEqual(
+                webhooks({ minAccuracy: 0.9 }).map((w) => [w.name, w.type, w.metadata.type]),
+                [
+                    ["acceptance-test", "pre-rollout", "bash"],
+                    // `rollout` webhooks run in order before the metric checks; `bash` blocks until the replay ends.
+                    ["evaluation-replay", "rollout", "bash"],
+                    ["load-test", "rollout", "cmd"],
+                ],
+            );
+            assert.deepEqual(
+                webhooks({ maxDriftScore: 0.2 }).map((w) => w.name),
+                ["acceptance-test", "load-test"],
+            );
+        });
+        it("posts to the canary's /mlops/replay, and fails the webhook when the replay fails", async () => {
+            const replay = webhooks({ minAccuracy: 0.9 }).find((w) => w.name === "evaluation-replay");
+            assert.ok(replay !== undefined);
+            assert.match(replay.metadata.cmd, /^curl -fsS --max-time 110 -X POST http:\/\/m-canary\.models:8090\/mlops\/replay$/);
+            for (const [status, succeeds] of [
+                [200, true],
+                [404, false],
+                [502, false],
+            ] as const) {
+                const server = await recordingServer(status);
+                try {
+                    const result = await shell("bash", replay.metadata.cmd.replace("http://m-canary.models:8090", server.url));
+                    assert.equal(result.code === 0, succeeds, `replay answered ${status}: exit ${result.code}`);
+                    assert.deepEqual(
+                        server.received.map((r) => [r.method, r.url]),
+                        [["POST", "/mlops/replay"]],
+                    );
+                } finally {
+                    await server.close();
+                }
+            }
+        });
+    });
+
     describe("the load test command, split by a real sh", () => {
         // The load tester runs `cmd` tasks with `sh -c`; `hey` is replaced by a function that prints its argv.
         const argv = async (command: string) => (await shell("sh", `hey() { printf '%s\\n' "$@"; }; ${command}`)).stdout.trimEnd().split("\n");
 
-        it("sends the configured rate (rps split over two workers) of the request to the public host", async () => {
+        it("sends the configured rate (rps split over two workers) of the request to the public host, marked as synthetic traffic", async () => {
             const command = loadTestCommand(resolveCanary({ acceptanceRequest: TRICKY_BODY, loadTest: { rps: 5 } }), TARGETS) as string;
             assert.deepEqual(await argv(command), [
                 "-z",
@@ -152,6 +205,8 @@ describe("ModelServing canary analysis", () => {
                 "2.5",
                 "-c",
                 "2",
+                "-H",
+                "X-MLOps-Traffic: synthetic",
                 "-m",
                 "POST",
                 "-T",
@@ -166,7 +221,19 @@ describe("ModelServing canary analysis", () => {
                 resolveCanary({ abTesting: { header: "X-Cohort", value: "beta testers" }, loadTest: { rps: 1 } }),
                 TARGETS,
             ) as string;
-            assert.deepEqual(await argv(command), ["-z", "1m", "-q", "1", "-c", "1", "-H", "X-Cohort: beta testers", "https://m.ml.example.com/health"]);
+            assert.deepEqual(await argv(command), [
+                "-z",
+                "1m",
+                "-q",
+                "1",
+                "-c",
+                "1",
+                "-H",
+                "X-MLOps-Traffic: synthetic",
+                "-H",
+                "X-Cohort: beta testers",
+                "https://m.ml.example.com/health",
+            ]);
         });
         it("is absent when the load test is off", () => {
             assert.equal(loadTestCommand(resolveCanary({ loadTest: { enabled: false } }), TARGETS), undefined);
@@ -215,6 +282,7 @@ const TARGETS = {
     provider: "nginx" as const,
     loadTesterUrl: "http://flagger-loadtester.flagger/",
     canaryServiceUrl: "http://m-canary.models:80",
+    canaryTelemetryUrl: "http://m-canary.models:8090",
     publicUrl: "https://m.ml.example.com",
     metricTemplates: { accuracy: { name: "a", namespace: "f" }, driftScore: { name: "d", namespace: "f" }, confidence: { name: "c", namespace: "f" } },
     alertProvider: undefined,

@@ -48,6 +48,16 @@ const CASES: ReadonlyArray<readonly [string, Record<string, string>, string, str
         'mlops-platform:cluster.gateway: applies only to a Gateway provider ("istio", "gatewayapi:v1" or "gatewayapi:v1beta1"); with "nginx" the host is served by an Ingress, got {"name":"public","namespace":"istio-ingress"}',
     ],
     [
+        "ModelServing: a model that answers labels publishes no confidence for a canary to check",
+        withModel({ outputs: "labels", canary: { quality: { minConfidence: 0.7 } } }),
+        'mlops-platform:models.m.canary.quality.minConfidence: cannot be checked: the model answers labels (outputs "labels"), so no prediction confidence is published, got 0.7',
+    ],
+    [
+        "ModelServing: nor for an alerting rule to watch",
+        withModel({ outputs: "labels", monitoring: { confidence: { alert: 0.6 } } }),
+        'mlops-platform:models.m.monitoring.confidence: cannot be checked: the model answers labels (outputs "labels"), so no prediction confidence is published, got {"alert":0.6}',
+    ],
+    [
         "ModelServing: at least as many pods at most as at least",
         withModel({ replicas: { min: 3, max: 2 } }),
         "mlops-platform:models.m.replicas.max: must be at least the minimum (3), got 2",

@@ -188,7 +188,7 @@ describe("MlflowServer's command line against a real MLflow 3.17.2 on PostgreSQL
 
     before(async () => {
         scratch = mkdtempSync(path.join(os.tmpdir(), "mlflow-server-test-"));
-        rendered = await renderComponent({});
+        rendered = await renderComponent({ basicAuth: { enabled: false } });
         server = await startShippedServer(rendered, false, scratch);
     });
 

@@ -245,6 +245,27 @@ const MUTATIONS: Array<[string, string, Mutation]> = [
         },
     ],
     [
+        "a tracking server without authentication behind its Ingress",
+        "mlflow-authentication",
+        (rs) => {
+            const server = container(rs, "mlflow");
+            server.command = (server.command as string[]).filter((word) => word !== "--app-name" && word !== "basic-auth");
+        },
+    ],
+    [
+        "the models namespace without its default deny",
+        "network-isolation",
+        (rs) => {
+            const index = rs.findIndex(
+                (r) =>
+                    r.type === "kubernetes:networking.k8s.io/v1:NetworkPolicy" &&
+                    (r.wireInputs["metadata"] as any)?.namespace === "models" &&
+                    (r.wireInputs["metadata"] as any)?.name === "default-deny-ingress",
+            );
+            rs.splice(index, 1);
+        },
+    ],
+    [
         "an image on latest",
         "images-pinned",
         (rs) => {

@@ -7,7 +7,8 @@ import * as ts from "typescript";
 import { ANNOTATIONS, LABELS } from "../../components/labels";
 import { ALL_POLICIES } from "../../policies/catalog";
 import { MODEL_LABELS, PROMOTION_ANNOTATION } from "../../policies/models";
-import { parsePlatformConfig, readStackFile, stackFilePath } from "../../stacks";
+import { RATIO_METRICS as POLICY_RATIO_METRICS } from "../../policies/promotion";
+import { parsePlatformConfig, RATIO_METRICS as STACK_RATIO_METRICS, readStackFile, stackFilePath } from "../../stacks";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const ENVIRONMENTS = ["staging", "production"] as const;
@@ -19,12 +20,15 @@ const CONFIG_INTERFACES: Readonly<Record<string, { readonly file: string; readon
     "gpu-requests-equal-limits": { file: "policies/gpu.ts", configInterface: "GpuRequestsConfig" },
     "gpu-node-placement": { file: "policies/gpu.ts", configInterface: "GpuPlacementConfig" },
     "gpu-budget": { file: "policies/gpu.ts", configInterface: "GpuBudgetConfig" },
+    "gpu-budget-per-cluster": { file: "policies/clusterGpu.ts", configInterface: "ClusterGpuBudgetConfig" },
     "model-promotion-evidence": { file: "policies/promotion.ts", configInterface: "PromotionEvidenceConfig" },
     "registry-evidence-matches": { file: "policies/registryEvidence.ts", configInterface: "RegistryEvidenceConfig" },
     "model-canary-analysis": { file: "policies/promotion.ts", configInterface: "CanaryAnalysisConfig" },
     "rds-resilience": { file: "policies/security.ts", configInterface: "RdsResilienceConfig" },
     "pod-security-restricted": { file: "policies/security.ts", configInterface: "PodSecurityConfig" },
     "no-plaintext-secrets": { file: "policies/security.ts", configInterface: "PlaintextSecretsConfig" },
+    "mlflow-authentication": { file: "policies/access.ts", configInterface: "MlflowAuthenticationConfig" },
+    "images-pinned": { file: "policies/security.ts", configInterface: "ImagesPinnedConfig" },
 };
 
 interface DocumentedProperty {
@@ -123,6 +127,15 @@ describe("the policy pack", () => {
             }
         });
     }
+
+    it("refuses a ratio metric threshold outside 0..1 (accuracy: 2), and keeps the stack schema's list of ratio metrics", () => {
+        const ajv = new Ajv({ strict: true });
+        const schema = closedSchema(policyNamed("model-promotion-evidence"));
+        assert.ok(!ajv.validate(schema, { minMetrics: { accuracy: 2 } }));
+        assert.match(ajv.errorsText(), /minMetrics\/accuracy must be <= 1/);
+        assert.ok(ajv.validate(schema, { minMetrics: { accuracy: 0.9, rmse: 12 } }), ajv.errorsText());
+        assert.deepEqual(POLICY_RATIO_METRICS, STACK_RATIO_METRICS);
+    });
 
     it("restates the label and annotation contract of components/labels.ts exactly", () => {
         assert.deepEqual(MODEL_LABELS, { model: LABELS.model, modelVersion: LABELS.modelVersion, environment: LABELS.environment });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+    type ImagesPinnedConfig,
     imagesPinned,
     ingressTls,
     noPlaintextSecrets,
@@ -538,6 +539,44 @@ describe("images-pinned", () => {
     it("reports an image without a tag, a registry port not being a tag", async () => {
         assert.deepEqual(await check("registry.internal:5000/models/fraud"), [
             'container "model-server": image "registry.internal:5000/models/fraud" has no tag, which means latest; pin a version tag or a digest',
+        ]);
+    });
+
+    const DIGEST = `sha256:${"b".repeat(64)}`;
+    const withDigest = (image: unknown) =>
+        violationsOf(imagesPinned, model(changed(modelDeployment(), (d) => (server(d).image = image))), { requireDigest: true } satisfies ImagesPinnedConfig);
+
+    it("with requireDigest, passes a digest and reports a tag alone", async () => {
+        assert.deepEqual(await withDigest(`ghcr.io/mlflow/mlflow:v3.17.2-full@${DIGEST}`), []);
+        assert.deepEqual(await withDigest("ghcr.io/mlflow/mlflow:v3.17.2-full"), [
+            'container "model-server": image "ghcr.io/mlflow/mlflow:v3.17.2-full" is not pinned by digest (requireDigest): name it as <repository>:<tag>@sha256:<digest>',
+        ]);
+    });
+
+    const release = (values: object) => ({ type: "kubernetes:helm.sh/v3:Release", name: "argocd", props: { chart: "argo-cd", values } });
+
+    it("checks the image values the program sets on a chart: latest always, a tag alone with requireDigest", async () => {
+        const values = {
+            global: { image: { repository: "quay.io/argoproj/argocd", tag: "v3.4.4" } },
+            prometheus: { image: "docker.io/prom/prometheus:latest" },
+        };
+        assert.deepEqual(await violationsOf(imagesPinned, release(values)), [
+            'chart value prometheus.image: image "docker.io/prom/prometheus:latest" is tagged "latest"; pin a version tag or a digest',
+        ]);
+        assert.deepEqual(await violationsOf(imagesPinned, release(values), { requireDigest: true }), [
+            'chart value global.image: image "quay.io/argoproj/argocd:v3.4.4" is not pinned by digest (requireDigest): name it as <repository>:<tag>@sha256:<digest>',
+            'chart value prometheus.image: image "docker.io/prom/prometheus:latest" is tagged "latest"; pin a version tag or a digest',
+        ]);
+        const pinned = {
+            global: { image: { repository: "quay.io/argoproj/argocd", tag: `v3.4.4@${DIGEST}` } },
+            webhook: { image: { repository: "quay.io/jetstack/cert-manager-webhook", tag: "v1.19.6", digest: DIGEST } },
+        };
+        assert.deepEqual(await violationsOf(imagesPinned, release(pinned), { requireDigest: true }), []);
+    });
+
+    it("with requireDigest, reports a chart image left to the chart's own tag", async () => {
+        assert.deepEqual(await violationsOf(imagesPinned, release({ redis: { image: { repository: "redis" } } }), { requireDigest: true }), [
+            "chart value redis.image: no tag or digest, so the chart's own tag is used; requireDigest wants <repository>:<tag>@sha256:<digest>",
         ]);
     });
 

@@ -3,7 +3,7 @@ import { FLAGGER_DEFAULTS } from "../../components/flagger";
 import { DEFAULT_INGRESS_CLASS } from "../../components/ingress";
 import { gpuPlacement } from "../../infra/componentArgs";
 import { platformConfigProblems } from "../../infra/validation";
-import { ConfigError, ENVIRONMENT_DEFAULTS, parsePlatformConfig, type PlatformConfig } from "../../stacks";
+import { ConfigError, ENVIRONMENT_DEFAULTS, inClusterNamespace, parsePlatformConfig, type PlatformConfig } from "../../stacks";
 
 const CLUSTER = {
     oidcProviderArn: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",
@@ -109,14 +109,38 @@ describe("stack configuration: per-environment defaults", () => {
         assert.equal(config.argocd.host, "argocd.ml.example.com");
     });
 
-    it("the ingress class and mesh provider are left to the components (nginx), delivery defaults to direct, MLflow auth to off", () => {
+    it("the ingress class and mesh provider are left to the components (nginx), delivery defaults to direct", () => {
         const config = parse("staging");
         assert.equal(config.cluster.ingressClass, undefined);
         assert.equal(config.flagger.meshProvider, undefined);
         assert.equal(DEFAULT_INGRESS_CLASS, "nginx");
         assert.equal(FLAGGER_DEFAULTS.meshProvider, "nginx");
         assert.deepEqual(config.delivery, { mode: "direct" });
-        assert.equal(config.mlflow.basicAuth, false);
+    });
+
+    it("reads Prometheus's namespace from an in-cluster metrics server, or takes it as given", () => {
+        assert.equal(parse("staging").prometheus.namespace, undefined);
+        assert.equal(
+            parse("staging", { flagger: { metricsServer: "http://prometheus-operated.monitoring.svc.cluster.local:9090" } }).prometheus.namespace,
+            "monitoring",
+        );
+        assert.equal(
+            parse("staging", { flagger: { metricsServer: "http://prom.obs.svc:9090" }, prometheus: { namespace: "metrics" } }).prometheus.namespace,
+            "metrics",
+        );
+        assert.equal(inClusterNamespace("https://prometheus.example.com"), undefined);
+    });
+
+    it("asks for prometheus.namespace when the metrics server is not an in-cluster address", () => {
+        assert.deepEqual(problems(values("staging", { flagger: { metricsServer: "https://prometheus.example.com" } })), [
+            'mlops-platform:prometheus.namespace: expected the namespace of the Prometheus pods (required when flagger.metricsServer "https://prometheus.example.com" is not an in-cluster address http://<service>.<namespace>.svc…: NetworkPolicies admit scrapes from that namespace only), got nothing',
+        ]);
+    });
+
+    it("turns MLflow authentication on in both environments unless the stack switches it off", () => {
+        assert.equal(parse("staging").mlflow.basicAuth, true);
+        assert.equal(parse("production").mlflow.basicAuth, true);
+        assert.equal(parse("staging", { mlflow: { basicAuth: false } }).mlflow.basicAuth, false);
     });
 
     it("a user's value wins over the environment's default", () => {
@@ -199,18 +223,18 @@ describe("stack configuration: error messages", () => {
             "an unknown section",
             { ...values("staging"), "mlops-platform:databse": "{}" },
             [
-                "mlops-platform:databse: unknown key; expected one of: environment, cluster, artifacts, postgres, mlflow, certManager, argocd, flagger, gpu, delivery, credentials, models",
+                "mlops-platform:databse: unknown key; expected one of: environment, cluster, artifacts, postgres, mlflow, certManager, argocd, flagger, gpu, prometheus, delivery, clusters, clusterCredentials, images, credentials, models",
             ],
         ],
         [
             "a malformed memory quantity",
             values("staging", { models: { m: { ...MODEL, resources: { cpu: "1", memory: "2Gix" } } } }),
-            ['mlops-platform:models.m.resources.memory: expected a memory quantity such as "512Mi" or "2Gi", got "2Gix"'],
+            ['mlops-platform:models.m.resources.memory: expected a memory quantity such as "512Mi" or "2Gi", more than 0 and at most "32Ti", got "2Gix"'],
         ],
         [
             "a zero CPU quantity",
             values("staging", { models: { m: { ...MODEL, resources: { cpu: "0", memory: "1Gi" } } } }),
-            ['mlops-platform:models.m.resources.cpu: expected a CPU quantity such as "500m" or "2", got "0"'],
+            ['mlops-platform:models.m.resources.cpu: expected a CPU quantity such as "500m" or "2", more than 0 and at most "1024" (cores), got "0"'],
         ],
         [
             "an unpinned version",

@@ -209,3 +209,70 @@ describe("arbitrary junk as a stack's values", () => {
         );
     });
 });
+
+describe("bad input that used to get through (issue 11)", () => {
+    const staging = () => structuredClone(shippedConfig("staging"));
+    const problemsOf = (config: Record<string, Json>) => platformConfigProblems(encode(config), "staging").problems.map((p) => `${p.path}: ${p.message}`);
+    const models = (config: Record<string, Json>) => config["mlops-platform:models"] as Record<string, Record<string, Json>>;
+    const renamed = (config: Record<string, Json>, from: string, to: string) => {
+        const all = models(config);
+        all[to] = all[from] as Record<string, Json>;
+        delete all[from];
+        return config;
+    };
+
+    for (const [name, owner] of [
+        ["mlflow", "tracking server (host mlflow.<domain>)"],
+        ["argocd", "Argo CD (host argocd.<domain>)"],
+        ["flagger-loadtester", "Flagger load tester (Deployment and Service in the models namespace)"],
+    ]) {
+        it(`refuses a model named "${name}", a platform object's name`, () => {
+            assert.deepEqual(problemsOf(renamed(staging(), "fraud-detector", name as string)), [
+                `mlops-platform:models.${name}: is reserved: the platform's ${owner} already has this name; choose another model name`,
+            ]);
+        });
+    }
+
+    for (const [suffix, what] of [
+        ["-primary", "the Flagger primary Deployment and Service"],
+        ["-canary", "the Flagger canary Service"],
+        ["-telemetry", "the telemetry Service"],
+        ["-telemetry-primary", "the primary's telemetry Service"],
+        ["-alert-rules", "the alerting rules"],
+        ["-pod-monitor", "the PodMonitor"],
+    ]) {
+        it(`refuses a model named after another model's "${suffix}" object`, () => {
+            const name = `fraud-detector${suffix}`;
+            assert.deepEqual(problemsOf(renamed(staging(), "product-image-tagger", name)), [
+                `mlops-platform:models.${name}: collides with ${what} of model "fraud-detector" ("${name}"); choose another model name`,
+            ]);
+        });
+    }
+
+    it("refuses memory beyond any node, with the valid range", () => {
+        const config = staging();
+        (models(config)["fraud-detector"]?.["resources"] as Record<string, Json>)["memory"] = "999999999Ei";
+        assert.deepEqual(problemsOf(config), [
+            'mlops-platform:models.fraud-detector.resources.memory: expected a memory quantity such as "512Mi" or "2Gi", more than 0 and at most "32Ti", got "999999999Ei"',
+        ]);
+    });
+
+    it("refuses an accuracy of 2 in the evidence, and in the champion's, with the valid range", () => {
+        const config = staging();
+        const evidence = (models(config)["fraud-detector"]?.["promotion"] as any).evidence;
+        evidence.metrics.accuracy = 2;
+        evidence.champion = { version: "7", metrics: { f1: -0.1 } };
+        assert.deepEqual(problemsOf(config), [
+            "mlops-platform:models.fraud-detector.promotion.evidence.metrics.accuracy: expected a number from 0 to 1 (accuracy is a ratio), got 2",
+            "mlops-platform:models.fraud-detector.promotion.evidence.champion.metrics.f1: expected a number from 0 to 1 (f1 is a ratio), got -0.1",
+        ]);
+    });
+
+    it('reports a key written with no value as null, not as the string "null"', () => {
+        const values = { ...encode(staging()), "mlops-platform:postgres": "null" };
+        assert.deepEqual(
+            platformConfigProblems(values, "staging").problems.map((p) => `${p.path}: ${p.message}`),
+            ["mlops-platform:postgres: expected a mapping, got null"],
+        );
+    });
+});

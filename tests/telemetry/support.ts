@@ -52,7 +52,7 @@ export interface Process {
     stop(): Promise<void>;
 }
 
-function launch(command: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd?: string): { child: ChildProcess; process: Process } {
+export function launch(command: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd?: string): { child: ChildProcess; process: Process } {
     const child = spawn(command, args, { env, cwd, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     let tail = "";
     const collect = (chunk: Buffer) => {
@@ -103,7 +103,7 @@ process.on("exit", () => {
     }
 });
 
-async function waitFor(what: string, url: string, proc: Process, timeoutMs: number, ok: (status: number) => boolean = (s) => s === 200): Promise<void> {
+export async function waitFor(what: string, url: string, proc: Process, timeoutMs: number, ok: (status: number) => boolean = (s) => s === 200): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = "no answer yet";
     while (Date.now() < deadline) {

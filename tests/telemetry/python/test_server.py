@@ -71,9 +71,10 @@ class LabelsOnlyModelTest(unittest.TestCase):
             server.server_close()
         os.unlink(self.reference.name)
 
-    def call(self, port, method, path, body=None):
+    def call(self, port, method, path, body=None, headers=None):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        connection.request(method, path, body=json.dumps(body) if body is not None else None, headers={"Content-Type": "application/json"})
+        connection.request(method, path, body=json.dumps(body) if body is not None else None,
+                           headers={"Content-Type": "application/json", **(headers or {})})
         response = connection.getresponse()
         data = response.read()
         connection.close()
@@ -95,6 +96,26 @@ class LabelsOnlyModelTest(unittest.TestCase):
         self.assertIn(f"mlops_model_accuracy{{{identity}}} 0.5", text)
         self.assertIn(f"mlops_feature_drift_score{{{identity}}}", text)
         self.assertNotIn("mlops_prediction_confidence{", text)
+
+    def test_synthetic_traffic_is_answered_and_counted_but_enters_no_quality_window(self):
+        request = {"dataframe_split": {"columns": ["a"], "data": [[1.0]]}}
+        for _ in range(5):
+            response, data = self.call(self.proxy_port, "POST", "/invocations", request, {"X-MLOps-Traffic": "synthetic"})
+            self.assertEqual((response.status, json.loads(data)), (200, {"predictions": ["big"]}))
+            self.assertIsNone(response.getheader("X-Prediction-Id"), "test traffic cannot be labelled")
+        _, state = self.call(self.admin_port, "GET", "/mlops/state")
+        state = json.loads(state)
+        self.assertEqual((state["drift"]["rows"], state["confidence"]["rows"], state["pending"]["entries"]), (0, 0, 0))
+        response, _ = self.call(self.proxy_port, "POST", "/invocations", request)
+        self.assertRegex(response.getheader("X-Prediction-Id"), r"^[0-9a-f]{32}$")
+        _, state = self.call(self.admin_port, "GET", "/mlops/state")
+        self.assertEqual(json.loads(state)["drift"]["rows"], 1, "live traffic does")
+        _, metrics = self.call(self.admin_port, "GET", "/metrics")
+        text = metrics.decode()
+        identity = 'model="sizer",model_version="1",namespace="models",pod="sizer-6c9d8f7b5-k2j4h"'
+        self.assertIn('mlops_requests_total{code="200",model="sizer",model_version="1",namespace="models",path="/invocations",pod="sizer-6c9d8f7b5-k2j4h"} 6.0', text)
+        # Flagger's request checks for the Gateway API provider read this series (status label).
+        self.assertIn(f'http_request_duration_seconds_count{{{identity},status="200"}} 6.0', text)
 
     def test_invalid_feedback_is_a_400_naming_the_problem(self):
         response, data = self.call(self.admin_port, "POST", "/mlops/feedback", {"label": 1})
