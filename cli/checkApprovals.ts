@@ -1,8 +1,11 @@
+import * as path from "node:path";
 import { Command } from "commander";
 import { asRefusal, type CommandIo, processIo, readStack, resolveProjectDir, runAsScript, runCommand, withProjectDir } from "./gitops/command";
 import { loadCriteria } from "./gitops/criteria";
 import { describeGitHubError, GITHUB_HEADERS, githubFromEnv, octokitFor } from "./gitops/github";
+import { GitError, GitRepository } from "./gitops/git";
 import { Refusal } from "./gitops/refusal";
+import { type RollbackCommitVerdict, verifyRollbackCommit } from "./gitops/rollbackCommit";
 
 /**
  * `npm run check-approvals -- --stack production --commit <sha>`: the deploy workflow's gate before
@@ -11,7 +14,9 @@ import { Refusal } from "./gitops/refusal";
  * commit merged, and refuses (exit 1) when it changes `Pulumi.<stack>.yaml` without approving
  * reviews on its last commit from at least `minApprovals` of the `allowedApprovers` of the stack's
  * policy config (GitHub logins). A commit that no merged pull request produced is refused too.
- * Exit 0: approved (or the file unchanged); 1: not approved, or GitHub gave no answer; 2: bad input.
+ * A rollback commit needs no pull request: git proves it restores a declaration the file held before
+ * (cli/gitops/rollbackCommit.ts), and one that only claims to be a rollback is refused.
+ * Exit 0: approved, a rollback, or the file unchanged; 1: not approved, or GitHub gave no answer; 2: bad input.
  */
 
 /** A review as GitHub's REST API lists it (GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews). */
@@ -66,6 +71,18 @@ export async function checkApprovals(
     const { minApprovals, allowedApprovers } = criteria.config;
     if (criteria.enforcementLevel === "disabled" || minApprovals === 0) {
         io.out(`${criteria.file} asks no approvals for ${options.stack}: nothing to check`);
+        return 0;
+    }
+    // A rollback (the monitor's, wait-rollout's or a person's) returns to a declaration that went
+    // through these gates before: git proves it, and no review may stand between production and it.
+    const rollback = await rollbackCommitOf(options.projectDir, options.commit, path.join(options.projectDir, stack.source.file), options.stack);
+    if (rollback?.kind === "forged")
+        throw Refusal.of(subject, "criteria", `${rollback.problem}; ${options.stack} is deployed only from an approved merge or a true rollback`);
+    if (rollback?.kind === "rollback") {
+        io.out(
+            `commit ${options.commit.slice(0, 12)} rolls ${rollback.model} back from version ${rollback.fromVersion} to ${rollback.toVersion}, ` +
+                `restoring exactly the declaration of commit ${rollback.restoredFrom.slice(0, 12)} (which went through these gates): no new approval needed`,
+        );
         return 0;
     }
     const github = githubFromEnv(subject, io.env);
@@ -123,6 +140,19 @@ export async function checkApprovals(
         `${pull} changes ${file} and is approved on its last commit (${merged.head.sha.slice(0, 12)}) by ${verdict.approvedBy.join(", ")}: ${needed} needed${notCounted}`,
     );
     return 0;
+}
+
+/** What git says of the commit as a rollback; `undefined` when this checkout does not have it (then GitHub decides). */
+async function rollbackCommitOf(projectDir: string, commit: string, stackFile: string, stack: string): Promise<RollbackCommitVerdict | undefined> {
+    let repo: GitRepository;
+    try {
+        repo = await GitRepository.open(projectDir);
+        if (!(await repo.hasCommit(commit))) return undefined;
+    } catch (err) {
+        if (err instanceof GitError) return undefined;
+        throw err;
+    }
+    return verifyRollbackCommit(repo, commit, stackFile, stack);
 }
 
 export async function main(argv: readonly string[], io: CommandIo = processIo): Promise<number> {

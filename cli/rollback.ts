@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { Command } from "commander";
-import { applyChange, describePlan, requireBranch, requireCleanStackFile } from "./gitops/apply";
+import { type AppliedChange, applyChange, describePlan, RegistryNotUpdated, requireBranch, requireCleanStackFile } from "./gitops/apply";
 import {
     askRegistry,
     asRefusalAsync,
@@ -13,7 +13,8 @@ import {
     withProjectDir,
 } from "./gitops/command";
 import { GitRepository } from "./gitops/git";
-import { planRollback, type RollbackInputs, rollbackSubject } from "./gitops/plan";
+import { withDeclarationLock } from "./gitops/lock";
+import { planRollback, type RollbackInputs, rollbackSubject, short, type StackChangePlan } from "./gitops/plan";
 import { registryFromEnv } from "./gitops/registryActions";
 import { Refusal } from "./gitops/refusal";
 import { oneLine, rollbacksInHistory, rollbacksInRegistry, type RolledBackVersion } from "./gitops/rollbacks";
@@ -34,9 +35,57 @@ export interface RollbackOptions {
     readonly dryRun: boolean;
     /** Why, for the commit and the registry's rollback record. */
     readonly reason: string | undefined;
+    /** Lines the commit message carries as the incident record (the monitor's measured values and thresholds). */
+    readonly incident?: readonly string[];
+    /**
+     * Compare-and-swap: roll back only while the stack file still declares this version, as re-read
+     * under the declaration lock; otherwise refuse, changing nothing (someone else moved it first).
+     */
+    readonly expectedVersion?: string;
+}
+
+/** What a rollback did (or, in a dry run, would do). */
+export interface RollbackOutcome {
+    readonly plan: StackChangePlan;
+    /** The revision whose declaration was restored. */
+    readonly restoredFrom: string;
+    /** Set unless a dry run: the commit and the registry writes made after it. */
+    readonly applied?: AppliedChange;
+    /** The commit stands, but the registry writes after it failed (`applied` lists none). */
+    readonly registryNotUpdated?: RegistryNotUpdated;
 }
 
 export async function rollback(model: string, stack: string, options: RollbackOptions, io: CommandIo): Promise<number> {
+    const outcome = await performRollback(model, stack, options, io);
+    if (outcome.registryNotUpdated !== undefined) throw outcome.registryNotUpdated;
+    const { plan, applied } = outcome;
+    if (applied === undefined) {
+        io.out(`dry run: would ${plan.subject}\n${describePlan(plan)}`);
+        return 0;
+    }
+    io.out(
+        `rolled back ${model} ${plan.fromVersion ?? "(none)"} → ${plan.toVersion} in ${stack} (as of ${short(outcome.restoredFrom)}): ` +
+            `commit ${short(applied.commit)}; registry: ${applied.registryActions.join("; ")}`,
+    );
+    return 0;
+}
+
+/**
+ * The one way a declaration is rolled back (by a person, the monitor, or wait-rollout after a failed
+ * canary): under the declaration lock, the stack file is read, checked against `expectedVersion`,
+ * and its previous declaration restored as one commit; then the registry follows. Throws a `Refusal`
+ * (nothing changed) or `RegistryNotUpdated` (the commit stands).
+ */
+export async function performRollback(model: string, stack: string, options: RollbackOptions, io: CommandIo): Promise<RollbackOutcome> {
+    const subject = rollbackSubject(model, stack);
+    const { projectDir } = options;
+    const repo = await asRefusalAsync(subject, () => GitRepository.open(projectDir, { onLockWait: io.err }));
+    // A dry run changes nothing, so it needs no lock.
+    if (options.dryRun) return rollbackUnlocked(model, stack, options, repo, io);
+    return withDeclarationLock(repo, subject, () => rollbackUnlocked(model, stack, options, repo, io), { onWait: io.err });
+}
+
+async function rollbackUnlocked(model: string, stack: string, options: RollbackOptions, repo: GitRepository, io: CommandIo): Promise<RollbackOutcome> {
     const subject = rollbackSubject(model, stack);
     const { projectDir } = options;
     const current = readStack(projectDir, stack, subject);
@@ -44,7 +93,14 @@ export async function rollback(model: string, stack: string, options: RollbackOp
     const declared = current.model(model);
     if (declared === undefined)
         throw Refusal.of(subject, "input", `${current.source.file} declares no model "${model}" (declared: ${current.modelNames.join(", ") || "none"})`);
-    const repo = await asRefusalAsync(subject, () => GitRepository.open(projectDir, { onLockWait: io.err }));
+    if (options.expectedVersion !== undefined && declared.version !== options.expectedVersion) {
+        throw Refusal.of(
+            subject,
+            "failure",
+            `${current.source.file} now declares version ${declared.version ?? "(none)"} of "${model}", not ${options.expectedVersion} as when the decision was made ` +
+                "(another command changed it first); nothing was changed",
+        );
+    }
     await asRefusalAsync(subject, () => requireBranch(repo, subject));
     await requireCleanStackFile(repo, subject, file, current.source.file);
 
@@ -82,22 +138,19 @@ export async function rollback(model: string, stack: string, options: RollbackOp
         previous,
         registry: { url: registry.registryUrl, modelVersion },
         reason: options.reason,
+        ...(options.incident !== undefined && { incident: options.incident }),
         rolledBackAt: io
             .now()
             .toISOString()
             .replace(/\.\d{3}Z$/, "Z"),
     });
-
-    if (options.dryRun) {
-        io.out(`dry run: would ${subject}\n${describePlan(plan)}`);
-        return 0;
+    if (options.dryRun) return { plan, restoredFrom: previous.commit };
+    try {
+        return { plan, restoredFrom: previous.commit, applied: await applyChange(plan, { projectDir, repo, registry }) };
+    } catch (err) {
+        if (!(err instanceof RegistryNotUpdated)) throw err;
+        return { plan, restoredFrom: previous.commit, applied: { commit: err.commit, registryActions: [] }, registryNotUpdated: err };
     }
-    const applied = await applyChange(plan, { projectDir, repo, registry });
-    io.out(
-        `rolled back ${model} ${plan.fromVersion ?? "(none)"} → ${plan.toVersion} in ${stack} (as of ${previous.commit.slice(0, 12)}): ` +
-            `commit ${applied.commit.slice(0, 12)}; registry: ${applied.registryActions.join("; ")}`,
-    );
-    return 0;
 }
 
 /**

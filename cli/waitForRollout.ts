@@ -4,7 +4,10 @@ import { loadPlatformConfig } from "../infra/validation";
 import { ConfigError, readStackFile, StackFileError, stackFilePath } from "../stacks";
 import { checkStackName } from "./preview/options";
 import { KubectlError, kubectlReader, type ObjectReader } from "./rollout/kubectl";
-import { type DeclaredModel, describe, parseDuration, waitForRollouts } from "./rollout/waiter";
+import { type DeclaredModel, describe, type ModelOutcome, parseDuration, waitForRollouts } from "./rollout/waiter";
+import type { CommandIo } from "./gitops/command";
+import { Refusal } from "./gitops/refusal";
+import { performRollback } from "./rollback";
 
 /**
  * `npm run wait-rollout -- --stack <stack>`: after `pulumi up`, waits until every model the stack
@@ -27,6 +30,8 @@ interface Flags {
     readonly namespace: string;
     readonly since?: Date;
     readonly context?: string;
+    readonly projectDir: string;
+    readonly rollbackFailed: boolean;
 }
 
 export function waitRolloutCommand(): Command {
@@ -66,13 +71,21 @@ export function waitRolloutCommand(): Command {
             ).argParser(asArgument(parseInstant)),
         )
         .addOption(new Option("--context <name>", "kubeconfig context (default: the stack's cluster.kubeContext, else the current context)"))
+        .addOption(new Option("--project-dir <dir>", "directory of the Pulumi.<stack>.yaml files").default(REPOSITORY_ROOT, "this checkout"))
+        .addOption(
+            new Option(
+                "--rollback-failed",
+                "when Flagger failed a model's canary, roll its declaration back in git as `npm run rollback` does (one commit; MLFLOW_TRACKING_URI for the alias), " +
+                    'reason "canary failed: <Flagger\'s message>"; the exit code stays 1',
+            ).default(false),
+        )
         .addHelpText(
             "after",
             [
                 "",
                 "Exit codes:",
                 "  0  every declared model serves its declared version",
-                "  1  a rollout failed (Flagger rolled it back), or the timeout passed first",
+                "  1  a rollout failed (Flagger rolled it back; with --rollback-failed git now declares the previous version), or the timeout passed first",
                 "  2  bad input: usage, a missing or invalid stack file, kubectl missing, the cluster unreachable or refusing",
                 "",
                 "Example (after pulumi up, before the registry alias update):",
@@ -84,6 +97,8 @@ export function waitRolloutCommand(): Command {
 export interface WaitIo {
     readonly stdout: { write(text: string): unknown };
     readonly stderr: { write(text: string): unknown };
+    /** @default process.env */
+    readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Runs the CLI; resolves to the exit code. `reader` replaces kubectl (tests). */
@@ -107,7 +122,7 @@ export async function main(argv: readonly string[], io: WaitIo, reader?: ObjectR
     let models: DeclaredModel[];
     let context = flags.context;
     try {
-        const config = loadPlatformConfig(readStackFile(stackFilePath(REPOSITORY_ROOT, flags.stack)).values, flags.stack);
+        const config = loadPlatformConfig(readStackFile(stackFilePath(path.resolve(flags.projectDir), flags.stack)).values, flags.stack);
         models = config.models.map((m) => ({ name: m.name, version: m.version }));
         context ??= config.cluster.kubeContext;
     } catch (err) {
@@ -142,6 +157,7 @@ export async function main(argv: readonly string[], io: WaitIo, reader?: ObjectR
                 return EXIT.serving;
             case "failed":
                 for (const f of outcome.failed) io.stderr.write(`error: rollout of ${f.model} version ${f.version} failed: ${describe(f.decision)}\n`);
+                if (flags.rollbackFailed) await rollBackFailedCanaries(outcome.failed, flags, io);
                 return EXIT.failed;
             case "timeout":
                 for (const p of outcome.pending) {
@@ -153,6 +169,49 @@ export async function main(argv: readonly string[], io: WaitIo, reader?: ObjectR
         if (!(err instanceof KubectlError)) throw err;
         io.stderr.write(`error: ${err.message}\n`);
         return EXIT.badInput;
+    }
+}
+
+/**
+ * Flagger's verdict back to git: each model whose canary Flagger failed is rolled back through the
+ * one rollback path (lock, compare-and-swap on the failed version, one commit, then the alias), so
+ * that git, the registry and the primary agree again. A refused rollback is reported; the wait's
+ * exit code stays "failed" either way.
+ */
+async function rollBackFailedCanaries(failed: readonly ModelOutcome[], flags: Flags, io: WaitIo): Promise<void> {
+    const commandIo: CommandIo = {
+        out: (text) => io.stdout.write(text.endsWith("\n") ? text : `${text}\n`),
+        err: (text) => io.stderr.write(text.endsWith("\n") ? text : `${text}\n`),
+        env: io.env ?? process.env,
+        cwd: process.cwd(),
+        now: () => new Date(),
+    };
+    for (const f of failed) {
+        if (f.decision.state !== "failed" || f.decision.canaryFailed === undefined) continue;
+        const reason = `canary failed: ${f.decision.canaryFailed}`;
+        try {
+            const outcome = await performRollback(
+                f.model,
+                flags.stack,
+                {
+                    projectDir: path.resolve(flags.projectDir),
+                    dryRun: false,
+                    reason,
+                    incident: [`Flagger:     Canary ${f.model} Failed: ${f.decision.reason}`],
+                    expectedVersion: f.version,
+                },
+                commandIo,
+            );
+            const applied = outcome.applied;
+            if (applied === undefined) continue;
+            io.stdout.write(
+                `rolled back ${f.model} ${f.version} → ${outcome.plan.toVersion} in ${flags.stack} (${reason}): commit ${applied.commit.slice(0, 12)}` +
+                    `${outcome.registryNotUpdated === undefined ? `; registry: ${applied.registryActions.join("; ")}` : `; ${outcome.registryNotUpdated.message}`}\n`,
+            );
+        } catch (err) {
+            if (!(err instanceof Refusal)) throw err;
+            io.stderr.write(`error: ${err.message}\n`);
+        }
     }
 }
 

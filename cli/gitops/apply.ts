@@ -18,6 +18,14 @@ import { messageOf, Refusal } from "./refusal";
 /** The commit exists but the registry does not yet say so. */
 export class RegistryNotUpdated extends Error {
     readonly exitCode = 1;
+
+    constructor(
+        message: string,
+        /** The commit that stands. */
+        readonly commit: string,
+    ) {
+        super(message);
+    }
 }
 
 export interface AppliedChange {
@@ -73,6 +81,7 @@ export async function applyChange(
         throw new RegistryNotUpdated(
             `${plan.subject}: committed ${commit.slice(0, 12)}, but the registry was not updated (${messageOf(err)}); ` +
                 `rerun: npm run sync-registry -- --stack ${plan.stack}`,
+            commit,
         );
     }
     return { commit, registryActions: actions.map(describeAction) };

@@ -80,6 +80,11 @@ export class GitRepository {
         return output.split("\n").filter((line) => line !== "");
     }
 
+    /** The directory git keeps its own files in (shared by every worktree), for locks of our own beside git's. */
+    async commonDir(): Promise<string> {
+        return path.resolve(this.root, (await this.git(["rev-parse", "--git-common-dir"])).trim());
+    }
+
     async head(): Promise<string> {
         return (await this.git(["rev-parse", "HEAD"])).trim();
     }
@@ -148,9 +153,36 @@ export class GitRepository {
         await this.git(["branch", "-D", "--quiet", branch]);
     }
 
-    /** Commits that changed the file, newest first (only those reachable from HEAD). */
-    async history(file: string): Promise<GitCommit[]> {
-        const output = await this.git(["log", "--format=%H%x09%s", "--", this.relative(file)]);
+    /** Whether the repository has the commit (a shallow or different clone may not). */
+    async hasCommit(commit: string): Promise<boolean> {
+        try {
+            await this.git(["cat-file", "-e", `${commit}^{commit}`]);
+            return true;
+        } catch (err) {
+            if (err instanceof GitError && err.exitCode !== undefined) return false;
+            throw err;
+        }
+    }
+
+    /** The commit's parents. */
+    async parents(commit: string): Promise<string[]> {
+        return (await this.git(["rev-list", "--parents", "-n", "1", commit])).trim().split(/\s+/).slice(1);
+    }
+
+    /** The paths a single-parent commit changed, as git names them. */
+    async changedFiles(commit: string): Promise<string[]> {
+        const output = await this.git(["diff-tree", "--no-commit-id", "--name-only", "-r", commit]);
+        return output.split("\n").filter((line) => line !== "");
+    }
+
+    /** The trailers of one commit's message, in order. */
+    async commitTrailers(commit: string): Promise<Array<readonly [string, string]>> {
+        return parseTrailers(await this.git(["log", "-1", "--format=%(trailers:only,unfold)", commit]));
+    }
+
+    /** Commits that changed the file, newest first (only those reachable from `from`, HEAD by default). */
+    async history(file: string, from = "HEAD"): Promise<GitCommit[]> {
+        const output = await this.git(["log", "--format=%H%x09%s", from, "--", this.relative(file)]);
         return output
             .split("\n")
             .filter((line) => line !== "")
@@ -171,12 +203,7 @@ export class GitRepository {
             .filter((record) => record.trim() !== "")
             .map((record) => {
                 const [sha = "", committedAt = "", lines = ""] = record.split("\x1f");
-                const trailers = lines
-                    .split("\n")
-                    .map((line) => /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line))
-                    .filter((match): match is RegExpExecArray => match !== null)
-                    .map((match): readonly [string, string] => [match[1] as string, (match[2] as string).trim()]);
-                return { sha, committedAt, trailers };
+                return { sha, committedAt, trailers: parseTrailers(lines) };
             });
     }
 
@@ -212,6 +239,15 @@ export class GitRepository {
             }
         }
     }
+}
+
+/** `Key: value` lines, as `%(trailers:only,unfold)` prints them. */
+function parseTrailers(lines: string): Array<readonly [string, string]> {
+    return lines
+        .split("\n")
+        .map((line) => /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line))
+        .filter((match): match is RegExpExecArray => match !== null)
+        .map((match): readonly [string, string] => [match[1] as string, (match[2] as string).trim()]);
 }
 
 function runGit(cwd: string, args: readonly string[], input?: string): Promise<string> {

@@ -436,6 +436,8 @@ export interface RollbackInputs {
     readonly registry: { readonly url: string; readonly modelVersion: ModelVersion | undefined };
     /** Why, as given with `--reason`. */
     readonly reason?: string | undefined;
+    /** The incident record, as lines of the commit message: what was measured against which thresholds (the monitor's). */
+    readonly incident?: readonly string[];
     /** ISO-8601, recorded in the registry's rollback tag. */
     readonly rolledBackAt: string;
 }
@@ -490,6 +492,7 @@ export function planRollback(inputs: RollbackInputs): StackChangePlan {
         `Metrics:     ${formatMetrics(evidence.metrics)}`,
         `Approved by: ${evidence.approvedBy.join(", ") || "nobody"} (of the restored promotion)`,
         ...(inputs.reason !== undefined ? [`Reason:      ${inputs.reason}`] : []),
+        ...(inputs.incident !== undefined && inputs.incident.length > 0 ? ["", ...inputs.incident] : []),
         // Trailers: git itself then knows which version was rolled back (see rollbacks.ts).
         "",
         ...(declared.version !== undefined ? [rolledBackTrailer(model, declared.version)] : []),

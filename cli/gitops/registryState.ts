@@ -40,8 +40,45 @@ export interface StatusRow {
     readonly state: DriftState;
     /** One line for a person. */
     readonly detail: string;
+    /** With `--cluster`: the version the `<model>-primary` Deployment serves (`null`: none, or unlabelled, or the cluster gave no answer). */
+    readonly servedVersion?: string | null;
     /** Per declared cluster (`mlops-platform:clusters`), the version git has it serve; absent for a stack that declares none. */
     readonly clusters?: ReadonlyArray<{ readonly name: string; readonly version: string | null }>;
+}
+
+/** What the cluster serves for a model: the primary's version label and the Canary's phase. */
+export interface Served {
+    readonly version: string | null;
+    readonly canaryPhase: string | null;
+}
+
+/**
+ * The rows with the cluster's side added (`served` keyed by model, one stack's cluster): a primary
+ * serving another version than git declares is drift, whatever the registry says — after a failed
+ * canary that git has not followed, this is how it shows.
+ */
+export function withServed(rows: readonly StatusRow[], served: ReadonlyMap<string, Answer<Served>>): StatusRow[] {
+    return rows.map((row) => {
+        const answer = served.get(row.model) ?? { kind: "error", message: "not asked" };
+        const add = (state: DriftState, detail: string, servedVersion: string | null): StatusRow => ({
+            ...row,
+            servedVersion,
+            state: row.state === "in-sync" ? state : row.state,
+            detail: row.state === "in-sync" ? detail : `${row.detail}; ${detail}`,
+        });
+        if (answer.kind === "error") return add("unreachable", `the cluster cannot be read: ${answer.message}`, null);
+        if (answer.kind === "missing") return add("drift", `the cluster has no ${row.model}-primary Deployment`, null);
+        const { version, canaryPhase } = answer.value;
+        const phase = canaryPhase === null ? "" : ` (Canary ${canaryPhase})`;
+        if (version !== row.declaredVersion) {
+            return add(
+                "drift",
+                `the cluster's primary serves ${version ?? "an unlabelled version"}${phase}, but git declares ${row.declaredVersion ?? "(none)"}`,
+                version,
+            );
+        }
+        return row.state === "in-sync" ? { ...row, servedVersion: version } : add("in-sync", `the cluster's primary serves it${phase}`, version);
+    });
 }
 
 /** A row per model of every stack; `answers` is keyed by registered model. */
@@ -92,13 +129,15 @@ export function statusRows(stacks: readonly StackText[], answers: ReadonlyMap<st
 }
 
 export function formatStatusTable(rows: readonly StatusRow[], registryUrl: string | undefined): string {
-    const header = ["MODEL", "STACK", "DECLARED", "ALIAS", "REGISTRY", "STATE"];
+    const cluster = rows.some((r) => r.servedVersion !== undefined);
+    const header = ["MODEL", "STACK", "DECLARED", "ALIAS", "REGISTRY", ...(cluster ? ["SERVED"] : []), "STATE"];
     const cells = rows.map((r) => [
         r.model,
         r.stack,
         `${r.declaredVersion ?? "-"}${r.challenger !== undefined ? ` (challenger ${r.challenger})` : ""}`,
         r.alias === null ? "-" : `@${r.alias}`,
         r.aliasVersion ?? "-",
+        ...(cluster ? [r.servedVersion ?? "-"] : []),
         r.state === "in-sync" ? "in sync" : `${r.state}: ${r.detail}`,
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));

@@ -22,7 +22,12 @@ import { LABELS } from "../../components/labels";
 export type RolloutDecision =
     | { readonly state: "waiting"; readonly reason: string }
     | { readonly state: "serving"; readonly detail: string }
-    | { readonly state: "failed"; readonly reason: string };
+    | {
+          readonly state: "failed";
+          readonly reason: string;
+          /** Set when Flagger failed the declared version's analysis: its last condition message (the verdict git must follow). */
+          readonly canaryFailed?: string;
+      };
 
 export interface DecisionOptions {
     /**
@@ -63,9 +68,13 @@ export function decideRollout(declaredVersion: string, canary: unknown, primary:
             failedAt !== undefined ? `at ${failedAt}` : undefined,
         ].filter((fact): fact is string => fact !== undefined);
         const serves = primaryVersion !== undefined ? `; the primary still serves version ${primaryVersion}` : "";
-        return failed(
-            `Flagger rolled back version ${declaredVersion}: ${promoted?.message ?? "Canary analysis failed"}${facts.length > 0 ? ` (${facts.join(", ")})` : ""}${serves}`,
-        );
+        // Flagger leaves the message empty on some paths; its phase still says the analysis failed.
+        const message = promoted?.message !== undefined && promoted.message.trim() !== "" ? promoted.message.trim() : "Canary analysis failed";
+        return {
+            state: "failed",
+            reason: `Flagger rolled back version ${declaredVersion}: ${message}${facts.length > 0 ? ` (${facts.join(", ")})` : ""}${serves}`,
+            canaryFailed: message,
+        };
     }
     if (phase === "Terminating" || phase === "Terminated") {
         return failed(`the Canary is being deleted (phase ${phase}); nothing will promote version ${declaredVersion}`);

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { countApprovals, type Review } from "../../cli/checkApprovals";
 import { type GitHubStub, startGitHubStub } from "../support/githubStub";
+import { createStackRepo, type StackRepo } from "../support/gitRepo";
 import { REPO_ROOT } from "../support/mlflow";
 
 /**
@@ -28,13 +29,13 @@ interface Run {
     readonly stderr: string;
 }
 
-function checkApprovals(args: readonly string[], env: NodeJS.ProcessEnv): Promise<Run> {
+function checkApprovals(args: readonly string[], env: NodeJS.ProcessEnv, projectDir = REPO_ROOT): Promise<Run> {
     const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
     for (const name of ["GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_API_URL"]) if (env[name] === undefined) delete childEnv[name];
     return new Promise((resolve) => {
         execFile(
             process.execPath,
-            ["-r", "ts-node/register/transpile-only", "cli/checkApprovals.ts", "--project-dir", REPO_ROOT, ...args],
+            ["-r", "ts-node/register/transpile-only", "cli/checkApprovals.ts", "--project-dir", projectDir, ...args],
             { cwd: REPO_ROOT, env: childEnv, encoding: "utf8", timeout: 60_000 },
             (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === "number" ? error.code : null) : 0, stdout, stderr }),
         );
@@ -176,5 +177,72 @@ describe("check-approvals: which reviews count", () => {
             approvedBy: ["ml-lead"],
             notCounted: [],
         });
+    });
+});
+
+describe("npm run check-approvals on a rollback commit (child process, temporary git repository, no GitHub)", () => {
+    const PRODUCTION = "Pulumi.production.yaml";
+    let repo: StackRepo;
+    let original: string;
+    let promoted: string;
+
+    beforeEach(() => {
+        repo = createStackRepo();
+        original = repo.read(PRODUCTION);
+        assert.equal(original.split('      version: "7"\n').length, 2, "fraud-detector declares version 7, once");
+        promoted = original.replace('      version: "7"\n', '      version: "9"\n');
+        repo.commit(PRODUCTION, promoted, "promote fraud-detector 7 → 9 in production");
+    });
+    afterEach(() => repo.remove());
+
+    const rollbackMessage = (from: string) =>
+        `rollback fraud-detector ${from} → 7 in production\n\nRolled-Back: fraud-detector version ${from}\nRollback-Reason: monitor: drift 0.250`;
+    const check = (commit: string) => checkApprovals(["--stack", "production", "--commit", commit], {}, repo.dir);
+
+    it("passes, without asking GitHub, a commit that restores exactly a declaration the file held before", async () => {
+        const commit = repo.commit(PRODUCTION, original, rollbackMessage("9"));
+        const run = await check(commit);
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(
+            run.stdout,
+            `commit ${commit.slice(0, 12)} rolls fraud-detector back from version 9 to 7, restoring exactly the declaration of commit ` +
+                `${repo.git("rev-parse", "HEAD~2").trim().slice(0, 12)} (which went through these gates): no new approval needed\n`,
+        );
+    });
+
+    it("refuses a commit that only claims to be a rollback: a version never declared, another key changed, another file changed", async () => {
+        const never = repo.commit(PRODUCTION, promoted.replace('      version: "9"\n', '      version: "5"\n'), rollbackMessage("9"));
+        const neverRun = await check(never);
+        assert.equal(neverRun.code, 1);
+        assert.equal(
+            neverRun.stderr,
+            `refused to deploy production from commit ${never.slice(0, 12)}: commit ${never.slice(0, 12)} says it is a rollback, but no earlier revision of ` +
+                `${PRODUCTION} declares version 5 of "fraud-detector" with the evidence it restores; production is deployed only from an approved merge or a true rollback\n`,
+        );
+        repo.git("reset", "--quiet", "--hard", "HEAD~1");
+
+        const more = repo.commit(PRODUCTION, original.replace("        max: 10\n", "        max: 20\n"), rollbackMessage("9"));
+        const moreRun = await check(more);
+        assert.equal(moreRun.code, 1);
+        assert.match(
+            moreRun.stderr,
+            /says it is a rollback, but it changes more of Pulumi\.production\.yaml than the version and evidence of "fraud-detector"/,
+        );
+        repo.git("reset", "--quiet", "--hard", "HEAD~1");
+
+        repo.write(PRODUCTION, original);
+        repo.write("README.md", "sneaked in\n");
+        repo.git("add", "--all");
+        repo.git("commit", "--quiet", "-m", rollbackMessage("9"));
+        const otherRun = await check(repo.head());
+        assert.equal(otherRun.code, 1);
+        assert.match(otherRun.stderr, /says it is a rollback, but it changes Pulumi\.production\.yaml, README\.md, not Pulumi\.production\.yaml alone/);
+    });
+
+    it("leaves any other commit to GitHub's reviews", async () => {
+        const commit = repo.commit(PRODUCTION, original, "put 7 back by hand");
+        const run = await check(commit);
+        assert.equal(run.code, 2);
+        assert.match(run.stderr, /GITHUB_TOKEN is not set, so the pull request's reviews cannot be read/);
     });
 });

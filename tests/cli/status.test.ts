@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatStatusTable, planSync, statusRows } from "../../cli/gitops/registryState";
+import { formatStatusTable, planSync, statusRows, withServed } from "../../cli/gitops/registryState";
 import { StackText } from "../../cli/gitops/stackText";
 import type { ModelVersion, RegisteredModel } from "../../policies/mlflowRestClient";
 import { unusedUrl } from "../support/faultyServers";
@@ -107,6 +107,36 @@ describe("gitops registry state (pure): status rows and sync plans", () => {
             detail: 'registered model "churn" does not exist in the registry',
         });
         assert.deepEqual(row({ kind: "error", message: "boom" }), { state: "unreachable", aliasVersion: null, detail: "registry cannot be asked: boom" });
+    });
+
+    it("adds the cluster's side: a primary serving another version than git declares is drift, whatever the registry says", () => {
+        const inSync = statusRows([stack], new Map([["churn", { kind: "found", value: registered({ production: "3" }) }]]));
+        const served = (answer: Parameters<typeof withServed>[1] extends ReadonlyMap<string, infer A> ? A : never) => {
+            const [only] = withServed(inSync, new Map([["churn", answer]]));
+            return { state: only?.state, servedVersion: only?.servedVersion, detail: only?.detail };
+        };
+        assert.deepEqual(served({ kind: "found", value: { version: "3", canaryPhase: "Succeeded" } }), {
+            state: "in-sync",
+            servedVersion: "3",
+            detail: "in sync",
+        });
+        assert.deepEqual(served({ kind: "found", value: { version: "2", canaryPhase: "Failed" } }), {
+            state: "drift",
+            servedVersion: "2",
+            detail: "the cluster's primary serves 2 (Canary Failed), but git declares 3",
+        });
+        assert.deepEqual(served({ kind: "missing" }), { state: "drift", servedVersion: null, detail: "the cluster has no churn-primary Deployment" });
+        assert.deepEqual(served({ kind: "error", message: "cannot reach the cluster" }), {
+            state: "unreachable",
+            servedVersion: null,
+            detail: "the cluster cannot be read: cannot reach the cluster",
+        });
+        const table = formatStatusTable(
+            withServed(inSync, new Map([["churn", { kind: "found", value: { version: "2", canaryPhase: "Failed" } }]])),
+            "http://r",
+        );
+        assert.match(table.split("\n")[1] as string, /^MODEL\s+STACK\s+DECLARED\s+ALIAS\s+REGISTRY\s+SERVED\s+STATE$/);
+        assert.match(table.split("\n")[2] as string, /^churn\s+production\s+3\s+@production\s+3\s+2\s+drift: the cluster's primary serves 2/);
     });
 
     it("plans the alias move and the missing promotion tag, with the declared promotion's time and approvers, and nothing once both hold", () => {

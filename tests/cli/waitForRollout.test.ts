@@ -241,6 +241,7 @@ describe("wait-rollout: the rollout decision", () => {
         assert.deepEqual(decision, {
             state: "failed",
             reason: `Flagger rolled back version 8: Canary analysis failed, Deployment scaled to zero. (5 failed checks, at ${AFTER}); the primary still serves version 7`,
+            canaryFailed: "Canary analysis failed, Deployment scaled to zero.",
         });
     });
 

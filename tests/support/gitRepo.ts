@@ -86,12 +86,14 @@ export interface CliResult {
     readonly stderr: string;
 }
 
-export type GitopsCommand = "promote" | "rollback" | "status" | "sync-registry";
+export type GitopsCommand = "promote" | "rollback" | "status" | "sync-registry" | "monitor" | "wait-rollout";
 const ENTRY_POINTS: Readonly<Record<GitopsCommand, string>> = {
     promote: "cli/promote.ts",
     rollback: "cli/rollback.ts",
     status: "cli/status.ts",
     "sync-registry": "cli/syncRegistry.ts",
+    monitor: "cli/monitor.ts",
+    "wait-rollout": "cli/waitForRollout.ts",
 };
 
 /**

@@ -115,8 +115,8 @@ function renderRoot(stack: string): string {
 }
 
 describe("GitHub workflows", () => {
-    it("are the two workflows users run, each parsing to jobs with steps", () => {
-        assert.deepEqual(files, ["deploy.yml", "pull-request.yml"]);
+    it("are the three workflows users run, each parsing to jobs with steps", () => {
+        assert.deepEqual(files, ["deploy.yml", "monitor.yml", "pull-request.yml"]);
         for (const [file, id, j] of allJobs()) assert.ok(Array.isArray(j.steps) && j.steps.length > 0, `${file} ${id} has steps`);
     });
 
@@ -175,10 +175,20 @@ describe("GitHub workflows", () => {
             );
             assert.match((j.steps[commit] as Step).run ?? "", /\[skip ci\]/);
 
+            const waitStep = j.steps[wait] as Step;
             assert.match(
-                (j.steps[wait] as Step).run ?? "",
-                new RegExp(`^npm run wait-rollout -- --stack ${stack} --timeout \\d+m --since "\\$ROLLOUT_STARTED_AT"$`),
+                waitStep.run ?? "",
+                new RegExp(`^npm run wait-rollout -- --stack ${stack} --timeout \\d+m --since "\\$ROLLOUT_STARTED_AT" --rollback-failed$`),
             );
+            // A failed canary's rollback moves the alias back and is an attributable commit.
+            assert.equal(waitStep.env?.["MLFLOW_TRACKING_URI"], "${{ vars.MLFLOW_TRACKING_URI }}");
+            assert.equal(waitStep.env?.["GIT_AUTHOR_NAME"], "github-actions[bot]");
+            // Then it is pushed and deployed, and the job still fails.
+            const pushRollback = j.steps[wait + 1] as Step;
+            assert.equal(pushRollback.if, `failure() && steps.${waitStep.id}.outcome == 'failure'`);
+            assert.match(pushRollback.run ?? "", /--grep='\^Rolled-Back: '/);
+            assert.match(pushRollback.run ?? "", /git push origin HEAD:main; then\n\s*gh workflow run deploy\.yml --ref main\n[^]*?exit 1\n/);
+            assert.equal(pushRollback.env?.["GH_TOKEN"], "${{ github.token }}");
             const syncStep = j.steps[sync] as Step;
             // --rolled-out: the step records the rollout as validated (mlops.validated.<env>), after wait-rollout only.
             assert.equal(syncStep.run, `npm run sync-registry -- --stack ${stack} --rolled-out`);
@@ -203,6 +213,47 @@ describe("GitHub workflows", () => {
             job("deploy.yml", "staging").steps.some((s) => /check-approvals/.test(s.run ?? "")),
             false,
         );
+    });
+
+    it("the monitor runs for production at its models' check interval, pushes only a rollback commit, and deploys from it", () => {
+        const monitor = workflow("monitor.yml");
+        assert.deepEqual(Object.keys(monitor.on).sort(), ["schedule", "workflow_dispatch"]);
+        const [schedule, ...more] = monitor.on["schedule"] as Array<{ cron: string }>;
+        assert.equal(more.length, 0);
+        const minutes = Math.min(
+            ...configOf("production").models.map((m) => {
+                const [, amount, unit] = /^(\d+)(m|h)$/.exec(m.monitoring?.checkInterval ?? "") ?? [];
+                assert.ok(amount !== undefined, `production's ${m.name} has a check interval`);
+                return Number(amount) * (unit === "h" ? 60 : 1);
+            }),
+        );
+        assert.equal(schedule?.cron, `*/${minutes} * * * *`, "every check interval (the shortest of production's models)");
+
+        const j = job("monitor.yml", "production");
+        assert.equal(j.env?.["STACK"], "production");
+        // Not the production environment: its required reviewers would hold every scheduled run.
+        assert.equal(j.environment, "production-monitor");
+        assert.deepEqual(j.concurrency, { group: "monitor-production", "cancel-in-progress": false });
+        assert.equal(stepUsing(j, "actions/checkout")[0]?.with?.["fetch-depth"], 0, "the rollback restores an earlier revision");
+        const forward = indexOfStep(j, (s) => /kubectl port-forward/.test(s.run ?? ""), "reaches the cluster's Prometheus");
+        const run = indexOfStep(j, (s) => /npm run --silent monitor -- /.test(s.run ?? ""), "runs the monitor");
+        const push = indexOfStep(j, (s) => /git push origin HEAD:main/.test(s.run ?? ""), "pushes the rollback commit");
+        assert.ok(forward < run && run < push);
+        const monitorStep = j.steps[run] as Step;
+        assert.match(monitorStep.run ?? "", /npm run --silent monitor -- --stack production --prometheus http:\/\/127\.0\.0\.1:9090 --canary-status kubectl\n/);
+        assert.equal(monitorStep.env?.["MONITOR_WEBHOOK_URL"], "${{ secrets.MONITOR_WEBHOOK_URL }}");
+        assert.equal(monitorStep.env?.["MLFLOW_TRACKING_URI"], "${{ vars.MLFLOW_TRACKING_URI }}");
+        // Exit 1 (an alert, or cannot judge) changes nothing and is a warning; 2 fails; 3 and 4 committed a rollback.
+        assert.match(monitorStep.run ?? "", /0 \| 3 \| 4\) exit 0 ;;/);
+        assert.match(monitorStep.run ?? "", /\*\) exit "\$code" ;;/);
+        const pushStep = j.steps[push] as Step;
+        assert.equal(pushStep.if, `steps.${monitorStep.id}.outputs.exit-code == '3' || steps.${monitorStep.id}.outputs.exit-code == '4'`);
+        assert.match(pushStep.run ?? "", /git push origin HEAD:main; then\n\s*gh workflow run deploy\.yml --ref main\n/);
+        // The deploy it dispatches is one users already run: deploy.yml takes workflow_dispatch.
+        assert.ok("workflow_dispatch" in workflow("deploy.yml").on);
+        const fail = j.steps[push + 1] as Step;
+        assert.equal(fail.if, `steps.${monitorStep.id}.outputs.exit-code == '4'`);
+        assert.match(fail.run ?? "", /\nexit 1\n$/);
     });
 
     it("the test job runs ./.ci/run, which starts its own PostgreSQL (trust auth on 5432), with Python 3.11 and Node 20", () => {
@@ -316,8 +367,11 @@ describe("GitHub workflows", () => {
                 "pulumi-preview": { contents: "read", "id-token": "write", "pull-requests": "write" },
             },
             "deploy.yml": {
-                staging: { contents: "write", "id-token": "write" },
-                production: { contents: "write", "id-token": "write", "pull-requests": "read" },
+                staging: { contents: "write", actions: "write", "id-token": "write" },
+                production: { contents: "write", actions: "write", "id-token": "write", "pull-requests": "read" },
+            },
+            "monitor.yml": {
+                production: { contents: "write", actions: "write", "id-token": "write" },
             },
         };
         for (const [file, id, j] of allJobs()) {
@@ -329,6 +383,8 @@ describe("GitHub workflows", () => {
             const comments = stepUsing(j, "actions/github-script").length > 0 || stepUsing(j, "pulumi/actions").some((s) => s.with?.["comment-on-pr"] === true);
             const pushes = j.steps.some((s) => /git push/.test(s.run ?? ""));
             const readsReviews = j.steps.some((s) => /npm run check-approvals/.test(s.run ?? ""));
+            const dispatches = j.steps.some((s) => /gh workflow run/.test(s.run ?? ""));
+            assert.equal(permissions["actions"] === "write", dispatches, `${file} ${id}: actions`);
             assert.equal(permissions["id-token"] === "write", assumes, `${file} ${id}: id-token`);
             assert.equal(permissions["pull-requests"] === "write", comments, `${file} ${id}: pull-requests`);
             assert.equal(permissions["pull-requests"] === "read", readsReviews, `${file} ${id}: pull-requests read`);
@@ -350,9 +406,9 @@ describe("GitHub workflows", () => {
             );
         }
         const assumed = allJobs().flatMap(([file, id, j]) => stepUsing(j, "aws-actions/configure-aws-credentials").map((s) => [`${file} ${id}`, s] as const));
-        assert.equal(assumed.length, 3);
+        assert.equal(assumed.length, 4);
         for (const [where, step] of assumed) {
-            assert.match(String(step.with?.["role-to-assume"]), /^\$\{\{ vars\.AWS_(PREVIEW|DEPLOY)_ROLE_ARN \}\}$/, where);
+            assert.match(String(step.with?.["role-to-assume"]), /^\$\{\{ vars\.AWS_(PREVIEW|DEPLOY|MONITOR)_ROLE_ARN \}\}$/, where);
             assert.deepEqual(
                 Object.keys(step.with ?? {}).filter((k) => !["role-to-assume", "role-session-name", "role-duration-seconds", "aws-region"].includes(k)),
                 [],
@@ -373,7 +429,7 @@ describe("GitHub workflows", () => {
                 assert.doesNotMatch(step.run ?? "", /\bnpm install\b/, `${file} ${id}: npm ci, never npm install`);
             }
         }
-        assert.deepEqual([...used].sort(), ["check-approvals", "preview", "sync-registry", "wait-rollout"]);
+        assert.deepEqual([...used].sort(), ["check-approvals", "monitor", "preview", "sync-registry", "wait-rollout"]);
         // The scripts' entry points exist too.
         for (const script of used) {
             const entry = /\s(cli\/[\w/.-]+\.ts)$/.exec(PACKAGE.scripts[script] ?? "")?.[1];
