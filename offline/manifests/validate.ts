@@ -10,6 +10,7 @@ import { trackFieldReads } from "./fieldTracking";
  * - Argo CD kinds: `@kubernetes-models/argo-cd`; cert-manager kinds: `@kubernetes-models/cert-manager`;
  *   Prometheus Operator kinds (PrometheusRule, PodMonitor): `@kubernetes-models/prometheus-operator`;
  *   Gateway API kinds (an experiment's HTTPRoute): `@kubernetes-models/gateway-api`;
+ *   Istio kinds (an experiment's VirtualService): `@kubernetes-models/istio`;
  * - any other group (Flagger): the CRDs in the schemas folder (see `crdSchemas.ts`).
  * Unknown fields are problems everywhere, as with `kubectl apply` (strict field validation).
  */
@@ -33,6 +34,7 @@ function packageFor(group: string): string | undefined {
     if (group === "argoproj.io") return "@kubernetes-models/argo-cd";
     if (group === "cert-manager.io" || group.endsWith(".cert-manager.io") || group === "trust-manager.io") return "@kubernetes-models/cert-manager";
     if (group === "monitoring.coreos.com") return "@kubernetes-models/prometheus-operator";
+    if (group === "networking.istio.io") return "@kubernetes-models/istio";
     return undefined;
 }
 

@@ -2,6 +2,7 @@ import * as assert from "node:assert/strict";
 import * as k8s from "@pulumi/kubernetes";
 import { LABELS } from "../../components/labels";
 import { EXPERIMENT_PROVIDERS, ModelServing, type ModelServingArgs, type ModelServingFlagger, type ServedModel } from "../../components/modelServing";
+import { validateManifest } from "../../offline/manifests";
 import { constructionFailure, findObject, ofType, type RecordedResource, runComponent } from "../harness";
 
 /**
@@ -159,6 +160,26 @@ describe("ModelServing with a standing experiment", () => {
         });
         const service = findObject(resources, T.canary, "fraud-detector")["spec"]["service"];
         assert.deepEqual([service.gateways, service.hosts], [["gateways/public", "mesh"], ["fraud-detector-champion.ml.example.com"]]);
+    });
+
+    it("every object of an experiment is valid against its schema, per provider (Istio's and Gateway API's own), and a misspelt route field is caught", async () => {
+        for (const provider of EXPERIMENT_PROVIDERS) {
+            const objects = (await render(argsFor(provider))).filter((r) => r.type.startsWith("kubernetes:") && typeof r.inputs["kind"] === "string");
+            assert.ok(
+                objects.some((r) => /:(VirtualService|HTTPRoute)$/.test(r.type)),
+                `${provider} renders its route`,
+            );
+            for (const r of objects) {
+                const object = r.inputs as Parameters<typeof validateManifest>[0];
+                assert.deepEqual(await validateManifest(object), [], `${provider}: ${r.type} ${r.name}`);
+            }
+        }
+        const virtualService = findObject(await render(argsFor("istio")), T.virtualService, "fraud-detector-experiment");
+        const misspelt = { ...virtualService, spec: { ...virtualService["spec"], gateway: virtualService["spec"]["gateways"] } };
+        assert.deepEqual(
+            (await validateManifest(misspelt as unknown as Parameters<typeof validateManifest>[0])).map((p) => p.path),
+            ["spec.gateway"],
+        );
     });
 
     it("gatewayapi:v1: an HTTPRoute of the public host with the header rules and the weighted rule; the load test reaches Flagger's host", async () => {
