@@ -200,7 +200,19 @@ describe("e2e: a Failed Canary on a real kube-apiserver, read with the real kube
             bench.repo.git("log", "-1", "--format=%(trailers:only,unfold)").trim(),
             `Rolled-Back: ${MODEL} version ${candidate}\nRollback-Reason: canary failed: ${FLAGGER_FAILED}`,
         );
+        assert.match(
+            bench.repo.git("log", "-1", "--format=%B"),
+            new RegExp(`^Flagger: +Canary ${MODEL} Failed: `, "m"),
+            "the incident record names Flagger's verdict",
+        );
         assert.equal(await aliasVersion(), previous, "the staging alias is back on the previous version");
+        const tag = JSON.parse((await bench.registry.getModelVersion(REGISTERED, candidate)).tags["mlops.rolled_back.staging"] as string) as Record<
+            string,
+            string
+        >;
+        assert.equal(tag["commit"], bench.repo.head());
+        assert.equal(tag["restoredVersion"], previous);
+        assert.equal(tag["reason"], `canary failed: ${FLAGGER_FAILED}`);
     };
 
     it("wait-rollout --rollback-failed: exit 1, one commit restoring the previous declaration, Flagger's message in its trailers, the alias moved back", async function () {
