@@ -116,6 +116,7 @@ describe("e2e: a Failed Canary on a real kube-apiserver, read with the real kube
     });
 
     afterEach(function () {
+        if (cp === undefined) return;
         kubectl(["delete", "canaries.flagger.app,deployments.apps", "--all", "-n", NAMESPACE, "--wait"]);
         // Pods bound to the stand-in node would wait for a kubelet to confirm their end.
         kubectl(["delete", "pods", "--all", "-n", NAMESPACE, "--force", "--grace-period=0"]);
@@ -285,7 +286,9 @@ describe("e2e: a Failed Canary on a real kube-apiserver, read with the real kube
     /**
      * What a scheduler and a kubelet would do for the Deployments' pods, through the same API they use:
      * bind each pod to a Node, then report it Running and Ready in its status. The ReplicaSet and
-     * Deployment controllers (the real kube-controller-manager) count it available from there.
+     * Deployment controllers (the real kube-controller-manager) count it available from there. Nothing
+     * renews the Node's lease, so the node lifecycle controller marks it unreachable after its grace
+     * period (40–50 s); the wait that follows takes a few seconds.
      */
     async function serveAsKubelet(deployments: readonly string[]): Promise<void> {
         const now = kubeTime(new Date());
