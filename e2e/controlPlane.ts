@@ -168,6 +168,14 @@ async function stopAll(components: Component[]): Promise<void> {
     }
 }
 
+/**
+ * The environment in which a command's plain `kubectl` is the e2e-built one and reaches this control
+ * plane: what a deploy job has once its kubeconfig is set up, for CLIs that shell out to kubectl.
+ */
+export function kubectlEnv(engine: Engine, cp: ControlPlane, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+    return { PATH: `${path.dirname(engine.kubectl)}${path.delimiter}${base.PATH ?? ""}`, KUBECONFIG: cp.kubeconfig };
+}
+
 export async function startControlPlane(opts: { engine?: Engine; keepDir?: boolean } = {}): Promise<ControlPlane> {
     const started = Date.now();
     const engine = opts.engine ?? ensureEngine();
