@@ -62,11 +62,10 @@ export function decideRollout(declaredVersion: string, canary: unknown, primary:
         if (options.since !== undefined && !Number.isNaN(failedTime) && failedTime < options.since.getTime()) {
             return waiting(`the last analysis failed at ${failedAt}, before this rollout began; Flagger has not started on the new revision yet`);
         }
-        const checks = numberAt(canary, ["status", "failedChecks"]);
-        const facts = [
-            checks !== undefined ? `${checks} failed check${checks === 1 ? "" : "s"}` : undefined,
-            failedAt !== undefined ? `at ${failedAt}` : undefined,
-        ].filter((fact): fact is string => fact !== undefined);
+        // No failed-check count: on rollback Flagger writes the Failed phase with failedChecks and
+        // iterations reset to 0 (fluxcd/flagger v1.44.0 pkg/controller/scheduler.go rollback → SyncStatus,
+        // pkg/canary/status.go syncCanaryStatus), so a count read here would always say 0.
+        const facts = failedAt !== undefined ? [`at ${failedAt}`] : [];
         const serves = primaryVersion !== undefined ? `; the primary still serves version ${primaryVersion}` : "";
         // Flagger leaves the message empty on some paths; its phase still says the analysis failed.
         const message = promoted?.message !== undefined && promoted.message.trim() !== "" ? promoted.message.trim() : "Canary analysis failed";
