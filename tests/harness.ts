@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { type ProgramRun, type RecordedResource, runProgram } from "../offline/runtime";
+import type { ModelServingFlagger } from "../components/modelServing";
 import { parsePlatformConfig, type PlatformConfig, readStackFile, stackFilePath } from "../stacks";
 import main = require("../infra");
 
@@ -117,4 +118,18 @@ export const RESTRICTED_CONTAINER_CONTEXT = {
 /** A shipped stack's configuration, validated, as the program reads it. */
 export function shippedConfig(stack: string): PlatformConfig {
     return parsePlatformConfig(readStackFile(stackFilePath(PROJECT_DIR, stack)).values, stack);
+}
+
+/** Flagger as a ModelServing test gives it: the platform's MetricTemplates, the load tester, the provider under test. */
+export function testFlagger(meshProvider = "nginx", alertProvider: ModelServingFlagger["alertProvider"] = undefined): ModelServingFlagger {
+    return {
+        meshProvider,
+        loadTesterUrl: "http://flagger-loadtester.flagger/",
+        metricTemplates: {
+            accuracy: { name: "model-accuracy", namespace: "flagger" },
+            driftScore: { name: "feature-drift-score", namespace: "flagger" },
+            confidence: { name: "prediction-confidence", namespace: "flagger" },
+        },
+        alertProvider,
+    };
 }

@@ -20,7 +20,16 @@ import { parse } from "yaml";
 import { ALERT_RULES_FILE, ALERT_RULES_LABEL, MONITORING_DEFAULTS } from "../../components/modelServing";
 import { alertingRules } from "../../components/modelServing/monitoring";
 import { TELEMETRY_PYTHONPATH, telemetryPackageFiles } from "../../components/modelServing/telemetry";
-import { constructionFailure, descendantsOf, promiseOf, type RecordedResource, runComponent, RESTRICTED_CONTAINER_CONTEXT, shippedConfig } from "../harness";
+import {
+    constructionFailure,
+    descendantsOf,
+    promiseOf,
+    type RecordedResource,
+    runComponent,
+    RESTRICTED_CONTAINER_CONTEXT,
+    shippedConfig,
+    testFlagger,
+} from "../harness";
 
 const T = {
     component: "mlops:serving:ModelServing",
@@ -35,16 +44,7 @@ const T = {
     provider: "pulumi:providers:kubernetes",
 } as const;
 
-const FLAGGER: ModelServingFlagger = {
-    meshProvider: "nginx",
-    loadTesterUrl: "http://flagger-loadtester.flagger/",
-    metricTemplates: {
-        accuracy: { name: "model-accuracy", namespace: "flagger" },
-        driftScore: { name: "feature-drift-score", namespace: "flagger" },
-        confidence: { name: "prediction-confidence", namespace: "flagger" },
-    },
-    alertProvider: undefined,
-};
+const FLAGGER: ModelServingFlagger = testFlagger("nginx");
 const CPU_MODEL: ServedModel = {
     name: "fraud-detector",
     registeredModel: "fraud_detector",

@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { LABELS } from "../../components/labels";
 import { EXPERIMENT_PROVIDERS, ModelServing, type ModelServingArgs, type ModelServingFlagger, type ServedModel } from "../../components/modelServing";
 import { validateManifest } from "../../offline/manifests";
-import { constructionFailure, findObject, ofType, type RecordedResource, runComponent } from "../harness";
+import { constructionFailure, findObject, ofType, type RecordedResource, runComponent, testFlagger } from "../harness";
 
 /**
  * A standing experiment as ModelServing renders it, per provider: the challenger's own objects, the
@@ -23,16 +23,7 @@ const T = {
     ingress: "kubernetes:networking.k8s.io/v1:Ingress",
 } as const;
 
-const FLAGGER: ModelServingFlagger = {
-    meshProvider: "istio",
-    loadTesterUrl: "http://flagger-loadtester.flagger/",
-    metricTemplates: {
-        accuracy: { name: "model-accuracy", namespace: "flagger" },
-        driftScore: { name: "feature-drift-score", namespace: "flagger" },
-        confidence: { name: "prediction-confidence", namespace: "flagger" },
-    },
-    alertProvider: undefined,
-};
+const FLAGGER: ModelServingFlagger = testFlagger("istio");
 const GATEWAY = { name: "public", namespace: "gateways" };
 const MODEL: ServedModel = {
     name: "fraud-detector",

@@ -16,7 +16,7 @@ import path from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import { ModelServing, type ModelServingArgs } from "../../components/modelServing";
 import { PROXY_PORT, SCORING_PORT, TELEMETRY_PORT } from "../../components/modelServing/telemetry";
-import { findObject, runComponent, type RecordedResource } from "../harness";
+import { findObject, runComponent, type RecordedResource, testFlagger } from "../harness";
 import { freePort, startMlflowServer, venvExecutable, type MlflowServer } from "../support/mlflow";
 import { drawRows, invocation, launch, trainAndRegister, waitFor, waitForReference, type Process, type Telemetry, type TrainedModel } from "./support";
 
@@ -48,16 +48,7 @@ async function renderPod(mlflow: MlflowServer, model: TrainedModel): Promise<Ren
         artifactReaderRoleArn: "arn:aws:iam::123456789012:role/reader",
         gpu: { resourceName: "nvidia.com/gpu", nodeSelector: {}, tolerations: [] },
         ingress: { className: "nginx", domain: "ml.example.com", clusterIssuer: "letsencrypt" },
-        flagger: {
-            meshProvider: "nginx",
-            loadTesterUrl: "http://flagger-loadtester.flagger/",
-            metricTemplates: {
-                accuracy: { name: "model-accuracy", namespace: "flagger" },
-                driftScore: { name: "feature-drift-score", namespace: "flagger" },
-                confidence: { name: "prediction-confidence", namespace: "flagger" },
-            },
-            alertProvider: undefined,
-        },
+        flagger: testFlagger("nginx"),
         delivery: { mode: "direct" },
     };
     const { resources } = await runComponent(() => {
