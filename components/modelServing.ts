@@ -510,9 +510,18 @@ export class ModelServing extends pulumi.ComponentResource {
         // What watches the version after its rollout: its alerting rules, for the cluster's Prometheus
         // (a PrometheusRule the operator loads, or a rule file in a ConfigMap for any other Prometheus).
         const monitoring = model.monitoring ?? MONITORING_DEFAULTS;
-        const rules = pulumi
-            .output(namespace)
-            .apply((ns) => alertingRules({ namespace: ns, model: model.name, version: model.version }, environment, monitoring));
+        // A standing experiment's challenger gets its own group, at warning level only (monitoring.ts says why).
+        const rules = pulumi.output(namespace).apply((ns) => {
+            const champion = alertingRules({ namespace: ns, model: model.name, version: model.version }, environment, monitoring);
+            if (experiment === undefined) return champion;
+            const challenger = alertingRules(
+                { namespace: ns, model: model.name, version: experiment.challengerVersion },
+                environment,
+                monitoring,
+                "challenger",
+            );
+            return { groups: [...champion.groups, ...challenger.groups] };
+        });
         const prometheus = args.prometheus ?? MODEL_SERVING_DEFAULTS.prometheus;
         if (prometheus.operator) {
             new k8s.apiextensions.CustomResource(

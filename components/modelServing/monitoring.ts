@@ -145,8 +145,10 @@ export function alertingRules(
     v: MonitoredVersion,
     environment: string,
     settings: MonitoringSettings,
+    role: "champion" | "challenger" = "champion",
 ): { groups: Array<{ name: string; interval: string; rules: AlertingRule[] }> } {
-    const labels = { namespace: v.namespace, model: v.model, model_version: v.version, environment };
+    const challenger = role === "challenger";
+    const labels = { namespace: v.namespace, model: v.model, model_version: v.version, environment, ...(challenger && { experiment_role: role }) };
     const rules: AlertingRule[] = [];
     for (const signal of SIGNALS) {
         const t = thresholdsOf(settings, signal);
@@ -154,7 +156,9 @@ export function alertingRules(
         const op = WORSE_WHEN[signal] === "above" ? ">" : "<";
         const enough = `on (model, model_version) (${sampleQuery(signal, v, settings.window)} >= ${settings.minSamples})`;
         const levels: Array<[string, number, string]> = [["warning", t.alert, "alert"]];
-        if (t.rollback !== undefined) levels.push(["critical", t.rollback, "rollback"]);
+        // A standing experiment's challenger is measured, never rolled back: it is not what git
+        // declares, and ending its experiment is a person's commit. So its rules stop at warnings.
+        if (t.rollback !== undefined && !challenger) levels.push(["critical", t.rollback, "rollback"]);
         for (const [severity, threshold, action] of levels) {
             rules.push({
                 alert: `${ALERT_NAMES[signal]}${severity === "critical" ? "Rollback" : ""}`,
@@ -163,10 +167,11 @@ export function alertingRules(
                 labels: { ...labels, severity, signal, action },
                 annotations: {
                     summary: `${v.model} ${v.version}: ${signal} {{ printf "%.3f" $value }} is ${WORSE_WHEN[signal]} ${threshold} over ${settings.window} (${environment})`,
-                    description:
-                        action === "rollback"
-                            ? `Past the auto-rollback threshold: npm run monitor rolls ${v.model} back to its previous declaration as a commit.`
-                            : `Past the alert threshold; the rollback threshold is ${t.rollback ?? "not set"}.`,
+                    description: challenger
+                        ? `The challenger of ${v.model}'s standing experiment is past the alert threshold: end the experiment (remove models.${v.model}.experiment) if it stays there; it is never rolled back automatically.`
+                        : action === "rollback"
+                          ? `Past the auto-rollback threshold: npm run monitor rolls ${v.model} back to its previous declaration as a commit.`
+                          : `Past the alert threshold; the rollback threshold is ${t.rollback ?? "not set"}.`,
                 },
             });
         }
@@ -181,5 +186,5 @@ export function alertingRules(
             description: "Without data the version is neither judged nor rolled back: check the telemetry sidecar and the scrape.",
         },
     });
-    return { groups: [{ name: `mlops-${v.model}`, interval: settings.checkInterval, rules }] };
+    return { groups: [{ name: `mlops-${v.model}${challenger ? "-challenger" : ""}`, interval: settings.checkInterval, rules }] };
 }

@@ -190,6 +190,71 @@ describe("model monitoring: alerting rules, checked and tested by the real promt
         assert.equal(code, 0, out);
     });
 
+    describe("a standing experiment's challenger", () => {
+        const CHALLENGER: MonitoredVersion = { ...VERSION, version: "9" };
+        const both = { groups: [...rules.groups, ...alertingRules(CHALLENGER, "production", SETTINGS, "challenger").groups] };
+        const challengerRules = both.groups[1]?.rules ?? [];
+        const challengerSeries = (metric: string, values: string) => ({
+            series: `${metric}{namespace="models",model="fraud-detector",model_version="9",pod="fraud-detector-challenger-6f8d9c-a1b2c"}`,
+            values,
+        });
+
+        it("has its own group, at warning level only, labelled as the challenger", () => {
+            assert.deepEqual(
+                both.groups.map((g) => g.name),
+                ["mlops-fraud-detector", "mlops-fraud-detector-challenger"],
+            );
+            assert.deepEqual(
+                challengerRules.map((r) => `${r.alert} ${r.labels["severity"]}`),
+                ["MlopsModelDrift warning", "MlopsModelAccuracyLow warning", "MlopsModelErrorRateHigh warning", "MlopsModelQualityMissing warning"],
+            );
+            for (const r of challengerRules) assert.deepEqual([r.labels["model_version"], r.labels["experiment_role"]], ["9", "challenger"]);
+            assert.equal(
+                rules.groups[0]?.rules.some((r) => "experiment_role" in r.labels),
+                false,
+            );
+        });
+
+        it("promtool: the file with both groups checks, and a drifting challenger warns without touching the champion's alerts", async () => {
+            fs.writeFileSync(path.join(dir, "both.yaml"), stringify(both));
+            const check = await promtool(["check", "rules", "both.yaml"], dir);
+            assert.equal(check.code, 0, check.out);
+            assert.match(check.out, /SUCCESS: 11 rules found/);
+            const warning = challengerRules.find((r) => r.alert === "MlopsModelDrift");
+            assert.ok(warning);
+            const tests = {
+                rule_files: ["both.yaml"],
+                evaluation_interval: "1m",
+                tests: [
+                    {
+                        name: "challenger drift 0.25, champion 0.02: the challenger's warning only",
+                        interval: "1m",
+                        input_series: [challengerSeries("mlops_feature_drift_score", "0.25x30"), series("mlops_feature_drift_score", "0.02x30")],
+                        alert_rule_test: [
+                            {
+                                eval_time: "20m",
+                                alertname: "MlopsModelDrift",
+                                exp_alerts: [
+                                    {
+                                        exp_labels: warning.labels,
+                                        exp_annotations: {
+                                            ...warning.annotations,
+                                            summary: warning.annotations["summary"]?.replace('{{ printf "%.3f" $value }}', "0.250"),
+                                        },
+                                    },
+                                ],
+                            },
+                            { eval_time: "20m", alertname: "MlopsModelDriftRollback", exp_alerts: [] },
+                        ],
+                    },
+                ],
+            };
+            fs.writeFileSync(path.join(dir, "challenger.test.yaml"), stringify(tests));
+            const run = await promtool(["test", "rules", "challenger.test.yaml"], dir);
+            assert.equal(run.code, 0, run.out);
+        });
+    });
+
     it("refuses a rollback threshold that is not worse than the alert threshold", () => {
         assert.deepEqual(
             monitoringProblems({ ...MONITORING_DEFAULTS, drift: { alert: 0.2, rollback: 0.1 }, accuracy: { alert: 0.8, rollback: 0.9 } }).map(

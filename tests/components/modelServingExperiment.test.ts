@@ -1,5 +1,6 @@
 import * as assert from "node:assert/strict";
 import * as k8s from "@pulumi/kubernetes";
+import { parse } from "yaml";
 import { LABELS } from "../../components/labels";
 import { EXPERIMENT_PROVIDERS, ModelServing, type ModelServingArgs, type ModelServingFlagger, type ServedModel } from "../../components/modelServing";
 import { validateManifest } from "../../offline/manifests";
@@ -202,6 +203,19 @@ describe("ModelServing with a standing experiment", () => {
     it("gatewayapi:v1beta1 writes a v1beta1 HTTPRoute", async () => {
         const resources = await render(argsFor("gatewayapi:v1beta1"));
         assert.deepEqual(names(resources, T.httpRouteBeta), ["fraud-detector-experiment"]);
+    });
+
+    it("the alert rules carry the challenger's own group, at warning level only, beside the champion's", async () => {
+        const rules = parse(findObject(await render(argsFor("istio")), T.configMap, "fraud-detector-alert-rules")["data"]["rules.yaml"]) as {
+            groups: Array<{ name: string; rules: Array<{ alert: string; labels: Record<string, string> }> }>;
+        };
+        assert.deepEqual(
+            rules.groups.map((g) => [g.name, [...new Set(g.rules.map((r) => `${r.labels["model_version"]} ${r.labels["severity"]}`))].sort()]),
+            [
+                ["mlops-fraud-detector", ["7 critical", "7 warning"]],
+                ["mlops-fraud-detector-challenger", ["9 warning"]],
+            ],
+        );
     });
 
     it("without an experiment: no challenger, no experiment route, Flagger's route holds the public host", async () => {
