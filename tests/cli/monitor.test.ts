@@ -4,7 +4,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { type FaultyServer, startCannedServer, unusedUrl } from "../support/faultyServers";
 import { canaryObject, fakeCluster, primaryObject } from "../support/fakeCluster";
-import { type CliResult, registrySnapshot, runCli, type SeededModel, useRegistryWorkbench } from "../support/gitRepo";
+import { DECLARATION_LOCK } from "../../cli/gitops/lock";
+import { type CliResult, registrySnapshot, runCli, runCliUntil, type SeededModel, useRegistryWorkbench } from "../support/gitRepo";
 import { points, type RunningPrometheus, type SeriesSet, startPrometheus } from "../support/prometheus";
 
 /**
@@ -199,7 +200,26 @@ describe("npm run monitor (child processes, real Prometheus, real MLflow registr
 
     it("two monitors started together: exactly one rollback commit; the other finds the declaration moved and changes nothing", async () => {
         const head = bench.repo.head();
-        const results = await Promise.all([monitor(["--at", iso(MOMENTS.drifted)]), monitor(["--at", iso(MOMENTS.drifted)])]);
+        // The race made certain: this test holds the declaration lock (as a running command would)
+        // until both monitors have judged version 10 and wait for it; only then may one of them commit.
+        const lock = path.join(bench.repo.dir, ".git", DECLARATION_LOCK);
+        fs.writeFileSync(lock, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString() })}\n`, { flag: "wx" });
+        let waiting = 0;
+        let release: () => void = () => undefined;
+        const bothWaiting = new Promise<void>((resolve) => (release = resolve));
+        const racer = () =>
+            runCliUntil("monitor", ["--stack", "staging", "--prometheus", prometheus.url, "--webhook", webhook.url, "--at", iso(MOMENTS.drifted)], {
+                projectDir: bench.repo.dir,
+                trackingUri: bench.server.url,
+                onStderr: (text) => {
+                    if (text.includes(`waiting: another command holds ${lock}`) && ++waiting === 2) release();
+                },
+            });
+        const running = Promise.all([racer(), racer()]);
+        await bothWaiting;
+        assert.equal(bench.repo.head(), head, "nothing committed while the lock is held");
+        fs.rmSync(lock);
+        const results = await running;
         assert.deepEqual(results.map((r) => r.code).sort(), [1, 3], results.map((r) => `${r.code}: ${r.stdout}${r.stderr}`).join("\n"));
         assert.equal(bench.repo.git("rev-parse", "HEAD~1").trim(), head, "exactly one commit");
         assert.equal(bench.repo.read(STAGING), original);
