@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { WORSE_WHEN } from "../components/modelServing/monitoring";
 import { loadPlatformConfig } from "../infra/validation";
 import { ConfigError, readStackFile, StackFileError, stackFilePath } from "../stacks";
-import { type CommandIo, processIo, resolveProjectDir, runAsScript, runCommand, withProjectDir } from "./gitops/command";
+import { asArgument, type CommandIo, processIo, resolveProjectDir, runAsScript, runCommand, withProjectDir } from "./gitops/command";
 import { short } from "./gitops/plan";
 import { Refusal } from "./gitops/refusal";
 import { canaryStatusReader, failedCanary } from "./monitor/canaryStatus";
@@ -12,6 +12,7 @@ import { PrometheusClient, PrometheusError } from "./monitor/prometheus";
 import { type Notification, postNotification } from "./monitor/webhook";
 import { performRollback } from "./rollback";
 import { KubectlError, type ObjectReader } from "./rollout/kubectl";
+import { parseInstant } from "./rollout/waiter";
 import { WAIT_DEFAULTS } from "./waitForRollout";
 
 /**
@@ -242,13 +243,6 @@ export function formatReport(report: MonitorReport): string[] {
     });
 }
 
-function parseInstant(text: string): Date {
-    const time = Date.parse(text);
-    if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(time))
-        throw new InvalidArgumentError(`expected an ISO-8601 time such as 2026-11-20T10:00:00Z, got ${JSON.stringify(text)}`);
-    return new Date(time);
-}
-
 function parseHttpUrl(text: string): string {
     if (!/^https?:\/\/[^\s/]+/.test(text)) throw new InvalidArgumentError(`expected an http(s) URL, got ${JSON.stringify(text)}`);
     return text;
@@ -268,7 +262,7 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
         .addOption(
             new Option("--webhook <url>", "Slack-compatible incoming webhook, one message per decision (default: MONITOR_WEBHOOK_URL)").argParser(parseHttpUrl),
         )
-        .addOption(new Option("--at <time>", "judge the window ending at this ISO-8601 time (default: now)").argParser(parseInstant))
+        .addOption(new Option("--at <time>", "judge the window ending at this ISO-8601 time (default: now)").argParser(asArgument(parseInstant)))
         .option("--canary-status <source>", "also read Flagger's verdict: 'kubectl' (the stack's kubeContext) or a file of kubectl get … -o json output")
         .option("--namespace <namespace>", "the namespace of the model workloads", WAIT_DEFAULTS.namespace)
         .option("--json", "print the report as JSON", false)

@@ -16,10 +16,10 @@ import { messageOf, Refusal } from "./gitops/refusal";
 import { type Answer, formatStatusTable, type Served, type StatusRow, statusRows, withServed } from "./gitops/registryState";
 import type { StackText } from "./gitops/stackText";
 import { canaryStatusReader } from "./monitor/canaryStatus";
+import { canaryPhase, servedVersion } from "./rollout/decision";
 import { KubectlError, type ObjectReader } from "./rollout/kubectl";
 import { CANARY_RESOURCE, DEPLOYMENT_RESOURCE, primaryDeploymentName } from "./rollout/waiter";
 import { WAIT_DEFAULTS } from "./waitForRollout";
-import { LABELS } from "../components/labels";
 import { loadPlatformConfig } from "../infra/validation";
 import { ConfigError, parseStackFile } from "../stacks";
 
@@ -121,14 +121,7 @@ async function servedBy(stack: StackText, options: StatusOptions, subject: strin
                 served.set(model, { kind: "missing" });
                 continue;
             }
-            const version = (primary as { spec?: { template?: { metadata?: { labels?: Record<string, unknown> } } } }).spec?.template?.metadata?.labels?.[
-                LABELS.modelVersion
-            ];
-            const phase = (canary as { status?: { phase?: unknown } } | undefined)?.status?.phase;
-            served.set(model, {
-                kind: "found",
-                value: { version: typeof version === "string" ? version : null, canaryPhase: typeof phase === "string" ? phase : null },
-            });
+            served.set(model, { kind: "found", value: { version: servedVersion(primary) ?? null, canaryPhase: canaryPhase(canary) ?? null } });
         } catch (err) {
             if (!(err instanceof KubectlError)) throw err;
             served.set(model, { kind: "error", message: err.message });

@@ -1,11 +1,11 @@
 import * as path from "node:path";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { loadPlatformConfig } from "../infra/validation";
 import { ConfigError, readStackFile, StackFileError, stackFilePath } from "../stacks";
 import { checkStackName } from "./preview/options";
 import { KubectlError, kubectlReader, type ObjectReader } from "./rollout/kubectl";
-import { type DeclaredModel, describe, type ModelOutcome, parseDuration, waitForRollouts } from "./rollout/waiter";
-import type { CommandIo } from "./gitops/command";
+import { type DeclaredModel, describe, type ModelOutcome, parseDuration, parseInstant, waitForRollouts } from "./rollout/waiter";
+import { asArgument, type CommandIo } from "./gitops/command";
 import { Refusal } from "./gitops/refusal";
 import { performRollback } from "./rollback";
 
@@ -35,15 +35,6 @@ interface Flags {
 }
 
 export function waitRolloutCommand(): Command {
-    const asArgument =
-        <T>(parse: (value: string) => T) =>
-        (value: string): T => {
-            try {
-                return parse(value);
-            } catch (err) {
-                throw new InvalidArgumentError((err as Error).message);
-            }
-        };
     return new Command("wait-rollout")
         .description(
             "Wait until every model declared in Pulumi.<stack>.yaml serves its declared version: its Flagger Canary reached Succeeded " +
@@ -213,13 +204,6 @@ async function rollBackFailedCanaries(failed: readonly ModelOutcome[], flags: Fl
             io.stderr.write(`error: ${err.message}\n`);
         }
     }
-}
-
-function parseInstant(text: string): Date {
-    const time = Date.parse(text);
-    if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(time))
-        throw new Error(`expected an ISO-8601 time such as 2026-11-20T10:00:00Z, got ${JSON.stringify(text)}`);
-    return new Date(time);
 }
 
 function formatMs(ms: number): string {

@@ -26,6 +26,7 @@ import {
     modelGpusAtMaxScale,
     podSpec,
     promotionRecord,
+    rollingUpdate,
     SERVICE_PORT,
     type ServedModel,
 } from "./modelServing/workload";
@@ -363,12 +364,7 @@ export class ModelServing extends pulumi.ComponentResource {
                     // count here would fight both on every update.
                     selector: { matchLabels: selectorLabels(model.name) },
                     progressDeadlineSeconds,
-                    // Flagger routes all traffic to the canary while the primary rolls, so a GPU
-                    // primary may replace pods in place rather than surge past its GPU budget.
-                    strategy:
-                        gpusPerPod > 0
-                            ? { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } }
-                            : { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },
+                    strategy: rollingUpdate(gpusPerPod),
                     template: {
                         metadata: { labels: workloadLabels, annotations: scrapeAnnotations() },
                         spec: podSpec({ ...pod, model, telemetry: { image: telemetryImage, configMapName: telemetryCode.metadata.name } }),

@@ -216,15 +216,19 @@ describe("e2e: a Failed Canary on a real kube-apiserver, read with the real kube
         assert.equal(tag["reason"], `canary failed: ${FLAGGER_FAILED}`);
     };
 
+    /** The deploy workflow's wait step, against the control plane: `wait-rollout --rollback-failed` for a rollout begun at `since`. */
+    const waitRollout = (since: Date) =>
+        runCli(
+            "wait-rollout",
+            ["--stack", STACK, "--rollback-failed", "--context", "mlops-e2e", "--since", kubeTime(since), "--timeout", "30s", "--interval", "1s"],
+            { projectDir: bench.repo.dir, trackingUri: bench.server.url, env },
+        );
+
     it("wait-rollout --rollback-failed: exit 1, one commit restoring the previous declaration, Flagger's message in its trailers, the alias moved back", async function () {
         const rolloutStarted = new Date(Math.floor(Date.now() / 1000) * 1000);
         failCandidate(new Date());
         const head = bench.repo.head();
-        const result = await runCli(
-            "wait-rollout",
-            ["--stack", STACK, "--rollback-failed", "--context", "mlops-e2e", "--since", kubeTime(rolloutStarted), "--timeout", "30s", "--interval", "1s"],
-            { projectDir: bench.repo.dir, trackingUri: bench.server.url, env },
-        );
+        const result = await waitRollout(rolloutStarted);
         assertExit(result, 1);
         await assertRolledBack(head);
         assert.match(
@@ -266,11 +270,7 @@ describe("e2e: a Failed Canary on a real kube-apiserver, read with the real kube
         await serveAsKubelet(models.map((m) => `${m.name}-primary`));
         const head = bench.repo.head();
         const commits = bench.repo.commitCount();
-        const result = await runCli(
-            "wait-rollout",
-            ["--stack", STACK, "--rollback-failed", "--context", "mlops-e2e", "--since", kubeTime(rolloutStarted), "--timeout", "30s", "--interval", "1s"],
-            { projectDir: bench.repo.dir, trackingUri: bench.server.url, env },
-        );
+        const result = await waitRollout(rolloutStarted);
         assertExit(result, 0);
         assert.match(
             result.stdout,

@@ -18,9 +18,6 @@ export type Environment = (typeof ENVIRONMENTS)[number];
 
 /** The mesh providers a stack may name: those whose routing ModelServing sets up end to end. */
 export const MESH_PROVIDERS = SERVING_PROVIDERS;
-
-/** A value of an experiment's header: a token any router matches exactly. */
-const EXPERIMENT_HEADER_VALUE = /^[A-Za-z0-9._~-]{1,64}$/;
 export type MeshProvider = (typeof MESH_PROVIDERS)[number];
 
 // Bounded by the largest machines a pod can be scheduled on (hundreds of cores, tens of TiB), so a
@@ -358,6 +355,9 @@ const evidence = mapping({
         ),
 });
 
+/** A value of an experiment's header: a token any router matches exactly. */
+const experimentHeaderValue = () => text(/^[A-Za-z0-9._~-]{1,64}$/, "a header value of 1–64 letters, digits or . _ ~ -");
+
 const experiment = mapping({
     challenger: mapping({
         version: text(PATTERNS.registryVersion, 'a pinned registry version such as "9" (never "latest" or an alias)').describe(
@@ -367,12 +367,8 @@ const experiment = mapping({
     weight: integer(1, 99).describe("Percent of the model's requests the challenger serves (1–99); the champion serves the rest."),
     header: mapping({
         name: text(PATTERNS.headerName, "an HTTP header name").optional().describe("Header that forces a side (default X-Deployment-Context)."),
-        challenger: text(EXPERIMENT_HEADER_VALUE, "a header value of 1–64 letters, digits or . _ ~ -")
-            .optional()
-            .describe('Header value that routes to the challenger (default "challenger").'),
-        champion: text(EXPERIMENT_HEADER_VALUE, "a header value of 1–64 letters, digits or . _ ~ -")
-            .optional()
-            .describe("Header value that routes to the champion (default: none)."),
+        challenger: experimentHeaderValue().optional().describe('Header value that routes to the challenger (default "challenger").'),
+        champion: experimentHeaderValue().optional().describe("Header value that routes to the champion (default: none)."),
     })
         .optional()
         .describe("The header that forces a request to one side, whatever the weight."),

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { MlflowRestClient, type ModelVersion, RegistryError, RegistryNotFoundError, type Run } from "../../policies/mlflowRestClient";
 import { listStacks, STACK_FILE_LIMITS, stackFileTooLarge } from "../../stacks/stackFile";
 import { RegistryNotUpdated } from "./apply";
@@ -192,4 +192,15 @@ export function parseList(value: string, previous: readonly string[] = []): stri
                 .filter((item) => item !== ""),
         ]),
     ];
+}
+
+/** A parser that throws a plain Error (with the value in its message), as commander's argument parser: a usage error, exit 2. */
+export function asArgument<T>(parse: (value: string) => T): (value: string) => T {
+    return (value) => {
+        try {
+            return parse(value);
+        } catch (err) {
+            throw new InvalidArgumentError((err as Error).message);
+        }
+    };
 }

@@ -52,9 +52,9 @@ export function decideRollout(declaredVersion: string, canary: unknown, primary:
         return waiting(`the Canary still declares version ${canaryVersion} (the new manifests have not been applied or synced yet)`);
     }
 
-    const phase = stringAt(canary, ["status", "phase"]) ?? "";
+    const phase = canaryPhase(canary) ?? "";
     const promoted = promotedCondition(canary);
-    const primaryVersion = isRecord(primary) ? stringAt(primary, ["spec", "template", "metadata", "labels", LABELS.modelVersion]) : undefined;
+    const primaryVersion = servedVersion(primary);
 
     if (phase === "Failed") {
         const failedAt = promoted?.lastUpdateTime ?? promoted?.lastTransitionTime ?? stringAt(canary, ["status", "lastTransitionTime"]);
@@ -97,6 +97,16 @@ export function decideRollout(declaredVersion: string, canary: unknown, primary:
  * and every updated replica is available; a Progressing condition with reason ProgressDeadlineExceeded
  * is a failure.
  */
+/** The version a `<model>-primary` Deployment serves: its pod template's version label (`undefined`: no object, or unlabelled). */
+export function servedVersion(primary: unknown): string | undefined {
+    return stringAt(primary, ["spec", "template", "metadata", "labels", LABELS.modelVersion]);
+}
+
+/** A Canary's phase as Flagger writes it (`undefined`: no object, or no status yet). */
+export function canaryPhase(canary: unknown): string | undefined {
+    return stringAt(canary, ["status", "phase"]);
+}
+
 export function primaryRolloutStatus(deployment: Readonly<Record<string, unknown>>): RolloutDecision {
     const generation = numberAt(deployment, ["metadata", "generation"]) ?? 0;
     const observed = numberAt(deployment, ["status", "observedGeneration"]) ?? 0;

@@ -116,6 +116,14 @@ export function describe(decision: RolloutDecision): string {
     }
 }
 
+/** An ISO-8601 time (`2026-11-20T10:00:00Z`); throws with the value when it is not one. */
+export function parseInstant(text: string): Date {
+    const time = Date.parse(text);
+    if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(time))
+        throw new Error(`expected an ISO-8601 time such as 2026-11-20T10:00:00Z, got ${JSON.stringify(text)}`);
+    return new Date(time);
+}
+
 /** `30m`, `90s`, `1h30m`, `500ms` → milliseconds; throws with the value when it is not a duration. */
 export function parseDuration(text: string): number {
     const match = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(text.trim());

@@ -3,7 +3,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { LABELS, modelLabels, selectorLabels } from "../labels";
 import { challengerName, challengerServicePorts, type ResolvedExperiment } from "./experiment";
 import { scrapeAnnotations, telemetryConfigMapName, telemetryPackageFiles } from "./telemetry";
-import { podSpec, type PodSpecInputs, type ServedModel } from "./workload";
+import { podSpec, type PodSpecInputs, rollingUpdate, type ServedModel } from "./workload";
 
 /**
  * The challenger of a standing experiment: its own Deployment of the challenger version, Service,
@@ -44,7 +44,6 @@ export function createChallenger(i: ChallengerInputs, opts: pulumi.CustomResourc
     const { name, model, namespace } = i;
     const objectName = challengerName(model.name);
     const labels = { ...challengerLabels(model, i.experiment.challengerVersion, i.environment), ...i.clusterLabel };
-    const gpusPerPod = model.resources.gpu ?? 0;
 
     const telemetryCode = new k8s.core.v1.ConfigMap(
         `${name}-challenger-telemetry`,
@@ -61,10 +60,7 @@ export function createChallenger(i: ChallengerInputs, opts: pulumi.CustomResourc
                 selector: { matchLabels: selectorLabels(objectName) },
                 progressDeadlineSeconds: i.progressDeadlineSeconds,
                 // No Flagger in front of it: a GPU challenger replaces pods in place rather than surge past the budget.
-                strategy:
-                    gpusPerPod > 0
-                        ? { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } }
-                        : { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },
+                strategy: rollingUpdate(model.resources.gpu ?? 0),
                 template: {
                     metadata: { labels, annotations: scrapeAnnotations() },
                     spec: podSpec({

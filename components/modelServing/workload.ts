@@ -90,6 +90,17 @@ export function modelGpusAtMaxScale(replicasMax: number, gpusPerPod: number, can
 }
 
 /** The declared evidence of the served version, for the `mlops.dev/promotion` annotation. */
+/**
+ * How a model Deployment rolls its pods: a GPU one replaces them in place (no surge past its GPU
+ * budget; the primary can, because Flagger routes all traffic to the canary while it rolls), a CPU
+ * one surges a quarter and never drops below its size.
+ */
+export function rollingUpdate(gpusPerPod: number): k8s.types.input.apps.v1.DeploymentStrategy {
+    return gpusPerPod > 0
+        ? { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } }
+        : { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } };
+}
+
 export function promotionRecord(model: ServedModel): PromotionRecord {
     const evidence = model.promotion?.evidence;
     return {

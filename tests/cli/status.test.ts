@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatStatusTable, planSync, statusRows, withServed } from "../../cli/gitops/registryState";
+import { type Answer, formatStatusTable, planSync, type Served, statusRows, withServed } from "../../cli/gitops/registryState";
 import { StackText } from "../../cli/gitops/stackText";
 import type { ModelVersion, RegisteredModel } from "../../policies/mlflowRestClient";
 import { unusedUrl } from "../support/faultyServers";
@@ -111,7 +111,7 @@ describe("gitops registry state (pure): status rows and sync plans", () => {
 
     it("adds the cluster's side: a primary serving another version than git declares is drift, whatever the registry says", () => {
         const inSync = statusRows([stack], new Map([["churn", { kind: "found", value: registered({ production: "3" }) }]]));
-        const served = (answer: Parameters<typeof withServed>[1] extends ReadonlyMap<string, infer A> ? A : never) => {
+        const served = (answer: Answer<Served>) => {
             const [only] = withServed(inSync, new Map([["churn", answer]]));
             return { state: only?.state, servedVersion: only?.servedVersion, detail: only?.detail };
         };

@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import * as k8s from "@pulumi/kubernetes";
 import { parse } from "yaml";
 import { LABELS } from "../../components/labels";
-import { EXPERIMENT_PROVIDERS, ModelServing, type ModelServingArgs, type ModelServingFlagger, type ServedModel } from "../../components/modelServing";
+import { EXPERIMENT_PROVIDERS, ModelServing, type ModelServingArgs, type ServedModel } from "../../components/modelServing";
 import { validateManifest } from "../../offline/manifests";
 import { constructionFailure, findObject, ofType, type RecordedResource, runComponent, testFlagger } from "../harness";
 
@@ -24,7 +24,6 @@ const T = {
     ingress: "kubernetes:networking.k8s.io/v1:Ingress",
 } as const;
 
-const FLAGGER: ModelServingFlagger = testFlagger("istio");
 const GATEWAY = { name: "public", namespace: "gateways" };
 const MODEL: ServedModel = {
     name: "fraud-detector",
@@ -43,7 +42,7 @@ function argsFor(provider: string, model: ServedModel = MODEL, more: Partial<Mod
         namespace: "models",
         trackingUri: "http://mlflow.mlflow.svc.cluster.local:5000",
         ingress: { domain: "ml.example.com", ...(provider !== "nginx" && { gateway: GATEWAY }) },
-        flagger: { ...FLAGGER, meshProvider: provider },
+        flagger: testFlagger(provider),
         delivery: { mode: "direct" },
         ...more,
     };

@@ -7,8 +7,8 @@ import { PROJECT_DIR } from "../harness";
 
 /**
  * A newcomer's first command, on a clone with nothing beside it: `git clone` of the repository into
- * an empty temporary folder, `npm ci`, then the README's preview. Nothing may come from a folder
- * beside the checkout (no ../shared, no MLOPS_SCHEMAS_DIR).
+ * an empty temporary folder, `npm ci`, then the README's preview. Nothing may come from outside
+ * the checkout (no sibling folder of schemas, no MLOPS_SCHEMAS_DIR).
  */
 
 function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {

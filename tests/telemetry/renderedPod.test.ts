@@ -218,7 +218,14 @@ describe("the rendered model pod, run as rendered", function () {
         }
         assert.equal(pod.annotations["prometheus.io/scrape"], "true");
         const scrapePort = localPort(Number(pod.annotations["prometheus.io/port"]), ports);
-        const text = await (await fetch(`http://127.0.0.1:${scrapePort}${pod.annotations["prometheus.io/path"]}`)).text();
+        const scrape = async () => (await fetch(`http://127.0.0.1:${scrapePort}${pod.annotations["prometheus.io/path"]}`)).text();
+        // A request's rows enter the drift window after its answer is sent (telemetry/mlops_telemetry/server.py):
+        // scrape once the window holds every row sent, or after 10 s with whatever it holds.
+        const sent = batches.reduce((sum, rows) => sum + rows.length, 0);
+        const windowRows = (metrics: string) => Number(/^mlops_drift_window_rows\{[^}]*\} (\S+)$/m.exec(metrics)?.[1] ?? 0);
+        let text = await scrape();
+        for (const deadline = Date.now() + 10_000; windowRows(text) < sent && Date.now() < deadline; text = await scrape())
+            await new Promise((resolve) => setTimeout(resolve, 100));
         const labels = `model="fraud-detector",model_version="${model.version}",namespace="${NAMESPACE}",pod="${POD}"`;
         for (const gauge of ["mlops_prediction_confidence", "mlops_feature_drift_score"]) {
             const line = text.split("\n").find((l) => l.startsWith(`${gauge}{`));
